@@ -1,0 +1,88 @@
+// Hidden activations and output functions with their derivatives: the float32 twins of
+// src/activation.rs, each matching PyTorch's definition. Chosen at pipeline creation.
+
+override ACTIVATION: u32;  // Activation::shader_id
+override OUTPUT: u32;      // Output::shader_id
+
+const SQRT_HALF: f32 = 0.7071067811865476;
+const INV_SQRT_2PI: f32 = 0.3989422804014327;
+const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
+// Beyond this tanh is 1 in float32; clamping keeps exp-based tanh implementations finite.
+const TANH_CLAMP: f32 = 15.0;
+
+fn sigmoid(z: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+// erf by Abramowitz & Stegun 7.1.26: absolute error under 1.5e-7 (WGSL has no erf).
+fn erf_approx(v: f32) -> f32 {
+    let a = abs(v);
+    let t = 1.0 / (1.0 + 0.3275911 * a);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
+        + t * (-1.453152027 + t * 1.061405429))));
+    let r = 1.0 - poly * exp(-a * a);
+    return select(r, -r, v < 0.0);
+}
+
+// softplus with PyTorch's threshold 20, and log1p done by hand where 1 + u rounds to 1.
+fn softplus_and_grad(z: f32) -> vec2<f32> {
+    if z > 20.0 {
+        return vec2<f32>(z, 1.0);
+    }
+    let u = exp(-abs(z));
+    let log1p_u = select(log(1.0 + u), u * (1.0 - u * (0.5 - u / 3.0)), u < 1e-3);
+    return vec2<f32>(max(z, 0.0) + log1p_u, sigmoid(z));
+}
+
+// (act(z), act'(z)).
+fn act_and_grad(z: f32) -> vec2<f32> {
+    switch ACTIVATION {
+        case 0u: {  // relu
+            return select(vec2<f32>(0.0, 0.0), vec2<f32>(z, 1.0), z > 0.0);
+        }
+        case 1u: {  // leaky_relu, slope 0.01
+            return select(vec2<f32>(0.01 * z, 0.01), vec2<f32>(z, 1.0), z > 0.0);
+        }
+        case 2u: {  // tanh
+            let t = tanh(clamp(z, -TANH_CLAMP, TANH_CLAMP));
+            return vec2<f32>(t, 1.0 - t * t);
+        }
+        case 3u: {  // sigmoid
+            let s = sigmoid(z);
+            return vec2<f32>(s, s * (1.0 - s));
+        }
+        case 4u: {  // silu
+            let s = sigmoid(z);
+            return vec2<f32>(z * s, s + z * s * (1.0 - s));
+        }
+        case 5u: {  // gelu, exact erf form
+            let cdf = 0.5 * (1.0 + erf_approx(z * SQRT_HALF));
+            let pdf = exp(-0.5 * z * z) * INV_SQRT_2PI;
+            return vec2<f32>(z * cdf, cdf + z * pdf);
+        }
+        case 6u: {  // gelu, tanh approximation
+            let u = SQRT_2_OVER_PI * (z + 0.044715 * z * z * z);
+            let t = tanh(clamp(u, -TANH_CLAMP, TANH_CLAMP));
+            let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * z * z);
+            return vec2<f32>(0.5 * z * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du);
+        }
+        default: {  // softplus
+            return softplus_and_grad(z);
+        }
+    }
+}
+
+// (this output's share of the energy, its derivative) for one output f of the last layer.
+fn output_and_grad(f: f32) -> vec2<f32> {
+    switch OUTPUT {
+        case 0u: {  // identity
+            return vec2<f32>(f, 1.0);
+        }
+        case 1u: {  // square: E = sum of f^2
+            return vec2<f32>(f * f, 2.0 * f);
+        }
+        default: {  // softplus
+            return softplus_and_grad(f);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Options of a refinement, shared by the GPU path and the float64 reference.
+
+use crate::error::{Error, Result};
+
+/// How to refine: K steps of y <- y - eta * dE/dy + sqrt(2 eta T) * N(0, I), then clamp.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefineConfig {
+    /// Number of steps K (0 only evaluates the energy of y0).
+    pub steps: u32,
+    /// Step size eta.
+    pub step_size: f32,
+    /// Temperature T; 0 is plain gradient descent.
+    pub temperature: f32,
+    /// Seed of the noise: the same seed gives bit-identical results on the same device.
+    pub seed: u64,
+    /// lambda of the prior (lambda / 2) |y|^2 added to the energy; 0 for none.
+    pub prior_l2: f32,
+    /// Box [lo, hi] every coordinate of y is clamped to after each step.
+    pub clamp: Option<(f32, f32)>,
+}
+
+impl Default for RefineConfig {
+    fn default() -> Self {
+        RefineConfig {
+            steps: 100,
+            step_size: 0.01,
+            temperature: 0.0,
+            seed: 0,
+            prior_l2: 0.0,
+            clamp: None,
+        }
+    }
+}
+
+impl RefineConfig {
+    /// Checks every option, naming the command-line flag at fault.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.step_size.is_finite() && self.step_size > 0.0) {
+            return Err(Error::option(
+                "--step-size",
+                format!("must be a positive number, got {}", self.step_size),
+            ));
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(Error::option(
+                "--temperature",
+                format!("must be a number >= 0, got {}", self.temperature),
+            ));
+        }
+        if !(self.prior_l2.is_finite() && self.prior_l2 >= 0.0) {
+            return Err(Error::option(
+                "--prior-l2",
+                format!("must be a number >= 0, got {}", self.prior_l2),
+            ));
+        }
+        if let Some((lo, hi)) = self.clamp {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(Error::option(
+                    "--clamp",
+                    format!("needs finite LO <= HI, got {lo},{hi}"),
+                ));
+            }
+        }
+        if !self.noise_scale().is_finite() {
+            return Err(Error::option(
+                "--temperature",
+                "sqrt(2 * step-size * temperature) overflows float32",
+            ));
+        }
+        Ok(())
+    }
+
+    /// sqrt(2 eta T), the standard deviation of one step's noise.
+    pub fn noise_scale(&self) -> f32 {
+        (2.0 * f64::from(self.step_size) * f64::from(self.temperature)).sqrt() as f32
+    }
+}

@@ -1,0 +1,137 @@
+//! The GPU context: adapter choice, device and queue, created once and shared by every
+//! model placed on it. It can also wrap a device the host application already has.
+
+use crate::error::{Error, Result};
+
+/// A wgpu device and queue with what `ebm` needs to know about them.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+}
+
+/// The backends searched when `WGPU_BACKEND` is not set: Vulkan, Metal, DX12 (not GL,
+/// whose compute support is too uneven for this workload).
+const DEFAULT_BACKENDS: wgpu::Backends = wgpu::Backends::PRIMARY;
+
+fn rank(info: &wgpu::AdapterInfo) -> u8 {
+    match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::from_env().unwrap_or(DEFAULT_BACKENDS);
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu sees on the backends in use, and the index of the one
+/// [`Context::new`] picks (if any).
+pub fn adapters() -> (Vec<wgpu::AdapterInfo>, Option<usize>) {
+    let instance = instance();
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+    let chosen = choose(&infos);
+    (infos, chosen)
+}
+
+/// Honours `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter name), else
+/// prefers discrete GPUs, then integrated, virtual, and CPU adapters.
+fn choose(infos: &[wgpu::AdapterInfo]) -> Option<usize> {
+    let wanted = std::env::var("WGPU_ADAPTER_NAME")
+        .ok()
+        .map(|s| s.to_lowercase());
+    infos
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| match &wanted {
+            Some(w) => i.name.to_lowercase().contains(w),
+            None => true,
+        })
+        .min_by_key(|(_, i)| rank(i))
+        .map(|(k, _)| k)
+}
+
+impl Context {
+    /// Opens the best adapter, honouring `WGPU_BACKEND` (e.g. `vulkan`, `metal`, `dx12`)
+    /// and `WGPU_ADAPTER_NAME`; fails with a clear error when none is found.
+    pub fn new() -> Result<Context> {
+        let instance = instance();
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+        let Some(k) = choose(&infos) else {
+            let mut why = String::new();
+            if let Ok(b) = std::env::var("WGPU_BACKEND") {
+                why += &format!(" for WGPU_BACKEND={b}");
+            }
+            if let Ok(n) = std::env::var("WGPU_ADAPTER_NAME") {
+                let seen: Vec<_> = infos.iter().map(|i| i.name.as_str()).collect();
+                why += &format!(" matching WGPU_ADAPTER_NAME={n} (seen: {seen:?})");
+            }
+            return Err(Error::NoAdapter(why));
+        };
+        let adapter = &adapters[k];
+        let info = adapter.get_info();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY;
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("ebm"),
+            required_features: adapter.features() & wanted,
+            required_limits: adapter.limits(),
+            ..Default::default()
+        };
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&desc)).map_err(|source| {
+                Error::RequestDevice {
+                    adapter: info.name.clone(),
+                    source,
+                }
+            })?;
+        Ok(Context {
+            device,
+            queue,
+            info,
+        })
+    }
+
+    /// Wraps a device and queue the host application created: `ebm` then shares its
+    /// memory and submission queue. GPU timings need `Features::TIMESTAMP_QUERY` on it.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        let info = device.adapter_info();
+        Context {
+            device,
+            queue,
+            info,
+        }
+    }
+
+    /// The adapter in use.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// The device's limits.
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    /// The device's enabled features.
+    pub fn features(&self) -> wgpu::Features {
+        self.device.features()
+    }
+
+    /// The device, for applications that want to share it.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+}

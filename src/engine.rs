@@ -1,0 +1,643 @@
+//! A model resident on a GPU context: weights uploaded once, pipelines specialised for its
+//! activation and output, and `eval` / `refine` over batches of any size.
+
+use std::borrow::Cow;
+use std::sync::mpsc;
+
+use crate::config::RefineConfig;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::params::{LayerDesc, Params};
+use crate::shader::{check_workgroup_memory, Kernel};
+use crate::tensors::check_finite;
+
+/// Chains per workgroup of the one-chain-per-invocation kernels.
+const WORKGROUP_SIZE: u32 = 64;
+/// Largest binding `ebm` asks for, so every index in the shaders fits a u32.
+const MAX_BINDING_BYTES: u64 = 1 << 31;
+
+/// Energies and gradients of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// E(x, y) per chain, `[n]`.
+    pub energy: Vec<f32>,
+    /// dE/dy per chain, `[n, y_dim]` row-major.
+    pub grad: Vec<f32>,
+}
+
+/// The outcome of a refinement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refinement {
+    /// Final y per chain, `[n, y_dim]` row-major.
+    pub y: Vec<f32>,
+    /// Final energy per chain, the prior (lambda/2)|y|^2 included, `[n]`.
+    pub energy: Vec<f32>,
+    /// GPU time of the kernels alone, summed over chunks, where the device has timestamps.
+    pub gpu_seconds: Option<f64>,
+}
+
+/// Scratch layout of one chain, in units (floats).
+struct ScratchLayout {
+    layers: Vec<LayerDesc>,
+    units: u32,
+    delta_a: u32,
+    delta_b: u32,
+}
+
+fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)> {
+    let mut weights = Vec::new();
+    let mut layers = Vec::new();
+    let mut cursor = 0usize;
+    let last = model.layers.len() - 1;
+    for (l, layer) in model.layers.iter().enumerate() {
+        let weight = weights.len();
+        weights.extend_from_slice(&layer.weight);
+        let bias = weights.len();
+        weights.extend_from_slice(&layer.bias);
+        let act = cursor;
+        cursor += layer.n_out;
+        let dact = if l == last { 0 } else { cursor };
+        if l != last {
+            cursor += layer.n_out;
+        }
+        layers.push([layer.n_in, layer.n_out, weight, bias, act, dact]);
+    }
+    let widest = model.layers.iter().map(|l| l.n_out).max().unwrap();
+    let delta_a = cursor;
+    let delta_b = cursor + widest;
+    let units = delta_b + widest;
+    let fits = |v: usize| u32::try_from(v).ok();
+    let too_big = || Error::Model("the model is too large for 32-bit indexing".into());
+    let layers = layers
+        .into_iter()
+        .map(|v| {
+            Ok(LayerDesc {
+                n_in: fits(v[0]).ok_or_else(too_big)?,
+                n_out: fits(v[1]).ok_or_else(too_big)?,
+                weight: fits(v[2]).ok_or_else(too_big)?,
+                bias: fits(v[3]).ok_or_else(too_big)?,
+                act: fits(v[4]).ok_or_else(too_big)?,
+                dact: fits(v[5]).ok_or_else(too_big)?,
+                ..Default::default()
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((
+        ScratchLayout {
+            layers,
+            units: fits(units).ok_or_else(too_big)?,
+            delta_a: delta_a as u32,
+            delta_b: delta_b as u32,
+        },
+        weights,
+    ))
+}
+
+/// A model uploaded to a GPU context, ready to evaluate and refine batches.
+pub struct Engine {
+    ctx: Context,
+    model: Model,
+    scratch: ScratchLayout,
+    weights: wgpu::Buffer,
+    layer_table: wgpu::Buffer,
+    bind_layout: wgpu::BindGroupLayout,
+    eval: wgpu::ComputePipeline,
+    refine: wgpu::ComputePipeline,
+    workgroup_size: u32,
+    max_chunk: usize,
+    poison: bool,
+}
+
+/// Per-chunk device buffers of one call.
+struct RunBuffers {
+    params: wgpu::Buffer,
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+    energy: wgpu::Buffer,
+    grad: wgpu::Buffer,
+    scratch: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    timer: Option<(wgpu::QuerySet, wgpu::Buffer, wgpu::Buffer)>,
+    bind_group: wgpu::BindGroup,
+}
+
+struct ChunkOutput {
+    y: Vec<f32>,
+    energy: Vec<f32>,
+    grad: Vec<f32>,
+    gpu_seconds: Option<f64>,
+}
+
+impl Engine {
+    /// Validates the model, uploads its weights and builds its pipelines.
+    pub fn new(ctx: &Context, model: &Model) -> Result<Engine> {
+        model.validate()?;
+        let device = &ctx.device;
+        let limits = ctx.limits();
+        let (scratch, weights) = scratch_layout(model)?;
+        let weight_bytes = (weights.len() * 4) as u64;
+        let binding_limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
+            .min(MAX_BINDING_BYTES);
+        if weight_bytes > binding_limit {
+            return Err(Error::Limit {
+                kernel: "weights",
+                resource: "storage buffer binding",
+                needed: weight_bytes,
+                limit: binding_limit,
+            });
+        }
+        let workgroup_size = WORKGROUP_SIZE
+            .min(limits.max_compute_invocations_per_workgroup)
+            .min(limits.max_compute_workgroup_size_x);
+        let constants = [
+            ("ACTIVATION", f64::from(model.activation.shader_id())),
+            ("OUTPUT", f64::from(model.output.shader_id())),
+            ("WORKGROUP_SIZE", f64::from(workgroup_size)),
+        ];
+        for kernel in Kernel::ALL {
+            check_workgroup_memory(kernel, &constants, &limits)?;
+        }
+
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let weights_buf = storage_init(device, "weights", bytemuck::cast_slice(&weights));
+        let layer_table =
+            storage_init(device, "layer table", bytemuck::cast_slice(&scratch.layers));
+        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ebm mlp"),
+            entries: &bind_layout_entries(),
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("ebm mlp"),
+            bind_group_layouts: &[Some(&bind_layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |kernel: Kernel| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.entry_point()),
+                source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source())),
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry_point()),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(kernel.entry_point()),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        };
+        let eval = pipeline(Kernel::Eval);
+        let refine = pipeline(Kernel::Refine);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu {
+                stage: "pipeline creation",
+                message: e.to_string(),
+            });
+        }
+
+        let per_chain = 4 * u64::from(
+            scratch
+                .units
+                .max(model.x_dim as u32)
+                .max(model.y_dim as u32),
+        );
+        let by_memory = binding_limit / per_chain;
+        let by_dispatch =
+            u64::from(limits.max_compute_workgroups_per_dimension) * u64::from(workgroup_size);
+        let max_chunk = by_memory.min(by_dispatch).min(u64::from(u32::MAX)) as usize;
+        if max_chunk == 0 {
+            return Err(Error::Limit {
+                kernel: "refine",
+                resource: "storage buffer binding (scratch of one chain)",
+                needed: per_chain,
+                limit: binding_limit,
+            });
+        }
+        Ok(Engine {
+            ctx: ctx.clone(),
+            model: model.clone(),
+            scratch,
+            weights: weights_buf,
+            layer_table,
+            bind_layout,
+            eval,
+            refine,
+            workgroup_size,
+            max_chunk,
+            poison: false,
+        })
+    }
+
+    /// The model this engine runs.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The most chains one dispatch takes; larger batches are split into chunks.
+    pub fn max_chunk(&self) -> usize {
+        self.max_chunk
+    }
+
+    /// Lowers the chunk size (e.g. to bound memory); results do not depend on it.
+    pub fn set_max_chunk(&mut self, chains: usize) -> Result<()> {
+        if chains == 0 {
+            return Err(Error::option("--chunk", "must be at least 1"));
+        }
+        self.max_chunk = self.max_chunk.min(chains);
+        Ok(())
+    }
+
+    /// Fills every output and scratch buffer with NaN before each dispatch, so that a value
+    /// a kernel fails to write shows up in tests.
+    #[doc(hidden)]
+    pub fn poison_outputs(&mut self, on: bool) {
+        self.poison = on;
+    }
+
+    /// Energies and dE/dy of a batch: `x` is `[n, x_dim]`, `y` is `[n, y_dim]`.
+    pub fn eval(&self, x: &[f32], y: &[f32]) -> Result<Evaluation> {
+        let n = self.check_batch(x, y)?;
+        let out = self.run(Kernel::Eval, n, x, y, None)?;
+        Ok(Evaluation {
+            energy: out.energy,
+            grad: out.grad,
+        })
+    }
+
+    /// Refines every chain from `y0` (`[n, y_dim]`) given `x` (`[n, x_dim]`), all steps on
+    /// the GPU with no read-back in between.
+    pub fn refine(&self, x: &[f32], y0: &[f32], config: &RefineConfig) -> Result<Refinement> {
+        config.validate()?;
+        let n = self.check_batch(x, y0)?;
+        let out = self.run(Kernel::Refine, n, x, y0, Some(config))?;
+        Ok(Refinement {
+            y: out.y,
+            energy: out.energy,
+            gpu_seconds: out.gpu_seconds,
+        })
+    }
+
+    fn check_batch(&self, x: &[f32], y: &[f32]) -> Result<usize> {
+        let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
+        if y.is_empty() {
+            return Err(Error::input(
+                "y",
+                "empty batch: at least one chain is needed",
+            ));
+        }
+        if y.len() % y_dim != 0 {
+            return Err(Error::input(
+                "y",
+                format!(
+                    "holds {} values, not a multiple of the model's y_dim {y_dim}",
+                    y.len()
+                ),
+            ));
+        }
+        let n = y.len() / y_dim;
+        if x.len() != n * x_dim {
+            return Err(Error::input(
+                "x",
+                format!(
+                    "holds {} values; the model's x_dim is {x_dim}, so {n} chains need {}",
+                    x.len(),
+                    n * x_dim
+                ),
+            ));
+        }
+        if u32::try_from(n).is_err() {
+            return Err(Error::input(
+                "y",
+                format!("{n} chains; at most {} are supported", u32::MAX),
+            ));
+        }
+        check_finite("x", x).map_err(|m| Error::input("x", m))?;
+        check_finite("y", y).map_err(|m| Error::input("y", m))?;
+        Ok(n)
+    }
+
+    fn run(
+        &self,
+        kernel: Kernel,
+        n: usize,
+        x: &[f32],
+        y: &[f32],
+        config: Option<&RefineConfig>,
+    ) -> Result<ChunkOutput> {
+        let device = &self.ctx.device;
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let chunk = n.min(self.max_chunk);
+        let buffers = self.buffers(chunk);
+        let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
+        let mut out = ChunkOutput {
+            y: Vec::with_capacity(n * y_dim),
+            energy: Vec::with_capacity(n),
+            grad: Vec::with_capacity(n * y_dim),
+            gpu_seconds: buffers.timer.as_ref().map(|_| 0.0),
+        };
+        let mut result = Ok(());
+        for start in (0..n).step_by(chunk) {
+            let m = chunk.min(n - start);
+            let part = self.run_chunk(
+                kernel,
+                &buffers,
+                start,
+                chunk,
+                &x[start * x_dim..(start + m) * x_dim],
+                &y[start * y_dim..(start + m) * y_dim],
+                config,
+            );
+            match part {
+                Ok(part) => {
+                    out.y.extend(part.y);
+                    out.energy.extend(part.energy);
+                    out.grad.extend(part.grad);
+                    if let (Some(total), Some(s)) = (&mut out.gpu_seconds, part.gpu_seconds) {
+                        *total += s;
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let validation = pollster::block_on(scope.pop());
+        let memory = pollster::block_on(oom.pop());
+        if let Some(e) = validation.or(memory) {
+            return Err(Error::Gpu {
+                stage: kernel.entry_point(),
+                message: e.to_string(),
+            });
+        }
+        result.map(|()| out)
+    }
+
+    fn buffers(&self, chunk: usize) -> RunBuffers {
+        let device = &self.ctx.device;
+        let (x_dim, y_dim) = (self.model.x_dim as u64, self.model.y_dim as u64);
+        let n = chunk as u64;
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
+        let buffer = |label, floats: u64, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                // Bindings may not be empty: x of an unconditional model gets one word.
+                size: 4 * floats.max(1),
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let x = buffer("x", n * x_dim, storage);
+        let y = buffer("y", n * y_dim, storage);
+        let energy = buffer("energy", n, storage);
+        let grad = buffer("grad", n * y_dim, storage);
+        let scratch = buffer(
+            "scratch",
+            n * u64::from(self.scratch.units),
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        );
+        let readback = buffer(
+            "readback",
+            n * (2 * y_dim + 1),
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let timer = self
+            .ctx
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| {
+                let set = device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("kernel time"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                });
+                let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                let read = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps readback"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                (set, resolve, read)
+            });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("ebm mlp"),
+            layout: &self.bind_layout,
+            entries: &[
+                params.as_entire_binding(),
+                self.weights.as_entire_binding(),
+                self.layer_table.as_entire_binding(),
+                x.as_entire_binding(),
+                y.as_entire_binding(),
+                energy.as_entire_binding(),
+                grad.as_entire_binding(),
+                scratch.as_entire_binding(),
+            ]
+            .into_iter()
+            .enumerate()
+            .map(|(i, resource)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource,
+            })
+            .collect::<Vec<_>>(),
+        });
+        RunBuffers {
+            params,
+            x,
+            y,
+            energy,
+            grad,
+            scratch,
+            readback,
+            timer,
+            bind_group,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_chunk(
+        &self,
+        kernel: Kernel,
+        b: &RunBuffers,
+        start: usize,
+        stride: usize,
+        x: &[f32],
+        y: &[f32],
+        config: Option<&RefineConfig>,
+    ) -> Result<ChunkOutput> {
+        let (device, queue) = (&self.ctx.device, &self.ctx.queue);
+        let m = y.len() / self.model.y_dim;
+        let default = RefineConfig::default();
+        let cfg = config.unwrap_or(&default);
+        let clamp = cfg.clamp.unwrap_or((0.0, 0.0));
+        let params = Params {
+            n_chains: m as u32,
+            chain_offset: start as u32,
+            steps: if config.is_some() { cfg.steps } else { 0 },
+            step_offset: 0,
+            x_dim: self.model.x_dim as u32,
+            y_dim: self.model.y_dim as u32,
+            n_layers: self.scratch.layers.len() as u32,
+            stride: stride as u32,
+            seed_lo: cfg.seed as u32,
+            seed_hi: (cfg.seed >> 32) as u32,
+            delta_a: self.scratch.delta_a,
+            delta_b: self.scratch.delta_b,
+            step_size: cfg.step_size,
+            noise_scale: cfg.noise_scale(),
+            prior_l2: cfg.prior_l2,
+            use_clamp: u32::from(cfg.clamp.is_some()),
+            clamp_lo: clamp.0,
+            clamp_hi: clamp.1,
+            ..Default::default()
+        };
+        queue.write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
+        if !x.is_empty() {
+            queue.write_buffer(&b.x, 0, bytemuck::cast_slice(x));
+        }
+        queue.write_buffer(&b.y, 0, bytemuck::cast_slice(y));
+        if self.poison {
+            for buffer in [&b.energy, &b.grad, &b.scratch, &b.readback] {
+                let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
+                queue.write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
+            }
+        }
+
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel.entry_point()),
+                timestamp_writes: b.timer.as_ref().map(|(set, _, _)| {
+                    wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    }
+                }),
+            });
+            pass.set_pipeline(match kernel {
+                Kernel::Eval => &self.eval,
+                Kernel::Refine => &self.refine,
+            });
+            pass.set_bind_group(0, &b.bind_group, &[]);
+            pass.dispatch_workgroups((m as u32).div_ceil(self.workgroup_size), 1, 1);
+        }
+        let y_bytes = (y.len() * 4) as u64;
+        let e_bytes = (m * 4) as u64;
+        let mut copied = 0;
+        for (src, bytes) in [(&b.y, y_bytes), (&b.energy, e_bytes), (&b.grad, y_bytes)] {
+            encoder.copy_buffer_to_buffer(src, 0, &b.readback, copied, bytes);
+            copied += bytes;
+        }
+        if let Some((set, resolve, read)) = &b.timer {
+            encoder.resolve_query_set(set, 0..2, resolve, 0);
+            encoder.copy_buffer_to_buffer(resolve, 0, read, 0, 16);
+        }
+        queue.submit([encoder.finish()]);
+
+        let data: Vec<f32> = read_back(device, &b.readback, copied)?;
+        let gpu_seconds = match &b.timer {
+            Some((_, _, read)) => {
+                let ticks: Vec<u64> = read_back(device, read, 16)?;
+                let ns = ticks[1].saturating_sub(ticks[0]) as f64
+                    * f64::from(queue.get_timestamp_period());
+                Some(ns * 1e-9)
+            }
+            None => None,
+        };
+        let (ys, rest) = data.split_at(y.len());
+        let (energy, grad) = rest.split_at(m);
+        Ok(ChunkOutput {
+            y: ys.to_vec(),
+            energy: energy.to_vec(),
+            grad: grad.to_vec(),
+            gpu_seconds,
+        })
+    }
+}
+
+fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents,
+        usage: wgpu::BufferUsages::STORAGE,
+    })
+}
+
+fn bind_layout_entries() -> Vec<wgpu::BindGroupLayoutEntry> {
+    // Binding order as in shaders/bindings.wgsl: params, weights, layer table, x, y,
+    // energy, grad, scratch.
+    let read_only = [true, true, true, false, false, false, false];
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }];
+    for (i, read_only) in read_only.into_iter().enumerate() {
+        entries.push(wgpu::BindGroupLayoutEntry {
+            binding: i as u32 + 1,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        });
+    }
+    entries
+}
+
+/// Maps `bytes` of a MAP_READ buffer and copies them out as `T`s.
+fn read_back<T: bytemuck::Pod>(
+    device: &wgpu::Device,
+    buffer: &wgpu::Buffer,
+    bytes: u64,
+) -> Result<Vec<T>> {
+    let fail = |message: String| Error::Gpu {
+        stage: "read-back",
+        message,
+    };
+    let slice = buffer.slice(..bytes);
+    let (tx, rx) = mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| fail(e.to_string()))?;
+    rx.recv()
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(e.to_string()))?;
+    let data = {
+        let view = slice.get_mapped_range().map_err(|e| fail(e.to_string()))?;
+        bytemuck::pod_collect_to_vec(&view[..])
+    };
+    buffer.unmap();
+    Ok(data)
+}

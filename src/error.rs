@@ -1,0 +1,101 @@
+//! The crate's one error type: every failure a user can cause names the file, tensor or
+//! option at fault.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `ebm`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No GPU adapter matched the request (or none exists at all).
+    #[error("no GPU adapter found{0}: install a Vulkan, Metal or DX12 driver (on Linux without a GPU: `apt-get install mesa-vulkan-drivers`), or check WGPU_BACKEND / WGPU_ADAPTER_NAME")]
+    NoAdapter(String),
+    /// The adapter refused to open a device.
+    #[error("could not open the GPU device on adapter {adapter}: {source}")]
+    RequestDevice {
+        /// Adapter name.
+        adapter: String,
+        /// What wgpu said.
+        source: wgpu::RequestDeviceError,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A model file is malformed or inconsistent.
+    #[error("model {}: {message}", path.display())]
+    ModelFile {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong, naming the tensor or metadata key.
+        message: String,
+    },
+    /// A model (from a file or built in code) is inconsistent.
+    #[error("invalid model: {0}")]
+    Model(String),
+    /// An input array (.npy or slice) does not fit the model or holds bad values.
+    #[error("{name}: {message}")]
+    Input {
+        /// The file or argument name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A refinement or evaluation option is out of range.
+    #[error("invalid option {option}: {message}")]
+    Option {
+        /// The option (as the command line spells it).
+        option: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The GPU reported an error while running a kernel.
+    #[error("GPU error in {stage}: {message}")]
+    Gpu {
+        /// Which step failed.
+        stage: &'static str,
+        /// What wgpu said.
+        message: String,
+    },
+    /// A kernel needs more of a device resource than the adapter has.
+    #[error("kernel {kernel} needs {needed} bytes of {resource}, the adapter allows {limit}")]
+    Limit {
+        /// The kernel.
+        kernel: &'static str,
+        /// The resource (workgroup memory, buffer size...).
+        resource: &'static str,
+        /// What the kernel needs.
+        needed: u64,
+        /// What the adapter has.
+        limit: u64,
+    },
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn input(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Input {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn option(option: &'static str, message: impl Into<String>) -> Self {
+        Error::Option {
+            option,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Host twins of the structs in `shaders/bindings.wgsl` (keep in sync: the test below
+//! compares sizes and field offsets with naga's layout of the WGSL).
+
+use bytemuck::{Pod, Zeroable};
+
+/// The uniform block of the fused MLP kernels (`Params` in WGSL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Params {
+    pub n_chains: u32,
+    pub chain_offset: u32,
+    pub steps: u32,
+    pub step_offset: u32,
+    pub x_dim: u32,
+    pub y_dim: u32,
+    pub n_layers: u32,
+    pub stride: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub delta_a: u32,
+    pub delta_b: u32,
+    pub step_size: f32,
+    pub noise_scale: f32,
+    pub prior_l2: f32,
+    pub use_clamp: u32,
+    pub clamp_lo: f32,
+    pub clamp_hi: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// One layer's offsets (`LayerDesc` in WGSL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct LayerDesc {
+    pub n_in: u32,
+    pub n_out: u32,
+    pub weight: u32,
+    pub bias: u32,
+    pub act: u32,
+    pub dact: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    fn wgsl_layout(name: &str) -> (u32, Vec<(String, u32)>) {
+        let module = naga::front::wgsl::parse_str(crate::shader::BINDINGS).unwrap();
+        let (_, ty) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("struct {name} not in bindings.wgsl"));
+        match &ty.inner {
+            naga::TypeInner::Struct { members, span } => (
+                *span,
+                members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap(), m.offset))
+                    .collect(),
+            ),
+            _ => panic!("{name} is not a struct"),
+        }
+    }
+
+    macro_rules! offsets {
+        ($ty:ty; $($field:ident),*) => {
+            vec![$((stringify!($field).to_string(), offset_of!($ty, $field) as u32)),*]
+        };
+    }
+
+    #[test]
+    fn params_match_wgsl() {
+        let (size, members) = wgsl_layout("Params");
+        assert_eq!(size as usize, size_of::<Params>());
+        let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
+            n_layers, stride, seed_lo, seed_hi, delta_a, delta_b, step_size, noise_scale,
+            prior_l2, use_clamp, clamp_lo, clamp_hi, _pad0, _pad1);
+        assert_eq!(members, host);
+    }
+
+    #[test]
+    fn layer_desc_matches_wgsl() {
+        let (size, members) = wgsl_layout("LayerDesc");
+        assert_eq!(size as usize, size_of::<LayerDesc>());
+        let host = offsets!(LayerDesc; n_in, n_out, weight, bias, act, dact, _pad0, _pad1);
+        assert_eq!(members, host);
+    }
+}

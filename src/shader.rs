@@ -1,0 +1,108 @@
+//! WGSL sources of the kernels, assembled from the files in `shaders/` (WGSL has no
+//! `#include`: each kernel is a shared prelude followed by its own file), and what naga
+//! tells the host about them before a pipeline is made.
+
+use crate::error::{Error, Result};
+
+/// Structs, bindings and the workgroup-size override shared by every kernel.
+pub const BINDINGS: &str = include_str!("../shaders/bindings.wgsl");
+const ACTIVATION: &str = include_str!("../shaders/activation.wgsl");
+const PHILOX: &str = include_str!("../shaders/philox.wgsl");
+const MLP: &str = include_str!("../shaders/mlp.wgsl");
+const EVAL: &str = include_str!("../shaders/eval.wgsl");
+const REFINE: &str = include_str!("../shaders/refine.wgsl");
+
+/// One compute kernel: its WGSL source and entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Energy and dE/dy of a batch.
+    Eval,
+    /// All K steps of refinement for one chain per invocation.
+    Refine,
+}
+
+impl Kernel {
+    /// Every kernel the crate ships.
+    pub const ALL: [Kernel; 2] = [Kernel::Eval, Kernel::Refine];
+
+    /// The entry point's name.
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Kernel::Eval => "eval",
+            Kernel::Refine => "refine",
+        }
+    }
+
+    /// The complete WGSL module.
+    pub fn source(self) -> String {
+        let parts: &[&str] = match self {
+            Kernel::Eval => &[BINDINGS, ACTIVATION, MLP, EVAL],
+            Kernel::Refine => &[BINDINGS, ACTIVATION, PHILOX, MLP, REFINE],
+        };
+        parts.join("\n")
+    }
+}
+
+/// Parses and validates a kernel, then resolves its override constants as a pipeline would.
+pub fn specialise(
+    kernel: Kernel,
+    constants: &[(&str, f64)],
+) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
+    let fail = |message: String| Error::Gpu {
+        stage: kernel.entry_point(),
+        message,
+    };
+    let module = naga::front::wgsl::parse_str(&kernel.source())
+        .map_err(|e| fail(e.emit_to_string(&kernel.source())))?;
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| fail(format!("{e:?}")))?;
+    let mut map = naga::back::PipelineConstants::default();
+    for (name, value) in constants {
+        map.insert(name.to_string(), *value);
+    }
+    let entry = Some((naga::ShaderStage::Compute, kernel.entry_point()));
+    let (module, info) =
+        naga::back::pipeline_constants::process_overrides(&module, &info, entry, &map)
+            .map_err(|e| fail(format!("{e:?}")))?;
+    Ok((module.into_owned(), info.into_owned()))
+}
+
+/// Bytes of workgroup memory a specialised module declares.
+pub fn workgroup_memory_bytes(module: &naga::Module) -> u64 {
+    let layouter = {
+        let mut l = naga::proc::Layouter::default();
+        l.update(module.to_ctx())
+            .expect("layout of a validated module");
+        l
+    };
+    module
+        .global_variables
+        .iter()
+        .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+        .map(|(_, v)| u64::from(layouter[v.ty].size))
+        .sum()
+}
+
+/// Checks a kernel's workgroup memory against the device's limit (wgpu does not).
+pub fn check_workgroup_memory(
+    kernel: Kernel,
+    constants: &[(&str, f64)],
+    limits: &wgpu::Limits,
+) -> Result<()> {
+    let (module, _) = specialise(kernel, constants)?;
+    let needed = workgroup_memory_bytes(&module);
+    let limit = u64::from(limits.max_compute_workgroup_storage_size);
+    if needed > limit {
+        return Err(Error::Limit {
+            kernel: kernel.entry_point(),
+            resource: "workgroup memory",
+            needed,
+            limit,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Reading and writing float tensors in safetensors files: dtype conversion on load, and
+//! output files written whole.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::error::{Error, Result};
+
+/// A tensor read as float32: its shape and values, row-major.
+pub struct F32Tensor {
+    /// The shape as stored.
+    pub shape: Vec<usize>,
+    /// The values, converted to float32.
+    pub data: Vec<f32>,
+}
+
+/// Converts a stored tensor of dtype F32, F16, BF16 or F64 to float32.
+pub fn to_f32(view: &TensorView<'_>) -> std::result::Result<F32Tensor, String> {
+    let bytes = view.data();
+    let data: Vec<f32> = match view.dtype() {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F64 => bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32)
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        other => {
+            return Err(format!(
+                "has dtype {other:?}; expected F32, F16, BF16 or F64"
+            ))
+        }
+    };
+    Ok(F32Tensor {
+        shape: view.shape().to_vec(),
+        data,
+    })
+}
+
+/// Writes float32 tensors and string metadata to `path` as one safetensors file.
+pub fn write_f32(
+    path: &Path,
+    tensors: &[(&str, Vec<usize>, &[f32])],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(data))
+                .map(|v| (name.to_string(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
+    let bytes = safetensors::serialize(views, metadata)
+        .map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Checks that every value is finite, naming the first bad one.
+pub fn check_finite(name: &str, data: &[f32]) -> std::result::Result<(), String> {
+    match data.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{name} holds a non-finite value ({}) at flat index {i}",
+            data[i]
+        )),
+    }
+}

@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use ebm::rng::HostRng;
+use ebm::{Activation, Context, Model, ModelSpec, Output};
+
+/// The GPU context; a missing adapter fails the test (it never skips).
+pub fn ctx() -> Context {
+    Context::new().expect("a GPU adapter is required (on CI: lavapipe from mesa-vulkan-drivers)")
+}
+
+pub fn spec(
+    x_dim: usize,
+    y_dim: usize,
+    hidden: &[usize],
+    act: Activation,
+    out: Output,
+) -> ModelSpec {
+    ModelSpec {
+        x_dim,
+        y_dim,
+        hidden: hidden.to_vec(),
+        outputs: if out == Output::Square { 4 } else { 1 },
+        activation: act,
+        output: out,
+    }
+}
+
+pub fn model(
+    x_dim: usize,
+    y_dim: usize,
+    hidden: &[usize],
+    act: Activation,
+    out: Output,
+    seed: u64,
+) -> Model {
+    Model::random(&spec(x_dim, y_dim, hidden, act, out), seed).unwrap()
+}
+
+/// Uniform values in [-scale, scale), never all zero.
+pub fn data(n: usize, scale: f64, seed: u64) -> Vec<f32> {
+    let mut rng = HostRng::new(seed, 99);
+    (0..n).map(|_| (scale * rng.symmetric()) as f32).collect()
+}
+
+/// ||a - b|| / ||b||.
+pub fn rel_l2(a: &[f32], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    let num: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - y).powi(2))
+        .sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    assert!(
+        den > 0.0,
+        "reference is all zeros: the test would prove nothing"
+    );
+    (num / den).sqrt()
+}
+
+pub fn assert_close(what: &str, gpu: &[f32], reference: &[f64]) {
+    assert!(
+        gpu.iter().all(|v| v.is_finite()),
+        "{what}: non-finite GPU output"
+    );
+    let err = rel_l2(gpu, reference);
+    assert!(err < 1e-4, "{what}: relative L2 error {err:e}");
+}
