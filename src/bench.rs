@@ -1,1 +1,164 @@
+//! The standard benchmark workloads and how a refinement is timed: warm-up excluded,
+//! median of several whole refinements, GPU timestamps where the adapter has them.
 
+use std::time::Instant;
+
+use crate::rng::HostRng;
+use crate::{Activation, Context, Engine, Model, ModelSpec, Output, RefineConfig, Result};
+
+/// A named benchmark job: a model shape with random weights (seed 0) and a refinement.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// Name, as `ebm bench --workload` takes it.
+    pub name: &'static str,
+    /// The model, built with random weights from seed 0.
+    pub spec: ModelSpec,
+    /// Chains.
+    pub batch: usize,
+    /// The refinement.
+    pub config: RefineConfig,
+}
+
+fn r1_spec() -> ModelSpec {
+    ModelSpec {
+        x_dim: 32,
+        y_dim: 32,
+        hidden: vec![256, 256, 256],
+        outputs: 1,
+        activation: Activation::Silu,
+        output: Output::Identity,
+    }
+}
+
+fn config(steps: u32) -> RefineConfig {
+    RefineConfig {
+        steps,
+        step_size: 0.01,
+        temperature: 0.001,
+        ..Default::default()
+    }
+}
+
+/// Every standard workload, in the order `ebm bench` runs them.
+pub fn workloads() -> Vec<Workload> {
+    let toy2d = ModelSpec {
+        x_dim: 2,
+        y_dim: 2,
+        hidden: vec![64, 64],
+        ..r1_spec()
+    };
+    vec![
+        Workload {
+            name: "r1",
+            spec: r1_spec(),
+            batch: 1024,
+            config: config(100),
+        },
+        Workload {
+            name: "r1",
+            spec: r1_spec(),
+            batch: 8192,
+            config: config(100),
+        },
+        Workload {
+            name: "latency",
+            spec: r1_spec(),
+            batch: 64,
+            config: config(1000),
+        },
+        Workload {
+            name: "toy2d",
+            spec: toy2d,
+            batch: 65536,
+            config: config(1000),
+        },
+    ]
+}
+
+/// One measured row.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Record {
+    /// Adapter name.
+    pub adapter: String,
+    /// Backend (Vulkan, Metal, Dx12...).
+    pub backend: String,
+    /// Workload name.
+    pub workload: String,
+    /// Kernel path that ran.
+    pub kernel: String,
+    /// Chains.
+    pub batch: usize,
+    /// Steps K.
+    pub steps: u32,
+    /// Median seconds of one refinement, by `timer`.
+    pub seconds: f64,
+    /// `gpu` (timestamps around the kernels) or `wall` (the whole call, transfers included).
+    pub timer: String,
+    /// Median wall-clock seconds of the whole call, upload and read-back included.
+    pub wall_seconds: f64,
+    /// batch * steps / seconds.
+    pub chain_steps_per_s: f64,
+    /// 4 P FLOPs per chain-step (P = multiply-adds of one forward pass) / seconds / 1e9.
+    pub gflops: f64,
+    /// Timed runs the median is over.
+    pub runs: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Times `workload`: a one-step warm-up at full batch (pipelines, allocations), then
+/// `runs` whole refinements.
+pub fn run(ctx: &Context, workload: &Workload, runs: usize) -> Result<Record> {
+    let model = Model::random(&workload.spec, 0)?;
+    let engine = Engine::new(ctx, &model)?;
+    let n = workload.batch;
+    let mut rng = HostRng::new(1, 0);
+    let x: Vec<f32> = (0..n * model.x_dim)
+        .map(|_| rng.symmetric() as f32)
+        .collect();
+    let y0: Vec<f32> = (0..n * model.y_dim)
+        .map(|_| rng.symmetric() as f32)
+        .collect();
+    let warm = RefineConfig {
+        steps: 1,
+        ..workload.config.clone()
+    };
+    engine.refine(&x, &y0, &warm)?;
+    let (mut wall, mut gpu) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let out = engine.refine(&x, &y0, &workload.config)?;
+        wall.push(t.elapsed().as_secs_f64());
+        gpu.extend(out.gpu_seconds);
+    }
+    let wall_seconds = median(wall);
+    let (seconds, timer) = if gpu.is_empty() {
+        (wall_seconds, "wall")
+    } else {
+        (median(gpu), "gpu")
+    };
+    let chain_steps = (n as f64) * f64::from(workload.config.steps);
+    let info = ctx.adapter_info();
+    Ok(Record {
+        adapter: info.name.clone(),
+        backend: format!("{:?}", info.backend),
+        workload: workload.name.to_string(),
+        kernel: "fused_chain".into(),
+        batch: n,
+        steps: workload.config.steps,
+        seconds,
+        timer: timer.into(),
+        wall_seconds,
+        chain_steps_per_s: chain_steps / seconds,
+        gflops: 4.0 * model.multiply_adds() as f64 * chain_steps / seconds / 1e9,
+        runs: runs.max(1),
+    })
+}

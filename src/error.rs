@@ -85,14 +85,16 @@ impl Error {
         }
     }
 
-    pub(crate) fn input(name: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An [`Error::Input`] for the named file or argument.
+    pub fn input(name: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Input {
             name: name.into(),
             message: message.into(),
         }
     }
 
-    pub(crate) fn option(option: &'static str, message: impl Into<String>) -> Self {
+    /// An [`Error::Option`] for the named flag.
+    pub fn option(option: &'static str, message: impl Into<String>) -> Self {
         Error::Option {
             option,
             message: message.into(),

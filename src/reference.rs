@@ -101,3 +101,49 @@ pub fn refine(model: &Model, x: &[f32], y0: &[f32], config: &RefineConfig) -> (V
     }
     (ys, energies)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Activation, ModelSpec, Output};
+
+    /// The reference gradient against central finite differences of its own energy.
+    #[test]
+    fn gradient_matches_finite_differences() {
+        for (i, act) in Activation::ALL.into_iter().enumerate() {
+            for out in Output::ALL {
+                let spec = ModelSpec {
+                    x_dim: 3,
+                    y_dim: 4,
+                    hidden: vec![7, 5],
+                    outputs: if out == Output::Square { 3 } else { 1 },
+                    activation: act,
+                    output: out,
+                };
+                let model = Model::random(&spec, i as u64).unwrap();
+                let mut rng = crate::rng::HostRng::new(i as u64, 5);
+                let x: Vec<f64> = (0..3).map(|_| rng.symmetric() * 1.5).collect();
+                let y: Vec<f64> = (0..4).map(|_| rng.symmetric() * 1.5).collect();
+                let (_, grad) = energy_and_grad(&model, &x, &y);
+                let h = 1e-6;
+                for k in 0..4 {
+                    let (mut up, mut down) = (y.clone(), y.clone());
+                    up[k] += h;
+                    down[k] -= h;
+                    let fd = (energy_and_grad(&model, &x, &up).0
+                        - energy_and_grad(&model, &x, &down).0)
+                        / (2.0 * h);
+                    assert!(
+                        (fd - grad[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                        "{act}/{out} coordinate {k}: analytic {} vs finite difference {fd}",
+                        grad[k]
+                    );
+                }
+                assert!(
+                    grad.iter().any(|g| g.abs() > 1e-3),
+                    "{act}/{out}: gradient is ~0"
+                );
+            }
+        }
+    }
+}

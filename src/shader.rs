@@ -94,11 +94,20 @@ pub fn check_workgroup_memory(
     limits: &wgpu::Limits,
 ) -> Result<()> {
     let (module, _) = specialise(kernel, constants)?;
-    let needed = workgroup_memory_bytes(&module);
+    check_module_workgroup_memory(kernel.entry_point(), &module, limits)
+}
+
+/// Checks a specialised module's workgroup memory against the device's limit.
+pub fn check_module_workgroup_memory(
+    kernel: &'static str,
+    module: &naga::Module,
+    limits: &wgpu::Limits,
+) -> Result<()> {
+    let needed = workgroup_memory_bytes(module);
     let limit = u64::from(limits.max_compute_workgroup_storage_size);
     if needed > limit {
         return Err(Error::Limit {
-            kernel: kernel.entry_point(),
+            kernel,
             resource: "workgroup memory",
             needed,
             limit,

@@ -1,0 +1,129 @@
+//! Every kernel, specialised for every activation and output, passes naga validation and
+//! translates to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL, so no backend breaks
+//! blind; and its workgroup memory fits the adapter's limit.
+
+mod common;
+
+use ebm::shader::{
+    check_module_workgroup_memory, check_workgroup_memory, specialise, workgroup_memory_bytes,
+    Kernel,
+};
+use ebm::{Activation, Output};
+use naga::back::{glsl, hlsl, msl, spv};
+
+fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
+    let (module, info) = specialise(kernel, constants).unwrap();
+    let entry = kernel.entry_point().to_string();
+    let stage = naga::ShaderStage::Compute;
+    let what = format!("{entry} {constants:?}");
+
+    let words = spv::write_vec(
+        &module,
+        &info,
+        &spv::Options::default(),
+        Some(&spv::PipelineOptions {
+            shader_stage: stage,
+            entry_point: entry.clone(),
+        }),
+    )
+    .unwrap_or_else(|e| panic!("SPIR-V, {what}: {e}"));
+    assert_eq!(words[0], 0x0723_0203, "SPIR-V magic");
+
+    let (metal, _) = msl::write_string(
+        &module,
+        &info,
+        &msl::Options::default(),
+        &msl::PipelineOptions {
+            entry_point: Some((stage, entry.clone())),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("MSL, {what}: {e}"));
+    assert!(metal.contains("kernel void"), "MSL has no kernel");
+
+    let mut hlsl_src = String::new();
+    let hlsl_options = hlsl::Options::default();
+    let hlsl_pipeline = hlsl::PipelineOptions {
+        entry_point: Some((stage, entry.clone())),
+    };
+    hlsl::Writer::new(&mut hlsl_src, &hlsl_options, &hlsl_pipeline)
+        .write(&module, &info, None)
+        .unwrap_or_else(|e| panic!("HLSL, {what}: {e}"));
+    assert!(
+        hlsl_src.contains("[numthreads("),
+        "HLSL has no compute entry"
+    );
+
+    let mut glsl_src = String::new();
+    let glsl_options = glsl::Options {
+        version: glsl::Version::new_gles(310),
+        ..Default::default()
+    };
+    let glsl_pipeline = glsl::PipelineOptions {
+        shader_stage: stage,
+        entry_point: entry.clone(),
+        multiview: None,
+    };
+    glsl::Writer::new(
+        &mut glsl_src,
+        &module,
+        &info,
+        &glsl_options,
+        &glsl_pipeline,
+        Default::default(),
+    )
+    .and_then(|mut w| w.write())
+    .unwrap_or_else(|e| panic!("GLSL, {what}: {e}"));
+    assert!(
+        glsl_src.contains("layout(local_size_x = 64"),
+        "GLSL has no workgroup size"
+    );
+}
+
+#[test]
+fn every_kernel_translates_to_every_backend() {
+    for kernel in Kernel::ALL {
+        for act in Activation::ALL {
+            for out in Output::ALL {
+                let constants = [
+                    ("ACTIVATION", f64::from(act.shader_id())),
+                    ("OUTPUT", f64::from(out.shader_id())),
+                    ("WORKGROUP_SIZE", 64.0),
+                ];
+                translate(kernel, &constants);
+            }
+        }
+    }
+}
+
+#[test]
+fn workgroup_memory_is_checked_against_the_adapter() {
+    let limits = common::ctx().limits();
+    let constants = [
+        ("ACTIVATION", 0.0),
+        ("OUTPUT", 0.0),
+        ("WORKGROUP_SIZE", 64.0),
+    ];
+    for kernel in Kernel::ALL {
+        let (module, _) = specialise(kernel, &constants).unwrap();
+        assert!(
+            workgroup_memory_bytes(&module) <= u64::from(limits.max_compute_workgroup_storage_size)
+        );
+        check_workgroup_memory(kernel, &constants, &limits).unwrap();
+    }
+    // The check itself: a device that allows no workgroup memory rejects a kernel that uses it.
+    let src = "var<workgroup> tile: array<f32, 300>;\n@compute @workgroup_size(1) fn main() { tile[0] = 1.0; }";
+    let module = naga::front::wgsl::parse_str(src).unwrap();
+    assert_eq!(workgroup_memory_bytes(&module), 1200);
+    let mut small = limits.clone();
+    small.max_compute_workgroup_storage_size = 1024;
+    let err = check_module_workgroup_memory("tile", &module, &small)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("needs 1200 bytes of workgroup memory, the adapter allows 1024"),
+        "{err}"
+    );
+    small.max_compute_workgroup_storage_size = 1200;
+    check_module_workgroup_memory("tile", &module, &small).unwrap();
+}
