@@ -14,6 +14,9 @@ use crate::tensors::check_finite;
 
 /// Chains per workgroup of the one-chain-per-invocation kernels.
 const WORKGROUP_SIZE: u32 = 64;
+/// Relative L2 error above which the start-up self-check rejects an adapter: float32
+/// results land near 1e-6, a miscompiled kernel near 1.
+const SELF_CHECK_TOLERANCE: f64 = 1e-3;
 /// Largest binding `ebm` asks for, so every index in the shaders fits a u32.
 const MAX_BINDING_BYTES: u64 = 1 << 31;
 
@@ -218,7 +221,7 @@ impl Engine {
                 limit: binding_limit,
             });
         }
-        Ok(Engine {
+        let engine = Engine {
             ctx: ctx.clone(),
             model: model.clone(),
             scratch,
@@ -230,7 +233,40 @@ impl Engine {
             workgroup_size,
             max_chunk,
             poison: false,
-        })
+        };
+        engine.self_check()?;
+        Ok(engine)
+    }
+
+    /// Evaluates a few probe chains and compares them with the float64 reference, so that
+    /// a driver that miscomputes this model fails here instead of returning wrong answers.
+    fn self_check(&self) -> Result<()> {
+        let n = 3;
+        let mut rng = crate::rng::HostRng::new(0x5E1F, 1);
+        let mut draw =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.symmetric() as f32).collect() };
+        let x = draw(n * self.model.x_dim);
+        let y = draw(n * self.model.y_dim);
+        let gpu = self.run(Kernel::Eval, n, &x, &y, None)?;
+        let (energy, grad) = crate::reference::eval(&self.model, &x, &y);
+        let expected = energy.iter().chain(&grad);
+        let got = gpu.energy.iter().chain(&gpu.grad);
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for (g, e) in got.zip(expected) {
+            num += (f64::from(*g) - e).powi(2);
+            den += e * e;
+        }
+        let err = (num / den.max(f64::MIN_POSITIVE)).sqrt();
+        if !(err < SELF_CHECK_TOLERANCE) {
+            return Err(Error::Gpu {
+                stage: "self-check",
+                message: format!(
+                    "adapter {:?} computed energies and gradients of this model that differ from the float64 reference (relative error {err:.2e}); its results would be wrong, so ebm refuses to run it there. Known case: Mesa lavapipe 22.x with models of more than 65,536 weights and biases",
+                    self.ctx.adapter_info().name
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The model this engine runs.

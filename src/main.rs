@@ -54,16 +54,16 @@ enum Command {
         #[arg(long)]
         steps: u32,
         /// Step size eta.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         step_size: f32,
         /// Temperature T (0: plain gradient descent).
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         temperature: f32,
         /// Seed of the noise; the same seed gives bit-identical output on the same GPU.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// lambda of the prior (lambda/2)|y|^2 added to the energy.
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         prior_l2: f32,
         /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
         #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]

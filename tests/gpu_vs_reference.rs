@@ -188,3 +188,24 @@ fn same_seed_is_bit_identical_and_independent_of_chunking() {
     let d = engine.refine(&x[..200], &y0[..300], &cfg).unwrap();
     assert_eq!(&a.y[..300], &d.y[..]);
 }
+
+/// Large models either match the reference on this adapter or are refused by the
+/// start-up self-check: never a silently wrong answer.
+#[test]
+fn large_models_are_right_or_refused() {
+    let ctx = ctx();
+    let m = model(32, 32, &[256, 256], Activation::Silu, Output::Identity, 12);
+    match Engine::new(&ctx, &m) {
+        Ok(mut engine) => {
+            engine.poison_outputs(true);
+            check_eval(&engine, &m, 70, 3, "r1-sized model");
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("self-check") && msg.contains("float64 reference"),
+                "{msg}"
+            );
+        }
+    }
+}
