@@ -257,7 +257,7 @@ impl Engine {
             den += e * e;
         }
         let err = (num / den.max(f64::MIN_POSITIVE)).sqrt();
-        if !(err < SELF_CHECK_TOLERANCE) {
+        if err.is_nan() || err >= SELF_CHECK_TOLERANCE {
             return Err(Error::Gpu {
                 stage: "self-check",
                 message: format!(

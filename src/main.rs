@@ -294,7 +294,7 @@ fn run_bench(
 ) -> Result<()> {
     let mut jobs = bench::workloads();
     if let Some(name) = &workload {
-        jobs.retain(|w| &w.name == name);
+        jobs.retain(|w| w.name == name);
         if jobs.is_empty() {
             return Err(Error::option(
                 "--workload",
