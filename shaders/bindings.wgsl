@@ -20,7 +20,7 @@ struct Params {
     use_clamp: u32,
     clamp_lo: f32,
     clamp_hi: f32,
-    _pad0: u32,
+    write_energy: u32,  // 0: this dispatch leaves the energy to a later one
     _pad1: u32,
 }
 

@@ -30,6 +30,9 @@ fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
+    if params.write_energy == 0u {
+        return;
+    }
     var prior = 0.0;
     for (var k = 0u; k < params.y_dim; k++) {
         let yk = ys[base + k];

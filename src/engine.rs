@@ -109,6 +109,8 @@ pub struct Engine {
     refine: wgpu::ComputePipeline,
     workgroup_size: u32,
     max_chunk: usize,
+    steps_per_dispatch: u32,
+    params_stride: u64,
     poison: bool,
 }
 
@@ -221,6 +223,9 @@ impl Engine {
                 limit: binding_limit,
             });
         }
+        let steps_per_dispatch = steps_per_dispatch(ctx.adapter_info(), model);
+        let params_stride = (std::mem::size_of::<Params>() as u64)
+            .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
         let engine = Engine {
             ctx: ctx.clone(),
             model: model.clone(),
@@ -232,10 +237,28 @@ impl Engine {
             refine,
             workgroup_size,
             max_chunk,
+            steps_per_dispatch,
+            params_stride,
             poison: false,
         };
         engine.self_check()?;
         Ok(engine)
+    }
+
+    /// The dispatches of one call: (first step, steps, whether it writes the energy). All
+    /// steps in one dispatch, unless the driver limits loop iterations (see
+    /// [`steps_per_dispatch`]): then runs of steps, and the final energy on its own.
+    fn schedule(&self, kernel: Kernel, steps: u32) -> Vec<(u32, u32, bool)> {
+        let spd = self.steps_per_dispatch;
+        if kernel == Kernel::Eval || spd == u32::MAX {
+            return vec![(0, steps, true)];
+        }
+        let mut out: Vec<_> = (0..steps)
+            .step_by(spd as usize)
+            .map(|first| (first, spd.min(steps - first), false))
+            .collect();
+        out.push((steps, 0, true));
+        out
     }
 
     /// Evaluates a few probe chains and compares them with the float64 reference, so that
@@ -249,8 +272,25 @@ impl Engine {
         let y = draw(n * self.model.y_dim);
         let gpu = self.run(Kernel::Eval, n, &x, &y, None)?;
         let (energy, grad) = crate::reference::eval(&self.model, &x, &y);
-        let expected = energy.iter().chain(&grad);
-        let got = gpu.energy.iter().chain(&gpu.grad);
+        // A refinement that spans more than one dispatch, as long ones do on some drivers.
+        let steps = match self.steps_per_dispatch {
+            u32::MAX => 4,
+            spd => spd.saturating_mul(2).saturating_add(1).min(2001),
+        };
+        let config = RefineConfig {
+            steps,
+            step_size: 1e-3,
+            ..Default::default()
+        };
+        let refined = self.run(Kernel::Refine, n, &x, &y, Some(&config))?;
+        let (y_ref, e_ref) = crate::reference::refine(&self.model, &x, &y, &config);
+        let expected = energy.iter().chain(&grad).chain(&y_ref).chain(&e_ref);
+        let got = gpu
+            .energy
+            .iter()
+            .chain(&gpu.grad)
+            .chain(&refined.y)
+            .chain(&refined.energy);
         let (mut num, mut den) = (0.0f64, 0.0f64);
         for (g, e) in got.zip(expected) {
             num += (f64::from(*g) - e).powi(2);
@@ -261,7 +301,7 @@ impl Engine {
             return Err(Error::Gpu {
                 stage: "self-check",
                 message: format!(
-                    "adapter {:?} computed energies and gradients of this model that differ from the float64 reference (relative error {err:.2e}); its results would be wrong, so ebm refuses to run it there. Known case: Mesa lavapipe 22.x with models of more than 65,536 weights and biases",
+                    "adapter {:?} computed energies and gradients of this model that differ from the float64 reference (relative error {err:.2e}); its results would be wrong, so ebm refuses to run it there. Known case: Mesa's llvmpipe ends every loop of a kernel after 65,535 iterations in all, which models of a few hundred thousand weights exceed",
                     self.ctx.adapter_info().name
                 ),
             });
@@ -369,7 +409,9 @@ impl Engine {
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let chunk = n.min(self.max_chunk);
-        let buffers = self.buffers(chunk);
+        let schedule = self.schedule(kernel, config.map_or(0, |c| c.steps));
+        let dispatches = schedule.len() as u32;
+        let buffers = self.buffers(chunk, dispatches);
         let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
         let mut out = ChunkOutput {
             y: Vec::with_capacity(n * y_dim),
@@ -382,6 +424,7 @@ impl Engine {
             let m = chunk.min(n - start);
             let part = self.run_chunk(
                 kernel,
+                &schedule,
                 &buffers,
                 start,
                 chunk,
@@ -415,7 +458,7 @@ impl Engine {
         result.map(|()| out)
     }
 
-    fn buffers(&self, chunk: usize) -> RunBuffers {
+    fn buffers(&self, chunk: usize, dispatches: u32) -> RunBuffers {
         let device = &self.ctx.device;
         let (x_dim, y_dim) = (self.model.x_dim as u64, self.model.y_dim as u64);
         let n = chunk as u64;
@@ -433,7 +476,7 @@ impl Engine {
         };
         let params = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
-            size: std::mem::size_of::<Params>() as u64,
+            size: self.params_stride * u64::from(dispatches),
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -479,7 +522,11 @@ impl Engine {
             label: Some("ebm mlp"),
             layout: &self.bind_layout,
             entries: &[
-                params.as_entire_binding(),
+                wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &params,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                }),
                 self.weights.as_entire_binding(),
                 self.layer_table.as_entire_binding(),
                 x.as_entire_binding(),
@@ -513,6 +560,7 @@ impl Engine {
     fn run_chunk(
         &self,
         kernel: Kernel,
+        schedule: &[(u32, u32, bool)],
         b: &RunBuffers,
         start: usize,
         stride: usize,
@@ -528,7 +576,7 @@ impl Engine {
         let params = Params {
             n_chains: m as u32,
             chain_offset: start as u32,
-            steps: if config.is_some() { cfg.steps } else { 0 },
+            write_energy: 1,
             step_offset: 0,
             x_dim: self.model.x_dim as u32,
             y_dim: self.model.y_dim as u32,
@@ -546,7 +594,21 @@ impl Engine {
             clamp_hi: clamp.1,
             ..Default::default()
         };
-        queue.write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
+        // One Params block per dispatch of the schedule.
+        let stride = self.params_stride as usize;
+        let mut blocks = vec![0u8; stride * schedule.len()];
+        for (d, &(step_offset, steps, write_energy)) in schedule.iter().enumerate() {
+            let block = Params {
+                step_offset,
+                steps,
+                write_energy: u32::from(write_energy),
+                ..params
+            };
+            let at = d * stride;
+            blocks[at..at + std::mem::size_of::<Params>()]
+                .copy_from_slice(bytemuck::bytes_of(&block));
+        }
+        queue.write_buffer(&b.params, 0, &blocks);
         if !x.is_empty() {
             queue.write_buffer(&b.x, 0, bytemuck::cast_slice(x));
         }
@@ -574,8 +636,10 @@ impl Engine {
                 Kernel::Eval => &self.eval,
                 Kernel::Refine => &self.refine,
             });
-            pass.set_bind_group(0, &b.bind_group, &[]);
-            pass.dispatch_workgroups((m as u32).div_ceil(self.workgroup_size), 1, 1);
+            for d in 0..schedule.len() as u32 {
+                pass.set_bind_group(0, &b.bind_group, &[d * self.params_stride as u32]);
+                pass.dispatch_workgroups((m as u32).div_ceil(self.workgroup_size), 1, 1);
+            }
         }
         let y_bytes = (y.len() * 4) as u64;
         let e_bytes = (m * 4) as u64;
@@ -611,6 +675,41 @@ impl Engine {
     }
 }
 
+/// Mesa's llvmpipe (lavapipe) silently ends every loop of a kernel invocation once 65,535
+/// loop iterations have run in all (`LP_MAX_TGSI_LOOP_ITERATIONS`). The count below is an
+/// estimate (measured about 12% low at the limit), so the budget keeps half of it in reserve.
+const LLVMPIPE_LOOP_BUDGET: u64 = 30_000;
+
+/// How many steps one refine dispatch may run. On llvmpipe, as many as keep the kernel's
+/// loop iterations (counted from the shaders' loops, dot products unrolled by 8) within its
+/// budget; elsewhere all of them. The steps of one refinement still go in one submission.
+fn steps_per_dispatch(info: &wgpu::AdapterInfo, model: &Model) -> u32 {
+    let llvmpipe = |s: &str| s.to_lowercase().contains("llvmpipe");
+    if !llvmpipe(&info.driver) && !llvmpipe(&info.name) {
+        return u32::MAX;
+    }
+    let dot = |n: usize| (n / 8 + n % 8 + 2) as u64;
+    let (mut forward, mut backward) = (0u64, 0u64);
+    for (l, layer) in model.layers.iter().enumerate() {
+        let inner = if l == 0 {
+            dot(model.x_dim) + dot(model.y_dim)
+        } else {
+            dot(layer.n_in)
+        };
+        forward += 1 + layer.n_out as u64 * (inner + 1);
+        if l > 0 {
+            backward += 1 + layer.n_in as u64 * (dot(layer.n_out) + 1);
+        }
+    }
+    let y_dim = model.y_dim as u64;
+    forward += model.layers.last().map_or(0, |l| l.n_out as u64) + 1;
+    backward += y_dim * (dot(model.layers[0].n_out) + 1);
+    // Update: per block of 4 coordinates, 10 Philox rounds and up to 4 updates.
+    let update = (y_dim / 4 + 1) * 15;
+    let per_step = forward + backward + update + 1;
+    (LLVMPIPE_LOOP_BUDGET / per_step).clamp(1, u64::from(u32::MAX)) as u32
+}
+
 fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Buffer {
     use wgpu::util::DeviceExt;
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -629,7 +728,7 @@ fn bind_layout_entries() -> Vec<wgpu::BindGroupLayoutEntry> {
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
+            has_dynamic_offset: true,
             min_binding_size: None,
         },
         count: None,

@@ -25,7 +25,7 @@ pub struct Params {
     pub use_clamp: u32,
     pub clamp_lo: f32,
     pub clamp_hi: f32,
-    pub _pad0: u32,
+    pub write_energy: u32,
     pub _pad1: u32,
 }
 
@@ -79,7 +79,7 @@ mod tests {
         assert_eq!(size as usize, size_of::<Params>());
         let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
             n_layers, stride, seed_lo, seed_hi, delta_a, delta_b, step_size, noise_scale,
-            prior_l2, use_clamp, clamp_lo, clamp_hi, _pad0, _pad1);
+            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, _pad1);
         assert_eq!(members, host);
     }
 
