@@ -576,8 +576,6 @@ impl Engine {
         let params = Params {
             n_chains: m as u32,
             chain_offset: start as u32,
-            write_energy: 1,
-            step_offset: 0,
             x_dim: self.model.x_dim as u32,
             y_dim: self.model.y_dim as u32,
             n_layers: self.scratch.layers.len() as u32,
@@ -594,7 +592,8 @@ impl Engine {
             clamp_hi: clamp.1,
             ..Default::default()
         };
-        // One Params block per dispatch of the schedule.
+        // One Params block per dispatch of the schedule, which sets the step range and
+        // whether the dispatch writes the energy.
         let stride = self.params_stride as usize;
         let mut blocks = vec![0u8; stride * schedule.len()];
         for (d, &(step_offset, steps, write_energy)) in schedule.iter().enumerate() {

@@ -122,9 +122,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info => info(),
         Command::Eval { model, x, y, out } => {
-            check_out(&out, &[&model, &y], x.as_deref())?;
-            let model_data = Model::load(&model)?;
-            let (n, xs, ys) = read_inputs(&model_data, x.as_deref(), &y, "--y")?;
+            let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y, "--y", &out)?;
             let engine = Engine::new(&Context::new()?, &model_data)?;
             let result = engine.eval(&xs, &ys)?;
             ebm::write_safetensors(
@@ -149,7 +147,6 @@ fn run(cli: Cli) -> Result<()> {
             chunk,
             out,
         } => {
-            check_out(&out, &[&model, &y0], x.as_deref())?;
             let config = RefineConfig {
                 steps,
                 step_size,
@@ -159,8 +156,7 @@ fn run(cli: Cli) -> Result<()> {
                 clamp,
             };
             config.validate()?;
-            let model_data = Model::load(&model)?;
-            let (n, xs, ys) = read_inputs(&model_data, x.as_deref(), &y0, "--y0")?;
+            let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", &out)?;
             let mut engine = Engine::new(&Context::new()?, &model_data)?;
             if let Some(c) = chunk {
                 engine.set_max_chunk(c)?;
@@ -183,6 +179,20 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => run_bench(workload, batch, steps, runs, json),
     }
+}
+
+/// Checks the output path, loads the model and reads the batch it is given.
+fn read_job(
+    model: &Path,
+    x: Option<&Path>,
+    y: &Path,
+    y_flag: &str,
+    out: &Path,
+) -> Result<(Model, usize, Vec<f32>, Vec<f32>)> {
+    check_out(out, &[model, y], x)?;
+    let model = Model::load(model)?;
+    let (n, xs, ys) = read_inputs(&model, x, y, y_flag)?;
+    Ok((model, n, xs, ys))
 }
 
 /// Refuses an output path that is one of the inputs: nothing a user gave is overwritten.
