@@ -21,7 +21,11 @@ struct Params {
     clamp_lo: f32,
     clamp_hi: f32,
     write_energy: u32,  // 0: this dispatch leaves the energy to a later one
+    layer: u32,         // the layer a dispatch of the layered path works on
+    xpart: u32,         // scratch units of W_x x + b (layered path)
+    _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 // One affine layer: offsets into `weights` and scratch units of its outputs.
@@ -32,8 +36,8 @@ struct LayerDesc {
     bias: u32,
     act: u32,     // first scratch unit of act(z) (of z itself for the last layer)
     dact: u32,    // first scratch unit of act'(z) (unused for the last layer)
+    weight_t: u32,  // the same matrix transposed, [n_in, n_out] row-major
     _pad0: u32,
-    _pad1: u32,
 }
 
 override WORKGROUP_SIZE: u32 = 64u;

@@ -76,6 +76,11 @@ fn forward(c: u32) -> f32 {
             }
         }
     }
+    return output_layer(c);
+}
+
+// Energy of chain c from the last layer's f in scratch; leaves dE/df at delta_a.
+fn output_layer(c: u32) -> f32 {
     let out = layer_table[params.n_layers - 1u];
     var energy = 0.0;
     for (var j = 0u; j < out.n_out; j++) {

@@ -1,6 +1,12 @@
 // refine: all steps of (Langevin) refinement for one chain per invocation, y updated in
 // place, no return to the host between steps; then the final energy with the prior.
-//   y <- clamp(y - step_size * (dE/dy + prior_l2 * y) + noise_scale * N(0, 1))
+//
+// Cost per chain-step (P = multiply-adds of one forward pass, H = hidden units, D = y_dim):
+//   FLOPs 4P + O(H); device memory: 2P weight reads x 4 bytes (shared by the chains of a
+//   workgroup through the cache), act(z), act'(z) and the deltas in scratch: about
+//   4 (2H + 2H + 2D) x 4 bytes written or read, y and dE/dy 3D x 4 bytes; dispatches: 1
+//   per refinement (runs of steps on llvmpipe, see src/plan.rs); workgroup memory 0;
+//   registers: a handful, the layer state is in scratch.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -8,35 +14,13 @@ fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= params.n_chains {
         return;
     }
-    let chain = params.chain_offset + c;
-    let base = c * params.y_dim;
     for (var s = 0u; s < params.steps; s++) {
         forward(c);
         backward(c);
-        for (var k = 0u; k < params.y_dim; k += 4u) {
-            var noise = vec4<f32>(0.0);
-            if params.noise_scale > 0.0 {
-                noise = params.noise_scale * langevin_normals(chain, params.step_offset + s, k / 4u);
-            }
-            let n = min(4u, params.y_dim - k);
-            for (var q = 0u; q < n; q++) {
-                let i = base + k + q;
-                let yi = ys[i];
-                var next = yi - params.step_size * (grads[i] + params.prior_l2 * yi) + noise[q];
-                if params.use_clamp != 0u {
-                    next = clamp(next, params.clamp_lo, params.clamp_hi);
-                }
-                ys[i] = next;
-            }
-        }
+        step_chain(c, params.step_offset + s);
     }
     if params.write_energy == 0u {
         return;
     }
-    var prior = 0.0;
-    for (var k = 0u; k < params.y_dim; k++) {
-        let yk = ys[base + k];
-        prior += yk * yk;
-    }
-    energies[c] = forward(c) + 0.5 * params.prior_l2 * prior;
+    energies[c] = forward(c) + prior_energy(c);
 }

@@ -26,7 +26,11 @@ pub struct Params {
     pub clamp_lo: f32,
     pub clamp_hi: f32,
     pub write_energy: u32,
+    pub layer: u32,
+    pub xpart: u32,
+    pub _pad0: u32,
     pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 /// One layer's offsets (`LayerDesc` in WGSL).
@@ -39,8 +43,8 @@ pub struct LayerDesc {
     pub bias: u32,
     pub act: u32,
     pub dact: u32,
+    pub weight_t: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
 }
 
 #[cfg(test)]
@@ -79,7 +83,8 @@ mod tests {
         assert_eq!(size as usize, size_of::<Params>());
         let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
             n_layers, stride, seed_lo, seed_hi, delta_a, delta_b, step_size, noise_scale,
-            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, _pad1);
+            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart,
+            _pad0, _pad1, _pad2);
         assert_eq!(members, host);
     }
 
@@ -87,7 +92,7 @@ mod tests {
     fn layer_desc_matches_wgsl() {
         let (size, members) = wgsl_layout("LayerDesc");
         assert_eq!(size as usize, size_of::<LayerDesc>());
-        let host = offsets!(LayerDesc; n_in, n_out, weight, bias, act, dact, _pad0, _pad1);
+        let host = offsets!(LayerDesc; n_in, n_out, weight, bias, act, dact, weight_t, _pad0);
         assert_eq!(members, host);
     }
 }

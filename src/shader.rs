@@ -9,27 +9,57 @@ pub const BINDINGS: &str = include_str!("../shaders/bindings.wgsl");
 const ACTIVATION: &str = include_str!("../shaders/activation.wgsl");
 const PHILOX: &str = include_str!("../shaders/philox.wgsl");
 const MLP: &str = include_str!("../shaders/mlp.wgsl");
+const STEP: &str = include_str!("../shaders/step.wgsl");
 const EVAL: &str = include_str!("../shaders/eval.wgsl");
 const REFINE: &str = include_str!("../shaders/refine.wgsl");
+const TILE: &str = include_str!("../shaders/tile.wgsl");
+const LAYERED: &str = include_str!("../shaders/layered.wgsl");
 
 /// One compute kernel: its WGSL source and entry point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// Energy and dE/dy of a batch.
+    /// Energy and dE/dy of a batch, one chain per invocation.
     Eval,
     /// All K steps of refinement for one chain per invocation.
     Refine,
+    /// All K steps of refinement for a tile of chains per workgroup.
+    Tile,
+    /// Layered path: W_x x + b of layer 0, once per refinement.
+    LayeredXpart,
+    /// Layered path: one layer of the forward pass.
+    LayeredForward,
+    /// Layered path: the energy and dE/df of the last layer.
+    LayeredOutput,
+    /// Layered path: one layer of the backward pass.
+    LayeredBackward,
+    /// Layered path: the update of y.
+    LayeredUpdate,
 }
 
 impl Kernel {
     /// Every kernel the crate ships.
-    pub const ALL: [Kernel; 2] = [Kernel::Eval, Kernel::Refine];
+    pub const ALL: [Kernel; 8] = [
+        Kernel::Eval,
+        Kernel::Refine,
+        Kernel::Tile,
+        Kernel::LayeredXpart,
+        Kernel::LayeredForward,
+        Kernel::LayeredOutput,
+        Kernel::LayeredBackward,
+        Kernel::LayeredUpdate,
+    ];
 
     /// The entry point's name.
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Eval => "eval",
             Kernel::Refine => "refine",
+            Kernel::Tile => "tile",
+            Kernel::LayeredXpart => "layered_xpart",
+            Kernel::LayeredForward => "layered_forward",
+            Kernel::LayeredOutput => "layered_output",
+            Kernel::LayeredBackward => "layered_backward",
+            Kernel::LayeredUpdate => "layered_update",
         }
     }
 
@@ -37,9 +67,34 @@ impl Kernel {
     pub fn source(self) -> String {
         let parts: &[&str] = match self {
             Kernel::Eval => &[BINDINGS, ACTIVATION, MLP, EVAL],
-            Kernel::Refine => &[BINDINGS, ACTIVATION, PHILOX, MLP, REFINE],
+            Kernel::Refine => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, REFINE],
+            Kernel::Tile => &[BINDINGS, ACTIVATION, PHILOX, TILE],
+            _ => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, LAYERED],
         };
         parts.join("\n")
+    }
+
+    /// The override constants the module declares.
+    pub fn overrides(self) -> &'static [&'static str] {
+        match self {
+            Kernel::Tile => &[
+                "ACTIVATION",
+                "OUTPUT",
+                "WORKGROUP_SIZE",
+                "CHAINS",
+                "WIDTH",
+                "K_TILE",
+            ],
+            _ => &["ACTIVATION", "OUTPUT", "WORKGROUP_SIZE"],
+        }
+    }
+
+    /// The constants of `all` this kernel declares (a pipeline refuses any other).
+    pub fn constants<'a>(self, all: &[(&'a str, f64)]) -> Vec<(&'a str, f64)> {
+        all.iter()
+            .filter(|(name, _)| self.overrides().contains(name))
+            .copied()
+            .collect()
     }
 }
 
@@ -61,8 +116,8 @@ pub fn specialise(
     .validate(&module)
     .map_err(|e| fail(format!("{e:?}")))?;
     let mut map = naga::back::PipelineConstants::default();
-    for (name, value) in constants {
-        map.insert(name.to_string(), *value);
+    for (name, value) in kernel.constants(constants) {
+        map.insert(name.to_string(), value);
     }
     let entry = Some((naga::ShaderStage::Compute, kernel.entry_point()));
     let (module, info) =

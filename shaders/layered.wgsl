@@ -1,0 +1,168 @@
+// layered: the path for models too wide for the fused kernels. Every layer of every step
+// is a dispatch of its own, a tiled matrix product over (chains x units) with the
+// activation or its derivative fused in; activations stay in device memory (scratch,
+// unit-major), and all K steps are recorded in one submission, with no read-back.
+// Per step: `layered_forward` for each layer, `layered_output`, `layered_backward` for
+// each layer from the last, `layered_update`; `layered_xpart` once per refinement.
+//
+// Cost per chain-step (P = multiply-adds, H = hidden units, D = y_dim, m = outputs):
+//   FLOPs 4P + O(H); device memory: each product reads its input and writes its output
+//   once per chain (about 4 (3H + 2D + m) x 4 bytes), and each weight once per 16
+//   chains (8P / 16 bytes per chain); dispatches: 2L + 2 per step, L + 1 for the final
+//   energy and 1 for W_x x + b; workgroup memory 2 KiB (two 16 x 16 tiles); registers:
+//   one accumulator per thread.
+
+const TILE: u32 = 16u;
+const MODE_XPART: u32 = 0u;
+const MODE_FORWARD: u32 = 1u;
+const MODE_BACKWARD: u32 = 2u;
+
+var<workgroup> tin: array<f32, 256>;   // [k][chain] of the tile's input
+var<workgroup> tw: array<f32, 256>;    // [k][unit] of the tile's matrix
+
+// Where the back-propagated dE/dz of layer l's outputs is, and where layer l writes the
+// one of its inputs: delta_a and delta_b alternate from the last layer down.
+fn delta_src(l: u32) -> u32 {
+    return select(params.delta_b, params.delta_a, (params.n_layers - 1u - l) % 2u == 0u);
+}
+
+fn delta_dst(l: u32) -> u32 {
+    return select(params.delta_a, params.delta_b, (params.n_layers - 1u - l) % 2u == 0u);
+}
+
+// Input k of chain c of this dispatch's product.
+fn product_input(mode: u32, l: u32, k: u32, c: u32) -> f32 {
+    if mode == MODE_XPART {
+        return xs[c * params.x_dim + k];
+    }
+    if mode == MODE_FORWARD {
+        if l == 0u {
+            return ys[c * params.y_dim + k];
+        }
+        return scratch[unit(layer_table[l - 1u].act + k, c)];
+    }
+    return scratch[unit(delta_src(l) + k, c)];
+}
+
+// The value output j of chain c starts from: the bias, W_x x + b, or 0.
+fn product_init(mode: u32, l: u32, j: u32, c: u32) -> f32 {
+    if mode == MODE_FORWARD && l == 0u {
+        return scratch[unit(params.xpart + j, c)];
+    }
+    if mode == MODE_BACKWARD {
+        return 0.0;
+    }
+    return weights[layer_table[l].bias + j];
+}
+
+fn product_store(mode: u32, l: u32, j: u32, c: u32, z: f32) {
+    let layer = layer_table[l];
+    if mode == MODE_XPART {
+        scratch[unit(params.xpart + j, c)] = z;
+    } else if mode == MODE_FORWARD {
+        if l + 1u == params.n_layers {
+            scratch[unit(layer.act + j, c)] = z;
+        } else {
+            let a = act_and_grad(z);
+            scratch[unit(layer.act + j, c)] = a.x;
+            scratch[unit(layer.dact + j, c)] = a.y;
+        }
+    } else if l == 0u {
+        grads[c * params.y_dim + j] = z;
+    } else {
+        scratch[unit(delta_dst(l) + j, c)] = z * scratch[unit(layer_table[l - 1u].dact + j, c)];
+    }
+}
+
+// out[c, j] = init + sum over k of in[c, k] * M[k, j], M[k, j] = weights[m + k * ld + j]:
+// 16 chains x 16 units per workgroup, inputs and weights staged 16 rows at a time.
+fn product(mode: u32, local: vec3<u32>, wg: vec3<u32>) {
+    let l = params.layer;
+    let layer = layer_table[l];
+    var m = layer.weight_t;
+    var ld = layer.n_out;
+    var rows = layer.n_in;
+    var cols = layer.n_out;
+    if mode == MODE_XPART {
+        rows = params.x_dim;
+    } else if mode == MODE_FORWARD && l == 0u {
+        m = layer.weight_t + params.x_dim * layer.n_out;
+        rows = params.y_dim;
+    } else if mode == MODE_BACKWARD {
+        m = layer.weight;
+        ld = layer.n_in;
+        rows = layer.n_out;
+        if l == 0u {
+            m = layer.weight + params.x_dim;
+            cols = params.y_dim;
+        } else {
+            cols = layer.n_in;
+        }
+    }
+    let c = wg.x * TILE + local.x;
+    let j = wg.y * TILE + local.y;
+    let jw = wg.y * TILE + local.x;
+    let live = c < params.n_chains && j < cols;
+    var acc = 0.0;
+    if live {
+        acc = product_init(mode, l, j, c);
+    }
+    for (var k0 = 0u; k0 < rows; k0 += TILE) {
+        let k = k0 + local.y;
+        var v = 0.0;
+        if k < rows && c < params.n_chains {
+            v = product_input(mode, l, k, c);
+        }
+        tin[local.y * TILE + local.x] = v;
+        var w = 0.0;
+        if k < rows && jw < cols {
+            w = weights[m + k * ld + jw];
+        }
+        tw[local.y * TILE + local.x] = w;
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE; kk++) {
+            acc += tin[kk * TILE + local.x] * tw[kk * TILE + local.y];
+        }
+        workgroupBarrier();
+    }
+    if live {
+        product_store(mode, l, j, c, acc);
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn layered_xpart(@builtin(local_invocation_id) local: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    product(MODE_XPART, local, wg);
+}
+
+@compute @workgroup_size(16, 16)
+fn layered_forward(@builtin(local_invocation_id) local: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    product(MODE_FORWARD, local, wg);
+}
+
+@compute @workgroup_size(16, 16)
+fn layered_backward(@builtin(local_invocation_id) local: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    product(MODE_BACKWARD, local, wg);
+}
+
+// The energy terms of each chain and dE/df; with write_energy, the energy with its prior.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn layered_output(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if c >= params.n_chains {
+        return;
+    }
+    let energy = output_layer(c);
+    if params.write_energy != 0u {
+        energies[c] = energy + prior_energy(c);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn layered_update(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if c >= params.n_chains {
+        return;
+    }
+    step_chain(c, params.step_offset);
+}

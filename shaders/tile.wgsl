@@ -1,0 +1,313 @@
+// tile: every step of a refinement for a tile of CHAINS chains per workgroup, in one
+// dispatch. The float32 twin of reference::refine, shaped for a GPU:
+//   - a layer of the tile is a small matrix product [CHAINS, n_in] x [n_in, n_out]; its
+//     activations live in workgroup memory as rows of units, each row a vec4 per group of
+//     4 chains (`act[u * GROUPS + g]`), so every value read feeds 4 chains at once;
+//   - threads are laid out as LANES units x GROUPS chain groups; a thread owns the units
+//     lane, lane + LANES, ... of every layer for its 4 chains (register tiling: up to
+//     MAX_UNITS vec4 accumulators), the same units in the forward and the backward pass,
+//     so act'(z) never leaves its registers (`saved`);
+//   - weight rows go through workgroup memory K_TILE at a time: a weight is read from
+//     device memory once per workgroup and step, and reused by all CHAINS chains;
+//   - W_x x + b of layer 0 is computed once per dispatch (`xpart`), since x never changes;
+//   - y is read once at the start and written once at the end; in between it lives in the
+//     registers of the threads that own its coordinates (`yreg`).
+// The forward pass reads each layer's transposed copy (`weight_t`), the backward pass the
+// matrix itself: both then read rows, contiguous in device memory.
+//
+// Cost per chain-step (P = multiply-adds of one forward pass, H = hidden units, D = y_dim):
+//   FLOPs 4P + O(H); device memory: 2P x 4 bytes of weights per workgroup and step, shared
+//   by CHAINS chains (8P / CHAINS bytes per chain-step, from L2 on a GPU), nothing else;
+//   dispatches: 1 per refinement; workgroup memory 4 (WIDTH * CHAINS + K_TILE * WIDTH)
+//   bytes; registers: 4 x (3 MAX_UNITS + MAX_SAVED) floats per thread, plus temporaries.
+// The host (src/plan.rs) checks every size this kernel assumes before it is used, which is
+// what lets it run without runtime bounds checks.
+
+override CHAINS: u32 = 16u;  // chains per workgroup, a multiple of 4
+override WIDTH: u32 = 256u;  // rows of `act`: the widest layer, x_dim and y_dim included
+override K_TILE: u32 = 8u;   // weight rows staged per round
+
+// Registers per thread, fixed because WGSL sizes private arrays with constants.
+const MAX_UNITS: u32 = 8u;   // vec4s of one layer a thread owns
+const MAX_SAVED: u32 = 16u;  // vec4s of act'(z) a thread keeps over all hidden layers
+
+var<workgroup> act: array<vec4<f32>, WIDTH * CHAINS / 4u>;
+var<workgroup> wtile: array<f32, K_TILE * WIDTH>;
+
+var<private> acc: array<vec4<f32>, MAX_UNITS>;
+var<private> saved: array<vec4<f32>, MAX_SAVED>;
+var<private> xpart: array<vec4<f32>, MAX_UNITS>;
+var<private> yreg: array<vec4<f32>, MAX_UNITS>;
+var<private> lid: u32;
+var<private> group: u32;
+var<private> lane: u32;
+var<private> tile_chain: u32;  // this workgroup's first chain in the dispatch
+
+fn groups() -> u32 {
+    return CHAINS / 4u;
+}
+
+fn lanes() -> u32 {
+    return WORKGROUP_SIZE / groups();
+}
+
+// Units of an n-wide layer this thread owns: lane, lane + lanes(), ... below n.
+fn owned(n: u32) -> u32 {
+    return (n + lanes() - 1u - lane) / lanes();
+}
+
+// The most units of an n-wide layer any thread owns (the same in every thread).
+fn owned_max(n: u32) -> u32 {
+    return (n + lanes() - 1u) / lanes();
+}
+
+fn row(u: u32) -> u32 {
+    return u * groups() + group;
+}
+
+// Chain q (0..3) of this thread's group, within the dispatch.
+fn chain_of(q: u32) -> u32 {
+    return tile_chain + 4u * group + q;
+}
+
+// acc[a] += sum over r < rows of M[r, u_a] * act[r] for this thread's units u_a < cols,
+// where M[r, c] = weights[m + r * ld + c]. Ends with a barrier, so the caller may
+// overwrite `act`.
+fn gemm(m: u32, ld: u32, rows: u32, cols: u32) {
+    let n = owned(cols);
+    for (var r0 = 0u; r0 < rows; r0 += K_TILE) {
+        let kt = min(K_TILE, rows - r0);
+        workgroupBarrier();
+        for (var i = lid; i < kt * cols; i += WORKGROUP_SIZE) {
+            let r = i / cols;
+            wtile[i] = weights[m + (r0 + r) * ld + (i - r * cols)];
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < kt; k++) {
+            let v = act[row(r0 + k)];
+            let w = k * cols + lane;
+            for (var a = 0u; a < MAX_UNITS; a++) {
+                if a < n {
+                    acc[a] += wtile[w + a * lanes()] * v;
+                }
+            }
+        }
+    }
+    workgroupBarrier();
+}
+
+struct Pair4 {
+    value: vec4<f32>,
+    grad: vec4<f32>,
+}
+
+fn act_and_grad4(z: vec4<f32>) -> Pair4 {
+    let a = act_and_grad(z.x);
+    let b = act_and_grad(z.y);
+    let c = act_and_grad(z.z);
+    let d = act_and_grad(z.w);
+    return Pair4(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
+}
+
+fn output_and_grad4(f: vec4<f32>) -> Pair4 {
+    let a = output_and_grad(f.x);
+    let b = output_and_grad(f.y);
+    let c = output_and_grad(f.z);
+    let d = output_and_grad(f.w);
+    return Pair4(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
+}
+
+// x of chain q at coordinate i, 0 past the end of the batch (those chains are never stored).
+fn x_value(q: u32, i: u32) -> f32 {
+    let c = chain_of(q);
+    if c < params.n_chains {
+        return xs[c * params.x_dim + i];
+    }
+    return 0.0;
+}
+
+// Reads the tile's x and y, and computes W_x x + b of layer 0 once for the whole dispatch.
+fn load_state() {
+    for (var r = lane; r < params.x_dim; r += lanes()) {
+        act[row(r)] = vec4<f32>(x_value(0u, r), x_value(1u, r), x_value(2u, r), x_value(3u, r));
+    }
+    let first = layer_table[0];
+    let n = owned(first.n_out);
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < n {
+            acc[a] = vec4<f32>(weights[first.bias + lane + a * lanes()]);
+        }
+    }
+    gemm(first.weight_t, first.n_out, params.x_dim, first.n_out);
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < n {
+            xpart[a] = acc[a];
+        }
+    }
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            let k = lane + a * lanes();
+            var y = vec4<f32>(0.0);
+            for (var q = 0u; q < 4u; q++) {
+                let c = chain_of(q);
+                if c < params.n_chains {
+                    y[q] = ys[c * params.y_dim + k];
+                }
+            }
+            yreg[a] = y;
+            act[row(k)] = y;
+        }
+    }
+}
+
+// Forward pass of the tile from y in `act`. Hidden layers leave act(z) in `act` and
+// act'(z) in `saved`; the last layer leaves dE/df in `act` (with `energy_terms`, the
+// terms of the energy instead).
+fn forward(energy_terms: bool) {
+    var s = 0u;
+    for (var l = 0u; l < params.n_layers; l++) {
+        let layer = layer_table[l];
+        let n = owned(layer.n_out);
+        if l == 0u {
+            for (var a = 0u; a < MAX_UNITS; a++) {
+                if a < n {
+                    acc[a] = xpart[a];
+                }
+            }
+            gemm(layer.weight_t + params.x_dim * layer.n_out, layer.n_out, params.y_dim, layer.n_out);
+        } else {
+            for (var a = 0u; a < MAX_UNITS; a++) {
+                if a < n {
+                    acc[a] = vec4<f32>(weights[layer.bias + lane + a * lanes()]);
+                }
+            }
+            gemm(layer.weight_t, layer.n_out, layer.n_in, layer.n_out);
+        }
+        let last = l + 1u == params.n_layers;
+        for (var a = 0u; a < MAX_UNITS; a++) {
+            if a < n {
+                let u = lane + a * lanes();
+                if last {
+                    let e = output_and_grad4(acc[a]);
+                    act[row(u)] = select(e.grad, e.value, energy_terms);
+                } else {
+                    let h = act_and_grad4(acc[a]);
+                    act[row(u)] = h.value;
+                    saved[s + a] = h.grad;
+                }
+            }
+        }
+        s += owned_max(layer.n_out);
+    }
+    workgroupBarrier();
+}
+
+// dE/dy of the tile from the dE/df forward() left in `act`, into acc[a] for this thread's
+// coordinates of y.
+fn backward() {
+    var s = 0u;
+    for (var l = 0u; l + 1u < params.n_layers; l++) {
+        s += owned_max(layer_table[l].n_out);
+    }
+    for (var l = params.n_layers - 1u; l > 0u; l--) {
+        let layer = layer_table[l];
+        let n = owned(layer.n_in);
+        s -= owned_max(layer.n_in);
+        for (var a = 0u; a < MAX_UNITS; a++) {
+            if a < n {
+                acc[a] = vec4<f32>(0.0);
+            }
+        }
+        gemm(layer.weight, layer.n_in, layer.n_out, layer.n_in);
+        for (var a = 0u; a < MAX_UNITS; a++) {
+            if a < n {
+                act[row(lane + a * lanes())] = acc[a] * saved[s + a];
+            }
+        }
+    }
+    let first = layer_table[0];
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            acc[a] = vec4<f32>(0.0);
+        }
+    }
+    gemm(first.weight + params.x_dim, first.n_in, first.n_out, params.y_dim);
+}
+
+// One step of y <- clamp(y - step_size * (dE/dy + prior_l2 * y) + noise_scale * N(0, 1)),
+// from the gradient backward() left in acc; the new y also goes to `act` for the next step.
+fn update(step: u32) {
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            let k = lane + a * lanes();
+            var noise = vec4<f32>(0.0);
+            if params.noise_scale > 0.0 {
+                for (var q = 0u; q < 4u; q++) {
+                    noise[q] = langevin_normals(params.chain_offset + chain_of(q), step, k / 4u)[k % 4u];
+                }
+            }
+            let y = yreg[a];
+            var next = y - params.step_size * (acc[a] + params.prior_l2 * y) + params.noise_scale * noise;
+            if params.use_clamp != 0u {
+                next = clamp(next, vec4<f32>(params.clamp_lo), vec4<f32>(params.clamp_hi));
+            }
+            yreg[a] = next;
+            act[row(k)] = next;
+        }
+    }
+}
+
+fn store_state() {
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            let k = lane + a * lanes();
+            for (var q = 0u; q < 4u; q++) {
+                let c = chain_of(q);
+                if c < params.n_chains {
+                    ys[c * params.y_dim + k] = yreg[a][q];
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    lid = index;
+    group = index % groups();
+    lane = index / groups();
+    tile_chain = wg.x * CHAINS;
+    load_state();
+    for (var s = 0u; s < params.steps; s++) {
+        forward(false);
+        backward();
+        update(params.step_offset + s);
+    }
+    if params.write_energy != 0u {
+        workgroupBarrier();
+        var prior = vec4<f32>(0.0);
+        if lane == 0u {
+            for (var k = 0u; k < params.y_dim; k++) {
+                let y = act[row(k)];
+                prior += y * y;
+            }
+        }
+        forward(true);
+        if lane == 0u {
+            var energy = 0.5 * params.prior_l2 * prior;
+            var terms = vec4<f32>(0.0);
+            let out = layer_table[params.n_layers - 1u];
+            for (var j = 0u; j < out.n_out; j++) {
+                terms += act[row(j)];
+            }
+            energy += terms;
+            for (var q = 0u; q < 4u; q++) {
+                let c = chain_of(q);
+                if c < params.n_chains {
+                    energies[c] = energy[q];
+                }
+            }
+        }
+    }
+    store_state();
+}
