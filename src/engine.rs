@@ -2,18 +2,18 @@
 //! activation and output, and `eval` / `refine` over batches of any size.
 
 use std::borrow::Cow;
-use std::sync::mpsc;
+use std::collections::HashMap;
+use std::sync::{mpsc, Mutex};
 
 use crate::config::RefineConfig;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::params::{LayerDesc, Params};
-use crate::shader::{check_workgroup_memory, Kernel};
+use crate::plan::{self, Dispatch, KernelPath, PathChoice, WORKGROUP_SIZE};
+use crate::shader::{check_module_workgroup_memory, specialise, Kernel};
 use crate::tensors::check_finite;
-
-/// Chains per workgroup of the one-chain-per-invocation kernels.
-const WORKGROUP_SIZE: u32 = 64;
+use crate::timer::KernelTimer;
 /// Relative L2 error above which the start-up self-check rejects an adapter: float32
 /// results land near 1e-6, a miscompiled kernel near 1.
 const SELF_CHECK_TOLERANCE: f64 = 1e-3;
@@ -38,6 +38,8 @@ pub struct Refinement {
     pub energy: Vec<f32>,
     /// GPU time of the kernels alone, summed over chunks, where the device has timestamps.
     pub gpu_seconds: Option<f64>,
+    /// The kernel path that ran.
+    pub path: KernelPath,
 }
 
 /// Scratch layout of one chain, in units (floats).
@@ -46,6 +48,7 @@ struct ScratchLayout {
     units: u32,
     delta_a: u32,
     delta_b: u32,
+    xpart: u32,
 }
 
 fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)> {
@@ -64,12 +67,21 @@ fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)> {
         if l != last {
             cursor += layer.n_out;
         }
-        layers.push([layer.n_in, layer.n_out, weight, bias, act, dact]);
+        layers.push([layer.n_in, layer.n_out, weight, bias, act, dact, 0]);
+    }
+    // Transposed copies, [n_in, n_out] row-major: the forward passes of the tile and
+    // layered paths read them along rows.
+    for (l, layer) in model.layers.iter().enumerate() {
+        layers[l][6] = weights.len();
+        for i in 0..layer.n_in {
+            weights.extend((0..layer.n_out).map(|j| layer.weight[j * layer.n_in + i]));
+        }
     }
     let widest = model.layers.iter().map(|l| l.n_out).max().unwrap();
     let delta_a = cursor;
     let delta_b = cursor + widest;
-    let units = delta_b + widest;
+    let xpart = delta_b + widest;
+    let units = xpart + model.layers[0].n_out;
     let fits = |v: usize| u32::try_from(v).ok();
     let too_big = || Error::Model("the model is too large for 32-bit indexing".into());
     let layers = layers
@@ -82,6 +94,7 @@ fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)> {
                 bias: fits(v[3]).ok_or_else(too_big)?,
                 act: fits(v[4]).ok_or_else(too_big)?,
                 dact: fits(v[5]).ok_or_else(too_big)?,
+                weight_t: fits(v[6]).ok_or_else(too_big)?,
                 ..Default::default()
             })
         })
@@ -92,6 +105,7 @@ fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)> {
             units: fits(units).ok_or_else(too_big)?,
             delta_a: delta_a as u32,
             delta_b: delta_b as u32,
+            xpart: xpart as u32,
         },
         weights,
     ))
@@ -105,11 +119,11 @@ pub struct Engine {
     weights: wgpu::Buffer,
     layer_table: wgpu::Buffer,
     bind_layout: wgpu::BindGroupLayout,
-    eval: wgpu::ComputePipeline,
-    refine: wgpu::ComputePipeline,
-    workgroup_size: u32,
+    pipeline_layout: wgpu::PipelineLayout,
+    /// Pipelines made so far, by kernel and chains per workgroup (tile kernel).
+    pipelines: Mutex<HashMap<(Kernel, u32), wgpu::ComputePipeline>>,
+    choice: PathChoice,
     max_chunk: usize,
-    steps_per_dispatch: u32,
     params_stride: u64,
     poison: bool,
 }
@@ -123,7 +137,7 @@ struct RunBuffers {
     grad: wgpu::Buffer,
     scratch: wgpu::Buffer,
     readback: wgpu::Buffer,
-    timer: Option<(wgpu::QuerySet, wgpu::Buffer, wgpu::Buffer)>,
+    timer: Option<KernelTimer>,
     bind_group: wgpu::BindGroup,
 }
 
@@ -135,8 +149,15 @@ struct ChunkOutput {
 }
 
 impl Engine {
-    /// Validates the model, uploads its weights and builds its pipelines.
+    /// Validates the model, uploads its weights and checks the kernels it will run against
+    /// the float64 reference (see [`Engine::with_path`]).
     pub fn new(ctx: &Context, model: &Model) -> Result<Engine> {
+        Engine::with_path(ctx, model, PathChoice::Auto)
+    }
+
+    /// As [`Engine::new`], with the kernel path chosen by `choice` (for testing and
+    /// benchmarking a path; `PathChoice::Auto` picks per call from the batch).
+    pub fn with_path(ctx: &Context, model: &Model, choice: PathChoice) -> Result<Engine> {
         model.validate()?;
         let device = &ctx.device;
         let limits = ctx.limits();
@@ -154,19 +175,16 @@ impl Engine {
                 limit: binding_limit,
             });
         }
-        let workgroup_size = WORKGROUP_SIZE
-            .min(limits.max_compute_invocations_per_workgroup)
-            .min(limits.max_compute_workgroup_size_x);
-        let constants = [
-            ("ACTIVATION", f64::from(model.activation.shader_id())),
-            ("OUTPUT", f64::from(model.output.shader_id())),
-            ("WORKGROUP_SIZE", f64::from(workgroup_size)),
-        ];
-        for kernel in Kernel::ALL {
-            check_workgroup_memory(kernel, &constants, &limits)?;
+        if limits.max_compute_invocations_per_workgroup < WORKGROUP_SIZE
+            || limits.max_compute_workgroup_size_x < WORKGROUP_SIZE
+        {
+            return Err(Error::Limit {
+                kernel: "refine",
+                resource: "invocations per workgroup",
+                needed: u64::from(WORKGROUP_SIZE),
+                limit: u64::from(limits.max_compute_invocations_per_workgroup),
+            });
         }
-
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let weights_buf = storage_init(device, "weights", bytemuck::cast_slice(&weights));
         let layer_table =
             storage_init(device, "layer table", bytemuck::cast_slice(&scratch.layers));
@@ -179,42 +197,13 @@ impl Engine {
             bind_group_layouts: &[Some(&bind_layout)],
             immediate_size: 0,
         });
-        let pipeline = |kernel: Kernel| {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.entry_point()),
-                source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source())),
-            });
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.entry_point()),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(kernel.entry_point()),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            })
-        };
-        let eval = pipeline(Kernel::Eval);
-        let refine = pipeline(Kernel::Refine);
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu {
-                stage: "pipeline creation",
-                message: e.to_string(),
-            });
-        }
-
         let per_chain = 4 * u64::from(
             scratch
                 .units
                 .max(model.x_dim as u32)
                 .max(model.y_dim as u32),
         );
-        let by_memory = binding_limit / per_chain;
-        let by_dispatch =
-            u64::from(limits.max_compute_workgroups_per_dimension) * u64::from(workgroup_size);
-        let max_chunk = by_memory.min(by_dispatch).min(u64::from(u32::MAX)) as usize;
+        let max_chunk = (binding_limit / per_chain).min(u64::from(u32::MAX)) as usize;
         if max_chunk == 0 {
             return Err(Error::Limit {
                 kernel: "refine",
@@ -223,7 +212,6 @@ impl Engine {
                 limit: binding_limit,
             });
         }
-        let steps_per_dispatch = steps_per_dispatch(ctx.adapter_info(), model);
         let params_stride = (std::mem::size_of::<Params>() as u64)
             .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
         let engine = Engine {
@@ -233,11 +221,10 @@ impl Engine {
             weights: weights_buf,
             layer_table,
             bind_layout,
-            eval,
-            refine,
-            workgroup_size,
+            pipeline_layout,
+            pipelines: Mutex::new(HashMap::new()),
+            choice,
             max_chunk,
-            steps_per_dispatch,
             params_stride,
             poison: false,
         };
@@ -245,24 +232,92 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The dispatches of one call: (first step, steps, whether it writes the energy). All
-    /// steps in one dispatch, unless the driver limits loop iterations (see
-    /// [`steps_per_dispatch`]): then runs of steps, and the final energy on its own.
-    fn schedule(&self, kernel: Kernel, steps: u32) -> Vec<(u32, u32, bool)> {
-        let spd = self.steps_per_dispatch;
-        if kernel == Kernel::Eval || spd == u32::MAX {
-            return vec![(0, steps, true)];
+    /// The pipeline of `kernel` (with `chains` chains per workgroup for the tile kernel),
+    /// specialised for this model and made on first use.
+    fn pipeline(&self, kernel: Kernel, chains: u32) -> Result<wgpu::ComputePipeline> {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(&(kernel, chains)) {
+            return Ok(p.clone());
         }
-        let mut out: Vec<_> = (0..steps)
-            .step_by(spd as usize)
-            .map(|first| (first, spd.min(steps - first), false))
-            .collect();
-        out.push((steps, 0, true));
-        out
+        let limits = self.ctx.limits();
+        let (workgroup_size, extra) = if kernel == Kernel::Tile {
+            let width = plan::tile_width(&self.model);
+            if let Some(why) = plan::tile_misfit(&self.model, chains, &limits) {
+                return Err(Error::Gpu {
+                    stage: "tile",
+                    message: why,
+                });
+            }
+            (
+                plan::TILE_THREADS,
+                vec![
+                    ("CHAINS", f64::from(chains)),
+                    ("WIDTH", f64::from(width)),
+                    ("K_TILE", f64::from(plan::TILE_K)),
+                ],
+            )
+        } else {
+            (WORKGROUP_SIZE, vec![])
+        };
+        let mut all = vec![
+            ("ACTIVATION", f64::from(self.model.activation.shader_id())),
+            ("OUTPUT", f64::from(self.model.output.shader_id())),
+            ("WORKGROUP_SIZE", f64::from(workgroup_size)),
+        ];
+        all.extend(extra);
+        let constants = kernel.constants(&all);
+        let (module, _) = specialise(kernel, &constants)?;
+        check_module_workgroup_memory(kernel.entry_point(), &module, &limits)?;
+        let device = &self.ctx.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.entry_point()),
+            source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source())),
+        };
+        // SAFETY: the kernels index only within sizes the host has checked before any
+        // dispatch: batch and chunk sizes (check_batch, run), the layer table built from a
+        // validated model (scratch_layout), the tile kernel's registers and workgroup
+        // memory (plan::tile_misfit, and check_module_workgroup_memory above). Divisors are
+        // layer widths, never 0. So the runtime bounds checks and loop bounding wgpu would
+        // add can go; the tests run every kernel on NaN-poisoned buffers.
+        let module = unsafe {
+            device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+        };
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry_point()),
+            layout: Some(&self.pipeline_layout),
+            module: &module,
+            entry_point: Some(kernel.entry_point()),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu {
+                stage: "pipeline creation",
+                message: e.to_string(),
+            });
+        }
+        cache.insert((kernel, chains), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// The path a refinement of `n` chains runs on.
+    pub fn path_for(&self, n: usize) -> Result<KernelPath> {
+        plan::choose(
+            self.choice,
+            &self.model,
+            n,
+            self.ctx.adapter_info(),
+            &self.ctx.limits(),
+        )
     }
 
     /// Evaluates a few probe chains and compares them with the float64 reference, so that
     /// a driver that miscomputes this model fails here instead of returning wrong answers.
+    /// The refinement runs on the path a small batch takes, or on the forced one.
     fn self_check(&self) -> Result<()> {
         let n = 3;
         let mut rng = crate::rng::HostRng::new(0x5E1F, 1);
@@ -270,10 +325,11 @@ impl Engine {
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.symmetric() as f32).collect() };
         let x = draw(n * self.model.x_dim);
         let y = draw(n * self.model.y_dim);
-        let gpu = self.run(Kernel::Eval, n, &x, &y, None)?;
+        let gpu = self.run(None, n, &x, &y)?;
         let (energy, grad) = crate::reference::eval(&self.model, &x, &y);
+        let path = self.path_for(n)?;
         // A refinement that spans more than one dispatch, as long ones do on some drivers.
-        let steps = match self.steps_per_dispatch {
+        let steps = match plan::steps_per_dispatch(self.ctx.adapter_info(), &self.model, path) {
             u32::MAX => 4,
             spd => spd.saturating_mul(2).saturating_add(1).min(2001),
         };
@@ -282,7 +338,7 @@ impl Engine {
             step_size: 1e-3,
             ..Default::default()
         };
-        let refined = self.run(Kernel::Refine, n, &x, &y, Some(&config))?;
+        let refined = self.run(Some(&config), n, &x, &y)?;
         let (y_ref, e_ref) = crate::reference::refine(&self.model, &x, &y, &config);
         let expected = energy.iter().chain(&grad).chain(&y_ref).chain(&e_ref);
         let got = gpu
@@ -301,7 +357,7 @@ impl Engine {
             return Err(Error::Gpu {
                 stage: "self-check",
                 message: format!(
-                    "adapter {:?} computed energies and gradients of this model that differ from the float64 reference (relative error {err:.2e}); its results would be wrong, so ebm refuses to run it there. Known case: Mesa's llvmpipe ends every loop of a kernel after 65,535 iterations in all, which models of a few hundred thousand weights exceed",
+                    "adapter {:?} computed energies and gradients of this model on the {path} path that differ from the float64 reference (relative error {err:.2e}); its results would be wrong, so ebm refuses to run it there. Known case: Mesa's llvmpipe ends every loop of a kernel after 65,535 iterations in all, which models of a few hundred thousand weights exceed",
                     self.ctx.adapter_info().name
                 ),
             });
@@ -314,7 +370,7 @@ impl Engine {
         &self.model
     }
 
-    /// The most chains one dispatch takes; larger batches are split into chunks.
+    /// The most chains one submission takes; larger batches are split into chunks.
     pub fn max_chunk(&self) -> usize {
         self.max_chunk
     }
@@ -338,7 +394,7 @@ impl Engine {
     /// Energies and dE/dy of a batch: `x` is `[n, x_dim]`, `y` is `[n, y_dim]`.
     pub fn eval(&self, x: &[f32], y: &[f32]) -> Result<Evaluation> {
         let n = self.check_batch(x, y)?;
-        let out = self.run(Kernel::Eval, n, x, y, None)?;
+        let out = self.run(None, n, x, y)?;
         Ok(Evaluation {
             energy: out.energy,
             grad: out.grad,
@@ -350,11 +406,13 @@ impl Engine {
     pub fn refine(&self, x: &[f32], y0: &[f32], config: &RefineConfig) -> Result<Refinement> {
         config.validate()?;
         let n = self.check_batch(x, y0)?;
-        let out = self.run(Kernel::Refine, n, x, y0, Some(config))?;
+        let path = self.path_for(n)?;
+        let out = self.run(Some(config), n, x, y0)?;
         Ok(Refinement {
             y: out.y,
             energy: out.energy,
             gpu_seconds: out.gpu_seconds,
+            path,
         })
     }
 
@@ -397,21 +455,36 @@ impl Engine {
         Ok(n)
     }
 
+    /// Runs an evaluation (`config` None) or a refinement of `n` chains, chunk by chunk.
     fn run(
         &self,
-        kernel: Kernel,
+        config: Option<&RefineConfig>,
         n: usize,
         x: &[f32],
         y: &[f32],
-        config: Option<&RefineConfig>,
     ) -> Result<ChunkOutput> {
         let device = &self.ctx.device;
+        let path = match config {
+            Some(_) => self.path_for(n)?,
+            None => KernelPath::Chain,
+        };
+        let per_group = match path {
+            KernelPath::Chain => WORKGROUP_SIZE,
+            KernelPath::Tile { chains } => chains,
+            KernelPath::Layered => plan::LAYERED_TILE,
+        };
+        let max_groups = self.ctx.limits().max_compute_workgroups_per_dimension as usize;
+        let chunk = n.min(self.max_chunk).min(max_groups * per_group as usize);
+        let steps = config.map(|c| c.steps);
+        let spd = plan::steps_per_dispatch(self.ctx.adapter_info(), &self.model, path);
+        let dispatches = plan::dispatches(path, &self.model, chunk as u32, steps, spd);
+        let pipelines = dispatches
+            .iter()
+            .map(|d| self.pipeline(d.kernel, d.chains))
+            .collect::<Result<Vec<_>>>()?;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let chunk = n.min(self.max_chunk);
-        let schedule = self.schedule(kernel, config.map_or(0, |c| c.steps));
-        let dispatches = schedule.len() as u32;
-        let buffers = self.buffers(chunk, dispatches);
+        let buffers = self.buffers(chunk, dispatches.len() as u32);
         let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
         let mut out = ChunkOutput {
             y: Vec::with_capacity(n * y_dim),
@@ -423,8 +496,8 @@ impl Engine {
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
             let part = self.run_chunk(
-                kernel,
-                &schedule,
+                &plan::dispatches(path, &self.model, m as u32, steps, spd),
+                &pipelines,
                 &buffers,
                 start,
                 chunk,
@@ -451,7 +524,7 @@ impl Engine {
         let memory = pollster::block_on(oom.pop());
         if let Some(e) = validation.or(memory) {
             return Err(Error::Gpu {
-                stage: kernel.entry_point(),
+                stage: if config.is_some() { "refine" } else { "eval" },
                 message: e.to_string(),
             });
         }
@@ -494,30 +567,7 @@ impl Engine {
             n * (2 * y_dim + 1),
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
-        let timer = self
-            .ctx
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY)
-            .then(|| {
-                let set = device.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("kernel time"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: 2,
-                });
-                let resolve = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("timestamps"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                });
-                let read = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("timestamps readback"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                (set, resolve, read)
-            });
+        let timer = KernelTimer::new(&self.ctx);
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("ebm mlp"),
             layout: &self.bind_layout,
@@ -559,8 +609,8 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn run_chunk(
         &self,
-        kernel: Kernel,
-        schedule: &[(u32, u32, bool)],
+        dispatches: &[Dispatch],
+        pipelines: &[wgpu::ComputePipeline],
         b: &RunBuffers,
         start: usize,
         stride: usize,
@@ -584,6 +634,7 @@ impl Engine {
             seed_hi: (cfg.seed >> 32) as u32,
             delta_a: self.scratch.delta_a,
             delta_b: self.scratch.delta_b,
+            xpart: self.scratch.xpart,
             step_size: cfg.step_size,
             noise_scale: cfg.noise_scale(),
             prior_l2: cfg.prior_l2,
@@ -592,18 +643,19 @@ impl Engine {
             clamp_hi: clamp.1,
             ..Default::default()
         };
-        // One Params block per dispatch of the schedule, which sets the step range and
-        // whether the dispatch writes the energy.
+        // One Params block per dispatch: its step range, layer and whether it writes the
+        // energy.
         let stride = self.params_stride as usize;
-        let mut blocks = vec![0u8; stride * schedule.len()];
-        for (d, &(step_offset, steps, write_energy)) in schedule.iter().enumerate() {
+        let mut blocks = vec![0u8; stride * dispatches.len()];
+        for (i, d) in dispatches.iter().enumerate() {
             let block = Params {
-                step_offset,
-                steps,
-                write_energy: u32::from(write_energy),
+                step_offset: d.step_offset,
+                steps: d.steps,
+                write_energy: u32::from(d.write_energy),
+                layer: d.layer,
                 ..params
             };
-            let at = d * stride;
+            let at = i * stride;
             blocks[at..at + std::mem::size_of::<Params>()]
                 .copy_from_slice(bytemuck::bytes_of(&block));
         }
@@ -622,22 +674,13 @@ impl Engine {
         let mut encoder = device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.entry_point()),
-                timestamp_writes: b.timer.as_ref().map(|(set, _, _)| {
-                    wgpu::ComputePassTimestampWrites {
-                        query_set: set,
-                        beginning_of_pass_write_index: Some(0),
-                        end_of_pass_write_index: Some(1),
-                    }
-                }),
+                label: Some("ebm"),
+                timestamp_writes: b.timer.as_ref().map(KernelTimer::writes),
             });
-            pass.set_pipeline(match kernel {
-                Kernel::Eval => &self.eval,
-                Kernel::Refine => &self.refine,
-            });
-            for d in 0..schedule.len() as u32 {
-                pass.set_bind_group(0, &b.bind_group, &[d * self.params_stride as u32]);
-                pass.dispatch_workgroups((m as u32).div_ceil(self.workgroup_size), 1, 1);
+            for (i, (d, pipeline)) in dispatches.iter().zip(pipelines).enumerate() {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &b.bind_group, &[i as u32 * self.params_stride as u32]);
+                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
             }
         }
         let y_bytes = (y.len() * 4) as u64;
@@ -647,20 +690,14 @@ impl Engine {
             encoder.copy_buffer_to_buffer(src, 0, &b.readback, copied, bytes);
             copied += bytes;
         }
-        if let Some((set, resolve, read)) = &b.timer {
-            encoder.resolve_query_set(set, 0..2, resolve, 0);
-            encoder.copy_buffer_to_buffer(resolve, 0, read, 0, 16);
+        if let Some(timer) = &b.timer {
+            timer.resolve(&mut encoder);
         }
         queue.submit([encoder.finish()]);
 
         let data: Vec<f32> = read_back(device, &b.readback, copied)?;
         let gpu_seconds = match &b.timer {
-            Some((_, _, read)) => {
-                let ticks: Vec<u64> = read_back(device, read, 16)?;
-                let ns = ticks[1].saturating_sub(ticks[0]) as f64
-                    * f64::from(queue.get_timestamp_period());
-                Some(ns * 1e-9)
-            }
+            Some(timer) => Some(timer.seconds(&self.ctx)?),
             None => None,
         };
         let (ys, rest) = data.split_at(y.len());
@@ -672,41 +709,6 @@ impl Engine {
             gpu_seconds,
         })
     }
-}
-
-/// Mesa's llvmpipe (lavapipe) silently ends every loop of a kernel invocation once 65,535
-/// loop iterations have run in all (`LP_MAX_TGSI_LOOP_ITERATIONS`). The count below is an
-/// estimate (measured about 12% low at the limit), so the budget keeps half of it in reserve.
-const LLVMPIPE_LOOP_BUDGET: u64 = 30_000;
-
-/// How many steps one refine dispatch may run. On llvmpipe, as many as keep the kernel's
-/// loop iterations (counted from the shaders' loops, dot products unrolled by 8) within its
-/// budget; elsewhere all of them. The steps of one refinement still go in one submission.
-fn steps_per_dispatch(info: &wgpu::AdapterInfo, model: &Model) -> u32 {
-    let llvmpipe = |s: &str| s.to_lowercase().contains("llvmpipe");
-    if !llvmpipe(&info.driver) && !llvmpipe(&info.name) {
-        return u32::MAX;
-    }
-    let dot = |n: usize| (n / 8 + n % 8 + 2) as u64;
-    let (mut forward, mut backward) = (0u64, 0u64);
-    for (l, layer) in model.layers.iter().enumerate() {
-        let inner = if l == 0 {
-            dot(model.x_dim) + dot(model.y_dim)
-        } else {
-            dot(layer.n_in)
-        };
-        forward += 1 + layer.n_out as u64 * (inner + 1);
-        if l > 0 {
-            backward += 1 + layer.n_in as u64 * (dot(layer.n_out) + 1);
-        }
-    }
-    let y_dim = model.y_dim as u64;
-    forward += model.layers.last().map_or(0, |l| l.n_out as u64) + 1;
-    backward += y_dim * (dot(model.layers[0].n_out) + 1);
-    // Update: per block of 4 coordinates, 10 Philox rounds and up to 4 updates.
-    let update = (y_dim / 4 + 1) * 15;
-    let per_step = forward + backward + update + 1;
-    (LLVMPIPE_LOOP_BUDGET / per_step).clamp(1, u64::from(u32::MAX)) as u32
 }
 
 fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Buffer {
@@ -748,7 +750,7 @@ fn bind_layout_entries() -> Vec<wgpu::BindGroupLayoutEntry> {
 }
 
 /// Maps `bytes` of a MAP_READ buffer and copies them out as `T`s.
-fn read_back<T: bytemuck::Pod>(
+pub(crate) fn read_back<T: bytemuck::Pod>(
     device: &wgpu::Device,
     buffer: &wgpu::Buffer,
     bytes: u64,

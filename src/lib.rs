@@ -29,10 +29,13 @@ mod model;
 pub mod npy;
 #[doc(hidden)]
 pub mod params;
+pub mod peak;
+pub mod plan;
 pub mod reference;
 pub mod rng;
 pub mod shader;
 mod tensors;
+mod timer;
 
 pub use activation::{Activation, Output};
 pub use config::RefineConfig;
@@ -40,4 +43,5 @@ pub use context::{adapters, Context};
 pub use engine::{Engine, Evaluation, Refinement};
 pub use error::{Error, Result};
 pub use model::{Layer, Model, ModelSpec};
+pub use plan::{KernelPath, PathChoice};
 pub use tensors::write_f32 as write_safetensors;

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{assert_close, ctx, data, model};
-use ebm::{reference, Activation, Engine, Model, Output, RefineConfig};
+use common::{assert_close, check_refine_on, ctx, data, model};
+use ebm::{reference, Activation, Engine, Model, Output, PathChoice, RefineConfig};
 
 fn check_eval(engine: &Engine, model: &Model, n: usize, seed: u64, what: &str) {
     let x = data(n * model.x_dim, 1.5, seed);
@@ -60,22 +60,7 @@ fn odd_sizes_and_unconditional_models_match_reference() {
 }
 
 fn check_refine(m: &Model, n: usize, cfg: &RefineConfig, what: &str) {
-    let ctx = ctx();
-    let mut engine = Engine::new(&ctx, m).unwrap();
-    engine.poison_outputs(true);
-    let x = data(n * m.x_dim, 1.0, 7);
-    let y0 = data(n * m.y_dim, 1.0, 8);
-    let gpu = engine.refine(&x, &y0, cfg).unwrap();
-    let (y, energy) = reference::refine(m, &x, &y0, cfg);
-    assert_close(&format!("{what}: y"), &gpu.y, &y);
-    assert_close(&format!("{what}: energy"), &gpu.energy, &energy);
-    // The trajectory really moved.
-    let moved: f64 = y0
-        .iter()
-        .zip(&y)
-        .map(|(a, b)| (f64::from(*a) - b).abs())
-        .sum();
-    assert!(moved > 1e-3 * n as f64, "{what}: y barely moved ({moved})");
+    check_refine_on(PathChoice::Auto, m, n, cfg, what);
 }
 
 #[test]

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use ebm::rng::HostRng;
-use ebm::{Activation, Context, Model, ModelSpec, Output};
+use ebm::{
+    reference, Activation, Context, Engine, Model, ModelSpec, Output, PathChoice, RefineConfig,
+};
 
 /// The GPU context; a missing adapter fails the test (it never skips).
 pub fn ctx() -> Context {
@@ -66,4 +68,32 @@ pub fn assert_close(what: &str, gpu: &[f32], reference: &[f64]) {
     );
     let err = rel_l2(gpu, reference);
     assert!(err < 1e-4, "{what}: relative L2 error {err:e}");
+}
+
+/// Refines `n` random chains on `path` (buffers poisoned) and holds y and the final energy
+/// to the float64 reference; returns the engine's result.
+pub fn check_refine_on(
+    path: PathChoice,
+    m: &Model,
+    n: usize,
+    cfg: &RefineConfig,
+    what: &str,
+) -> ebm::Refinement {
+    let ctx = ctx();
+    let mut engine = Engine::with_path(&ctx, m, path).unwrap();
+    engine.poison_outputs(true);
+    let x = data(n * m.x_dim, 1.0, 7);
+    let y0 = data(n * m.y_dim, 1.0, 8);
+    let gpu = engine.refine(&x, &y0, cfg).unwrap();
+    let (y, energy) = reference::refine(m, &x, &y0, cfg);
+    assert_close(&format!("{what}: y"), &gpu.y, &y);
+    assert_close(&format!("{what}: energy"), &gpu.energy, &energy);
+    // The trajectory really moved.
+    let moved: f64 = y0
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (f64::from(*a) - b).abs())
+        .sum();
+    assert!(moved > 1e-3 * n as f64, "{what}: y barely moved ({moved})");
+    gpu
 }

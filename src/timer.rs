@@ -1,0 +1,68 @@
+//! GPU timestamps around a compute pass, where the adapter has them.
+
+use crate::context::Context;
+use crate::engine::read_back;
+use crate::error::Result;
+
+/// A query set of two timestamps (start and end of a pass) and the buffers to read them.
+pub(crate) struct KernelTimer {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+}
+
+impl KernelTimer {
+    /// A timer, or None where the device lacks `TIMESTAMP_QUERY`.
+    pub(crate) fn new(ctx: &Context) -> Option<KernelTimer> {
+        if !ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return None;
+        }
+        let device = &ctx.device;
+        let buffer = |label, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        Some(KernelTimer {
+            set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kernel time"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolve: buffer(
+                "timestamps",
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            ),
+            read: buffer(
+                "timestamps readback",
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
+        })
+    }
+
+    /// Timestamp writes at the beginning and end of a compute pass.
+    pub(crate) fn writes(&self) -> wgpu::ComputePassTimestampWrites<'_> {
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.set,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        }
+    }
+
+    /// Records the copy of the timestamps to the readable buffer.
+    pub(crate) fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.resolve_query_set(&self.set, 0..2, &self.resolve, 0);
+        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.read, 0, 16);
+    }
+
+    /// Seconds between the two timestamps, once the submission has run.
+    pub(crate) fn seconds(&self, ctx: &Context) -> Result<f64> {
+        let ticks: Vec<u64> = read_back(&ctx.device, &self.read, 16)?;
+        let ns =
+            ticks[1].saturating_sub(ticks[0]) as f64 * f64::from(ctx.queue.get_timestamp_period());
+        Ok(ns * 1e-9)
+    }
+}

@@ -1,0 +1,268 @@
+//! Every kernel path (one chain per invocation, workgroup tiles of each size, layered) held
+//! to the float64 reference on lavapipe, forced one by one; and the tile kernel's structure:
+//! y read and written once per refinement, never inside the step loop.
+
+mod common;
+
+use common::{check_refine_on, ctx, data, model};
+use ebm::shader::{specialise, Kernel};
+use ebm::{Activation, Engine, KernelPath, Output, PathChoice, RefineConfig};
+
+/// The paths to test, with the tile sizes this adapter's workgroup memory allows for `m`.
+fn paths(m: &ebm::Model) -> Vec<KernelPath> {
+    let limits = ctx().limits();
+    let mut out = vec![KernelPath::Chain, KernelPath::Layered];
+    for chains in ebm::plan::TILE_CHAINS {
+        if ebm::plan::tile_misfit(m, chains, &limits).is_none() {
+            out.push(KernelPath::Tile { chains });
+        }
+    }
+    out
+}
+
+fn langevin() -> RefineConfig {
+    RefineConfig {
+        steps: 12,
+        step_size: 0.02,
+        temperature: 0.5,
+        seed: 0xDEAD_BEEF_1234,
+        prior_l2: 0.7,
+        clamp: Some((-0.8, 0.9)),
+    }
+}
+
+#[test]
+fn every_path_matches_reference_with_noise_prior_and_clamp() {
+    let m = model(3, 7, &[21, 10], Activation::Silu, Output::Softplus, 3);
+    let all = paths(&m);
+    assert!(
+        all.len() >= 5,
+        "lavapipe should fit tile4..tile16 here: {all:?}"
+    );
+    for path in all {
+        // 99 chains: a ragged last tile for every tile size.
+        let out = check_refine_on(
+            PathChoice::Exactly(path),
+            &m,
+            99,
+            &langevin(),
+            &format!("{path}"),
+        );
+        assert_eq!(out.path, path);
+    }
+}
+
+#[test]
+fn every_path_matches_reference_on_every_activation_and_output() {
+    for (i, act) in Activation::ALL.into_iter().enumerate() {
+        let out = Output::ALL[i % Output::ALL.len()];
+        let m = model(4, 6, &[33, 19], act, out, 60 + i as u64);
+        let cfg = RefineConfig {
+            steps: 6,
+            step_size: 0.05,
+            ..Default::default()
+        };
+        for path in [KernelPath::Tile { chains: 8 }, KernelPath::Layered] {
+            check_refine_on(
+                PathChoice::Exactly(path),
+                &m,
+                37,
+                &cfg,
+                &format!("{path} {act}/{out}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn every_path_handles_odd_sizes_and_unconditional_models() {
+    let cases: &[(usize, usize, &[usize], usize)] = &[
+        (0, 1, &[1], 5),
+        (0, 3, &[3, 17], 65),
+        (17, 3, &[257], 13),
+        (1, 17, &[3, 1, 257], 9),
+        (2, 2, &[], 64),
+    ];
+    let cfg = RefineConfig {
+        steps: 5,
+        step_size: 0.05,
+        temperature: 0.1,
+        seed: 11,
+        ..Default::default()
+    };
+    for (k, &(x_dim, y_dim, hidden, n)) in cases.iter().enumerate() {
+        let m = model(
+            x_dim,
+            y_dim,
+            hidden,
+            Activation::Gelu,
+            Output::Square,
+            40 + k as u64,
+        );
+        for path in paths(&m) {
+            let what = format!("{path} x{x_dim} y{y_dim} {hidden:?} n{n}");
+            check_refine_on(PathChoice::Exactly(path), &m, n, &cfg, &what);
+        }
+    }
+}
+
+/// Noise is keyed by (seed, chain, step) on every path: the batch run whole, split into
+/// chunks, or on another path draws the same numbers (bit-identical within a path).
+#[test]
+fn every_path_is_reproducible_and_independent_of_chunking() {
+    let ctx = ctx();
+    let m = model(2, 5, &[16], Activation::Tanh, Output::Identity, 9);
+    let n = 150;
+    let x = data(n * 2, 1.0, 1);
+    let y0 = data(n * 5, 1.0, 2);
+    let cfg = RefineConfig {
+        steps: 8,
+        step_size: 0.01,
+        temperature: 1.0,
+        seed: 42,
+        ..Default::default()
+    };
+    let chain = Engine::with_path(&ctx, &m, PathChoice::Exactly(KernelPath::Chain))
+        .unwrap()
+        .refine(&x, &y0, &cfg)
+        .unwrap();
+    for path in paths(&m) {
+        let mut engine = Engine::with_path(&ctx, &m, PathChoice::Exactly(path)).unwrap();
+        let whole = engine.refine(&x, &y0, &cfg).unwrap();
+        assert_eq!(whole.y, engine.refine(&x, &y0, &cfg).unwrap().y, "{path}");
+        engine.set_max_chunk(37).unwrap();
+        let split = engine.refine(&x, &y0, &cfg).unwrap();
+        assert_eq!(whole.y, split.y, "{path}: chunking changed the result");
+        assert_eq!(whole.energy, split.energy, "{path}");
+        let diff = whole
+            .y
+            .iter()
+            .zip(&chain.y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{path} drew other noise than chain: {diff}");
+    }
+}
+
+#[test]
+fn a_tile_that_does_not_fit_is_refused_by_name() {
+    let ctx = ctx();
+    let wide = model(4, 4, &[4000], Activation::Relu, Output::Identity, 1);
+    let err = Engine::with_path(
+        &ctx,
+        &wide,
+        PathChoice::Exactly(KernelPath::Tile { chains: 4 }),
+    )
+    .err()
+    .expect("a 4000-wide layer does not fit the tile kernel")
+    .to_string();
+    assert!(err.contains("--kernel") && err.contains("tile4"), "{err}");
+    assert_eq!(
+        "tile64".parse::<PathChoice>().unwrap_err(),
+        "unknown kernel path \"tile64\"; expected auto, chain, tile, tile4, tile8, tile16, tile32 or layered"
+    );
+}
+
+/// Global variables a function uses, directly or through the functions it calls.
+fn globals_used(
+    module: &naga::Module,
+    function: &naga::Function,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    for (_, expr) in function.expressions.iter() {
+        if let naga::Expression::GlobalVariable(g) = expr {
+            out.insert(module.global_variables[*g].name.clone().unwrap_or_default());
+        }
+    }
+    fn calls(block: &naga::Block, found: &mut Vec<naga::Handle<naga::Function>>) {
+        for stmt in block.iter() {
+            match stmt {
+                naga::Statement::Call { function, .. } => found.push(*function),
+                naga::Statement::Block(b) => calls(b, found),
+                naga::Statement::If { accept, reject, .. } => {
+                    calls(accept, found);
+                    calls(reject, found);
+                }
+                naga::Statement::Loop {
+                    body, continuing, ..
+                } => {
+                    calls(body, found);
+                    calls(continuing, found);
+                }
+                naga::Statement::Switch { cases, .. } => {
+                    cases.iter().for_each(|c| calls(&c.body, found))
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut found = Vec::new();
+    calls(&function.body, &mut found);
+    for f in found {
+        globals_used(module, &module.functions[f], out);
+    }
+}
+
+/// The structural half of the tile kernel's cost model: a step (forward, backward,
+/// update) touches no device memory but the weights and layer table. x and y are read
+/// once per dispatch (load_state) and y written once (store_state), outside the loop.
+#[test]
+fn tile_kernel_keeps_y_on_chip_between_steps() {
+    let constants = [("ACTIVATION", 4.0), ("OUTPUT", 0.0)];
+    let (module, _) = specialise(Kernel::Tile, &constants).unwrap();
+    let function = |name: &str| {
+        module
+            .functions
+            .iter()
+            .find(|(_, f)| f.name.as_deref() == Some(name))
+            .map(|(_, f)| f)
+            .unwrap_or_else(|| panic!("tile.wgsl has no fn {name}"))
+    };
+    let storage: Vec<String> = module
+        .global_variables
+        .iter()
+        .filter(|(_, v)| matches!(v.space, naga::AddressSpace::Storage { .. }))
+        .map(|(_, v)| v.name.clone().unwrap())
+        .collect();
+    for step_part in ["forward", "backward", "update"] {
+        let mut used = Default::default();
+        globals_used(&module, function(step_part), &mut used);
+        let device: Vec<_> = used.iter().filter(|g| storage.contains(g)).collect();
+        assert!(
+            device
+                .iter()
+                .all(|g| *g == "weights" || *g == "layer_table"),
+            "{step_part} touches {device:?}"
+        );
+    }
+    let mut load = Default::default();
+    globals_used(&module, function("load_state"), &mut load);
+    assert!(load.contains("ys") && load.contains("xs"));
+    let mut store = Default::default();
+    globals_used(&module, function("store_state"), &mut store);
+    assert!(store.contains("ys"));
+    // The entry point calls each exactly once, outside any loop.
+    let entry = &module.entry_points[0].function;
+    let top_level_calls: Vec<_> = entry
+        .body
+        .iter()
+        .filter_map(|s| match s {
+            naga::Statement::Call { function, .. } => module.functions[*function].name.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        top_level_calls
+            .iter()
+            .filter(|n| *n == "load_state")
+            .count(),
+        1
+    );
+    assert_eq!(
+        top_level_calls
+            .iter()
+            .filter(|n| *n == "store_state")
+            .count(),
+        1
+    );
+}
