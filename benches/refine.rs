@@ -1,24 +1,19 @@
-//! Criterion benchmarks of whole refinements and evaluations, sized to finish on a
-//! software adapter too; `ebm bench` runs the full standard workloads.
+//! Criterion benchmarks of whole refinements on each kernel path, and of evaluations,
+//! sized to finish on a software adapter too; `ebm bench` runs the full standard workloads.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ebm::bench::workloads;
+use ebm::bench::{uniform_inputs, workloads};
 use ebm::rng::HostRng;
-use ebm::{Context, Engine, Model, RefineConfig};
+use ebm::{Context, Engine, KernelPath, Model, PathChoice, RefineConfig};
 
 fn refine(c: &mut Criterion) {
     let ctx = Context::new().expect("a GPU adapter");
     let toy = workloads().into_iter().find(|w| w.name == "toy2d").unwrap();
     let model = Model::random(&toy.spec, 0).unwrap();
-    let engine = Engine::new(&ctx, &model).unwrap();
     let batch = 4096;
     let mut rng = HostRng::new(1, 0);
-    let x: Vec<f32> = (0..batch * model.x_dim)
-        .map(|_| rng.symmetric() as f32)
-        .collect();
-    let y0: Vec<f32> = (0..batch * model.y_dim)
-        .map(|_| rng.symmetric() as f32)
-        .collect();
+    let x = uniform_inputs(&mut rng, batch * model.x_dim);
+    let y0 = uniform_inputs(&mut rng, batch * model.y_dim);
     let config = RefineConfig {
         steps: 100,
         ..toy.config.clone()
@@ -29,9 +24,18 @@ fn refine(c: &mut Criterion) {
     group.throughput(Throughput::Elements(
         (batch as u64) * u64::from(config.steps),
     ));
-    group.bench_function("refine 4096 chains x 100 steps", |b| {
-        b.iter(|| engine.refine(&x, &y0, &config).unwrap())
-    });
+    for choice in [
+        PathChoice::Exactly(KernelPath::Chain),
+        PathChoice::Tile,
+        PathChoice::Exactly(KernelPath::Layered),
+    ] {
+        let engine = Engine::with_path(&ctx, &model, choice).unwrap();
+        let path = engine.path_for(batch).unwrap();
+        group.bench_function(format!("refine 4096 chains x 100 steps, {path}"), |b| {
+            b.iter(|| engine.refine(&x, &y0, &config).unwrap())
+        });
+    }
+    let engine = Engine::new(&ctx, &model).unwrap();
     group.throughput(Throughput::Elements(batch as u64));
     group.bench_function("eval 4096 chains", |b| {
         b.iter(|| engine.eval(&x, &y0).unwrap())

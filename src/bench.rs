@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use crate::rng::HostRng;
-use crate::{Activation, Context, Engine, Model, ModelSpec, Output, RefineConfig, Result};
+use crate::{
+    Activation, Context, Engine, Model, ModelSpec, Output, PathChoice, RefineConfig, Result,
+};
 
 /// A named benchmark job: a model shape with random weights (seed 0) and a refinement.
 #[derive(Clone, Debug)]
@@ -102,6 +104,8 @@ pub struct Record {
     pub gflops: f64,
     /// Timed runs the median is over.
     pub runs: usize,
+    /// GFLOP/s as a share of the adapter's measured float32 FMA peak (`--peak`).
+    pub peak_share: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -114,30 +118,33 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Times `workload`: a one-step warm-up at full batch (pipelines, allocations), then
-/// `runs` whole refinements.
-pub fn run(ctx: &Context, workload: &Workload, runs: usize) -> Result<Record> {
+/// `n` values uniform in [-1, 1) from `rng`: the inputs of benchmark jobs.
+pub fn uniform_inputs(rng: &mut HostRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.symmetric() as f32).collect()
+}
+
+/// Times `workload` on the path `choice` gives: a one-step warm-up at full batch
+/// (pipelines, allocations), then `runs` whole refinements.
+pub fn run(ctx: &Context, workload: &Workload, runs: usize, choice: PathChoice) -> Result<Record> {
     let model = Model::random(&workload.spec, 0)?;
-    let engine = Engine::new(ctx, &model)?;
+    let engine = Engine::with_path(ctx, &model, choice)?;
     let n = workload.batch;
     let mut rng = HostRng::new(1, 0);
-    let x: Vec<f32> = (0..n * model.x_dim)
-        .map(|_| rng.symmetric() as f32)
-        .collect();
-    let y0: Vec<f32> = (0..n * model.y_dim)
-        .map(|_| rng.symmetric() as f32)
-        .collect();
+    let x = uniform_inputs(&mut rng, n * model.x_dim);
+    let y0 = uniform_inputs(&mut rng, n * model.y_dim);
     let warm = RefineConfig {
         steps: 1,
         ..workload.config.clone()
     };
     engine.refine(&x, &y0, &warm)?;
     let (mut wall, mut gpu) = (Vec::new(), Vec::new());
+    let mut path = engine.path_for(n)?;
     for _ in 0..runs.max(1) {
         let t = Instant::now();
         let out = engine.refine(&x, &y0, &workload.config)?;
         wall.push(t.elapsed().as_secs_f64());
         gpu.extend(out.gpu_seconds);
+        path = out.path;
     }
     let wall_seconds = median(wall);
     let (seconds, timer) = if gpu.is_empty() {
@@ -151,7 +158,7 @@ pub fn run(ctx: &Context, workload: &Workload, runs: usize) -> Result<Record> {
         adapter: info.name.clone(),
         backend: format!("{:?}", info.backend),
         workload: workload.name.to_string(),
-        kernel: "fused_chain".into(),
+        kernel: path.to_string(),
         batch: n,
         steps: workload.config.steps,
         seconds,
@@ -160,5 +167,6 @@ pub fn run(ctx: &Context, workload: &Workload, runs: usize) -> Result<Record> {
         chain_steps_per_s: chain_steps / seconds,
         gflops: 4.0 * model.multiply_adds() as f64 * chain_steps / seconds / 1e9,
         runs: runs.max(1),
+        peak_share: None,
     })
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use ebm::{bench, npy, Context, Engine, Error, Model, RefineConfig, Result};
+use clap::{Args, Parser, Subcommand};
+use ebm::{bench, npy, Context, Engine, Error, Model, PathChoice, RefineConfig, Result};
 
 #[derive(Parser)]
 #[command(
@@ -71,29 +71,41 @@ enum Command {
         /// Most chains per dispatch (larger batches are split; results do not change).
         #[arg(long)]
         chunk: Option<usize>,
+        #[arg(long, default_value = "auto", help = KERNEL_HELP)]
+        kernel: PathChoice,
         /// Output safetensors file.
         #[arg(long)]
         out: PathBuf,
     },
     /// Time whole refinements of the standard workloads.
-    Bench {
-        /// Only this workload (r1, latency, toy2d).
-        #[arg(long)]
-        workload: Option<String>,
-        /// Override the batch size.
-        #[arg(long)]
-        batch: Option<usize>,
-        /// Override the number of steps.
-        #[arg(long)]
-        steps: Option<u32>,
-        /// Timed runs per workload (the median is reported).
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Bench(BenchArgs),
 }
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Only this workload (r1, latency, toy2d).
+    #[arg(long)]
+    workload: Option<String>,
+    /// Override the batch size.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Override the number of steps.
+    #[arg(long)]
+    steps: Option<u32>,
+    /// Timed runs per workload (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    #[arg(long, default_value = "auto", help = KERNEL_HELP)]
+    kernel: PathChoice,
+    /// First measure the adapter's float32 FMA peak, and report each run's share of it.
+    #[arg(long)]
+    peak: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+const KERNEL_HELP: &str = "Kernel path: auto (chosen from the model, batch and adapter), chain (one chain per invocation), tile (workgroup tiles, size chosen by batch), tile4, tile8, tile16, tile32, or layered (a dispatch per layer)";
 
 fn parse_clamp(s: &str) -> std::result::Result<(f32, f32), String> {
     let (lo, hi) = s
@@ -145,6 +157,7 @@ fn run(cli: Cli) -> Result<()> {
             prior_l2,
             clamp,
             chunk,
+            kernel,
             out,
         } => {
             let config = RefineConfig {
@@ -157,7 +170,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             config.validate()?;
             let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", &out)?;
-            let mut engine = Engine::new(&Context::new()?, &model_data)?;
+            let mut engine = Engine::with_path(&Context::new()?, &model_data, kernel)?;
             if let Some(c) = chunk {
                 engine.set_max_chunk(c)?;
             }
@@ -171,13 +184,7 @@ fn run(cli: Cli) -> Result<()> {
                 None,
             )
         }
-        Command::Bench {
-            workload,
-            batch,
-            steps,
-            runs,
-            json,
-        } => run_bench(workload, batch, steps, runs, json),
+        Command::Bench(args) => run_bench(args),
     }
 }
 
@@ -295,13 +302,16 @@ fn info() -> Result<()> {
     Ok(())
 }
 
-fn run_bench(
-    workload: Option<String>,
-    batch: Option<usize>,
-    steps: Option<u32>,
-    runs: usize,
-    json: bool,
-) -> Result<()> {
+fn run_bench(args: BenchArgs) -> Result<()> {
+    let BenchArgs {
+        workload,
+        batch,
+        steps,
+        runs,
+        kernel,
+        peak,
+        json,
+    } = args;
     let mut jobs = bench::workloads();
     if let Some(name) = &workload {
         jobs.retain(|w| w.name == name);
@@ -323,10 +333,25 @@ fn run_bench(
         jobs.iter_mut().for_each(|w| w.config.steps = k);
     }
     let ctx = Context::new()?;
+    let peak = match peak {
+        true => {
+            let p = ebm::peak::measure(&ctx)?;
+            eprintln!(
+                "float32 FMA peak of {}: {:.1} GFLOP/s ({} workgroups of 256 threads, {:.4} s, {} timer)",
+                ctx.adapter_info().name,
+                p.gflops,
+                p.workgroups,
+                p.seconds,
+                p.timer
+            );
+            Some(p.gflops)
+        }
+        false => None,
+    };
     let mut records = Vec::new();
     if !json {
         println!(
-            "{:<28} {:<8} {:<9} {:<12} {:>7} {:>6} {:>10} {:>5} {:>14} {:>9}",
+            "{:<28} {:<8} {:<9} {:<12} {:>7} {:>6} {:>10} {:>5} {:>14} {:>9} {:>8}",
             "adapter",
             "backend",
             "workload",
@@ -336,14 +361,16 @@ fn run_bench(
             "seconds",
             "timer",
             "chain-steps/s",
-            "GFLOP/s"
+            "GFLOP/s",
+            "of peak"
         );
     }
     for job in &jobs {
-        let r = bench::run(&ctx, job, runs)?;
+        let mut r = bench::run(&ctx, job, runs, kernel)?;
+        r.peak_share = peak.map(|p| r.gflops / p);
         if !json {
             println!(
-                "{:<28} {:<8} {:<9} {:<12} {:>7} {:>6} {:>10.4} {:>5} {:>14.0} {:>9.2}",
+                "{:<28} {:<8} {:<9} {:<12} {:>7} {:>6} {:>10.4} {:>5} {:>14.0} {:>9.2} {:>8}",
                 r.adapter,
                 r.backend,
                 r.workload,
@@ -353,7 +380,9 @@ fn run_bench(
                 r.seconds,
                 r.timer,
                 r.chain_steps_per_s,
-                r.gflops
+                r.gflops,
+                r.peak_share
+                    .map_or("-".to_string(), |s| format!("{:.1}%", 100.0 * s))
             );
         }
         records.push(r);
