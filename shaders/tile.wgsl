@@ -6,7 +6,7 @@
 //   - threads are laid out as LANES units x GROUPS chain groups; a thread owns the units
 //     lane, lane + LANES, ... of every layer for its 4 chains (register tiling: up to
 //     MAX_UNITS vec4 accumulators), the same units in the forward and the backward pass,
-//     so act'(z) never leaves its registers (`saved`);
+//     so act'(z) never leaves the thread (`saved`);
 //   - weight rows go through workgroup memory K_TILE at a time: a weight is read from
 //     device memory once per workgroup and step, and reused by all CHAINS chains;
 //   - W_x x + b of layer 0 is computed once per dispatch (`xpart`), since x never changes;
@@ -19,13 +19,21 @@
 //   FLOPs 4P + O(H); device memory: 2P x 4 bytes of weights per workgroup and step, shared
 //   by CHAINS chains (8P / CHAINS bytes per chain-step, from L2 on a GPU), nothing else;
 //   dispatches: 1 per refinement; workgroup memory 4 (WIDTH * CHAINS + K_TILE * WIDTH)
-//   bytes; registers: 4 x (3 MAX_UNITS + MAX_SAVED) floats per thread, plus temporaries.
+//   bytes (+ 16 WORKGROUP_SIZE for lane_sum); registers: 4 x 3 MAX_UNITS floats per thread
+//   (acc, xpart, yreg; constant-trip loops index them, so they can stay in registers) and
+//   up to 4 MAX_SAVED floats of act'(z), indexed by layer at run time (thread-local memory).
+// Narrow products (at most NARROW outputs) split their rows over the lanes and add the
+// partial sums with lane_sum(), which uses subgroup operations where the adapter has them
+// (lane_sum_subgroup.wgsl) and workgroup memory elsewhere (lane_sum.wgsl).
 // The host (src/plan.rs) checks every size this kernel assumes before it is used, which is
 // what lets it run without runtime bounds checks.
 
-override CHAINS: u32 = 16u;  // chains per workgroup, a multiple of 4
-override WIDTH: u32 = 256u;  // rows of `act`: the widest layer, x_dim and y_dim included
-override K_TILE: u32 = 8u;   // weight rows staged per round
+// Sizes fixed per pipeline, written by the host in front of this file as constants (not
+// overrides: naga 30 sizes override-sized workgroup arrays from the overrides' defaults):
+//   CHAINS      chains per workgroup, a multiple of 4
+//   WIDTH       rows of `act`: the widest layer, x_dim and y_dim included
+//   K_TILE      weight rows staged per round
+//   LANE_SLOTS  = WORKGROUP_SIZE, the partial sums of lane_sum()
 
 // Registers per thread, fixed because WGSL sizes private arrays with constants.
 const MAX_UNITS: u32 = 8u;   // vec4s of one layer a thread owns
@@ -96,6 +104,36 @@ fn gemm(m: u32, ld: u32, rows: u32, cols: u32) {
     workgroupBarrier();
 }
 
+// Products with at most NARROW outputs (the output layer, a narrow y): the rows are split
+// over the lanes and the partial sums added with lane_sum() (subgroup operations where the
+// adapter has them), instead of rows / K_TILE rounds of gemm() in which only `cols` lanes
+// work.
+const NARROW: u32 = 4u;
+
+fn gemm_narrow(m: u32, ld: u32, rows: u32, cols: u32) {
+    for (var j = 0u; j < cols; j++) {
+        var part = vec4<f32>(0.0);
+        for (var r = lane; r < rows; r += lanes()) {
+            part += weights[m + r * ld + j] * act[row(r)];
+        }
+        let total = lane_sum(part, lane == j);
+        if lane == j {
+            acc[0] += total;
+        }
+    }
+}
+
+// acc += the product M^T act for this thread's units, by whichever of the two suits `cols`.
+// Ends with a barrier, so the caller may overwrite `act`.
+fn product(m: u32, ld: u32, rows: u32, cols: u32) {
+    if cols <= NARROW {
+        gemm_narrow(m, ld, rows, cols);
+        workgroupBarrier();
+    } else {
+        gemm(m, ld, rows, cols);
+    }
+}
+
 struct Pair4 {
     value: vec4<f32>,
     grad: vec4<f32>,
@@ -138,7 +176,7 @@ fn load_state() {
             acc[a] = vec4<f32>(weights[first.bias + lane + a * lanes()]);
         }
     }
-    gemm(first.weight_t, first.n_out, params.x_dim, first.n_out);
+    product(first.weight_t, first.n_out, params.x_dim, first.n_out);
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < n {
             xpart[a] = acc[a];
@@ -174,14 +212,14 @@ fn forward(energy_terms: bool) {
                     acc[a] = xpart[a];
                 }
             }
-            gemm(layer.weight_t + params.x_dim * layer.n_out, layer.n_out, params.y_dim, layer.n_out);
+            product(layer.weight_t + params.x_dim * layer.n_out, layer.n_out, params.y_dim, layer.n_out);
         } else {
             for (var a = 0u; a < MAX_UNITS; a++) {
                 if a < n {
                     acc[a] = vec4<f32>(weights[layer.bias + lane + a * lanes()]);
                 }
             }
-            gemm(layer.weight_t, layer.n_out, layer.n_in, layer.n_out);
+            product(layer.weight_t, layer.n_out, layer.n_in, layer.n_out);
         }
         let last = l + 1u == params.n_layers;
         for (var a = 0u; a < MAX_UNITS; a++) {
@@ -218,7 +256,7 @@ fn backward() {
                 acc[a] = vec4<f32>(0.0);
             }
         }
-        gemm(layer.weight, layer.n_in, layer.n_out, layer.n_in);
+        product(layer.weight, layer.n_in, layer.n_out, layer.n_in);
         for (var a = 0u; a < MAX_UNITS; a++) {
             if a < n {
                 act[row(lane + a * lanes())] = acc[a] * saved[s + a];
@@ -231,7 +269,7 @@ fn backward() {
             acc[a] = vec4<f32>(0.0);
         }
     }
-    gemm(first.weight + params.x_dim, first.n_in, first.n_out, params.y_dim);
+    product(first.weight + params.x_dim, first.n_in, first.n_out, params.y_dim);
 }
 
 // One step of y <- clamp(y - step_size * (dE/dy + prior_l2 * y) + noise_scale * N(0, 1)),

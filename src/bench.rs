@@ -21,7 +21,8 @@ pub struct Workload {
     pub config: RefineConfig,
 }
 
-fn r1_spec() -> ModelSpec {
+/// The r1 model: x_dim 32, y_dim 32, hidden [256, 256, 256], silu, one identity output.
+pub fn r1_spec() -> ModelSpec {
     ModelSpec {
         x_dim: 32,
         y_dim: 32,

@@ -78,7 +78,7 @@ impl Context {
         };
         let adapter = &adapters[k];
         let info = adapter.get_info();
-        let wanted = wgpu::Features::TIMESTAMP_QUERY;
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
         let desc = wgpu::DeviceDescriptor {
             label: Some("ebm"),
             required_features: adapter.features() & wanted,

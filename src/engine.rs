@@ -123,6 +123,8 @@ pub struct Engine {
     /// Pipelines made so far, by kernel and chains per workgroup (tile kernel).
     pipelines: Mutex<HashMap<(Kernel, u32), wgpu::ComputePipeline>>,
     choice: PathChoice,
+    /// Whether the tile kernel sums over lanes with subgroup operations.
+    subgroups: bool,
     max_chunk: usize,
     params_stride: u64,
     poison: bool,
@@ -224,6 +226,7 @@ impl Engine {
             pipeline_layout,
             pipelines: Mutex::new(HashMap::new()),
             choice,
+            subgroups: subgroups_usable(ctx),
             max_chunk,
             params_stride,
             poison: false,
@@ -240,7 +243,7 @@ impl Engine {
             return Ok(p.clone());
         }
         let limits = self.ctx.limits();
-        let (workgroup_size, extra) = if kernel == Kernel::Tile {
+        let (workgroup_size, extra) = if matches!(kernel, Kernel::Tile | Kernel::TileSubgroup) {
             let width = plan::tile_width(&self.model);
             if let Some(why) = plan::tile_misfit(&self.model, chains, &limits) {
                 return Err(Error::Gpu {
@@ -266,13 +269,13 @@ impl Engine {
         ];
         all.extend(extra);
         let constants = kernel.constants(&all);
-        let (module, _) = specialise(kernel, &constants)?;
+        let (module, _) = specialise(kernel, &all)?;
         check_module_workgroup_memory(kernel.entry_point(), &module, &limits)?;
         let device = &self.ctx.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(kernel.entry_point()),
-            source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source())),
+            source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source_for(&all))),
         };
         // SAFETY: the kernels index only within sizes the host has checked before any
         // dispatch: batch and chunk sizes (check_batch, run), the layer table built from a
@@ -315,38 +318,54 @@ impl Engine {
         )
     }
 
-    /// Evaluates a few probe chains and compares them with the float64 reference, so that
-    /// a driver that miscomputes this model fails here instead of returning wrong answers.
-    /// The refinement runs on the path a small batch takes, or on the forced one.
+    /// Evaluates a few probe chains and refines them on every path this engine may take,
+    /// and compares the results with the float64 reference, so that a driver that
+    /// miscomputes this model fails here instead of returning wrong answers.
     fn self_check(&self) -> Result<()> {
+        // A forced path that cannot run this model is refused here, by name.
+        self.path_for(1)?;
         let n = 3;
         let mut rng = crate::rng::HostRng::new(0x5E1F, 1);
         let mut draw =
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.symmetric() as f32).collect() };
         let x = draw(n * self.model.x_dim);
         let y = draw(n * self.model.y_dim);
-        let gpu = self.run(None, n, &x, &y)?;
+        let evaluation = self.run(None, n, &x, &y, KernelPath::Chain)?;
         let (energy, grad) = crate::reference::eval(&self.model, &x, &y);
-        let path = self.path_for(n)?;
-        // A refinement that spans more than one dispatch, as long ones do on some drivers.
-        let steps = match plan::steps_per_dispatch(self.ctx.adapter_info(), &self.model, path) {
-            u32::MAX => 4,
-            spd => spd.saturating_mul(2).saturating_add(1).min(2001),
-        };
-        let config = RefineConfig {
-            steps,
-            step_size: 1e-3,
-            ..Default::default()
-        };
-        let refined = self.run(Some(&config), n, &x, &y)?;
-        let (y_ref, e_ref) = crate::reference::refine(&self.model, &x, &y, &config);
-        let expected = energy.iter().chain(&grad).chain(&y_ref).chain(&e_ref);
-        let got = gpu
-            .energy
-            .iter()
-            .chain(&gpu.grad)
-            .chain(&refined.y)
-            .chain(&refined.energy);
+        self.compare_to_reference(
+            "eval",
+            evaluation.energy.iter().chain(&evaluation.grad),
+            energy.iter().chain(&grad),
+        )?;
+        let info = self.ctx.adapter_info();
+        for path in plan::candidates(self.choice, &self.model, info, &self.ctx.limits()) {
+            // A refinement that spans more than one dispatch, as long ones do on some drivers.
+            let steps = match plan::steps_per_dispatch(info, &self.model, path) {
+                u32::MAX => 4,
+                spd => spd.saturating_mul(2).saturating_add(1).min(2001),
+            };
+            let config = RefineConfig {
+                steps,
+                step_size: 1e-3,
+                ..Default::default()
+            };
+            let refined = self.run(Some(&config), n, &x, &y, path)?;
+            let (y_ref, e_ref) = crate::reference::refine(&self.model, &x, &y, &config);
+            self.compare_to_reference(
+                &format!("refine on the {path} path"),
+                refined.y.iter().chain(&refined.energy),
+                y_ref.iter().chain(&e_ref),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn compare_to_reference<'a>(
+        &self,
+        what: &str,
+        got: impl Iterator<Item = &'a f32>,
+        expected: impl Iterator<Item = &'a f64>,
+    ) -> Result<()> {
         let (mut num, mut den) = (0.0f64, 0.0f64);
         for (g, e) in got.zip(expected) {
             num += (f64::from(*g) - e).powi(2);
@@ -357,7 +376,7 @@ impl Engine {
             return Err(Error::Gpu {
                 stage: "self-check",
                 message: format!(
-                    "adapter {:?} computed energies and gradients of this model on the {path} path that differ from the float64 reference (relative error {err:.2e}); its results would be wrong, so ebm refuses to run it there. Known case: Mesa's llvmpipe ends every loop of a kernel after 65,535 iterations in all, which models of a few hundred thousand weights exceed",
+                    "adapter {:?} computed {what} for this model with results that differ from the float64 reference (relative error {err:.2e}); they would be wrong, so ebm refuses to run it there. Known case: Mesa's llvmpipe ends every loop of a kernel after 65,535 iterations in all, which models of a few hundred thousand weights exceed",
                     self.ctx.adapter_info().name
                 ),
             });
@@ -384,6 +403,20 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether the tile kernel uses subgroup operations (where the device has them; the
+    /// portable version otherwise).
+    pub fn uses_subgroups(&self) -> bool {
+        self.subgroups
+    }
+
+    /// Turns the tile kernel's subgroup operations off (or back on, where the device has
+    /// them), and checks the kernels again; for testing the portable version.
+    #[doc(hidden)]
+    pub fn set_subgroups(&mut self, on: bool) -> Result<()> {
+        self.subgroups = on && subgroups_usable(&self.ctx);
+        self.self_check()
+    }
+
     /// Fills every output and scratch buffer with NaN before each dispatch, so that a value
     /// a kernel fails to write shows up in tests.
     #[doc(hidden)]
@@ -394,7 +427,7 @@ impl Engine {
     /// Energies and dE/dy of a batch: `x` is `[n, x_dim]`, `y` is `[n, y_dim]`.
     pub fn eval(&self, x: &[f32], y: &[f32]) -> Result<Evaluation> {
         let n = self.check_batch(x, y)?;
-        let out = self.run(None, n, x, y)?;
+        let out = self.run(None, n, x, y, KernelPath::Chain)?;
         Ok(Evaluation {
             energy: out.energy,
             grad: out.grad,
@@ -407,7 +440,7 @@ impl Engine {
         config.validate()?;
         let n = self.check_batch(x, y0)?;
         let path = self.path_for(n)?;
-        let out = self.run(Some(config), n, x, y0)?;
+        let out = self.run(Some(config), n, x, y0, path)?;
         Ok(Refinement {
             y: out.y,
             energy: out.energy,
@@ -455,17 +488,19 @@ impl Engine {
         Ok(n)
     }
 
-    /// Runs an evaluation (`config` None) or a refinement of `n` chains, chunk by chunk.
+    /// Runs an evaluation (`config` None, on the chain path) or a refinement of `n` chains
+    /// on `path`, chunk by chunk.
     fn run(
         &self,
         config: Option<&RefineConfig>,
         n: usize,
         x: &[f32],
         y: &[f32],
+        path: KernelPath,
     ) -> Result<ChunkOutput> {
         let device = &self.ctx.device;
         let path = match config {
-            Some(_) => self.path_for(n)?,
+            Some(_) => path,
             None => KernelPath::Chain,
         };
         let per_group = match path {
@@ -480,7 +515,10 @@ impl Engine {
         let dispatches = plan::dispatches(path, &self.model, chunk as u32, steps, spd);
         let pipelines = dispatches
             .iter()
-            .map(|d| self.pipeline(d.kernel, d.chains))
+            .map(|d| match d.kernel {
+                Kernel::Tile if self.subgroups => self.pipeline(Kernel::TileSubgroup, d.chains),
+                kernel => self.pipeline(kernel, d.chains),
+            })
             .collect::<Result<Vec<_>>>()?;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -709,6 +747,12 @@ impl Engine {
             gpu_seconds,
         })
     }
+}
+
+/// Subgroup operations serve the tile kernel where the device has them and its subgroups
+/// have at least 8 invocations (lane_sum_subgroup.wgsl sizes its slots for that).
+fn subgroups_usable(ctx: &Context) -> bool {
+    ctx.features().contains(wgpu::Features::SUBGROUP) && ctx.adapter_info().subgroup_min_size >= 8
 }
 
 fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Buffer {

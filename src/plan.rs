@@ -99,9 +99,12 @@ pub fn tile_width(model: &Model) -> u32 {
     widest.max(model.x_dim).max(model.y_dim) as u32
 }
 
-/// Bytes of workgroup memory the tile kernel needs for `chains` chains per workgroup.
+/// Bytes of workgroup memory the tile kernel needs for `chains` chains per workgroup:
+/// activations, a weight tile, and lane_sum's partial sums (with its slot counter).
 pub fn tile_workgroup_bytes(model: &Model, chains: u32) -> u64 {
     4 * u64::from(tile_width(model)) * u64::from(chains + TILE_K)
+        + 16 * u64::from(TILE_THREADS)
+        + 16
 }
 
 /// Why the tile kernel cannot run this model with `chains` chains per workgroup, if so.
@@ -191,6 +194,26 @@ pub fn choose(
             KernelPath::Layered
         }),
     }
+}
+
+/// Every path `choice` can resolve to for this model on this adapter, whatever the batch:
+/// the paths an engine checks against the reference when it is made.
+pub fn candidates(
+    choice: PathChoice,
+    model: &Model,
+    info: &wgpu::AdapterInfo,
+    limits: &wgpu::Limits,
+) -> Vec<KernelPath> {
+    let mut out = Vec::new();
+    // Batches from 1 to well past where the largest tile is taken.
+    for n in [1usize, 1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 20] {
+        if let Ok(path) = choose(choice, model, n, info, limits) {
+            if !out.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
 
 /// One dispatch of a call: the kernel, what its Params block changes, and its grid.
@@ -367,8 +390,13 @@ fn chain_loop_iterations(model: &Model) -> u64 {
 fn tile_loop_iterations(model: &Model, chains: u32) -> (u64, u64) {
     let threads = u64::from(TILE_THREADS);
     let units = u64::from(TILE_MAX_UNITS) + 1;
+    let lanes = u64::from(TILE_THREADS / (chains / 4));
     let gemm = |rows: usize, cols: usize| {
         let (rows, cols) = (rows as u64, cols as u64);
+        if cols <= 4 {
+            // gemm_narrow: rows over the lanes, then lane_sum over the lanes.
+            return cols * (rows.div_ceil(lanes) + lanes + 12) + 1;
+        }
         let tiles = rows.div_ceil(u64::from(TILE_K));
         tiles * (u64::from(TILE_K) * cols).div_ceil(threads) + rows * (units + 1) + tiles + 1
     };
@@ -382,7 +410,6 @@ fn tile_loop_iterations(model: &Model, chains: u32) -> (u64, u64) {
         let cols = if l == 0 { y_dim } else { layer.n_in };
         backward += gemm(layer.n_out, cols) + 2 * units;
     }
-    let lanes = u64::from(TILE_THREADS / (chains / 4));
     // Update: 4 chains x (10 Philox rounds + 1) per coordinate, plus the loop itself.
     let update = units * (1 + 4 * 11);
     let fixed = (x_dim as u64).div_ceil(lanes)
@@ -397,7 +424,8 @@ fn tile_loop_iterations(model: &Model, chains: u32) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Activation, ModelSpec, Output};
+    use crate::bench::r1_spec;
+    use crate::ModelSpec;
 
     fn r1() -> Model {
         Model::random(&r1_spec(), 0).unwrap()
@@ -430,14 +458,29 @@ mod tests {
     fn choice_follows_batch_and_width() {
         let model = r1();
         let limits = wgpu::Limits::default();
-        let gpu = wgpu::AdapterInfo {
-            device_type: wgpu::DeviceType::DiscreteGpu,
-            ..wgpu::AdapterInfo::new(wgpu::DeviceType::DiscreteGpu, wgpu::Backend::Vulkan)
-        };
+        let gpu = wgpu::AdapterInfo::new(wgpu::DeviceType::DiscreteGpu, wgpu::Backend::Vulkan);
         let pick = |n| choose(PathChoice::Auto, &model, n, &gpu, &limits).unwrap();
-        // r1 at 16 KiB default workgroup memory: 4 (256 x (chains + 8)) bytes fit up to 8.
+        // r1 needs 4 (256 x (chains + 8)) bytes and 4 KiB of lane sums: more than
+        // WebGPU's default 16 KiB even at 4 chains.
+        assert_eq!(pick(64), KernelPath::Layered);
+        // With 32 KiB (lavapipe): up to 16 chains.
+        let mid = wgpu::Limits {
+            max_compute_workgroup_storage_size: 32 << 10,
+            ..limits.clone()
+        };
+        let pick = |n| choose(PathChoice::Auto, &model, n, &gpu, &mid).unwrap();
         assert_eq!(pick(64), KernelPath::Tile { chains: 4 });
-        assert_eq!(pick(8192), KernelPath::Tile { chains: 8 });
+        assert_eq!(pick(8192), KernelPath::Tile { chains: 16 });
+        // With 48 KiB (NVIDIA through Vulkan): the 32-chain tile from 4096 chains up.
+        let big = wgpu::Limits {
+            max_compute_workgroup_storage_size: 48 << 10,
+            ..limits.clone()
+        };
+        let pick = |n| choose(PathChoice::Auto, &model, n, &gpu, &big).unwrap();
+        assert_eq!(pick(64), KernelPath::Tile { chains: 4 });
+        assert_eq!(pick(1024), KernelPath::Tile { chains: 8 });
+        assert_eq!(pick(8192), KernelPath::Tile { chains: 32 });
+        assert_eq!(pick(65536), KernelPath::Tile { chains: 32 });
         let wide = Model::random(
             &ModelSpec {
                 hidden: vec![4096],
@@ -457,16 +500,5 @@ mod tests {
         );
         let forced = choose(PathChoice::Tile, &wide, 8192, &gpu, &limits).unwrap_err();
         assert!(forced.to_string().contains("--kernel"), "{forced}");
-    }
-
-    fn r1_spec() -> ModelSpec {
-        ModelSpec {
-            x_dim: 32,
-            y_dim: 32,
-            hidden: vec![256, 256, 256],
-            outputs: 1,
-            activation: Activation::Silu,
-            output: Output::Identity,
-        }
     }
 }

@@ -13,6 +13,8 @@ const STEP: &str = include_str!("../shaders/step.wgsl");
 const EVAL: &str = include_str!("../shaders/eval.wgsl");
 const REFINE: &str = include_str!("../shaders/refine.wgsl");
 const TILE: &str = include_str!("../shaders/tile.wgsl");
+const LANE_SUM: &str = include_str!("../shaders/lane_sum.wgsl");
+const LANE_SUM_SUBGROUP: &str = include_str!("../shaders/lane_sum_subgroup.wgsl");
 const LAYERED: &str = include_str!("../shaders/layered.wgsl");
 
 /// One compute kernel: its WGSL source and entry point.
@@ -24,6 +26,8 @@ pub enum Kernel {
     Refine,
     /// All K steps of refinement for a tile of chains per workgroup.
     Tile,
+    /// The same, with subgroup operations for the sums over lanes.
+    TileSubgroup,
     /// Layered path: W_x x + b of layer 0, once per refinement.
     LayeredXpart,
     /// Layered path: one layer of the forward pass.
@@ -38,10 +42,11 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel the crate ships.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::Eval,
         Kernel::Refine,
         Kernel::Tile,
+        Kernel::TileSubgroup,
         Kernel::LayeredXpart,
         Kernel::LayeredForward,
         Kernel::LayeredOutput,
@@ -54,7 +59,7 @@ impl Kernel {
         match self {
             Kernel::Eval => "eval",
             Kernel::Refine => "refine",
-            Kernel::Tile => "tile",
+            Kernel::Tile | Kernel::TileSubgroup => "tile",
             Kernel::LayeredXpart => "layered_xpart",
             Kernel::LayeredForward => "layered_forward",
             Kernel::LayeredOutput => "layered_output",
@@ -63,30 +68,54 @@ impl Kernel {
         }
     }
 
-    /// The complete WGSL module.
-    pub fn source(self) -> String {
-        let parts: &[&str] = match self {
-            Kernel::Eval => &[BINDINGS, ACTIVATION, MLP, EVAL],
-            Kernel::Refine => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, REFINE],
-            Kernel::Tile => &[BINDINGS, ACTIVATION, PHILOX, TILE],
-            _ => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, LAYERED],
-        };
-        parts.join("\n")
+    /// Whether the module uses subgroup operations (the device needs `Features::SUBGROUP`).
+    pub fn uses_subgroups(self) -> bool {
+        self == Kernel::TileSubgroup
     }
 
-    /// The override constants the module declares.
-    pub fn overrides(self) -> &'static [&'static str] {
-        match self {
-            Kernel::Tile => &[
-                "ACTIVATION",
-                "OUTPUT",
-                "WORKGROUP_SIZE",
-                "CHAINS",
-                "WIDTH",
-                "K_TILE",
-            ],
-            _ => &["ACTIVATION", "OUTPUT", "WORKGROUP_SIZE"],
+    /// The complete WGSL module, with the tile kernel's sizes at their defaults.
+    pub fn source(self) -> String {
+        self.source_for(&[])
+    }
+
+    /// The complete WGSL module for `constants`. The tile kernel's array sizes (`CHAINS`,
+    /// `WIDTH`, `K_TILE`, and `LANE_SLOTS` = `WORKGROUP_SIZE`) are written into the source
+    /// as constants: naga 30 sizes override-sized workgroup arrays from the overrides'
+    /// defaults, whatever the pipeline sets.
+    pub fn source_for(self, constants: &[(&str, f64)]) -> String {
+        let mut prelude = String::new();
+        if matches!(self, Kernel::Tile | Kernel::TileSubgroup) {
+            let get = |name: &str, default: u32| {
+                constants
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(default, |(_, v)| *v as u32)
+            };
+            for (name, value) in [
+                ("CHAINS", get("CHAINS", 16)),
+                ("WIDTH", get("WIDTH", 256)),
+                ("K_TILE", get("K_TILE", 8)),
+                ("LANE_SLOTS", get("WORKGROUP_SIZE", 256)),
+            ] {
+                prelude += &format!("const {name}: u32 = {value}u;\n");
+            }
         }
+        prelude + &self.modules().join("\n")
+    }
+
+    fn modules(self) -> &'static [&'static str] {
+        match self {
+            Kernel::Eval => &[BINDINGS, ACTIVATION, MLP, EVAL],
+            Kernel::Refine => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, REFINE],
+            Kernel::Tile => &[BINDINGS, ACTIVATION, PHILOX, LANE_SUM, TILE],
+            Kernel::TileSubgroup => &[BINDINGS, ACTIVATION, PHILOX, LANE_SUM_SUBGROUP, TILE],
+            _ => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, LAYERED],
+        }
+    }
+
+    /// The override constants every module declares.
+    pub fn overrides(self) -> &'static [&'static str] {
+        &["ACTIVATION", "OUTPUT", "WORKGROUP_SIZE"]
     }
 
     /// The constants of `all` this kernel declares (a pipeline refuses any other).
@@ -107,8 +136,9 @@ pub fn specialise(
         stage: kernel.entry_point(),
         message,
     };
-    let module = naga::front::wgsl::parse_str(&kernel.source())
-        .map_err(|e| fail(e.emit_to_string(&kernel.source())))?;
+    let source = kernel.source_for(constants);
+    let module =
+        naga::front::wgsl::parse_str(&source).map_err(|e| fail(e.emit_to_string(&source)))?;
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),

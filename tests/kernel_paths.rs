@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{check_refine_on, ctx, data, model};
+use common::{assert_close, check_refine_on, ctx, data, model};
 use ebm::shader::{specialise, Kernel};
-use ebm::{Activation, Engine, KernelPath, Output, PathChoice, RefineConfig};
+use ebm::{reference, Activation, Engine, KernelPath, Output, PathChoice, RefineConfig};
 
 /// The paths to test, with the tile sizes this adapter's workgroup memory allows for `m`.
 fn paths(m: &ebm::Model) -> Vec<KernelPath> {
@@ -141,6 +141,36 @@ fn every_path_is_reproducible_and_independent_of_chunking() {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(diff < 1e-4, "{path} drew other noise than chain: {diff}");
+    }
+}
+
+/// The tile kernel's sums over lanes (narrow outputs, a narrow y) with subgroup operations
+/// and with the portable workgroup-memory version give the reference's answer.
+#[test]
+fn tile_kernel_matches_reference_with_and_without_subgroups() {
+    let ctx = ctx();
+    let m = model(3, 3, &[40, 24], Activation::Silu, Output::Identity, 21);
+    let n = 45;
+    let x = data(n * 3, 1.0, 7);
+    let y0 = data(n * 3, 1.0, 8);
+    let (y, energy) = reference::refine(&m, &x, &y0, &langevin());
+    for chains in [4, 16] {
+        let path = PathChoice::Exactly(KernelPath::Tile { chains });
+        let mut engine = Engine::with_path(&ctx, &m, path).unwrap();
+        engine.poison_outputs(true);
+        let mut modes = vec![engine.uses_subgroups()];
+        if engine.uses_subgroups() {
+            engine.set_subgroups(false).unwrap();
+            modes.push(false);
+        }
+        for subgroups in modes {
+            engine.set_subgroups(subgroups).unwrap();
+            assert_eq!(engine.uses_subgroups(), subgroups);
+            let gpu = engine.refine(&x, &y0, &langevin()).unwrap();
+            let what = format!("tile{chains}, subgroups {subgroups}");
+            assert_close(&format!("{what}: y"), &gpu.y, &y);
+            assert_close(&format!("{what}: energy"), &gpu.energy, &energy);
+        }
     }
 }
 

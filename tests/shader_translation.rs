@@ -32,7 +32,11 @@ fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
     let (metal, _) = msl::write_string(
         &module,
         &info,
-        &msl::Options::default(),
+        &msl::Options {
+            // Subgroup operations (simd_sum and friends) need MSL 2.1.
+            lang_version: (2, 1),
+            ..Default::default()
+        },
         &msl::PipelineOptions {
             entry_point: Some((stage, entry.clone())),
             ..Default::default()
@@ -42,7 +46,11 @@ fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
     assert!(metal.contains("kernel void"), "MSL has no kernel");
 
     let mut hlsl_src = String::new();
-    let hlsl_options = hlsl::Options::default();
+    let hlsl_options = hlsl::Options {
+        // Wave intrinsics (subgroup operations) need shader model 6.0.
+        shader_model: hlsl::ShaderModel::V6_0,
+        ..Default::default()
+    };
     let hlsl_pipeline = hlsl::PipelineOptions {
         entry_point: Some((stage, entry.clone())),
     };
