@@ -256,7 +256,10 @@ impl Engine {
                 vec![
                     ("CHAINS", f64::from(chains)),
                     ("WIDTH", f64::from(width)),
-                    ("K_TILE", f64::from(plan::TILE_K)),
+                    (
+                        "K_TILE",
+                        f64::from(plan::tile_k(&self.model, chains, &limits)),
+                    ),
                 ],
             )
         } else {
@@ -340,7 +343,8 @@ impl Engine {
         let info = self.ctx.adapter_info();
         for path in plan::candidates(self.choice, &self.model, info, &self.ctx.limits()) {
             // A refinement that spans more than one dispatch, as long ones do on some drivers.
-            let steps = match plan::steps_per_dispatch(info, &self.model, path) {
+            let steps = match plan::steps_per_dispatch(info, &self.ctx.limits(), &self.model, path)
+            {
                 u32::MAX => 4,
                 spd => spd.saturating_mul(2).saturating_add(1).min(2001),
             };
@@ -511,7 +515,12 @@ impl Engine {
         let max_groups = self.ctx.limits().max_compute_workgroups_per_dimension as usize;
         let chunk = n.min(self.max_chunk).min(max_groups * per_group as usize);
         let steps = config.map(|c| c.steps);
-        let spd = plan::steps_per_dispatch(self.ctx.adapter_info(), &self.model, path);
+        let spd = plan::steps_per_dispatch(
+            self.ctx.adapter_info(),
+            &self.ctx.limits(),
+            &self.model,
+            path,
+        );
         let dispatches = plan::dispatches(path, &self.model, chunk as u32, steps, spd);
         let pipelines = dispatches
             .iter()

@@ -21,8 +21,11 @@ use crate::shader::Kernel;
 pub const WORKGROUP_SIZE: u32 = 64;
 /// Threads per workgroup of the tile kernel.
 pub const TILE_THREADS: u32 = 256;
-/// Weight rows the tile kernel stages per round (`K_TILE` in tile.wgsl).
+/// Weight rows the tile kernel stages per round (`K_TILE` in tile.wgsl): the smallest, and
+/// the largest the host tries. Each round costs two barriers, so small tiles, which leave
+/// workgroup memory free, take more rows per round: fewer barriers per step (latency).
 pub const TILE_K: u32 = 8;
+const TILE_K_MAX: u32 = 32;
 /// vec4 accumulators per thread in tile.wgsl (`MAX_UNITS`).
 pub const TILE_MAX_UNITS: u32 = 8;
 /// vec4s of act'(z) per thread in tile.wgsl (`MAX_SAVED`).
@@ -99,12 +102,24 @@ pub fn tile_width(model: &Model) -> u32 {
     widest.max(model.x_dim).max(model.y_dim) as u32
 }
 
-/// Bytes of workgroup memory the tile kernel needs for `chains` chains per workgroup:
-/// activations, a weight tile, and lane_sum's partial sums (with its slot counter).
-pub fn tile_workgroup_bytes(model: &Model, chains: u32) -> u64 {
-    4 * u64::from(tile_width(model)) * u64::from(chains + TILE_K)
+/// Bytes of workgroup memory the tile kernel needs for `chains` chains per workgroup and
+/// `k_tile` weight rows per round: activations, a weight tile, and lane_sum's partial sums
+/// (with its slot counter).
+pub fn tile_workgroup_bytes(model: &Model, chains: u32, k_tile: u32) -> u64 {
+    4 * u64::from(tile_width(model)) * u64::from(chains + k_tile)
         + 16 * u64::from(TILE_THREADS)
         + 16
+}
+
+/// Weight rows per round for a tile of `chains`: the most, up to 32, that fit the adapter's
+/// workgroup memory (at least TILE_K; [`tile_misfit`] says whether that fits).
+pub fn tile_k(model: &Model, chains: u32, limits: &wgpu::Limits) -> u32 {
+    let limit = u64::from(limits.max_compute_workgroup_storage_size);
+    let mut k = TILE_K;
+    while k < TILE_K_MAX && tile_workgroup_bytes(model, chains, 2 * k) <= limit {
+        k *= 2;
+    }
+    k
 }
 
 /// Why the tile kernel cannot run this model with `chains` chains per workgroup, if so.
@@ -137,7 +152,7 @@ pub fn tile_misfit(model: &Model, chains: u32, limits: &wgpu::Limits) -> Option<
             "the hidden layers need {saved} vec4s of act'(z) per thread at {chains} chains per workgroup, more than {TILE_MAX_SAVED}"
         ));
     }
-    let bytes = tile_workgroup_bytes(model, chains);
+    let bytes = tile_workgroup_bytes(model, chains, TILE_K);
     let limit = u64::from(limits.max_compute_workgroup_storage_size);
     if bytes > limit {
         return Some(format!(
@@ -350,13 +365,20 @@ pub fn is_llvmpipe(info: &wgpu::AdapterInfo) -> bool {
 /// How many steps one dispatch of a fused path may run: on llvmpipe, as many as keep the
 /// kernel's loop iterations within its budget; elsewhere all of them (`u32::MAX`). The
 /// runs of one refinement still go in one submission.
-pub fn steps_per_dispatch(info: &wgpu::AdapterInfo, model: &Model, path: KernelPath) -> u32 {
+pub fn steps_per_dispatch(
+    info: &wgpu::AdapterInfo,
+    limits: &wgpu::Limits,
+    model: &Model,
+    path: KernelPath,
+) -> u32 {
     if !is_llvmpipe(info) {
         return u32::MAX;
     }
     let (fixed, per_step) = match path {
         KernelPath::Chain => (0, chain_loop_iterations(model)),
-        KernelPath::Tile { chains } => tile_loop_iterations(model, chains),
+        KernelPath::Tile { chains } => {
+            tile_loop_iterations(model, chains, tile_k(model, chains, limits))
+        }
         KernelPath::Layered => return u32::MAX,
     };
     (LLVMPIPE_LOOP_BUDGET.saturating_sub(fixed) / per_step.max(1)).clamp(1, u64::from(u32::MAX))
@@ -387,7 +409,7 @@ fn chain_loop_iterations(model: &Model) -> u64 {
 }
 
 /// Loop iterations of tile.wgsl: (once per dispatch, per step), for the busiest thread.
-fn tile_loop_iterations(model: &Model, chains: u32) -> (u64, u64) {
+fn tile_loop_iterations(model: &Model, chains: u32, k_tile: u32) -> (u64, u64) {
     let threads = u64::from(TILE_THREADS);
     let units = u64::from(TILE_MAX_UNITS) + 1;
     let lanes = u64::from(TILE_THREADS / (chains / 4));
@@ -397,8 +419,8 @@ fn tile_loop_iterations(model: &Model, chains: u32) -> (u64, u64) {
             // gemm_narrow: rows over the lanes, then lane_sum over the lanes.
             return cols * (rows.div_ceil(lanes) + lanes + 12) + 1;
         }
-        let tiles = rows.div_ceil(u64::from(TILE_K));
-        tiles * (u64::from(TILE_K) * cols).div_ceil(threads) + rows * (units + 1) + tiles + 1
+        let tiles = rows.div_ceil(u64::from(k_tile));
+        tiles * (u64::from(k_tile) * cols).div_ceil(threads) + rows * (units + 1) + tiles + 1
     };
     let (x_dim, y_dim) = (model.x_dim, model.y_dim);
     let n_layers = model.layers.len() as u64;
@@ -481,6 +503,11 @@ mod tests {
         assert_eq!(pick(1024), KernelPath::Tile { chains: 8 });
         assert_eq!(pick(8192), KernelPath::Tile { chains: 32 });
         assert_eq!(pick(65536), KernelPath::Tile { chains: 32 });
+        // Small tiles stage more weight rows per round, within the same memory.
+        assert_eq!(tile_k(&model, 32, &big), 8);
+        assert_eq!(tile_k(&model, 16, &big), 16);
+        assert_eq!(tile_k(&model, 4, &big), 32);
+        assert_eq!(tile_k(&model, 4, &mid), 16);
         let wide = Model::random(
             &ModelSpec {
                 hidden: vec![4096],
