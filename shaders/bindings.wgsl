@@ -14,8 +14,6 @@ struct Params {
     seed_hi: u32,
     delta_a: u32,       // scratch units of the two back-propagation buffers
     delta_b: u32,
-    step_size: f32,
-    noise_scale: f32,   // sqrt(2 * step_size * temperature)
     prior_l2: f32,
     use_clamp: u32,
     clamp_lo: f32,
@@ -24,8 +22,6 @@ struct Params {
     layer: u32,         // the layer a dispatch of the layered path works on
     xpart: u32,         // scratch units of W_x x + b (layered path)
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 // One affine layer: offsets into `weights` and scratch units of its outputs.
@@ -51,3 +47,5 @@ override WORKGROUP_SIZE: u32 = 64u;
 @group(0) @binding(6) var<storage, read_write> grads: array<f32>;
 // Unit-major so that neighbouring invocations (chains) touch neighbouring words.
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
+// Per step: (step size eta, noise scale sqrt(2 eta T)), from the schedule (src/schedule.rs).
+@group(0) @binding(8) var<storage, read> schedule: array<vec2<f32>>;

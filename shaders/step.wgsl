@@ -1,20 +1,22 @@
 // One refinement step of one chain from its gradient in `grads`, y updated in place:
-//   y <- clamp(y - step_size * (dE/dy + prior_l2 * y) + noise_scale * N(0, 1))
+//   y <- clamp(y - eta * (dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
+// with (eta, sqrt(2 eta T)) = schedule[step].
 // Shared by the kernels that keep one chain per invocation at update time.
 
 fn step_chain(c: u32, step: u32) {
     let chain = params.chain_offset + c;
     let base = c * params.y_dim;
+    let at = schedule[step];
     for (var k = 0u; k < params.y_dim; k += 4u) {
         var noise = vec4<f32>(0.0);
-        if params.noise_scale > 0.0 {
-            noise = params.noise_scale * langevin_normals(chain, step, k / 4u);
+        if at.y > 0.0 {
+            noise = at.y * langevin_normals(chain, step, k / 4u);
         }
         let n = min(4u, params.y_dim - k);
         for (var q = 0u; q < n; q++) {
             let i = base + k + q;
             let yi = ys[i];
-            var next = yi - params.step_size * (grads[i] + params.prior_l2 * yi) + noise[q];
+            var next = yi - at.x * (grads[i] + params.prior_l2 * yi) + noise[q];
             if params.use_clamp != 0u {
                 next = clamp(next, params.clamp_lo, params.clamp_hi);
             }

@@ -272,20 +272,22 @@ fn backward() {
     product(first.weight + params.x_dim, first.n_in, first.n_out, params.y_dim);
 }
 
-// One step of y <- clamp(y - step_size * (dE/dy + prior_l2 * y) + noise_scale * N(0, 1)),
-// from the gradient backward() left in acc; the new y also goes to `act` for the next step.
+// One step of y <- clamp(y - eta * (dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1)), with
+// (eta, sqrt(2 eta T)) = schedule[step], from the gradient backward() left in acc; the new y
+// also goes to `act` for the next step.
 fn update(step: u32) {
+    let at = schedule[step];
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
             let k = lane + a * lanes();
             var noise = vec4<f32>(0.0);
-            if params.noise_scale > 0.0 {
+            if at.y > 0.0 {
                 for (var q = 0u; q < 4u; q++) {
                     noise[q] = langevin_normals(params.chain_offset + chain_of(q), step, k / 4u)[k % 4u];
                 }
             }
             let y = yreg[a];
-            var next = y - params.step_size * (acc[a] + params.prior_l2 * y) + params.noise_scale * noise;
+            var next = y - at.x * (acc[a] + params.prior_l2 * y) + at.y * noise;
             if params.use_clamp != 0u {
                 next = clamp(next, vec4<f32>(params.clamp_lo), vec4<f32>(params.clamp_hi));
             }

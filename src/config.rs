@@ -1,16 +1,20 @@
 //! Options of a refinement, shared by the GPU path and the float64 reference.
 
 use crate::error::{Error, Result};
+use crate::schedule::Schedule;
 
-/// How to refine: K steps of y <- y - eta * dE/dy + sqrt(2 eta T) * N(0, I), then clamp.
+/// How to refine: K steps of y <- y - eta * dE/dy + sqrt(2 eta T) * N(0, I), then clamp;
+/// eta and T follow `schedule` from `step_size` and `temperature`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RefineConfig {
     /// Number of steps K (0 only evaluates the energy of y0).
     pub steps: u32,
-    /// Step size eta.
+    /// Step size eta (at the first step, with a schedule).
     pub step_size: f32,
-    /// Temperature T; 0 is plain gradient descent.
+    /// Temperature T (at the first step, with a schedule); 0 is plain gradient descent.
     pub temperature: f32,
+    /// How eta and T change over the steps (constant by default).
+    pub schedule: Schedule,
     /// Seed of the noise: the same seed gives bit-identical results on the same device.
     pub seed: u64,
     /// lambda of the prior (lambda / 2) |y|^2 added to the energy; 0 for none.
@@ -25,6 +29,7 @@ impl Default for RefineConfig {
             steps: 100,
             step_size: 0.01,
             temperature: 0.0,
+            schedule: Schedule::default(),
             seed: 0,
             prior_l2: 0.0,
             clamp: None,
@@ -61,17 +66,21 @@ impl RefineConfig {
                 ));
             }
         }
-        if !self.noise_scale().is_finite() {
+        if !((2.0 * f64::from(self.step_size) * f64::from(self.temperature)).sqrt() as f32)
+            .is_finite()
+        {
             return Err(Error::option(
                 "--temperature",
                 "sqrt(2 * step-size * temperature) overflows float32",
             ));
         }
-        Ok(())
+        self.step_table().map(|_| ())
     }
 
-    /// sqrt(2 eta T), the standard deviation of one step's noise.
-    pub fn noise_scale(&self) -> f32 {
-        (2.0 * f64::from(self.step_size) * f64::from(self.temperature)).sqrt() as f32
+    /// (eta, sqrt(2 eta T)) of every step, in float32: what the kernels and the reference
+    /// both use.
+    pub fn step_table(&self) -> Result<Vec<[f32; 2]>> {
+        self.schedule
+            .table(self.steps, self.step_size, self.temperature)
     }
 }

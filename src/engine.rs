@@ -531,7 +531,18 @@ impl Engine {
             .collect::<Result<Vec<_>>>()?;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let buffers = self.buffers(chunk, dispatches.len() as u32);
+        let table = match config {
+            Some(c) => c.step_table()?,
+            None => Vec::new(),
+        };
+        // Bindings may not be empty: an evaluation (or K = 0) gets one unused entry.
+        let table = if table.is_empty() {
+            vec![[0.0; 2]]
+        } else {
+            table
+        };
+        let schedule = storage_init(device, "schedule", bytemuck::cast_slice(&table));
+        let buffers = self.buffers(chunk, dispatches.len() as u32, &schedule);
         let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
         let mut out = ChunkOutput {
             y: Vec::with_capacity(n * y_dim),
@@ -578,7 +589,7 @@ impl Engine {
         result.map(|()| out)
     }
 
-    fn buffers(&self, chunk: usize, dispatches: u32) -> RunBuffers {
+    fn buffers(&self, chunk: usize, dispatches: u32, schedule: &wgpu::Buffer) -> RunBuffers {
         let device = &self.ctx.device;
         let (x_dim, y_dim) = (self.model.x_dim as u64, self.model.y_dim as u64);
         let n = chunk as u64;
@@ -631,6 +642,7 @@ impl Engine {
                 energy.as_entire_binding(),
                 grad.as_entire_binding(),
                 scratch.as_entire_binding(),
+                schedule.as_entire_binding(),
             ]
             .into_iter()
             .enumerate()
@@ -682,8 +694,6 @@ impl Engine {
             delta_a: self.scratch.delta_a,
             delta_b: self.scratch.delta_b,
             xpart: self.scratch.xpart,
-            step_size: cfg.step_size,
-            noise_scale: cfg.noise_scale(),
             prior_l2: cfg.prior_l2,
             use_clamp: u32::from(cfg.clamp.is_some()),
             clamp_lo: clamp.0,
@@ -775,8 +785,8 @@ fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Bu
 
 fn bind_layout_entries() -> Vec<wgpu::BindGroupLayoutEntry> {
     // Binding order as in shaders/bindings.wgsl: params, weights, layer table, x, y,
-    // energy, grad, scratch.
-    let read_only = [true, true, true, false, false, false, false];
+    // energy, grad, scratch, schedule.
+    let read_only = [true, true, true, false, false, false, false, true];
     let mut entries = vec![wgpu::BindGroupLayoutEntry {
         binding: 0,
         visibility: wgpu::ShaderStages::COMPUTE,

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use ebm::{bench, npy, Context, Engine, Error, Model, PathChoice, RefineConfig, Result};
+use ebm::{
+    bench, npy, parse_stages, Context, Engine, Error, Model, PathChoice, RefineConfig, Result,
+    Schedule, Shape,
+};
 
 #[derive(Parser)]
 #[command(
@@ -53,12 +56,27 @@ enum Command {
         /// Number of steps K.
         #[arg(long)]
         steps: u32,
-        /// Step size eta.
+        /// Step size eta (at the first step, with a schedule).
         #[arg(long, allow_negative_numbers = true)]
         step_size: f32,
-        /// Temperature T (0: plain gradient descent).
+        /// Temperature T (at the first step, with a schedule; 0: plain gradient descent).
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         temperature: f32,
+        /// How eta and T go from --step-size / --temperature to --step-size-end /
+        /// --temperature-end over the steps: constant, linear, cosine or geometric (the same
+        /// ratio every step; annealing).
+        #[arg(long, default_value = "constant")]
+        schedule: Shape,
+        /// eta at the last step (default: --step-size).
+        #[arg(long, allow_negative_numbers = true)]
+        step_size_end: Option<f32>,
+        /// T at the last step (default: --temperature).
+        #[arg(long, allow_negative_numbers = true)]
+        temperature_end: Option<f32>,
+        /// Stages STEPS:ETA:T,STEPS:ETA:T,... run in order instead of a schedule; their steps
+        /// must add up to --steps.
+        #[arg(long)]
+        stages: Option<String>,
         /// Seed of the noise; the same seed gives bit-identical output on the same GPU.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -153,6 +171,10 @@ fn run(cli: Cli) -> Result<()> {
             steps,
             step_size,
             temperature,
+            schedule,
+            step_size_end,
+            temperature_end,
+            stages,
             seed,
             prior_l2,
             clamp,
@@ -164,6 +186,15 @@ fn run(cli: Cli) -> Result<()> {
                 steps,
                 step_size,
                 temperature,
+                schedule: Schedule {
+                    shape: schedule,
+                    step_size_end,
+                    temperature_end,
+                    stages: match stages {
+                        Some(s) => parse_stages(&s).map_err(|e| Error::option("--stages", e))?,
+                        None => Vec::new(),
+                    },
+                },
                 seed,
                 prior_l2,
                 clamp,

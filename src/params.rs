@@ -19,8 +19,6 @@ pub struct Params {
     pub seed_hi: u32,
     pub delta_a: u32,
     pub delta_b: u32,
-    pub step_size: f32,
-    pub noise_scale: f32,
     pub prior_l2: f32,
     pub use_clamp: u32,
     pub clamp_lo: f32,
@@ -29,8 +27,6 @@ pub struct Params {
     pub layer: u32,
     pub xpart: u32,
     pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
 }
 
 /// One layer's offsets (`LayerDesc` in WGSL).
@@ -82,9 +78,8 @@ mod tests {
         let (size, members) = wgsl_layout("Params");
         assert_eq!(size as usize, size_of::<Params>());
         let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
-            n_layers, stride, seed_lo, seed_hi, delta_a, delta_b, step_size, noise_scale,
-            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart,
-            _pad0, _pad1, _pad2);
+            n_layers, stride, seed_lo, seed_hi, delta_a, delta_b,
+            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart, _pad0);
         assert_eq!(members, host);
     }
 

@@ -72,15 +72,15 @@ pub fn eval(model: &Model, x: &[f32], y: &[f32]) -> (Vec<f64>, Vec<f64>) {
 /// final energies including the prior. Chain `c` draws the same noise as on the GPU.
 pub fn refine(model: &Model, x: &[f32], y0: &[f32], config: &RefineConfig) -> (Vec<f64>, Vec<f64>) {
     let n = y0.len() / model.y_dim;
-    let eta = f64::from(config.step_size);
     let lambda = f64::from(config.prior_l2);
-    let noise = f64::from(config.noise_scale());
+    let table = config.step_table().expect("a valid refinement config");
     let mut ys = Vec::with_capacity(n * model.y_dim);
     let mut energies = Vec::with_capacity(n);
     for c in 0..n {
         let xc = row(x, model.x_dim, c);
         let mut y = row(y0, model.y_dim, c);
         for step in 0..config.steps {
+            let [eta, noise] = table[step as usize].map(f64::from);
             let (_, g) = energy_and_grad(model, &xc, &y);
             for (k, yk) in y.iter_mut().enumerate() {
                 let mut next = *yk - eta * (g[k] + lambda * *yk);

@@ -389,6 +389,49 @@ fn bad_options_name_their_flag() {
         &refine_fails(&m, Some(&x), &y, &out, &["--chunk", "0"]),
         &["invalid option --chunk: must be at least 1"],
     );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--schedule", "warm"]),
+        &["--schedule", "unknown schedule \"warm\""],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--stages", "2:0.1:1,2:0.1:0"]),
+        &["invalid option --stages: the stages have 4 steps in all, but --steps is 3"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--stages", "2:0.1"]),
+        &["--stages", "expected STEPS:ETA:T"],
+    );
+    assert_has(
+        &refine_fails(
+            &m,
+            Some(&x),
+            &y,
+            &out,
+            &["--schedule", "linear", "--step-size-end", "0"],
+        ),
+        &["invalid option --step-size-end: must be a positive number, got 0"],
+    );
+    assert_has(
+        &refine_fails(
+            &m,
+            Some(&x),
+            &y,
+            &out,
+            &[
+                "--schedule",
+                "geometric",
+                "--temperature",
+                "1",
+                "--temperature-end",
+                "0",
+            ],
+        ),
+        &["invalid option --temperature-end: a geometric schedule needs both temperatures > 0"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--kernel", "tile64"]),
+        &["--kernel", "unknown kernel path \"tile64\""],
+    );
 }
 
 #[test]

@@ -86,6 +86,7 @@ fn langevin_trajectories_with_prior_and_clamp_match_reference() {
         seed: 0xDEAD_BEEF_1234,
         prior_l2: 0.7,
         clamp: Some((-0.8, 0.9)),
+        ..Default::default()
     };
     check_refine(&m, 99, &cfg, "langevin + prior + clamp");
     let unconditional = model(0, 5, &[16, 16], Activation::Tanh, Output::Identity, 4);

@@ -6,7 +6,10 @@ mod common;
 
 use common::{assert_close, check_refine_on, ctx, data, model};
 use ebm::shader::{specialise, Kernel};
-use ebm::{reference, Activation, Engine, KernelPath, Output, PathChoice, RefineConfig};
+use ebm::{
+    parse_stages, reference, Activation, Engine, KernelPath, Output, PathChoice, RefineConfig,
+    Schedule, Shape,
+};
 
 /// The paths to test, with the tile sizes this adapter's workgroup memory allows for `m`.
 fn paths(m: &ebm::Model) -> Vec<KernelPath> {
@@ -28,6 +31,52 @@ fn langevin() -> RefineConfig {
         seed: 0xDEAD_BEEF_1234,
         prior_l2: 0.7,
         clamp: Some((-0.8, 0.9)),
+        ..Default::default()
+    }
+}
+
+/// Every schedule shape and staged schedules, with noise, on every path: eta and T change
+/// at every step exactly as in the reference.
+#[test]
+fn every_path_follows_step_size_and_temperature_schedules() {
+    let m = model(2, 5, &[24, 12], Activation::Tanh, Output::Identity, 31);
+    let mut schedules: Vec<(String, Schedule)> = [Shape::Linear, Shape::Cosine, Shape::Geometric]
+        .into_iter()
+        .map(|shape| {
+            let schedule = Schedule {
+                shape,
+                step_size_end: Some(0.005),
+                temperature_end: Some(0.01),
+                ..Default::default()
+            };
+            (shape.to_string(), schedule)
+        })
+        .collect();
+    schedules.push((
+        "stages".into(),
+        Schedule {
+            stages: parse_stages("4:0.08:1,4:0.02:0.1,2:0.01:0").unwrap(),
+            ..Default::default()
+        },
+    ));
+    for (name, schedule) in schedules {
+        let cfg = RefineConfig {
+            steps: 10,
+            step_size: 0.08,
+            temperature: 1.0,
+            schedule,
+            seed: 4,
+            ..Default::default()
+        };
+        for path in paths(&m) {
+            check_refine_on(
+                PathChoice::Exactly(path),
+                &m,
+                21,
+                &cfg,
+                &format!("{path} {name}"),
+            );
+        }
     }
 }
 
@@ -234,7 +283,8 @@ fn globals_used(
 }
 
 /// The structural half of the tile kernel's cost model: a step (forward, backward,
-/// update) touches no device memory but the weights and layer table. x and y are read
+/// update) reads no device memory but the weights, the layer table and its step's
+/// (eta, noise scale), and writes none. x and y are read
 /// once per dispatch (load_state) and y written once (store_state), outside the loop.
 #[test]
 fn tile_kernel_keeps_y_on_chip_between_steps() {
@@ -261,7 +311,7 @@ fn tile_kernel_keeps_y_on_chip_between_steps() {
         assert!(
             device
                 .iter()
-                .all(|g| *g == "weights" || *g == "layer_table"),
+                .all(|g| ["weights", "layer_table", "schedule"].contains(&g.as_str())),
             "{step_part} touches {device:?}"
         );
     }

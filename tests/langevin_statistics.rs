@@ -27,6 +27,7 @@ fn stationary_variance_matches_the_discretisation() {
         prior_l2: lambda as f32,
         seed: 2024,
         clamp: None,
+        ..Default::default()
     };
     let out = engine.refine(&x, &y0, &cfg).unwrap();
     let samples: Vec<f64> = out.y.iter().map(|&v| f64::from(v)).collect();
