@@ -21,7 +21,7 @@ struct Params {
     write_energy: u32,  // 0: this dispatch leaves the energy to a later one
     layer: u32,         // the layer a dispatch of the layered path works on
     xpart: u32,         // scratch units of W_x x + b (layered path)
-    _pad0: u32,
+    clip_norm: f32,     // > 0: each step's dE/dy + prior_l2 y is scaled to at most this norm
 }
 
 // One affine layer: offsets into `weights` and scratch units of its outputs.

@@ -1,12 +1,24 @@
 // One refinement step of one chain from its gradient in `grads`, y updated in place:
-//   y <- clamp(y - eta * (dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
-// with (eta, sqrt(2 eta T)) = schedule[step].
+//   y <- clamp(y - eta * clip(dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
+// with (eta, sqrt(2 eta T)) = schedule[step], clip() scaling to at most clip_norm if > 0.
 // Shared by the kernels that keep one chain per invocation at update time.
 
 fn step_chain(c: u32, step: u32) {
     let chain = params.chain_offset + c;
     let base = c * params.y_dim;
     let at = schedule[step];
+    var scale = 1.0;
+    if params.clip_norm > 0.0 {
+        var sumsq = 0.0;
+        for (var i = base; i < base + params.y_dim; i++) {
+            let d = grads[i] + params.prior_l2 * ys[i];
+            sumsq += d * d;
+        }
+        let norm = sqrt(sumsq);
+        if norm > params.clip_norm {
+            scale = params.clip_norm / norm;
+        }
+    }
     for (var k = 0u; k < params.y_dim; k += 4u) {
         var noise = vec4<f32>(0.0);
         if at.y > 0.0 {
@@ -16,7 +28,7 @@ fn step_chain(c: u32, step: u32) {
         for (var q = 0u; q < n; q++) {
             let i = base + k + q;
             let yi = ys[i];
-            var next = yi - at.x * (grads[i] + params.prior_l2 * yi) + noise[q];
+            var next = yi - at.x * ((grads[i] + params.prior_l2 * yi) * scale) + noise[q];
             if params.use_clamp != 0u {
                 next = clamp(next, params.clamp_lo, params.clamp_hi);
             }

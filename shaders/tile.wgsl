@@ -277,6 +277,20 @@ fn backward() {
 // also goes to `act` for the next step.
 fn update(step: u32) {
     let at = schedule[step];
+    // Gradient clipping: the norm over a chain's coordinates, which the lanes of its group
+    // share out, so the squares are summed over lanes.
+    var scale = vec4<f32>(1.0);
+    if params.clip_norm > 0.0 {
+        var sumsq = vec4<f32>(0.0);
+        for (var a = 0u; a < MAX_UNITS; a++) {
+            if a < owned(params.y_dim) {
+                let d = acc[a] + params.prior_l2 * yreg[a];
+                sumsq += d * d;
+            }
+        }
+        let norm = sqrt(lane_sum(sumsq, true));
+        scale = select(vec4<f32>(1.0), params.clip_norm / norm, norm > vec4<f32>(params.clip_norm));
+    }
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
             let k = lane + a * lanes();
@@ -287,7 +301,7 @@ fn update(step: u32) {
                 }
             }
             let y = yreg[a];
-            var next = y - at.x * (acc[a] + params.prior_l2 * y) + at.y * noise;
+            var next = y - at.x * ((acc[a] + params.prior_l2 * y) * scale) + at.y * noise;
             if params.use_clamp != 0u {
                 next = clamp(next, vec4<f32>(params.clamp_lo), vec4<f32>(params.clamp_hi));
             }

@@ -21,6 +21,9 @@ pub struct RefineConfig {
     pub prior_l2: f32,
     /// Box [lo, hi] every coordinate of y is clamped to after each step.
     pub clamp: Option<(f32, f32)>,
+    /// Largest norm of a chain's step direction dE/dy + lambda y: longer ones are scaled
+    /// down to it (per chain, per step), before the step size and the noise.
+    pub clip_grad: Option<f32>,
 }
 
 impl Default for RefineConfig {
@@ -33,6 +36,7 @@ impl Default for RefineConfig {
             seed: 0,
             prior_l2: 0.0,
             clamp: None,
+            clip_grad: None,
         }
     }
 }
@@ -63,6 +67,14 @@ impl RefineConfig {
                 return Err(Error::option(
                     "--clamp",
                     format!("needs finite LO <= HI, got {lo},{hi}"),
+                ));
+            }
+        }
+        if let Some(c) = self.clip_grad {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::option(
+                    "--clip-grad",
+                    format!("must be a positive number, got {c}"),
                 ));
             }
         }

@@ -698,6 +698,7 @@ impl Engine {
             use_clamp: u32::from(cfg.clamp.is_some()),
             clamp_lo: clamp.0,
             clamp_hi: clamp.1,
+            clip_norm: cfg.clip_grad.unwrap_or(0.0),
             ..Default::default()
         };
         // One Params block per dispatch: its step range, layer and whether it writes the

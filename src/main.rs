@@ -86,6 +86,9 @@ enum Command {
         /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
         #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
         clamp: Option<(f32, f32)>,
+        /// Scale each chain's step direction dE/dy + lambda y down to at most this norm.
+        #[arg(long, allow_negative_numbers = true)]
+        clip_grad: Option<f32>,
         /// Most chains per dispatch (larger batches are split; results do not change).
         #[arg(long)]
         chunk: Option<usize>,
@@ -178,6 +181,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             prior_l2,
             clamp,
+            clip_grad,
             chunk,
             kernel,
             out,
@@ -198,6 +202,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
                 prior_l2,
                 clamp,
+                clip_grad,
             };
             config.validate()?;
             let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", &out)?;

@@ -404,7 +404,7 @@ fn chain_loop_iterations(model: &Model) -> u64 {
     forward += model.layers.last().map_or(0, |l| l.n_out as u64) + 1;
     backward += y_dim * (dot(model.layers[0].n_out) + 1);
     // Update: per block of 4 coordinates, 10 Philox rounds and up to 4 updates.
-    let update = (y_dim / 4 + 1) * 15;
+    let update = (y_dim / 4 + 1) * 15 + y_dim + 1;
     forward + backward + update + 1
 }
 
@@ -432,8 +432,9 @@ fn tile_loop_iterations(model: &Model, chains: u32, k_tile: u32) -> (u64, u64) {
         let cols = if l == 0 { y_dim } else { layer.n_in };
         backward += gemm(layer.n_out, cols) + 2 * units;
     }
-    // Update: 4 chains x (10 Philox rounds + 1) per coordinate, plus the loop itself.
-    let update = units * (1 + 4 * 11);
+    // Update: 4 chains x (10 Philox rounds + 1) per coordinate, plus the loop itself, and
+    // the lane sum of gradient clipping.
+    let update = units * (1 + 4 * 11) + 2 * units + lanes + 16;
     let fixed = (x_dim as u64).div_ceil(lanes)
         + gemm(x_dim, model.layers[0].n_out)
         + 4 * units * 5

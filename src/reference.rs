@@ -82,8 +82,18 @@ pub fn refine(model: &Model, x: &[f32], y0: &[f32], config: &RefineConfig) -> (V
         for step in 0..config.steps {
             let [eta, noise] = table[step as usize].map(f64::from);
             let (_, g) = energy_and_grad(model, &xc, &y);
+            let norm = g
+                .iter()
+                .zip(&y)
+                .map(|(gk, yk)| (gk + lambda * yk).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let scale = match config.clip_grad.map(f64::from) {
+                Some(c) if norm > c => c / norm,
+                _ => 1.0,
+            };
             for (k, yk) in y.iter_mut().enumerate() {
-                let mut next = *yk - eta * (g[k] + lambda * *yk);
+                let mut next = *yk - eta * ((g[k] + lambda * *yk) * scale);
                 if noise > 0.0 {
                     next += noise
                         * langevin_normals(config.seed, c as u32, step, (k / 4) as u32)[k % 4];

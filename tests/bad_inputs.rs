@@ -429,6 +429,10 @@ fn bad_options_name_their_flag() {
         &["invalid option --temperature-end: a geometric schedule needs both temperatures > 0"],
     );
     assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--clip-grad", "0"]),
+        &["invalid option --clip-grad: must be a positive number, got 0"],
+    );
+    assert_has(
         &refine_fails(&m, Some(&x), &y, &out, &["--kernel", "tile64"]),
         &["--kernel", "unknown kernel path \"tile64\""],
     );

@@ -193,8 +193,9 @@ fn every_path_is_reproducible_and_independent_of_chunking() {
     }
 }
 
-/// The tile kernel's sums over lanes (narrow outputs, a narrow y) with subgroup operations
-/// and with the portable workgroup-memory version give the reference's answer.
+/// The tile kernel's sums over lanes (narrow outputs, a narrow y, gradient clipping) with
+/// subgroup operations and with the portable workgroup-memory version give the reference's
+/// answer.
 #[test]
 fn tile_kernel_matches_reference_with_and_without_subgroups() {
     let ctx = ctx();
@@ -202,7 +203,12 @@ fn tile_kernel_matches_reference_with_and_without_subgroups() {
     let n = 45;
     let x = data(n * 3, 1.0, 7);
     let y0 = data(n * 3, 1.0, 8);
-    let (y, energy) = reference::refine(&m, &x, &y0, &langevin());
+    // Clipping sums over lanes too (with every thread as owner).
+    let cfg = RefineConfig {
+        clip_grad: Some(0.02),
+        ..langevin()
+    };
+    let (y, energy) = reference::refine(&m, &x, &y0, &cfg);
     for chains in [4, 16] {
         let path = PathChoice::Exactly(KernelPath::Tile { chains });
         let mut engine = Engine::with_path(&ctx, &m, path).unwrap();
@@ -215,11 +221,79 @@ fn tile_kernel_matches_reference_with_and_without_subgroups() {
         for subgroups in modes {
             engine.set_subgroups(subgroups).unwrap();
             assert_eq!(engine.uses_subgroups(), subgroups);
-            let gpu = engine.refine(&x, &y0, &langevin()).unwrap();
+            let gpu = engine.refine(&x, &y0, &cfg).unwrap();
             let what = format!("tile{chains}, subgroups {subgroups}");
             assert_close(&format!("{what}: y"), &gpu.y, &y);
             assert_close(&format!("{what}: energy"), &gpu.energy, &energy);
         }
+    }
+}
+
+/// Gradient clipping by per-chain norm on every path (with noise): the same trajectories
+/// as the reference; and without noise, no step moves a chain further than eta * clip.
+/// (This model's gradient norms are 0.018 to 0.033 at y0.)
+#[test]
+fn every_path_clips_gradients_per_chain() {
+    let ctx = ctx();
+    let m = model(2, 6, &[20, 12], Activation::Silu, Output::Square, 17);
+    let clipped = RefineConfig {
+        steps: 8,
+        step_size: 0.05,
+        temperature: 0.2,
+        seed: 3,
+        clip_grad: Some(0.025),
+        ..Default::default()
+    };
+    let n = 23;
+    let x = data(n * 2, 1.0, 7);
+    let y0 = data(n * 6, 1.0, 8);
+    for path in paths(&m) {
+        check_refine_on(
+            PathChoice::Exactly(path),
+            &m,
+            n,
+            &clipped,
+            &format!("{path} clipped"),
+        );
+        let engine = Engine::with_path(&ctx, &m, PathChoice::Exactly(path)).unwrap();
+        let one = RefineConfig {
+            steps: 1,
+            temperature: 0.0,
+            ..clipped.clone()
+        };
+        let unclipped = engine
+            .refine(
+                &x,
+                &y0,
+                &RefineConfig {
+                    clip_grad: None,
+                    ..one.clone()
+                },
+            )
+            .unwrap();
+        let stepped = engine.refine(&x, &y0, &one).unwrap();
+        let norm = |a: &[f32], c: usize| -> f64 {
+            (0..6)
+                .map(|k| f64::from(a[c * 6 + k] - y0[c * 6 + k]).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let bound = 0.05 * 0.025;
+        let mut clipped_chains = 0;
+        for c in 0..n {
+            assert!(
+                norm(&stepped.y, c) <= bound * (1.0 + 1e-4),
+                "{path} chain {c}"
+            );
+            if norm(&unclipped.y, c) > bound * 1.01 {
+                clipped_chains += 1;
+            }
+        }
+        // This clip binds for some chains and not others: both branches run.
+        assert!(
+            (3..n - 3).contains(&clipped_chains),
+            "{path}: the clip binds for {clipped_chains} chains of {n}"
+        );
     }
 }
 
