@@ -22,6 +22,10 @@ struct Params {
     layer: u32,         // the layer a dispatch of the layered path works on
     xpart: u32,         // scratch units of W_x x + b (layered path)
     clip_norm: f32,     // > 0: each step's dE/dy + prior_l2 y is scaled to at most this norm
+    use_fixed: u32,     // 1: coordinates with fixed[c * y_dim + k] != 0 never move
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // One affine layer: offsets into `weights` and scratch units of its outputs.
@@ -49,3 +53,5 @@ override WORKGROUP_SIZE: u32 = 64u;
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
 // Per step: (step size eta, noise scale sqrt(2 eta T)), from the schedule (src/schedule.rs).
 @group(0) @binding(8) var<storage, read> schedule: array<vec2<f32>>;
+// Per chain and coordinate, [n, y_dim]: nonzero where y is held at its start value.
+@group(0) @binding(9) var<storage, read> fixed: array<u32>;

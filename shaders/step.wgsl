@@ -1,6 +1,7 @@
 // One refinement step of one chain from its gradient in `grads`, y updated in place:
 //   y <- clamp(y - eta * clip(dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
-// with (eta, sqrt(2 eta T)) = schedule[step], clip() scaling to at most clip_norm if > 0.
+// with (eta, sqrt(2 eta T)) = schedule[step], clip() scaling to at most clip_norm if > 0;
+// held coordinates neither move nor count in the norm.
 // Shared by the kernels that keep one chain per invocation at update time.
 
 fn step_chain(c: u32, step: u32) {
@@ -11,8 +12,10 @@ fn step_chain(c: u32, step: u32) {
     if params.clip_norm > 0.0 {
         var sumsq = 0.0;
         for (var i = base; i < base + params.y_dim; i++) {
-            let d = grads[i] + params.prior_l2 * ys[i];
-            sumsq += d * d;
+            if !held(i) {
+                let d = grads[i] + params.prior_l2 * ys[i];
+                sumsq += d * d;
+            }
         }
         let norm = sqrt(sumsq);
         if norm > params.clip_norm {
@@ -27,6 +30,9 @@ fn step_chain(c: u32, step: u32) {
         let n = min(4u, params.y_dim - k);
         for (var q = 0u; q < n; q++) {
             let i = base + k + q;
+            if held(i) {
+                continue;
+            }
             let yi = ys[i];
             var next = yi - at.x * ((grads[i] + params.prior_l2 * yi) * scale) + noise[q];
             if params.use_clamp != 0u {
@@ -35,6 +41,11 @@ fn step_chain(c: u32, step: u32) {
             ys[i] = next;
         }
     }
+}
+
+// Whether coordinate i (of all chains' y) is held fixed.
+fn held(i: u32) -> bool {
+    return params.use_fixed != 0u && fixed[i] != 0u;
 }
 
 // (prior_l2 / 2) |y|^2 of chain c.

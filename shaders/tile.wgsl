@@ -46,6 +46,7 @@ var<private> acc: array<vec4<f32>, MAX_UNITS>;
 var<private> saved: array<vec4<f32>, MAX_SAVED>;
 var<private> xpart: array<vec4<f32>, MAX_UNITS>;
 var<private> yreg: array<vec4<f32>, MAX_UNITS>;
+var<private> held: array<vec4<bool>, MAX_UNITS>;  // coordinates that never move
 var<private> lid: u32;
 var<private> group: u32;
 var<private> lane: u32;
@@ -186,13 +187,16 @@ fn load_state() {
         if a < owned(params.y_dim) {
             let k = lane + a * lanes();
             var y = vec4<f32>(0.0);
+            var fix = vec4<bool>(false);
             for (var q = 0u; q < 4u; q++) {
                 let c = chain_of(q);
                 if c < params.n_chains {
                     y[q] = ys[c * params.y_dim + k];
+                    fix[q] = params.use_fixed != 0u && fixed[c * params.y_dim + k] != 0u;
                 }
             }
             yreg[a] = y;
+            held[a] = fix;
             act[row(k)] = y;
         }
     }
@@ -284,7 +288,7 @@ fn update(step: u32) {
         var sumsq = vec4<f32>(0.0);
         for (var a = 0u; a < MAX_UNITS; a++) {
             if a < owned(params.y_dim) {
-                let d = acc[a] + params.prior_l2 * yreg[a];
+                let d = select(acc[a] + params.prior_l2 * yreg[a], vec4<f32>(0.0), held[a]);
                 sumsq += d * d;
             }
         }
@@ -305,6 +309,7 @@ fn update(step: u32) {
             if params.use_clamp != 0u {
                 next = clamp(next, vec4<f32>(params.clamp_lo), vec4<f32>(params.clamp_hi));
             }
+            next = select(next, y, held[a]);
             yreg[a] = next;
             act[row(k)] = next;
         }

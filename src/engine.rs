@@ -138,6 +138,7 @@ struct RunBuffers {
     energy: wgpu::Buffer,
     grad: wgpu::Buffer,
     scratch: wgpu::Buffer,
+    fixed: wgpu::Buffer,
     readback: wgpu::Buffer,
     timer: Option<KernelTimer>,
     bind_group: wgpu::BindGroup,
@@ -342,11 +343,12 @@ impl Engine {
         )?;
         let info = self.ctx.adapter_info();
         for path in plan::candidates(self.choice, &self.model, info, &self.ctx.limits()) {
-            // A refinement that spans more than one dispatch, as long ones do on some drivers.
+            // A refinement that spans more than one dispatch, as long ones do on some drivers:
+            // a full run of steps (which the driver must not cut short), then one more.
             let steps = match plan::steps_per_dispatch(info, &self.ctx.limits(), &self.model, path)
             {
                 u32::MAX => 4,
-                spd => spd.saturating_mul(2).saturating_add(1).min(2001),
+                spd => spd.saturating_add(1).min(2001),
             };
             let config = RefineConfig {
                 steps,
@@ -441,10 +443,38 @@ impl Engine {
     /// Refines every chain from `y0` (`[n, y_dim]`) given `x` (`[n, x_dim]`), all steps on
     /// the GPU with no read-back in between.
     pub fn refine(&self, x: &[f32], y0: &[f32], config: &RefineConfig) -> Result<Refinement> {
+        self.refine_fixed(x, y0, None, config)
+    }
+
+    /// As [`Engine::refine`], with coordinates held at their start values: `fixed` is
+    /// `[n, y_dim]`, true where y never moves (e.g. the given clues of a puzzle). Held
+    /// coordinates do not count in the gradient-clipping norm.
+    pub fn refine_fixed(
+        &self,
+        x: &[f32],
+        y0: &[f32],
+        fixed: Option<&[bool]>,
+        config: &RefineConfig,
+    ) -> Result<Refinement> {
         config.validate()?;
         let n = self.check_batch(x, y0)?;
+        let fixed: Option<Vec<u32>> = match fixed {
+            Some(f) if f.len() != y0.len() => {
+                return Err(Error::input(
+                    "fixed",
+                    format!(
+                        "holds {} values; {n} chains of y_dim {} need {}",
+                        f.len(),
+                        self.model.y_dim,
+                        y0.len()
+                    ),
+                ))
+            }
+            Some(f) => Some(f.iter().map(|&b| u32::from(b)).collect()),
+            None => None,
+        };
         let path = self.path_for(n)?;
-        let out = self.run(Some(config), n, x, y0, path)?;
+        let out = self.run_with(Some(config), n, x, y0, fixed.as_deref(), path)?;
         Ok(Refinement {
             y: out.y,
             energy: out.energy,
@@ -500,6 +530,19 @@ impl Engine {
         n: usize,
         x: &[f32],
         y: &[f32],
+        path: KernelPath,
+    ) -> Result<ChunkOutput> {
+        self.run_with(config, n, x, y, None, path)
+    }
+
+    /// As `run`, with held coordinates (`fixed`, `[n, y_dim]`, nonzero where held).
+    fn run_with(
+        &self,
+        config: Option<&RefineConfig>,
+        n: usize,
+        x: &[f32],
+        y: &[f32],
+        fixed: Option<&[u32]>,
         path: KernelPath,
     ) -> Result<ChunkOutput> {
         let device = &self.ctx.device;
@@ -561,6 +604,7 @@ impl Engine {
                 chunk,
                 &x[start * x_dim..(start + m) * x_dim],
                 &y[start * y_dim..(start + m) * y_dim],
+                fixed.map(|f| &f[start * y_dim..(start + m) * y_dim]),
                 config,
             );
             match part {
@@ -620,6 +664,7 @@ impl Engine {
             n * u64::from(self.scratch.units),
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         );
+        let fixed = buffer("fixed", n * y_dim, storage);
         let readback = buffer(
             "readback",
             n * (2 * y_dim + 1),
@@ -643,6 +688,7 @@ impl Engine {
                 grad.as_entire_binding(),
                 scratch.as_entire_binding(),
                 schedule.as_entire_binding(),
+                fixed.as_entire_binding(),
             ]
             .into_iter()
             .enumerate()
@@ -659,6 +705,7 @@ impl Engine {
             energy,
             grad,
             scratch,
+            fixed,
             readback,
             timer,
             bind_group,
@@ -675,6 +722,7 @@ impl Engine {
         stride: usize,
         x: &[f32],
         y: &[f32],
+        fixed: Option<&[u32]>,
         config: Option<&RefineConfig>,
     ) -> Result<ChunkOutput> {
         let (device, queue) = (&self.ctx.device, &self.ctx.queue);
@@ -699,6 +747,7 @@ impl Engine {
             clamp_lo: clamp.0,
             clamp_hi: clamp.1,
             clip_norm: cfg.clip_grad.unwrap_or(0.0),
+            use_fixed: u32::from(fixed.is_some()),
             ..Default::default()
         };
         // One Params block per dispatch: its step range, layer and whether it writes the
@@ -722,6 +771,9 @@ impl Engine {
             queue.write_buffer(&b.x, 0, bytemuck::cast_slice(x));
         }
         queue.write_buffer(&b.y, 0, bytemuck::cast_slice(y));
+        if let Some(f) = fixed {
+            queue.write_buffer(&b.fixed, 0, bytemuck::cast_slice(f));
+        }
         if self.poison {
             for buffer in [&b.energy, &b.grad, &b.scratch, &b.readback] {
                 let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
@@ -786,8 +838,8 @@ fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Bu
 
 fn bind_layout_entries() -> Vec<wgpu::BindGroupLayoutEntry> {
     // Binding order as in shaders/bindings.wgsl: params, weights, layer table, x, y,
-    // energy, grad, scratch, schedule.
-    let read_only = [true, true, true, false, false, false, false, true];
+    // energy, grad, scratch, schedule, fixed.
+    let read_only = [true, true, true, false, false, false, false, true, true];
     let mut entries = vec![wgpu::BindGroupLayoutEntry {
         binding: 0,
         visibility: wgpu::ShaderStages::COMPUTE,

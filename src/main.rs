@@ -86,6 +86,9 @@ enum Command {
         /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
         #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
         clamp: Option<(f32, f32)>,
+        /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where held.
+        #[arg(long)]
+        fixed: Option<PathBuf>,
         /// Scale each chain's step direction dE/dy + lambda y down to at most this norm.
         #[arg(long, allow_negative_numbers = true)]
         clip_grad: Option<f32>,
@@ -181,6 +184,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             prior_l2,
             clamp,
+            fixed,
             clip_grad,
             chunk,
             kernel,
@@ -206,11 +210,25 @@ fn run(cli: Cli) -> Result<()> {
             };
             config.validate()?;
             let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", &out)?;
+            let held = match &fixed {
+                Some(path) => {
+                    check_out(&out, &[path], None)?;
+                    let (rows, mask) = npy::read_batch(path, model_data.y_dim)?;
+                    if rows != n {
+                        return Err(Error::input(
+                            path.display().to_string(),
+                            format!("has {rows} rows but --y0 {} has {n}", y0.display()),
+                        ));
+                    }
+                    Some(mask.iter().map(|&v| v != 0.0).collect::<Vec<bool>>())
+                }
+                None => None,
+            };
             let mut engine = Engine::with_path(&Context::new()?, &model_data, kernel)?;
             if let Some(c) = chunk {
                 engine.set_max_chunk(c)?;
             }
-            let result = engine.refine(&xs, &ys, &config)?;
+            let result = engine.refine_fixed(&xs, &ys, held.as_deref(), &config)?;
             ebm::write_safetensors(
                 &out,
                 &[

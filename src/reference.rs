@@ -71,6 +71,17 @@ pub fn eval(model: &Model, x: &[f32], y: &[f32]) -> (Vec<f64>, Vec<f64>) {
 /// K steps of (Langevin) refinement for every chain; returns final y `[n, y_dim]` and the
 /// final energies including the prior. Chain `c` draws the same noise as on the GPU.
 pub fn refine(model: &Model, x: &[f32], y0: &[f32], config: &RefineConfig) -> (Vec<f64>, Vec<f64>) {
+    refine_fixed(model, x, y0, None, config)
+}
+
+/// As [`refine`], with the coordinates where `fixed` (`[n, y_dim]`) is true held at y0.
+pub fn refine_fixed(
+    model: &Model,
+    x: &[f32],
+    y0: &[f32],
+    fixed: Option<&[bool]>,
+    config: &RefineConfig,
+) -> (Vec<f64>, Vec<f64>) {
     let n = y0.len() / model.y_dim;
     let lambda = f64::from(config.prior_l2);
     let table = config.step_table().expect("a valid refinement config");
@@ -79,13 +90,16 @@ pub fn refine(model: &Model, x: &[f32], y0: &[f32], config: &RefineConfig) -> (V
     for c in 0..n {
         let xc = row(x, model.x_dim, c);
         let mut y = row(y0, model.y_dim, c);
+        let held = |k: usize| fixed.is_some_and(|f| f[c * model.y_dim + k]);
         for step in 0..config.steps {
             let [eta, noise] = table[step as usize].map(f64::from);
             let (_, g) = energy_and_grad(model, &xc, &y);
             let norm = g
                 .iter()
                 .zip(&y)
-                .map(|(gk, yk)| (gk + lambda * yk).powi(2))
+                .enumerate()
+                .filter(|(k, _)| !held(*k))
+                .map(|(_, (gk, yk))| (gk + lambda * yk).powi(2))
                 .sum::<f64>()
                 .sqrt();
             let scale = match config.clip_grad.map(f64::from) {
@@ -93,6 +107,9 @@ pub fn refine(model: &Model, x: &[f32], y0: &[f32], config: &RefineConfig) -> (V
                 _ => 1.0,
             };
             for (k, yk) in y.iter_mut().enumerate() {
+                if held(k) {
+                    continue;
+                }
                 let mut next = *yk - eta * ((g[k] + lambda * *yk) * scale);
                 if noise > 0.0 {
                     next += noise

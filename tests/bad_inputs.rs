@@ -428,6 +428,12 @@ fn bad_options_name_their_flag() {
         ),
         &["invalid option --temperature-end: a geometric schedule needs both temperatures > 0"],
     );
+    // A mask of the wrong width (x.npy is [5, 3]; y_dim is 4).
+    let fixed_x = ["--fixed", x.to_str().unwrap()];
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &fixed_x),
+        &["x.npy", "4"],
+    );
     assert_has(
         &refine_fails(&m, Some(&x), &y, &out, &["--clip-grad", "0"]),
         &["invalid option --clip-grad: must be a positive number, got 0"],

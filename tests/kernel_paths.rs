@@ -297,6 +297,47 @@ fn every_path_clips_gradients_per_chain() {
     }
 }
 
+/// Held coordinates (a per-chain mask, like a puzzle's clues) never move, on every path, and
+/// the free ones follow the reference, clipping and noise included.
+#[test]
+fn every_path_holds_fixed_coordinates() {
+    let ctx = ctx();
+    let m = model(2, 7, &[18, 9], Activation::Gelu, Output::Identity, 23);
+    let n = 29;
+    let x = data(n * 2, 1.0, 7);
+    let y0 = data(n * 7, 1.0, 8);
+    let mut rng = ebm::rng::HostRng::new(5, 5);
+    let fixed: Vec<bool> = (0..n * 7).map(|_| rng.symmetric() > 0.3).collect();
+    assert!(fixed.iter().any(|&f| f) && fixed.iter().any(|&f| !f));
+    let cfg = RefineConfig {
+        steps: 9,
+        step_size: 0.05,
+        temperature: 0.3,
+        seed: 8,
+        clip_grad: Some(0.02),
+        ..Default::default()
+    };
+    let (y, energy) = reference::refine_fixed(&m, &x, &y0, Some(&fixed), &cfg);
+    for path in paths(&m) {
+        let mut engine = Engine::with_path(&ctx, &m, PathChoice::Exactly(path)).unwrap();
+        engine.poison_outputs(true);
+        let gpu = engine.refine_fixed(&x, &y0, Some(&fixed), &cfg).unwrap();
+        for (i, held) in fixed.iter().enumerate() {
+            if *held {
+                assert_eq!(gpu.y[i], y0[i], "{path}: held coordinate {i} moved");
+            }
+        }
+        assert_close(&format!("{path} fixed: y"), &gpu.y, &y);
+        assert_close(&format!("{path} fixed: energy"), &gpu.energy, &energy);
+    }
+    let err = Engine::new(&ctx, &m)
+        .unwrap()
+        .refine_fixed(&x, &y0, Some(&fixed[1..]), &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fixed") && err.contains("need 203"), "{err}");
+}
+
 #[test]
 fn a_tile_that_does_not_fit_is_refused_by_name() {
     let ctx = ctx();
