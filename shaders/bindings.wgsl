@@ -23,7 +23,7 @@ struct Params {
     xpart: u32,         // scratch units of W_x x + b (layered path)
     clip_norm: f32,     // > 0: each step's dE/dy + prior_l2 y is scaled to at most this norm
     use_fixed: u32,     // 1: coordinates with fixed[c * y_dim + k] != 0 never move
-    _pad0: u32,
+    simplex: u32,       // > 0: groups of this many coordinates are projected onto the simplex
     _pad1: u32,
     _pad2: u32,
 }

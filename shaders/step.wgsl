@@ -41,6 +41,43 @@ fn step_chain(c: u32, step: u32) {
             ys[i] = next;
         }
     }
+    if params.simplex > 0u {
+        project_chain(c);
+    }
+}
+
+// Projects each group of `params.simplex` consecutive coordinates of chain c's y onto the
+// probability simplex {v >= 0, sum v = 1}, by Michelot's algorithm: tau from the group's
+// sum, then from the coordinates above tau, until that set stops changing (at most g
+// rounds). Groups with a held coordinate are left as they are.
+fn project_chain(c: u32) {
+    let g = params.simplex;
+    for (var first = c * params.y_dim; first < (c + 1u) * params.y_dim; first += g) {
+        var sum = 0.0;
+        var any_held = false;
+        for (var i = first; i < first + g; i++) {
+            sum += ys[i];
+            any_held = any_held || held(i);
+        }
+        if any_held {
+            continue;
+        }
+        var tau = (sum - 1.0) / f32(g);
+        for (var round = 0u; round < g; round++) {
+            var above = 0.0;
+            var count = 0.0;
+            for (var i = first; i < first + g; i++) {
+                if ys[i] > tau {
+                    above += ys[i];
+                    count += 1.0;
+                }
+            }
+            tau = (above - 1.0) / count;
+        }
+        for (var i = first; i < first + g; i++) {
+            ys[i] = max(ys[i] - tau, 0.0);
+        }
+    }
 }
 
 // Whether coordinate i (of all chains' y) is held fixed.

@@ -47,6 +47,7 @@ var<private> saved: array<vec4<f32>, MAX_SAVED>;
 var<private> xpart: array<vec4<f32>, MAX_UNITS>;
 var<private> yreg: array<vec4<f32>, MAX_UNITS>;
 var<private> held: array<vec4<bool>, MAX_UNITS>;  // coordinates that never move
+var<private> group_held: array<vec4<bool>, MAX_UNITS>;  // simplex groups with a held one
 var<private> lid: u32;
 var<private> group: u32;
 var<private> lane: u32;
@@ -200,6 +201,22 @@ fn load_state() {
             act[row(k)] = y;
         }
     }
+    if params.simplex > 0u && params.use_fixed != 0u {
+        let g = params.simplex;
+        for (var j = 0u; j < owned(params.y_dim / g); j++) {
+            let b = lane + j * lanes();
+            var hit = vec4<bool>(false);
+            for (var q = 0u; q < 4u; q++) {
+                let c = chain_of(q);
+                if c < params.n_chains {
+                    for (var i = b * g; i < b * g + g; i++) {
+                        hit[q] = hit[q] || fixed[c * params.y_dim + i] != 0u;
+                    }
+                }
+            }
+            group_held[j] = hit;
+        }
+    }
 }
 
 // Forward pass of the tile from y in `act`. Hidden layers leave act(z) in `act` and
@@ -312,6 +329,51 @@ fn update(step: u32) {
             next = select(next, y, held[a]);
             yreg[a] = next;
             act[row(k)] = next;
+        }
+    }
+    if params.simplex > 0u {
+        project_groups();
+    }
+}
+
+// Projects each group of `params.simplex` consecutive coordinates of y onto the probability
+// simplex (Michelot's algorithm, as project_chain in step.wgsl, 4 chains at a time): the
+// thread that owns group b = lane + j * lanes() works on its rows of `act`, where update()
+// left y; then every thread takes its coordinates back. Groups with a held coordinate stay.
+fn project_groups() {
+    workgroupBarrier();
+    let g = params.simplex;
+    // A loop bound known only at run time: compilers keep one copy of the loop nest (the
+    // tile kernel's other loops over a thread's units are unrolled).
+    for (var j = 0u; j < owned(params.y_dim / g); j++) {
+        let b = lane + j * lanes();
+        {
+            let first = b * g;
+            var sum = vec4<f32>(0.0);
+            for (var i = first; i < first + g; i++) {
+                sum += act[row(i)];
+            }
+            var tau = (sum - 1.0) / f32(g);
+            for (var round = 0u; round < g; round++) {
+                var above = vec4<f32>(0.0);
+                var count = vec4<f32>(0.0);
+                for (var i = first; i < first + g; i++) {
+                    let v = act[row(i)];
+                    above += select(vec4<f32>(0.0), v, v > tau);
+                    count += select(vec4<f32>(0.0), vec4<f32>(1.0), v > tau);
+                }
+                tau = (above - 1.0) / count;
+            }
+            for (var i = first; i < first + g; i++) {
+                let v = act[row(i)];
+                act[row(i)] = select(max(v - tau, vec4<f32>(0.0)), v, group_held[j]);
+            }
+        }
+    }
+    workgroupBarrier();
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            yreg[a] = act[row(lane + a * lanes())];
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct RefineConfig {
     /// Largest norm of a chain's step direction dE/dy + lambda y: longer ones are scaled
     /// down to it (per chain, per step), before the step size and the noise.
     pub clip_grad: Option<f32>,
+    /// Project every group of this many consecutive coordinates of y onto the probability
+    /// simplex {v >= 0, sum v = 1} after each step (a one-hot relaxation; groups holding a
+    /// fixed coordinate are left alone). y_dim must be a multiple of it.
+    pub simplex: Option<u32>,
 }
 
 impl Default for RefineConfig {
@@ -37,6 +41,7 @@ impl Default for RefineConfig {
             prior_l2: 0.0,
             clamp: None,
             clip_grad: None,
+            simplex: None,
         }
     }
 }
@@ -69,6 +74,12 @@ impl RefineConfig {
                     format!("needs finite LO <= HI, got {lo},{hi}"),
                 ));
             }
+        }
+        if self.simplex == Some(0) {
+            return Err(Error::option(
+                "--simplex",
+                "groups need at least 1 coordinate",
+            ));
         }
         if let Some(c) = self.clip_grad {
             if !(c.is_finite() && c > 0.0) {

@@ -345,11 +345,11 @@ impl Engine {
         for path in plan::candidates(self.choice, &self.model, info, &self.ctx.limits()) {
             // A refinement that spans more than one dispatch, as long ones do on some drivers:
             // a full run of steps (which the driver must not cut short), then one more.
-            let steps = match plan::steps_per_dispatch(info, &self.ctx.limits(), &self.model, path)
-            {
-                u32::MAX => 4,
-                spd => spd.saturating_add(1).min(2001),
-            };
+            let steps =
+                match plan::steps_per_dispatch(info, &self.ctx.limits(), &self.model, path, None) {
+                    u32::MAX => 4,
+                    spd => spd.saturating_add(1).min(2001),
+                };
             let config = RefineConfig {
                 steps,
                 step_size: 1e-3,
@@ -458,6 +458,17 @@ impl Engine {
     ) -> Result<Refinement> {
         config.validate()?;
         let n = self.check_batch(x, y0)?;
+        if let Some(g) = config.simplex {
+            if self.model.y_dim % g as usize != 0 {
+                return Err(Error::option(
+                    "--simplex",
+                    format!(
+                        "groups of {g} do not divide the model's y_dim {}",
+                        self.model.y_dim
+                    ),
+                ));
+            }
+        }
         let fixed: Option<Vec<u32>> = match fixed {
             Some(f) if f.len() != y0.len() => {
                 return Err(Error::input(
@@ -563,6 +574,7 @@ impl Engine {
             &self.ctx.limits(),
             &self.model,
             path,
+            config.and_then(|c| c.simplex),
         );
         let dispatches = plan::dispatches(path, &self.model, chunk as u32, steps, spd);
         let pipelines = dispatches
@@ -748,6 +760,7 @@ impl Engine {
             clamp_hi: clamp.1,
             clip_norm: cfg.clip_grad.unwrap_or(0.0),
             use_fixed: u32::from(fixed.is_some()),
+            simplex: cfg.simplex.unwrap_or(0),
             ..Default::default()
         };
         // One Params block per dispatch: its step range, layer and whether it writes the

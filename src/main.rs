@@ -86,6 +86,10 @@ enum Command {
         /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
         #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
         clamp: Option<(f32, f32)>,
+        /// Project every group of G consecutive coordinates of y onto the probability simplex
+        /// after each step (a one-hot relaxation; y_dim must be a multiple of G).
+        #[arg(long, value_name = "G")]
+        simplex: Option<u32>,
         /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where held.
         #[arg(long)]
         fixed: Option<PathBuf>,
@@ -184,6 +188,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             prior_l2,
             clamp,
+            simplex,
             fixed,
             clip_grad,
             chunk,
@@ -207,6 +212,7 @@ fn run(cli: Cli) -> Result<()> {
                 prior_l2,
                 clamp,
                 clip_grad,
+                simplex,
             };
             config.validate()?;
             let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", &out)?;

@@ -28,7 +28,7 @@ pub struct Params {
     pub xpart: u32,
     pub clip_norm: f32,
     pub use_fixed: u32,
-    pub _pad0: u32,
+    pub simplex: u32,
     pub _pad1: u32,
     pub _pad2: u32,
 }
@@ -84,7 +84,7 @@ mod tests {
         let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
             n_layers, stride, seed_lo, seed_hi, delta_a, delta_b,
             prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart, clip_norm,
-            use_fixed, _pad0, _pad1, _pad2);
+            use_fixed, simplex, _pad1, _pad2);
         assert_eq!(members, host);
     }
 

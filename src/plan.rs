@@ -370,14 +370,34 @@ pub fn steps_per_dispatch(
     limits: &wgpu::Limits,
     model: &Model,
     path: KernelPath,
+    simplex: Option<u32>,
 ) -> u32 {
     if !is_llvmpipe(info) {
         return u32::MAX;
     }
+    // Simplex projection: per group, g rounds over g coordinates plus the sum and the write,
+    // for every group of a chain (chain path) or a thread's share of them (tile).
+    let projection = |groups_per_thread: u64| {
+        simplex.map_or(0, |g| {
+            let g = u64::from(g);
+            groups_per_thread * (g * (g + 1) + 2 * g + 3) + 2
+        })
+    };
+    let groups = |g: u32| (model.y_dim as u64).div_ceil(u64::from(g.max(1)));
     let (fixed, per_step) = match path {
-        KernelPath::Chain => (0, chain_loop_iterations(model)),
+        KernelPath::Chain => {
+            let per_chain = simplex.map_or(0, groups);
+            (0, chain_loop_iterations(model) + projection(per_chain))
+        }
         KernelPath::Tile { chains } => {
-            tile_loop_iterations(model, chains, tile_k(model, chains, limits))
+            let (fixed, per_step) =
+                tile_loop_iterations(model, chains, tile_k(model, chains, limits));
+            let lanes = u64::from(TILE_THREADS / (chains / 4));
+            let per_thread = simplex.map_or(0, |g| groups(g).div_ceil(lanes));
+            (
+                fixed + per_thread * 40,
+                per_step + projection(per_thread) + u64::from(TILE_MAX_UNITS),
+            )
         }
         KernelPath::Layered => return u32::MAX,
     };

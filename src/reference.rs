@@ -120,6 +120,14 @@ pub fn refine_fixed(
                 }
                 *yk = next;
             }
+            if let Some(g) = config.simplex {
+                for (b, group) in y.chunks_mut(g as usize).enumerate() {
+                    let first = b * g as usize;
+                    if !(first..first + g as usize).any(held) {
+                        project_simplex(group);
+                    }
+                }
+            }
         }
         let (e, _) = energy_and_grad(model, &xc, &y);
         let prior: f64 = y.iter().map(|v| v * v).sum::<f64>() * 0.5 * lambda;
@@ -129,10 +137,55 @@ pub fn refine_fixed(
     (ys, energies)
 }
 
+/// Projects v onto the probability simplex {v >= 0, sum v = 1} in place, by Michelot's
+/// algorithm, round for round as the kernels do: tau from the sum of all, then from the
+/// coordinates above tau, len(v) rounds (the set above tau stops changing by then).
+pub fn project_simplex(v: &mut [f64]) {
+    let n = v.len() as f64;
+    let mut tau = (v.iter().sum::<f64>() - 1.0) / n;
+    for _ in 0..v.len() {
+        let (above, count) = v
+            .iter()
+            .filter(|&&x| x > tau)
+            .fold((0.0, 0.0), |(s, c), &x| (s + x, c + 1.0));
+        tau = (above - 1.0) / count;
+    }
+    v.iter_mut().for_each(|x| *x = (*x - tau).max(0.0));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Activation, ModelSpec, Output};
+
+    /// The projection lands on the simplex, and is the closest point there: moving along
+    /// the simplex in any feasible direction does not get closer to v.
+    #[test]
+    fn simplex_projection_is_the_nearest_point() {
+        let mut rng = crate::rng::HostRng::new(3, 3);
+        for n in [1, 2, 3, 9, 17] {
+            for _ in 0..50 {
+                let v: Vec<f64> = (0..n).map(|_| 2.0 * rng.symmetric()).collect();
+                let mut p = v.clone();
+                project_simplex(&mut p);
+                assert!(p.iter().all(|&x| x >= 0.0));
+                assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{p:?}");
+                let dist = |q: &[f64]| q.iter().zip(&v).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+                for i in 0..n {
+                    for j in 0..n {
+                        let step = 1e-3f64.min(p[j]);
+                        if i == j || step <= 0.0 {
+                            continue;
+                        }
+                        let mut q = p.clone();
+                        q[i] += step;
+                        q[j] -= step;
+                        assert!(dist(&q) >= dist(&p) - 1e-15, "not nearest: {v:?} -> {p:?}");
+                    }
+                }
+            }
+        }
+    }
 
     /// The reference gradient against central finite differences of its own energy.
     #[test]
