@@ -21,6 +21,7 @@
 
 mod activation;
 pub mod bench;
+mod best_of;
 mod config;
 mod context;
 mod engine;
@@ -39,6 +40,7 @@ mod tensors;
 mod timer;
 
 pub use activation::{Activation, Output};
+pub use best_of::{pick_best, BestOf};
 pub use config::RefineConfig;
 pub use context::{adapters, Context};
 pub use engine::{Engine, Evaluation, Refinement};

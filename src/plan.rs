@@ -202,7 +202,13 @@ pub fn choose(
             )),
         },
         PathChoice::Auto => Ok(if info.device_type == wgpu::DeviceType::Cpu {
-            KernelPath::Chain
+            // One chain per invocation, unless one step alone comes near llvmpipe's loop
+            // limit: then a dispatch per layer, whose loops are short.
+            if is_llvmpipe(info) && chain_loop_iterations(model) > LLVMPIPE_LOOP_BUDGET * 3 / 2 {
+                KernelPath::Layered
+            } else {
+                KernelPath::Chain
+            }
         } else if let Some(chains) = tile() {
             KernelPath::Tile { chains }
         } else {

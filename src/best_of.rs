@@ -1,0 +1,101 @@
+//! Best-of-R: R chains per observation x, from R starts (and, by their chain index, R noise
+//! streams), keeping the lowest-energy answer of each x.
+
+use crate::config::RefineConfig;
+use crate::engine::{Engine, Refinement};
+use crate::error::{Error, Result};
+
+/// The best of R chains per x.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BestOf {
+    /// The lowest-energy final y per x, `[m, y_dim]`.
+    pub y: Vec<f32>,
+    /// Its energy, `[m]`.
+    pub energy: Vec<f32>,
+    /// Which of the R chains of each x it is (0..R), `[m]`.
+    pub best: Vec<u32>,
+    /// Highest minus lowest final energy among each x's R chains, `[m]`.
+    pub spread: Vec<f32>,
+    /// All m * R chains (chain r of x i is row i * R + r).
+    pub all: Refinement,
+}
+
+impl Engine {
+    /// Refines R chains per row of `x` (`[m, x_dim]`): `y0` is `[m * R, y_dim]`, the R
+    /// starts of x row i in rows i * R .. i * R + R (and `fixed`, if any, alike). Each chain
+    /// draws its own noise. Returns the lowest-energy chain of each x; ties go to the first.
+    pub fn refine_best_of(
+        &self,
+        x: &[f32],
+        y0: &[f32],
+        r: usize,
+        fixed: Option<&[bool]>,
+        config: &RefineConfig,
+    ) -> Result<BestOf> {
+        let model = self.model();
+        if r == 0 {
+            return Err(Error::option("--best-of", "needs at least 1 chain per x"));
+        }
+        let (x_dim, y_dim) = (model.x_dim, model.y_dim);
+        if x_dim > 0 && x.len() % x_dim != 0 {
+            return Err(Error::input(
+                "x",
+                format!("holds {} values, not a multiple of x_dim {x_dim}", x.len()),
+            ));
+        }
+        let m = match x_dim {
+            0 => y0.len() / (r * y_dim),
+            d => x.len() / d,
+        };
+        if y0.len() != m * r * y_dim || m == 0 {
+            return Err(Error::input(
+                "y0",
+                format!(
+                    "holds {} values; {m} observations x {r} chains of y_dim {y_dim} need {}",
+                    y0.len(),
+                    (m * r * y_dim).max(r * y_dim)
+                ),
+            ));
+        }
+        let xs: Vec<f32> = match x_dim {
+            0 => Vec::new(),
+            d => x
+                .chunks(d)
+                .flat_map(|row| std::iter::repeat_n(row, r).flatten().copied())
+                .collect(),
+        };
+        let all = self.refine_fixed(&xs, y0, fixed, config)?;
+        Ok(pick_best(all, r, y_dim))
+    }
+}
+
+/// The lowest-energy chain of each group of `r` consecutive chains of `all`.
+pub fn pick_best(all: Refinement, r: usize, y_dim: usize) -> BestOf {
+    let m = all.energy.len() / r;
+    let (mut y, mut energy, mut best, mut spread) = (
+        Vec::with_capacity(m * y_dim),
+        Vec::with_capacity(m),
+        Vec::with_capacity(m),
+        Vec::with_capacity(m),
+    );
+    for (i, group) in all.energy.chunks(r).enumerate() {
+        let (k, &low) = group
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .expect("r >= 1");
+        let high = group.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let row = i * r + k;
+        y.extend_from_slice(&all.y[row * y_dim..(row + 1) * y_dim]);
+        energy.push(low);
+        best.push(k as u32);
+        spread.push(high - low);
+    }
+    BestOf {
+        y,
+        energy,
+        best,
+        spread,
+        all,
+    }
+}
