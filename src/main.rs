@@ -90,6 +90,11 @@ enum Command {
         /// after each step (a one-hot relaxation; y_dim must be a multiple of G).
         #[arg(long, value_name = "G")]
         simplex: Option<u32>,
+        /// R chains per row of --x: --y0 (and --fixed) hold R starts per row, rows i*R..i*R+R
+        /// for x row i; writes the lowest-energy chain of each x (`y`, `energy`), which one
+        /// it was (`best`) and the spread of the R final energies (`spread`).
+        #[arg(long, value_name = "R")]
+        best_of: Option<usize>,
         /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where held.
         #[arg(long)]
         fixed: Option<PathBuf>,
@@ -162,7 +167,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info => info(),
         Command::Eval { model, x, y, out } => {
-            let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y, "--y", &out)?;
+            let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y, "--y", 1, &out)?;
             let engine = Engine::new(&Context::new()?, &model_data)?;
             let result = engine.eval(&xs, &ys)?;
             ebm::write_safetensors(
@@ -189,6 +194,7 @@ fn run(cli: Cli) -> Result<()> {
             prior_l2,
             clamp,
             simplex,
+            best_of,
             fixed,
             clip_grad,
             chunk,
@@ -215,7 +221,11 @@ fn run(cli: Cli) -> Result<()> {
                 simplex,
             };
             config.validate()?;
-            let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", &out)?;
+            let per_x = best_of.unwrap_or(1);
+            if per_x == 0 {
+                return Err(Error::option("--best-of", "needs at least 1 chain per x"));
+            }
+            let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", per_x, &out)?;
             let held = match &fixed {
                 Some(path) => {
                     check_out(&out, &[path], None)?;
@@ -234,11 +244,27 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(c) = chunk {
                 engine.set_max_chunk(c)?;
             }
+            let y_dim = model_data.y_dim;
+            if let Some(r) = best_of {
+                let best = engine.refine_best_of(&xs, &ys, r, held.as_deref(), &config)?;
+                let m = n / r;
+                let index: Vec<f32> = best.best.iter().map(|&k| k as f32).collect();
+                return ebm::write_safetensors(
+                    &out,
+                    &[
+                        ("y", vec![m, y_dim], &best.y),
+                        ("energy", vec![m], &best.energy),
+                        ("best", vec![m], &index),
+                        ("spread", vec![m], &best.spread),
+                    ],
+                    None,
+                );
+            }
             let result = engine.refine_fixed(&xs, &ys, held.as_deref(), &config)?;
             ebm::write_safetensors(
                 &out,
                 &[
-                    ("y", vec![n, model_data.y_dim], &result.y),
+                    ("y", vec![n, y_dim], &result.y),
                     ("energy", vec![n], &result.energy),
                 ],
                 None,
@@ -249,16 +275,18 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// Checks the output path, loads the model and reads the batch it is given.
+/// `per_x` rows of y go with each row of x (best-of-R; 1 otherwise).
 fn read_job(
     model: &Path,
     x: Option<&Path>,
     y: &Path,
     y_flag: &str,
+    per_x: usize,
     out: &Path,
 ) -> Result<(Model, usize, Vec<f32>, Vec<f32>)> {
     check_out(out, &[model, y], x)?;
     let model = Model::load(model)?;
-    let (n, xs, ys) = read_inputs(&model, x, y, y_flag)?;
+    let (n, xs, ys) = read_inputs(&model, x, y, y_flag, per_x)?;
     Ok((model, n, xs, ys))
 }
 
@@ -288,8 +316,15 @@ fn read_inputs(
     x: Option<&Path>,
     y: &Path,
     y_flag: &str,
+    per_x: usize,
 ) -> Result<(usize, Vec<f32>, Vec<f32>)> {
     let (n, ys) = npy::read_batch(y, model.y_dim)?;
+    if n % per_x != 0 {
+        return Err(Error::input(
+            y.display().to_string(),
+            format!("has {n} rows, not a multiple of --best-of {per_x}"),
+        ));
+    }
     let xs = match (x, model.x_dim) {
         (None, 0) => Vec::new(),
         (None, d) => {
@@ -306,10 +341,14 @@ fn read_inputs(
         }
         (Some(p), d) => {
             let (nx, xs) = npy::read_batch(p, d)?;
-            if nx != n {
+            if nx * per_x != n {
+                let per = match per_x {
+                    1 => String::new(),
+                    r => format!(", {r} per row of --x (--best-of {r})"),
+                };
                 return Err(Error::input(
                     p.display().to_string(),
-                    format!("has {nx} rows but {y_flag} {} has {n}", y.display()),
+                    format!("has {nx} rows but {y_flag} {} has {n}{per}", y.display()),
                 ));
             }
             xs

@@ -435,6 +435,14 @@ fn bad_options_name_their_flag() {
         &["x.npy", "4"],
     );
     assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--best-of", "2"]),
+        &["y.npy", "has 5 rows, not a multiple of --best-of 2"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--best-of", "0"]),
+        &["invalid option --best-of: needs at least 1 chain per x"],
+    );
+    assert_has(
         &refine_fails(&m, Some(&x), &y, &out, &["--clip-grad", "0"]),
         &["invalid option --clip-grad: must be a positive number, got 0"],
     );
