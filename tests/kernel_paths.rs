@@ -309,6 +309,31 @@ fn every_path_clips_gradients_per_chain() {
     }
 }
 
+/// Refines with held coordinates on every path (buffers poisoned), holds each result to
+/// the float64 reference, and returns them for the caller's own checks.
+fn refine_fixed_on_every_path(
+    m: &ebm::Model,
+    x: &[f32],
+    y0: &[f32],
+    fixed: &[bool],
+    cfg: &RefineConfig,
+    what: &str,
+) -> Vec<(KernelPath, ebm::Refinement)> {
+    let ctx = ctx();
+    let (y, energy) = reference::refine_fixed(m, x, y0, Some(fixed), cfg);
+    paths(m)
+        .into_iter()
+        .map(|path| {
+            let mut engine = Engine::with_path(&ctx, m, PathChoice::Exactly(path)).unwrap();
+            engine.poison_outputs(true);
+            let gpu = engine.refine_fixed(x, y0, Some(fixed), cfg).unwrap();
+            assert_close(&format!("{path} {what}: y"), &gpu.y, &y);
+            assert_close(&format!("{path} {what}: energy"), &gpu.energy, &energy);
+            (path, gpu)
+        })
+        .collect()
+}
+
 /// Held coordinates (a per-chain mask, like a puzzle's clues) never move, on every path, and
 /// the free ones follow the reference, clipping and noise included.
 #[test]
@@ -329,18 +354,12 @@ fn every_path_holds_fixed_coordinates() {
         clip_grad: Some(0.02),
         ..Default::default()
     };
-    let (y, energy) = reference::refine_fixed(&m, &x, &y0, Some(&fixed), &cfg);
-    for path in paths(&m) {
-        let mut engine = Engine::with_path(&ctx, &m, PathChoice::Exactly(path)).unwrap();
-        engine.poison_outputs(true);
-        let gpu = engine.refine_fixed(&x, &y0, Some(&fixed), &cfg).unwrap();
+    for (path, gpu) in refine_fixed_on_every_path(&m, &x, &y0, &fixed, &cfg, "fixed") {
         for (i, held) in fixed.iter().enumerate() {
             if *held {
                 assert_eq!(gpu.y[i], y0[i], "{path}: held coordinate {i} moved");
             }
         }
-        assert_close(&format!("{path} fixed: y"), &gpu.y, &y);
-        assert_close(&format!("{path} fixed: energy"), &gpu.energy, &energy);
     }
     let err = Engine::new(&ctx, &m)
         .unwrap()
@@ -369,11 +388,7 @@ fn every_path_projects_groups_onto_the_simplex() {
         simplex: Some(3),
         ..Default::default()
     };
-    let (y, energy) = reference::refine_fixed(&m, &x, &y0, Some(&fixed), &cfg);
-    for path in paths(&m) {
-        let mut engine = Engine::with_path(&ctx, &m, PathChoice::Exactly(path)).unwrap();
-        engine.poison_outputs(true);
-        let gpu = engine.refine_fixed(&x, &y0, Some(&fixed), &cfg).unwrap();
+    for (path, gpu) in refine_fixed_on_every_path(&m, &x, &y0, &fixed, &cfg, "simplex") {
         for (b, group) in gpu.y.chunks(3).enumerate() {
             if fixed[3 * b] {
                 assert_eq!(group, &y0[3 * b..3 * b + 3], "{path}: held group {b} moved");
@@ -383,8 +398,6 @@ fn every_path_projects_groups_onto_the_simplex() {
                 assert!((sum - 1.0).abs() < 1e-5, "{path}: group {b} sums to {sum}");
             }
         }
-        assert_close(&format!("{path} simplex: y"), &gpu.y, &y);
-        assert_close(&format!("{path} simplex: energy"), &gpu.energy, &energy);
     }
     let bad = RefineConfig {
         simplex: Some(5),
