@@ -19,6 +19,8 @@
 //! # Ok::<(), ebm::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod activation;
 pub mod bench;
 mod best_of;
