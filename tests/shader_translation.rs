@@ -1,6 +1,6 @@
-//! Every kernel, specialised for every activation and output, passes naga validation and
-//! translates to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL, so no backend breaks
-//! blind; and its workgroup memory fits the adapter's limit.
+//! Every kernel, specialised for every activation and output, and the FMA peak probe pass
+//! naga validation and translate to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL, so
+//! no backend breaks blind; and each kernel's workgroup memory fits the adapter's limit.
 
 mod common;
 
@@ -13,13 +13,23 @@ use naga::back::{glsl, hlsl, msl, spv};
 
 fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
     let (module, info) = specialise(kernel, constants).unwrap();
-    let entry = kernel.entry_point().to_string();
+    let what = format!("{} {constants:?}", kernel.entry_point());
+    translate_module(&module, &info, kernel.entry_point(), &what);
+}
+
+/// SPIR-V, MSL, HLSL and GLSL of one validated, specialised module.
+fn translate_module(
+    module: &naga::Module,
+    info: &naga::valid::ModuleInfo,
+    entry: &str,
+    what: &str,
+) {
+    let entry = entry.to_string();
     let stage = naga::ShaderStage::Compute;
-    let what = format!("{entry} {constants:?}");
 
     let words = spv::write_vec(
-        &module,
-        &info,
+        module,
+        info,
         &spv::Options::default(),
         Some(&spv::PipelineOptions {
             shader_stage: stage,
@@ -30,8 +40,8 @@ fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
     assert_eq!(words[0], 0x0723_0203, "SPIR-V magic");
 
     let (metal, _) = msl::write_string(
-        &module,
-        &info,
+        module,
+        info,
         &msl::Options {
             // Subgroup operations (simd_sum and friends) need MSL 2.1.
             lang_version: (2, 1),
@@ -55,7 +65,7 @@ fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
         entry_point: Some((stage, entry.clone())),
     };
     hlsl::Writer::new(&mut hlsl_src, &hlsl_options, &hlsl_pipeline)
-        .write(&module, &info, None)
+        .write(module, info, None)
         .unwrap_or_else(|e| panic!("HLSL, {what}: {e}"));
     assert!(
         hlsl_src.contains("[numthreads("),
@@ -74,8 +84,8 @@ fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
     };
     glsl::Writer::new(
         &mut glsl_src,
-        &module,
-        &info,
+        module,
+        info,
         &glsl_options,
         &glsl_pipeline,
         Default::default(),
@@ -102,6 +112,27 @@ fn every_kernel_translates_to_every_backend() {
             }
         }
     }
+}
+
+/// The FMA peak probe (`ebm bench --peak`), which is not an MLP kernel.
+#[test]
+fn peak_probe_translates_to_every_backend() {
+    let module = naga::front::wgsl::parse_str(ebm::peak::source()).unwrap();
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap();
+    let constants = naga::back::PipelineConstants::from([
+        ("WORKGROUP_SIZE".to_string(), 256.0),
+        ("ITERATIONS".to_string(), 1024.0),
+    ]);
+    let entry = Some((naga::ShaderStage::Compute, "peak"));
+    let (module, info) =
+        naga::back::pipeline_constants::process_overrides(&module, &info, entry, &constants)
+            .unwrap();
+    translate_module(&module, &info, "peak", "peak");
 }
 
 #[test]
