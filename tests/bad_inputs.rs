@@ -233,17 +233,9 @@ fn missing_tensor_wrong_shape_unknown_activation_missing_metadata() {
 
     let mut w_nan = w0.clone();
     w_nan[5] = f32::NAN;
-    write_safetensors(
-        &p,
-        &[
-            ("layers.0.weight", vec![8, 7], &w_nan),
-            ("layers.0.bias", vec![8], &b0),
-            ("layers.1.weight", vec![1, 8], &w1),
-            ("layers.1.bias", vec![1], &b1),
-        ],
-        Some(meta("tanh")),
-    )
-    .unwrap();
+    let mut with_nan = good.clone();
+    with_nan[0].2 = &w_nan;
+    write_safetensors(&p, &with_nan, Some(meta("tanh"))).unwrap();
     assert_has(
         &refine_fails(&p, Some(&x), &y, &out, &[]),
         &["layers.0.weight holds a non-finite value (NaN) at flat index 5"],
@@ -251,17 +243,9 @@ fn missing_tensor_wrong_shape_unknown_activation_missing_metadata() {
 
     let mut b_inf = b1.clone();
     b_inf[0] = f32::INFINITY;
-    write_safetensors(
-        &p,
-        &[
-            ("layers.0.weight", vec![8, 7], &w0),
-            ("layers.0.bias", vec![8], &b0),
-            ("layers.1.weight", vec![1, 8], &w1),
-            ("layers.1.bias", vec![1], &b_inf),
-        ],
-        Some(meta("tanh")),
-    )
-    .unwrap();
+    let mut with_inf = good.clone();
+    with_inf[3].2 = &b_inf;
+    write_safetensors(&p, &with_inf, Some(meta("tanh"))).unwrap();
     assert_has(
         &refine_fails(&p, Some(&x), &y, &out, &[]),
         &["layers.1.bias holds a non-finite value (inf)"],
