@@ -24,8 +24,16 @@ struct Params {
     clip_norm: f32,     // > 0: each step's dE/dy + prior_l2 y is scaled to at most this norm
     use_fixed: u32,     // 1: coordinates with fixed[c * y_dim + k] != 0 never move
     simplex: u32,       // > 0: groups of this many coordinates are projected onto the simplex
-    _pad1: u32,
-    _pad2: u32,
+    shrink: f32,        // keep-if-lower: a refused step multiplies the chain's step size by it
+    adapt_steps: u32,   // MALA: steps during which the step size adapts
+    target_accept: f32, // MALA: the acceptance rate it adapts toward
+    stop_flags: u32,    // early stopping tests: STOP_GRAD | STOP_CHANGE | STOP_BELOW
+    stop_grad: f32,     // stop once |dE/dy + prior_l2 y| <= this
+    stop_change: f32,   // stop once the last step changed the energy by <= this
+    stop_below: f32,    // stop once the energy <= this
+    trace: u32,         // 1: record (energy, gradient norm) per step and chain in `trace`
+    save: u32,          // scratch units of the saved y and dE/dy (accept rules, chain/layered)
+    trace_summary: u32, // offset in `trace` of the per-step summaries (trace_reduce)
 }
 
 // One affine layer: offsets into `weights` and scratch units of its outputs.
@@ -40,7 +48,32 @@ struct LayerDesc {
     _pad0: u32,
 }
 
+// The state of one chain that lives across steps and dispatches (src/params.rs twin).
+struct ChainState {
+    energy: f32,      // U = E + prior of the current y (Langevin: of the last step's y)
+    scale: f32,       // the chain's step-size multiplier (keep-if-lower, MALA adaptation)
+    stopped_at: u32,  // the step it stopped before, RUNNING while it runs
+    accepted: u32,    // steps taken (MALA and keep-if-lower: proposals accepted)
+    change: f32,      // |energy change| of the last step taken (FLT_MAX before the first)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+const RUNNING: u32 = 0xffffffffu;
+const STOP_GRAD: u32 = 1u;
+const STOP_CHANGE: u32 = 2u;
+const STOP_BELOW: u32 = 4u;
+
 override WORKGROUP_SIZE: u32 = 64u;
+// How a proposed step is taken (Sampler::rule_id): 0 always (Langevin), 1 MALA,
+// 2 keep-if-lower. An override, so the kernels of the plain sampler carry none of the rest.
+override RULE: u32 = 0u;
+const RULE_MALA: u32 = 1u;
+const RULE_KEEP_IF_LOWER: u32 = 2u;
+// MALA's warm-up multiplies a chain's step size by exp(ADAPT_GAIN * (accepted - target)).
+const ADAPT_GAIN: f32 = 0.1;
+const FLT_MAX: f32 = 3.40282347e38;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;
@@ -55,3 +88,7 @@ override WORKGROUP_SIZE: u32 = 64u;
 @group(0) @binding(8) var<storage, read> schedule: array<vec2<f32>>;
 // Per chain and coordinate, [n, y_dim]: nonzero where y is held at its start value.
 @group(0) @binding(9) var<storage, read> fixed: array<u32>;
+@group(0) @binding(10) var<storage, read_write> chain_state: array<ChainState>;
+// With params.trace: (energy, gradient norm) of chain c before step s at 2 (s * stride + c);
+// trace_reduce leaves per step (min, sum, max, sum of gradient norms) from trace_summary on.
+@group(0) @binding(11) var<storage, read_write> trace: array<f32>;

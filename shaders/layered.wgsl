@@ -3,7 +3,10 @@
 // activation or its derivative fused in; activations stay in device memory (scratch,
 // unit-major), and all K steps are recorded in one submission, with no read-back.
 // Per step: `layered_forward` for each layer, `layered_output`, `layered_backward` for
-// each layer from the last, `layered_update`; `layered_xpart` once per refinement.
+// each layer from the last, `layered_update`; `layered_xpart` once per refinement. With an
+// accept rule (MALA, keep-if-lower) the passes at y0 and `layered_start` come first, and
+// each step is `layered_update` (the proposal), the passes at it, then `layered_settle`.
+// Stopped chains skip the per-chain kernels; the products still cover them.
 //
 // Cost per chain-step (P = multiply-adds, H = hidden units, D = y_dim, m = outputs):
 //   FLOPs 4P + O(H); device memory: each product reads its input and writes its output
@@ -145,24 +148,46 @@ fn layered_backward(@builtin(local_invocation_id) local: vec3<u32>, @builtin(wor
     product(MODE_BACKWARD, local, wg);
 }
 
-// The energy terms of each chain and dE/df; with write_energy, the energy with its prior.
+// The energy of each chain with its prior, into `energies`, and dE/df.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn layered_output(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if c >= params.n_chains {
         return;
     }
-    let energy = output_layer(c);
-    if params.write_energy != 0u {
-        energies[c] = energy + prior_energy(c);
-    }
+    energies[c] = output_layer(c) + prior_energy(c);
 }
 
+// The trace and stop tests of a step, then the step (the proposal, for an accept rule).
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn layered_update(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
-    if c >= params.n_chains {
+    if c >= params.n_chains || stopped(c) {
         return;
     }
-    step_chain(c, params.step_offset);
+    let step = params.step_offset;
+    let u = select(energies[c], chain_state[c].energy, RULE != 0u);
+    if begin_step(c, step, u) {
+        step_chain(c, step);
+    }
+}
+
+// Accept rules: the energy of the start y, once the passes at y0 have run.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn layered_start(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if c >= params.n_chains || stopped(c) {
+        return;
+    }
+    chain_state[c].energy = energies[c];
+}
+
+// Accept rules: keeps or refuses the proposal, once the passes at it have run.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn layered_settle(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if c >= params.n_chains || stopped(c) {
+        return;
+    }
+    settle(c, params.step_offset, energies[c]);
 }

@@ -48,3 +48,10 @@ fn langevin_normals(chain: u32, step: u32, block: u32) -> vec4<f32> {
     let key = vec2<u32>(params.seed_lo, params.seed_hi);
     return normals4(philox4x32_10(vec4<u32>(block, step, chain, 0u), key));
 }
+
+// The uniform number in (0, 1] MALA's accept test of `chain` at `step` draws (a counter
+// the noise never uses: its last word is 1).
+fn accept_uniform(chain: u32, step: u32) -> f32 {
+    let key = vec2<u32>(params.seed_lo, params.seed_hi);
+    return uniform_open0(philox4x32_10(vec4<u32>(0u, step, chain, 1u), key).x);
+}

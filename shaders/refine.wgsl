@@ -14,10 +14,30 @@ fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= params.n_chains {
         return;
     }
-    for (var s = 0u; s < params.steps; s++) {
-        forward(c);
+    // Accept rules keep the energy and dE/dy of the current y: each step computes them
+    // once, at the proposal. The first step of a dispatch starts from y's.
+    if RULE != 0u && params.steps > 0u && !stopped(c) {
+        chain_state[c].energy = forward(c) + prior_energy(c);
         backward(c);
-        step_chain(c, params.step_offset + s);
+    }
+    let needs_energy = params.trace != 0u || params.stop_flags != 0u;
+    for (var s = 0u; s < params.steps && !stopped(c); s++) {
+        let step = params.step_offset + s;
+        if RULE == 0u {
+            var u = forward(c);
+            if needs_energy {
+                u += prior_energy(c);
+            }
+            backward(c);
+            if begin_step(c, step, u) {
+                step_chain(c, step);
+            }
+        } else if begin_step(c, step, chain_state[c].energy) {
+            step_chain(c, step);
+            let u_next = forward(c) + prior_energy(c);
+            backward(c);
+            settle(c, step, u_next);
+        }
     }
     if params.write_energy == 0u {
         return;

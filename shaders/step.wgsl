@@ -1,25 +1,133 @@
 // One refinement step of one chain from its gradient in `grads`, y updated in place:
 //   y <- clamp(y - eta * clip(dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
-// with (eta, sqrt(2 eta T)) = schedule[step], clip() scaling to at most clip_norm if > 0;
-// held coordinates neither move nor count in the norm.
-// Shared by the kernels that keep one chain per invocation at update time.
+// with (eta, sqrt(2 eta T)) = schedule[step] times the chain's step-size multiplier
+// (chain_state.scale), clip() scaling to at most clip_norm if > 0; held coordinates neither
+// move nor count in the norm. With an accept rule (RULE != 0) this is a proposal: y and
+// dE/dy are saved first (scratch units `save`), and settle() keeps or restores them.
+// Shared by the kernels that keep one chain per invocation at update time; the step of a
+// chain is, in order: begin_step (trace, stop tests), step_chain, and for an accept rule
+// the energy and gradient at the proposal, then settle.
+
+// |dE/dy + prior_l2 y| of chain c over the coordinates that move.
+fn grad_norm(c: u32) -> f32 {
+    let base = c * params.y_dim;
+    var sumsq = 0.0;
+    for (var i = base; i < base + params.y_dim; i++) {
+        if !held(i) {
+            let d = grads[i] + params.prior_l2 * ys[i];
+            sumsq += d * d;
+        }
+    }
+    return sqrt(sumsq);
+}
+
+// Before step `step` of chain c, whose current energy (the prior included) is u: records the
+// energy change (Langevin), the trace entry and the stop tests. False if the chain stops
+// here; it then takes no more steps.
+fn begin_step(c: u32, step: u32, u: f32) -> bool {
+    var st = chain_state[c];
+    if RULE == 0u {
+        if step > 0u {
+            st.change = abs(u - st.energy);
+        }
+        st.energy = u;
+    }
+    var norm = 0.0;
+    if params.trace != 0u || (params.stop_flags & STOP_GRAD) != 0u {
+        norm = grad_norm(c);
+    }
+    if params.trace != 0u {
+        let at = 2u * (step * params.stride + c);
+        trace[at] = st.energy;
+        trace[at + 1u] = norm;
+    }
+    let stop = ((params.stop_flags & STOP_GRAD) != 0u && norm <= params.stop_grad)
+        || ((params.stop_flags & STOP_CHANGE) != 0u && st.change <= params.stop_change)
+        || ((params.stop_flags & STOP_BELOW) != 0u && st.energy <= params.stop_below);
+    if stop {
+        st.stopped_at = step;
+    } else if RULE == 0u {
+        st.accepted += 1u;
+    }
+    chain_state[c] = st;
+    return !stop;
+}
+
+// Whether chain c has stopped.
+fn stopped(c: u32) -> bool {
+    return chain_state[c].stopped_at != RUNNING;
+}
+
+fn saved_y(c: u32, k: u32) -> u32 {
+    return unit(params.save + k, c);
+}
+
+fn saved_grad(c: u32, k: u32) -> u32 {
+    return unit(params.save + params.y_dim + k, c);
+}
+
+// After the energy u_next and dE/dy of chain c's proposal are known (in grads): keeps the
+// proposal or restores y and dE/dy. Keep-if-lower keeps it if the energy did not rise, and
+// otherwise shrinks the chain's step size; MALA keeps it with probability
+//   min(1, exp(-(U' - U) / T) q(y | y') / q(y' | y)),  q(b | a) = N(b; a - eta dU(a), 2 eta T),
+// and during the warm-up moves the step size toward the target acceptance rate.
+fn settle(c: u32, step: u32, u_next: f32) {
+    var st = chain_state[c];
+    let base = c * params.y_dim;
+    var accept = u_next <= st.energy;
+    if RULE == RULE_MALA {
+        let at = schedule[step];
+        let eta = at.x * st.scale;
+        let noise = at.y * sqrt(st.scale);
+        var ratio = 0.0;
+        for (var k = 0u; k < params.y_dim; k++) {
+            if !held(base + k) {
+                let y = scratch[saved_y(c, k)];
+                let y_next = ys[base + k];
+                let there = y_next - y + eta * (scratch[saved_grad(c, k)] + params.prior_l2 * y);
+                let back = y - y_next + eta * (grads[base + k] + params.prior_l2 * y_next);
+                ratio += back * back - there * there;
+            }
+        }
+        let temperature = at.y * at.y / (2.0 * at.x);
+        let log_alpha = -(u_next - st.energy) / temperature - ratio / (2.0 * noise * noise);
+        accept = log(accept_uniform(params.chain_offset + c, step)) < log_alpha;
+        if step < params.adapt_steps {
+            st.scale *= exp(ADAPT_GAIN * (select(0.0, 1.0, accept) - params.target_accept));
+        }
+    }
+    if accept {
+        st.change = abs(u_next - st.energy);
+        st.energy = u_next;
+        st.accepted += 1u;
+    } else {
+        for (var k = 0u; k < params.y_dim; k++) {
+            ys[base + k] = scratch[saved_y(c, k)];
+            grads[base + k] = scratch[saved_grad(c, k)];
+        }
+        if RULE == RULE_KEEP_IF_LOWER {
+            st.scale *= params.shrink;
+        }
+    }
+    chain_state[c] = st;
+}
 
 fn step_chain(c: u32, step: u32) {
     let chain = params.chain_offset + c;
     let base = c * params.y_dim;
-    let at = schedule[step];
+    let multiplier = chain_state[c].scale;
+    let at = vec2<f32>(schedule[step].x * multiplier, schedule[step].y * sqrt(multiplier));
     var scale = 1.0;
     if params.clip_norm > 0.0 {
-        var sumsq = 0.0;
-        for (var i = base; i < base + params.y_dim; i++) {
-            if !held(i) {
-                let d = grads[i] + params.prior_l2 * ys[i];
-                sumsq += d * d;
-            }
-        }
-        let norm = sqrt(sumsq);
+        let norm = grad_norm(c);
         if norm > params.clip_norm {
             scale = params.clip_norm / norm;
+        }
+    }
+    if RULE != 0u {
+        for (var k = 0u; k < params.y_dim; k++) {
+            scratch[saved_y(c, k)] = ys[base + k];
+            scratch[saved_grad(c, k)] = grads[base + k];
         }
     }
     for (var k = 0u; k < params.y_dim; k += 4u) {

@@ -48,6 +48,22 @@ var<private> xpart: array<vec4<f32>, MAX_UNITS>;
 var<private> yreg: array<vec4<f32>, MAX_UNITS>;
 var<private> held: array<vec4<bool>, MAX_UNITS>;  // coordinates that never move
 var<private> group_held: array<vec4<bool>, MAX_UNITS>;  // simplex groups with a held one
+// With an accept rule (RULE != 0): the current y while a proposal is evaluated, and the
+// gradient dE/dy at the current y (the proposal's lands in acc).
+var<private> ycur: array<vec4<f32>, MAX_UNITS>;
+var<private> gcur: array<vec4<f32>, MAX_UNITS>;
+// The energy terms of the output units this thread owns, from the last forward().
+var<private> energy_part: vec4<f32>;
+// ChainState of the group's 4 chains (the same in every lane of the group).
+var<private> u_cur: vec4<f32>;
+var<private> scale: vec4<f32>;
+var<private> stopped_at: vec4<u32>;
+var<private> accepted: vec4<u32>;
+var<private> change: vec4<f32>;
+var<private> moving: vec4<bool>;  // chains that take this step
+// Whether any chain of a group (then of the tile) still runs.
+var<workgroup> group_live: array<u32, 8>;
+var<workgroup> tile_live: u32;
 var<private> lid: u32;
 var<private> group: u32;
 var<private> lane: u32;
@@ -217,6 +233,19 @@ fn load_state() {
             group_held[j] = hit;
         }
     }
+    scale = vec4<f32>(1.0);
+    stopped_at = vec4<u32>(0u);  // chains past the batch count as stopped
+    for (var q = 0u; q < 4u; q++) {
+        let c = chain_of(q);
+        if c < params.n_chains {
+            let st = chain_state[c];
+            u_cur[q] = st.energy;
+            scale[q] = st.scale;
+            stopped_at[q] = st.stopped_at;
+            accepted[q] = st.accepted;
+            change[q] = st.change;
+        }
+    }
 }
 
 // Forward pass of the tile from y in `act`. Hidden layers leave act(z) in `act` and
@@ -224,6 +253,7 @@ fn load_state() {
 // terms of the energy instead).
 fn forward(energy_terms: bool) {
     var s = 0u;
+    energy_part = vec4<f32>(0.0);
     for (var l = 0u; l < params.n_layers; l++) {
         let layer = layer_table[l];
         let n = owned(layer.n_out);
@@ -249,6 +279,7 @@ fn forward(energy_terms: bool) {
                 if last {
                     let e = output_and_grad4(acc[a]);
                     act[row(u)] = select(e.grad, e.value, energy_terms);
+                    energy_part += e.value;
                 } else {
                     let h = act_and_grad4(acc[a]);
                     act[row(u)] = h.value;
@@ -293,24 +324,110 @@ fn backward() {
     product(first.weight + params.x_dim, first.n_in, first.n_out, params.y_dim);
 }
 
-// One step of y <- clamp(y - eta * (dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1)), with
-// (eta, sqrt(2 eta T)) = schedule[step], from the gradient backward() left in acc; the new y
-// also goes to `act` for the next step.
-fn update(step: u32) {
-    let at = schedule[step];
-    // Gradient clipping: the norm over a chain's coordinates, which the lanes of its group
-    // share out, so the squares are summed over lanes.
-    var scale = vec4<f32>(1.0);
-    if params.clip_norm > 0.0 {
-        var sumsq = vec4<f32>(0.0);
-        for (var a = 0u; a < MAX_UNITS; a++) {
-            if a < owned(params.y_dim) {
-                let d = select(acc[a] + params.prior_l2 * yreg[a], vec4<f32>(0.0), held[a]);
-                sumsq += d * d;
+// The energy of the group's 4 chains, the prior included, at the y of the last forward()
+// (in yreg). Every thread of the workgroup calls it.
+fn energy4() -> vec4<f32> {
+    var part = energy_part;
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            part += 0.5 * params.prior_l2 * yreg[a] * yreg[a];
+        }
+    }
+    return lane_sum(part, true);
+}
+
+// dE/dy at the current y: in acc after backward() (RULE 0), kept in gcur (accept rules).
+fn current_grad(a: u32) -> vec4<f32> {
+    if RULE == 0u {
+        return acc[a];
+    }
+    return gcur[a];
+}
+
+// |dE/dy + prior_l2 y| per chain over the coordinates that move, summed over the lanes.
+// Every thread of the workgroup calls it.
+fn grad_norm4() -> vec4<f32> {
+    var sumsq = vec4<f32>(0.0);
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            let d = select(current_grad(a) + params.prior_l2 * yreg[a], vec4<f32>(0.0), held[a]);
+            sumsq += d * d;
+        }
+    }
+    return sqrt(lane_sum(sumsq, true));
+}
+
+// Before step `step`, as begin_step in step.wgsl for the group's 4 chains of energy u:
+// the energy change (RULE 0), the trace entry, the stop tests. Sets `moving`.
+fn begin4(step: u32, u: vec4<f32>) {
+    if RULE == 0u {
+        if step > 0u {
+            change = abs(u - u_cur);
+        }
+        u_cur = u;
+    }
+    var norm = vec4<f32>(0.0);
+    if params.trace != 0u || (params.stop_flags & STOP_GRAD) != 0u {
+        norm = grad_norm4();
+    }
+    let running = stopped_at == vec4<u32>(RUNNING);
+    if params.trace != 0u && lane == 0u {
+        for (var q = 0u; q < 4u; q++) {
+            if running[q] {
+                let at = 2u * (step * params.stride + chain_of(q));
+                trace[at] = u_cur[q];
+                trace[at + 1u] = norm[q];
             }
         }
-        let norm = sqrt(lane_sum(sumsq, true));
-        scale = select(vec4<f32>(1.0), params.clip_norm / norm, norm > vec4<f32>(params.clip_norm));
+    }
+    var stop = vec4<bool>(false);
+    if (params.stop_flags & STOP_GRAD) != 0u {
+        stop = stop | (norm <= vec4<f32>(params.stop_grad));
+    }
+    if (params.stop_flags & STOP_CHANGE) != 0u {
+        stop = stop | (change <= vec4<f32>(params.stop_change));
+    }
+    if (params.stop_flags & STOP_BELOW) != 0u {
+        stop = stop | (u_cur <= vec4<f32>(params.stop_below));
+    }
+    stop = stop & running;
+    stopped_at = select(stopped_at, vec4<u32>(step), stop);
+    moving = running & !stop;
+    if RULE == 0u {
+        accepted += select(vec4<u32>(0u), vec4<u32>(1u), moving);
+    }
+}
+
+// Whether any chain of the tile still runs (the same value in every thread).
+fn tile_running() -> bool {
+    if lane == 0u {
+        group_live[group] = u32(any(stopped_at == vec4<u32>(RUNNING)));
+    }
+    workgroupBarrier();
+    if lid == 0u {
+        var live = 0u;
+        for (var g = 0u; g < groups(); g++) {
+            live |= group_live[g];
+        }
+        tile_live = live;
+    }
+    return workgroupUniformLoad(&tile_live) != 0u;
+}
+
+// One step of y <- clamp(y - eta * (dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1)) for the
+// `moving` chains, with (eta, sqrt(2 eta T)) = schedule[step] times each chain's step-size
+// multiplier, from current_grad(); the new y also goes to `act` for the next forward pass.
+// With an accept rule it is a proposal: the current y stays in ycur.
+fn update(step: u32) {
+    let at = schedule[step];
+    let eta = at.x * scale;
+    let noise_scale = at.y * sqrt(scale);
+    // Gradient clipping: the norm over a chain's coordinates, which the lanes of its group
+    // share out, so the squares are summed over lanes.
+    var clip = vec4<f32>(1.0);
+    if params.clip_norm > 0.0 {
+        let norm = grad_norm4();
+        clip = select(vec4<f32>(1.0), params.clip_norm / norm, norm > vec4<f32>(params.clip_norm));
     }
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
@@ -322,17 +439,65 @@ fn update(step: u32) {
                 }
             }
             let y = yreg[a];
-            var next = y - at.x * ((acc[a] + params.prior_l2 * y) * scale) + at.y * noise;
+            if RULE != 0u {
+                ycur[a] = y;
+            }
+            var next = y - eta * ((current_grad(a) + params.prior_l2 * y) * clip) + noise_scale * noise;
             if params.use_clamp != 0u {
                 next = clamp(next, vec4<f32>(params.clamp_lo), vec4<f32>(params.clamp_hi));
             }
-            next = select(next, y, held[a]);
+            next = select(y, next, moving & !held[a]);
             yreg[a] = next;
             act[row(k)] = next;
         }
     }
     if params.simplex > 0u {
         project_groups();
+    }
+}
+
+// Accept rules, once forward() and backward() have run at the proposal (its dE/dy in acc):
+// as settle() in step.wgsl, for the group's 4 chains.
+fn settle4(step: u32) {
+    let u_next = energy4();
+    var accept = u_next <= u_cur;
+    if RULE == RULE_MALA {
+        let at = schedule[step];
+        let eta = at.x * scale;
+        let noise = at.y * sqrt(scale);
+        var part = vec4<f32>(0.0);
+        for (var a = 0u; a < MAX_UNITS; a++) {
+            if a < owned(params.y_dim) {
+                let y = ycur[a];
+                let y_next = yreg[a];
+                let there = y_next - y + eta * (gcur[a] + params.prior_l2 * y);
+                let back = y - y_next + eta * (acc[a] + params.prior_l2 * y_next);
+                part += select(back * back - there * there, vec4<f32>(0.0), held[a]);
+            }
+        }
+        let ratio = lane_sum(part, true);
+        let temperature = at.y * at.y / (2.0 * at.x);
+        let log_alpha = -(u_next - u_cur) / temperature - ratio / (2.0 * noise * noise);
+        for (var q = 0u; q < 4u; q++) {
+            accept[q] = log(accept_uniform(params.chain_offset + chain_of(q), step)) < log_alpha[q];
+        }
+        if step < params.adapt_steps {
+            let adapted = scale * exp(ADAPT_GAIN * (select(vec4<f32>(0.0), vec4<f32>(1.0), accept) - params.target_accept));
+            scale = select(scale, adapted, moving);
+        }
+    }
+    accept = accept & moving;
+    if RULE == RULE_KEEP_IF_LOWER {
+        scale = select(scale, scale * params.shrink, moving & !accept);
+    }
+    change = select(change, abs(u_next - u_cur), accept);
+    u_cur = select(u_cur, u_next, accept);
+    accepted += select(vec4<u32>(0u), vec4<u32>(1u), accept);
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            yreg[a] = select(ycur[a], yreg[a], accept);
+            gcur[a] = select(gcur[a], acc[a], accept);
+        }
     }
 }
 
@@ -366,7 +531,7 @@ fn project_groups() {
             }
             for (var i = first; i < first + g; i++) {
                 let v = act[row(i)];
-                act[row(i)] = select(max(v - tau, vec4<f32>(0.0)), v, group_held[j]);
+                act[row(i)] = select(max(v - tau, vec4<f32>(0.0)), v, group_held[j] | !moving);
             }
         }
     }
@@ -379,6 +544,14 @@ fn project_groups() {
 }
 
 fn store_state() {
+    if lane == 0u {
+        for (var q = 0u; q < 4u; q++) {
+            let c = chain_of(q);
+            if c < params.n_chains {
+                chain_state[c] = ChainState(u_cur[q], scale[q], stopped_at[q], accepted[q], change[q], 0u, 0u, 0u);
+            }
+        }
+    }
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
             let k = lane + a * lanes();
@@ -399,10 +572,50 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
     lane = index / groups();
     tile_chain = wg.x * CHAINS;
     load_state();
-    for (var s = 0u; s < params.steps; s++) {
+    // Accept rules keep the energy and dE/dy of the current y: each step computes them
+    // once, at the proposal. The first step of a dispatch starts from y's.
+    if RULE != 0u && params.steps > 0u {
         forward(false);
         backward();
-        update(params.step_offset + s);
+        u_cur = energy4();
+        for (var a = 0u; a < MAX_UNITS; a++) {
+            if a < owned(params.y_dim) {
+                gcur[a] = acc[a];
+            }
+        }
+    }
+    let needs_energy = params.trace != 0u || params.stop_flags != 0u;
+    for (var s = 0u; s < params.steps; s++) {
+        // A tile whose chains have all stopped does no more work.
+        if params.stop_flags != 0u && !tile_running() {
+            break;
+        }
+        let step = params.step_offset + s;
+        if RULE == 0u {
+            forward(false);
+            backward();
+            var u = vec4<f32>(0.0);
+            if needs_energy {
+                u = energy4();
+            }
+            begin4(step, u);
+            update(step);
+        } else {
+            begin4(step, u_cur);
+            update(step);
+            forward(false);
+            backward();
+            settle4(step);
+        }
+    }
+    if RULE != 0u {
+        // A refused proposal is still in `act`: the final energy needs the kept y.
+        workgroupBarrier();
+        for (var a = 0u; a < MAX_UNITS; a++) {
+            if a < owned(params.y_dim) {
+                act[row(lane + a * lanes())] = yreg[a];
+            }
+        }
     }
     if params.write_energy != 0u {
         workgroupBarrier();

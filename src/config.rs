@@ -3,6 +3,68 @@
 use crate::error::{Error, Result};
 use crate::schedule::Schedule;
 
+/// Whether each proposed step is taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Sampler {
+    /// Every step is taken: unadjusted Langevin, or gradient descent at T = 0.
+    #[default]
+    Langevin,
+    /// Metropolis-adjusted Langevin: each step is a proposal, accepted per chain with the
+    /// exact MALA ratio, so the chains sample exp(-U / T) without discretisation bias.
+    /// Needs T > 0 at every step; refuses clamping, clipping and simplex projection (they
+    /// would change the proposal density). During the first `adapt_steps` steps each
+    /// chain's step size moves toward `target_accept` (then it stays fixed, and the
+    /// sampler is exact again).
+    Mala {
+        /// Warm-up steps during which the step size adapts (0: no adaptation).
+        adapt_steps: u32,
+        /// Acceptance rate the adaptation aims at (0.574 is optimal for smooth targets).
+        target_accept: f32,
+    },
+    /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
+    /// chain's step size is multiplied by `shrink`.
+    KeepIfLower {
+        /// Factor in (0, 1) a refused step multiplies the chain's step size by.
+        shrink: f32,
+    },
+}
+
+impl Sampler {
+    /// The `RULE` override constant of the kernels: 0 takes every step, 1 is MALA, 2 is
+    /// keep-if-lower.
+    pub fn rule_id(&self) -> u32 {
+        match self {
+            Sampler::Langevin => 0,
+            Sampler::Mala { .. } => 1,
+            Sampler::KeepIfLower { .. } => 2,
+        }
+    }
+}
+
+/// The gain of MALA's step-size adaptation: after each warm-up step a chain's step size is
+/// multiplied by exp(ADAPT_GAIN * (accepted - target)), accepted being 0 or 1.
+pub const ADAPT_GAIN: f32 = 0.1;
+
+/// When a chain stops early. Each test is made before every step on the chain's current
+/// y; a stopped chain takes no more steps and keeps its y.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StopRule {
+    /// Stop once |dE/dy + lambda y| (over the coordinates that move) is at most this.
+    pub grad_norm: Option<f32>,
+    /// Stop once the energy changed by at most this over the last step taken (for MALA
+    /// and keep-if-lower: the last accepted step).
+    pub energy_change: Option<f32>,
+    /// Stop once the energy (the prior included) is at most this.
+    pub energy_below: Option<f32>,
+}
+
+impl StopRule {
+    /// Whether any test is set.
+    pub fn any(&self) -> bool {
+        self.grad_norm.is_some() || self.energy_change.is_some() || self.energy_below.is_some()
+    }
+}
+
 /// How to refine: K steps of y <- y - eta * dE/dy + sqrt(2 eta T) * N(0, I), then clamp;
 /// eta and T follow `schedule` from `step_size` and `temperature`.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +90,13 @@ pub struct RefineConfig {
     /// simplex {v >= 0, sum v = 1} after each step (a one-hot relaxation; groups holding a
     /// fixed coordinate are left alone). y_dim must be a multiple of it.
     pub simplex: Option<u32>,
+    /// Whether each proposed step is taken (Langevin, MALA, keep-if-lower).
+    pub sampler: Sampler,
+    /// Per-chain early stopping.
+    pub stop: StopRule,
+    /// Record, per step, the min / mean / max energy and the mean gradient norm over the
+    /// batch (reduced on the GPU; [`crate::Refinement::trace`]).
+    pub trace: bool,
 }
 
 impl Default for RefineConfig {
@@ -42,6 +111,9 @@ impl Default for RefineConfig {
             clamp: None,
             clip_grad: None,
             simplex: None,
+            sampler: Sampler::Langevin,
+            stop: StopRule::default(),
+            trace: false,
         }
     }
 }
@@ -97,7 +169,76 @@ impl RefineConfig {
                 "sqrt(2 * step-size * temperature) overflows float32",
             ));
         }
-        self.step_table().map(|_| ())
+        let table = self.step_table()?;
+        self.validate_sampler(&table)?;
+        for (flag, value) in [
+            ("--stop-grad", self.stop.grad_norm),
+            ("--stop-change", self.stop.energy_change),
+        ] {
+            if let Some(v) = value {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(Error::option(
+                        flag,
+                        format!("must be a number >= 0, got {v}"),
+                    ));
+                }
+            }
+        }
+        if let Some(v) = self.stop.energy_below {
+            if !v.is_finite() {
+                return Err(Error::option(
+                    "--stop-below",
+                    format!("must be a finite number, got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_sampler(&self, table: &[[f32; 2]]) -> Result<()> {
+        match self.sampler {
+            Sampler::Langevin => Ok(()),
+            Sampler::KeepIfLower { shrink } => {
+                if shrink.is_finite() && shrink > 0.0 && shrink < 1.0 {
+                    Ok(())
+                } else {
+                    Err(Error::option(
+                        "--shrink",
+                        format!("must lie strictly between 0 and 1, got {shrink}"),
+                    ))
+                }
+            }
+            Sampler::Mala { target_accept, .. } => {
+                if !(target_accept > 0.0 && target_accept < 1.0) {
+                    return Err(Error::option(
+                        "--target-accept",
+                        format!("must lie strictly between 0 and 1, got {target_accept}"),
+                    ));
+                }
+                let refuse = |flag: &'static str, why: &str| {
+                    Err(Error::option(
+                        flag,
+                        format!("cannot be used with --mala: {why} would make the acceptance ratio wrong"),
+                    ))
+                };
+                if self.clamp.is_some() {
+                    return refuse("--clamp", "clamping the proposal");
+                }
+                if self.clip_grad.is_some() {
+                    return refuse("--clip-grad", "clipping the drift");
+                }
+                if self.simplex.is_some() {
+                    return refuse("--simplex", "projecting the proposal");
+                }
+                if let Some(step) = table.iter().position(|[_, noise]| *noise <= 0.0) {
+                    return Err(Error::option(
+                        "--temperature",
+                        format!("--mala needs a temperature above 0 at every step; step {step} has none"),
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 
     /// (eta, sqrt(2 eta T)) of every step, in float32: what the kernels and the reference

@@ -5,15 +5,16 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{mpsc, Mutex};
 
-use crate::config::RefineConfig;
+use crate::config::{RefineConfig, Sampler};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::params::{LayerDesc, Params};
+use crate::params::{ChainState, LayerDesc, Params, RUNNING, STOP_BELOW, STOP_CHANGE, STOP_GRAD};
 use crate::plan::{self, Dispatch, KernelPath, PathChoice, WORKGROUP_SIZE};
 use crate::shader::{check_module_workgroup_memory, specialise, Kernel};
 use crate::tensors::check_finite;
 use crate::timer::KernelTimer;
+use crate::trace::{TraceRow, TraceSums};
 /// Relative L2 error above which the start-up self-check rejects an adapter: float32
 /// results land near 1e-6, a miscompiled kernel near 1.
 const SELF_CHECK_TOLERANCE: f64 = 1e-3;
@@ -40,6 +41,29 @@ pub struct Refinement {
     pub gpu_seconds: Option<f64>,
     /// The kernel path that ran.
     pub path: KernelPath,
+    /// The step each chain stopped before (early stopping), K for those that never
+    /// stopped: the steps it took, `[n]`.
+    pub stopped_at: Vec<u32>,
+    /// Steps each chain took, `[n]`; for MALA and keep-if-lower, the proposals it accepted.
+    pub accepted: Vec<u32>,
+    /// Each chain's final step-size multiplier, `[n]`: 1 but for keep-if-lower (which
+    /// shrinks it) and MALA's warm-up (which adapts it).
+    pub step_scale: Vec<f32>,
+    /// With `RefineConfig::trace`: per step, the batch's min / mean / max energy and mean
+    /// gradient norm, reduced on the GPU.
+    pub trace: Option<Vec<TraceRow>>,
+}
+
+impl Refinement {
+    /// Per chain, the share of its steps whose proposal was accepted (MALA,
+    /// keep-if-lower; 1 for Langevin), 1 for a chain that took no step.
+    pub fn acceptance_rate(&self) -> Vec<f32> {
+        self.accepted
+            .iter()
+            .zip(&self.stopped_at)
+            .map(|(&a, &k)| if k == 0 { 1.0 } else { a as f32 / k as f32 })
+            .collect()
+    }
 }
 
 /// Scratch layout of one chain, in units (floats).
@@ -49,6 +73,8 @@ struct ScratchLayout {
     delta_a: u32,
     delta_b: u32,
     xpart: u32,
+    /// y and dE/dy saved while a proposal is evaluated (accept rules).
+    save: u32,
 }
 
 fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)> {
@@ -81,7 +107,8 @@ fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)> {
     let delta_a = cursor;
     let delta_b = cursor + widest;
     let xpart = delta_b + widest;
-    let units = xpart + model.layers[0].n_out;
+    let save = xpart + model.layers[0].n_out;
+    let units = save + 2 * model.y_dim;
     let fits = |v: usize| u32::try_from(v).ok();
     let too_big = || Error::Model("the model is too large for 32-bit indexing".into());
     let layers = layers
@@ -106,6 +133,7 @@ fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)> {
             delta_a: delta_a as u32,
             delta_b: delta_b as u32,
             xpart: xpart as u32,
+            save: save as u32,
         },
         weights,
     ))
@@ -120,8 +148,8 @@ pub struct Engine {
     layer_table: wgpu::Buffer,
     bind_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
-    /// Pipelines made so far, by kernel and chains per workgroup (tile kernel).
-    pipelines: Mutex<HashMap<(Kernel, u32), wgpu::ComputePipeline>>,
+    /// Pipelines made so far, by kernel, chains per workgroup (tile kernel) and accept rule.
+    pipelines: Mutex<HashMap<(Kernel, u32, u32), wgpu::ComputePipeline>>,
     choice: PathChoice,
     /// Whether the tile kernel sums over lanes with subgroup operations.
     subgroups: bool,
@@ -139,6 +167,8 @@ struct RunBuffers {
     grad: wgpu::Buffer,
     scratch: wgpu::Buffer,
     fixed: wgpu::Buffer,
+    chain_state: wgpu::Buffer,
+    trace: wgpu::Buffer,
     readback: wgpu::Buffer,
     timer: Option<KernelTimer>,
     bind_group: wgpu::BindGroup,
@@ -148,8 +178,25 @@ struct ChunkOutput {
     y: Vec<f32>,
     energy: Vec<f32>,
     grad: Vec<f32>,
+    states: Vec<ChainState>,
+    /// trace_reduce's per-step sums of this chunk, `[K][4]`.
+    trace: Vec<f32>,
     gpu_seconds: Option<f64>,
 }
+
+/// What a call gives: the chunks' outputs joined.
+struct RunOutput {
+    y: Vec<f32>,
+    energy: Vec<f32>,
+    grad: Vec<f32>,
+    states: Vec<ChainState>,
+    /// Each chunk's trace sums.
+    traces: Vec<Vec<f32>>,
+    gpu_seconds: Option<f64>,
+}
+
+/// Storage buffers a kernel binds (bindings.wgsl); the device must allow as many per stage.
+const STORAGE_BINDINGS: u32 = 11;
 
 impl Engine {
     /// Validates the model, uploads its weights and checks the kernels it will run against
@@ -166,16 +213,21 @@ impl Engine {
         let limits = ctx.limits();
         let (scratch, weights) = scratch_layout(model)?;
         let weight_bytes = (weights.len() * 4) as u64;
-        let binding_limit = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size)
-            .min(MAX_BINDING_BYTES);
+        let binding_limit = binding_limit(&limits);
         if weight_bytes > binding_limit {
             return Err(Error::Limit {
                 kernel: "weights",
                 resource: "storage buffer binding",
                 needed: weight_bytes,
                 limit: binding_limit,
+            });
+        }
+        if limits.max_storage_buffers_per_shader_stage < STORAGE_BINDINGS {
+            return Err(Error::Limit {
+                kernel: "refine",
+                resource: "storage buffers per shader stage",
+                needed: u64::from(STORAGE_BINDINGS),
+                limit: u64::from(limits.max_storage_buffers_per_shader_stage),
             });
         }
         if limits.max_compute_invocations_per_workgroup < WORKGROUP_SIZE
@@ -236,11 +288,12 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The pipeline of `kernel` (with `chains` chains per workgroup for the tile kernel),
-    /// specialised for this model and made on first use.
-    fn pipeline(&self, kernel: Kernel, chains: u32) -> Result<wgpu::ComputePipeline> {
+    /// The pipeline of `kernel` (with `chains` chains per workgroup for the tile kernel)
+    /// for accept rule `rule` (`Sampler::rule_id`), specialised for this model and made on
+    /// first use.
+    fn pipeline(&self, kernel: Kernel, chains: u32, rule: u32) -> Result<wgpu::ComputePipeline> {
         let mut cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = cache.get(&(kernel, chains)) {
+        if let Some(p) = cache.get(&(kernel, chains, rule)) {
             return Ok(p.clone());
         }
         let limits = self.ctx.limits();
@@ -270,6 +323,7 @@ impl Engine {
             ("ACTIVATION", f64::from(self.model.activation.shader_id())),
             ("OUTPUT", f64::from(self.model.output.shader_id())),
             ("WORKGROUP_SIZE", f64::from(workgroup_size)),
+            ("RULE", f64::from(rule)),
         ];
         all.extend(extra);
         let constants = kernel.constants(&all);
@@ -307,7 +361,7 @@ impl Engine {
                 message: e.to_string(),
             });
         }
-        cache.insert((kernel, chains), pipeline.clone());
+        cache.insert((kernel, chains, rule), pipeline.clone());
         Ok(pipeline)
     }
 
@@ -486,11 +540,32 @@ impl Engine {
         };
         let path = self.path_for(n)?;
         let out = self.run_with(Some(config), n, x, y0, fixed.as_deref(), path)?;
+        let steps = config.steps;
+        let mut trace = config.trace.then(|| TraceSums::new(steps));
+        if let Some(t) = &mut trace {
+            for chunk in &out.traces {
+                t.add(chunk);
+            }
+        }
         Ok(Refinement {
             y: out.y,
             energy: out.energy,
             gpu_seconds: out.gpu_seconds,
             path,
+            stopped_at: out
+                .states
+                .iter()
+                .map(|s| {
+                    if s.stopped_at == RUNNING {
+                        steps
+                    } else {
+                        s.stopped_at
+                    }
+                })
+                .collect(),
+            accepted: out.states.iter().map(|s| s.accepted).collect(),
+            step_scale: out.states.iter().map(|s| s.scale).collect(),
+            trace: trace.map(|t| t.rows(n)),
         })
     }
 
@@ -542,7 +617,7 @@ impl Engine {
         x: &[f32],
         y: &[f32],
         path: KernelPath,
-    ) -> Result<ChunkOutput> {
+    ) -> Result<RunOutput> {
         self.run_with(config, n, x, y, None, path)
     }
 
@@ -555,7 +630,7 @@ impl Engine {
         y: &[f32],
         fixed: Option<&[u32]>,
         path: KernelPath,
-    ) -> Result<ChunkOutput> {
+    ) -> Result<RunOutput> {
         let device = &self.ctx.device;
         let path = match config {
             Some(_) => path,
@@ -567,21 +642,41 @@ impl Engine {
             KernelPath::Layered => plan::LAYERED_TILE,
         };
         let max_groups = self.ctx.limits().max_compute_workgroups_per_dimension as usize;
-        let chunk = n.min(self.max_chunk).min(max_groups * per_group as usize);
+        let mut chunk = n.min(self.max_chunk).min(max_groups * per_group as usize);
         let steps = config.map(|c| c.steps);
+        let trace = config.is_some_and(|c| c.trace && c.steps > 0);
+        if trace {
+            // The trace holds 8 bytes per chain and step, within one binding.
+            let limits = self.ctx.limits();
+            let binding = binding_limit(&limits);
+            let k = u64::from(config.map_or(0, |c| c.steps));
+            let fits = binding.saturating_sub(16 * k) / (8 * k);
+            if fits == 0 {
+                return Err(Error::option(
+                    "--trace",
+                    format!("{k} steps need more than the device's largest buffer ({binding} bytes) for one chain's trace"),
+                ));
+            }
+            chunk = chunk.min(fits as usize);
+        }
+        let rule = config.map_or(0, |c| c.sampler.rule_id());
         let spd = plan::steps_per_dispatch(
             self.ctx.adapter_info(),
             &self.ctx.limits(),
             &self.model,
             path,
-            config.and_then(|c| c.simplex),
+            config,
         );
-        let dispatches = plan::dispatches(path, &self.model, chunk as u32, steps, spd);
+        let plan_for =
+            |m: usize| plan::dispatches(path, &self.model, m as u32, steps, spd, rule != 0, trace);
+        let dispatches = plan_for(chunk);
         let pipelines = dispatches
             .iter()
             .map(|d| match d.kernel {
-                Kernel::Tile if self.subgroups => self.pipeline(Kernel::TileSubgroup, d.chains),
-                kernel => self.pipeline(kernel, d.chains),
+                Kernel::Tile if self.subgroups => {
+                    self.pipeline(Kernel::TileSubgroup, d.chains, rule)
+                }
+                kernel => self.pipeline(kernel, d.chains, rule),
             })
             .collect::<Result<Vec<_>>>()?;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -597,19 +692,22 @@ impl Engine {
             table
         };
         let schedule = storage_init(device, "schedule", bytemuck::cast_slice(&table));
-        let buffers = self.buffers(chunk, dispatches.len() as u32, &schedule);
+        let trace_steps = if trace { steps.unwrap_or(0) } else { 0 };
+        let buffers = self.buffers(chunk, dispatches.len() as u32, &schedule, trace_steps);
         let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
-        let mut out = ChunkOutput {
+        let mut out = RunOutput {
             y: Vec::with_capacity(n * y_dim),
             energy: Vec::with_capacity(n),
             grad: Vec::with_capacity(n * y_dim),
+            states: Vec::with_capacity(n),
+            traces: Vec::new(),
             gpu_seconds: buffers.timer.as_ref().map(|_| 0.0),
         };
         let mut result = Ok(());
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
             let part = self.run_chunk(
-                &plan::dispatches(path, &self.model, m as u32, steps, spd),
+                &plan_for(m),
                 &pipelines,
                 &buffers,
                 start,
@@ -624,6 +722,10 @@ impl Engine {
                     out.y.extend(part.y);
                     out.energy.extend(part.energy);
                     out.grad.extend(part.grad);
+                    out.states.extend(part.states);
+                    if trace {
+                        out.traces.push(part.trace);
+                    }
                     if let (Some(total), Some(s)) = (&mut out.gpu_seconds, part.gpu_seconds) {
                         *total += s;
                     }
@@ -645,7 +747,14 @@ impl Engine {
         result.map(|()| out)
     }
 
-    fn buffers(&self, chunk: usize, dispatches: u32, schedule: &wgpu::Buffer) -> RunBuffers {
+    /// Buffers for chunks of up to `chunk` chains; `trace_steps` > 0 sizes a trace.
+    fn buffers(
+        &self,
+        chunk: usize,
+        dispatches: u32,
+        schedule: &wgpu::Buffer,
+        trace_steps: u32,
+    ) -> RunBuffers {
         let device = &self.ctx.device;
         let (x_dim, y_dim) = (self.model.x_dim as u64, self.model.y_dim as u64);
         let n = chunk as u64;
@@ -677,9 +786,13 @@ impl Engine {
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         );
         let fixed = buffer("fixed", n * y_dim, storage);
+        let state_words = (std::mem::size_of::<ChainState>() / 4) as u64;
+        let chain_state = buffer("chain state", n * state_words, storage);
+        let k = u64::from(trace_steps);
+        let trace = buffer("trace", k * (2 * n + 4), storage);
         let readback = buffer(
             "readback",
-            n * (2 * y_dim + 1),
+            n * (2 * y_dim + 1 + state_words) + 4 * k,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
         let timer = KernelTimer::new(&self.ctx);
@@ -701,6 +814,8 @@ impl Engine {
                 scratch.as_entire_binding(),
                 schedule.as_entire_binding(),
                 fixed.as_entire_binding(),
+                chain_state.as_entire_binding(),
+                trace.as_entire_binding(),
             ]
             .into_iter()
             .enumerate()
@@ -718,6 +833,8 @@ impl Engine {
             grad,
             scratch,
             fixed,
+            chain_state,
+            trace,
             readback,
             timer,
             bind_group,
@@ -761,8 +878,12 @@ impl Engine {
             clip_norm: cfg.clip_grad.unwrap_or(0.0),
             use_fixed: u32::from(fixed.is_some()),
             simplex: cfg.simplex.unwrap_or(0),
+            save: self.scratch.save,
+            trace: u32::from(cfg.trace),
+            trace_summary: 2 * (stride as u32) * cfg.steps,
             ..Default::default()
         };
+        let params = with_sampler_and_stop(params, cfg);
         // One Params block per dispatch: its step range, layer and whether it writes the
         // energy.
         let stride = self.params_stride as usize;
@@ -787,8 +908,13 @@ impl Engine {
         if let Some(f) = fixed {
             queue.write_buffer(&b.fixed, 0, bytemuck::cast_slice(f));
         }
+        queue.write_buffer(
+            &b.chain_state,
+            0,
+            bytemuck::cast_slice(&vec![ChainState::start(); m]),
+        );
         if self.poison {
-            for buffer in [&b.energy, &b.grad, &b.scratch, &b.readback] {
+            for buffer in [&b.energy, &b.grad, &b.scratch, &b.trace, &b.readback] {
                 let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
                 queue.write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
             }
@@ -808,9 +934,24 @@ impl Engine {
         }
         let y_bytes = (y.len() * 4) as u64;
         let e_bytes = (m * 4) as u64;
+        let state_bytes = (m * std::mem::size_of::<ChainState>()) as u64;
+        let summary_at = 4 * u64::from(params.trace_summary);
+        let summary_bytes = if cfg.trace {
+            16 * u64::from(cfg.steps)
+        } else {
+            0
+        };
         let mut copied = 0;
-        for (src, bytes) in [(&b.y, y_bytes), (&b.energy, e_bytes), (&b.grad, y_bytes)] {
-            encoder.copy_buffer_to_buffer(src, 0, &b.readback, copied, bytes);
+        for (src, at, bytes) in [
+            (&b.y, 0, y_bytes),
+            (&b.energy, 0, e_bytes),
+            (&b.grad, 0, y_bytes),
+            (&b.chain_state, 0, state_bytes),
+            (&b.trace, summary_at, summary_bytes),
+        ] {
+            if bytes > 0 {
+                encoder.copy_buffer_to_buffer(src, at, &b.readback, copied, bytes);
+            }
             copied += bytes;
         }
         if let Some(timer) = &b.timer {
@@ -824,14 +965,54 @@ impl Engine {
             None => None,
         };
         let (ys, rest) = data.split_at(y.len());
-        let (energy, grad) = rest.split_at(m);
+        let (energy, rest) = rest.split_at(m);
+        let (grad, rest) = rest.split_at(y.len());
+        let (states, trace) = rest.split_at(state_bytes as usize / 4);
         Ok(ChunkOutput {
             y: ys.to_vec(),
             energy: energy.to_vec(),
             grad: grad.to_vec(),
+            states: bytemuck::pod_collect_to_vec(states),
+            trace: trace.to_vec(),
             gpu_seconds,
         })
     }
+}
+
+/// The largest buffer `ebm` binds on this device.
+fn binding_limit(limits: &wgpu::Limits) -> u64 {
+    limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size)
+        .min(MAX_BINDING_BYTES)
+}
+
+/// `params` with the sampler's and the stop rule's fields of `cfg`.
+fn with_sampler_and_stop(params: Params, cfg: &RefineConfig) -> Params {
+    let mut p = params;
+    match cfg.sampler {
+        Sampler::Langevin => {}
+        Sampler::Mala {
+            adapt_steps,
+            target_accept,
+        } => {
+            p.adapt_steps = adapt_steps;
+            p.target_accept = target_accept;
+        }
+        Sampler::KeepIfLower { shrink } => p.shrink = shrink,
+    }
+    let stop = cfg.stop;
+    for (bit, value, field) in [
+        (STOP_GRAD, stop.grad_norm, &mut p.stop_grad),
+        (STOP_CHANGE, stop.energy_change, &mut p.stop_change),
+        (STOP_BELOW, stop.energy_below, &mut p.stop_below),
+    ] {
+        if let Some(v) = value {
+            *field = v;
+            p.stop_flags |= bit;
+        }
+    }
+    p
 }
 
 /// Subgroup operations serve the tile kernel where the device has them and its subgroups
@@ -851,8 +1032,10 @@ fn storage_init(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Bu
 
 fn bind_layout_entries() -> Vec<wgpu::BindGroupLayoutEntry> {
     // Binding order as in shaders/bindings.wgsl: params, weights, layer table, x, y,
-    // energy, grad, scratch, schedule, fixed.
-    let read_only = [true, true, true, false, false, false, false, true, true];
+    // energy, grad, scratch, schedule, fixed, chain state, trace.
+    let read_only = [
+        true, true, true, false, false, false, false, true, true, false, false,
+    ];
     let mut entries = vec![wgpu::BindGroupLayoutEntry {
         binding: 0,
         visibility: wgpu::ShaderStages::COMPUTE,

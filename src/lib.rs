@@ -40,10 +40,11 @@ mod schedule;
 pub mod shader;
 mod tensors;
 mod timer;
+pub mod trace;
 
 pub use activation::{Activation, Output};
 pub use best_of::{pick_best, BestOf};
-pub use config::RefineConfig;
+pub use config::{RefineConfig, Sampler, StopRule, ADAPT_GAIN};
 pub use context::{adapters, Context};
 pub use engine::{Engine, Evaluation, Refinement};
 pub use error::{Error, Result};
@@ -51,3 +52,4 @@ pub use model::{Layer, Model, ModelSpec};
 pub use plan::{KernelPath, PathChoice};
 pub use schedule::{parse_stages, Schedule, Shape, Stage};
 pub use tensors::write_f32 as write_safetensors;
+pub use trace::TraceRow;

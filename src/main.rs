@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use ebm::{
     bench, npy, parse_stages, Context, Engine, Error, Model, PathChoice, RefineConfig, Result,
-    Schedule, Shape,
+    Sampler, Schedule, Shape, StopRule,
 };
 
 #[derive(Parser)]
@@ -42,76 +42,115 @@ enum Command {
     },
     /// Refine y0 by K steps of gradient descent (T = 0) or Langevin dynamics:
     /// y <- clamp(y - eta * (dE/dy + lambda * y) + sqrt(2 eta T) * N(0, I)).
-    /// Writes tensors `y` [B, y_dim] and `energy` [B] (the prior included).
-    Refine {
-        /// Model file (safetensors).
-        #[arg(long)]
-        model: PathBuf,
-        /// Observed inputs, float32 .npy [B, x_dim] (omit for x_dim = 0).
-        #[arg(long)]
-        x: Option<PathBuf>,
-        /// Starting answers, float32 .npy [B, y_dim].
-        #[arg(long)]
-        y0: PathBuf,
-        /// Number of steps K.
-        #[arg(long)]
-        steps: u32,
-        /// Step size eta (at the first step, with a schedule).
-        #[arg(long, allow_negative_numbers = true)]
-        step_size: f32,
-        /// Temperature T (at the first step, with a schedule; 0: plain gradient descent).
-        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-        temperature: f32,
-        /// How eta and T go from --step-size / --temperature to --step-size-end /
-        /// --temperature-end over the steps: constant, linear, cosine or geometric (the same
-        /// ratio every step; annealing).
-        #[arg(long, default_value = "constant")]
-        schedule: Shape,
-        /// eta at the last step (default: --step-size).
-        #[arg(long, allow_negative_numbers = true)]
-        step_size_end: Option<f32>,
-        /// T at the last step (default: --temperature).
-        #[arg(long, allow_negative_numbers = true)]
-        temperature_end: Option<f32>,
-        /// Stages STEPS:ETA:T,STEPS:ETA:T,... run in order instead of a schedule; their steps
-        /// must add up to --steps.
-        #[arg(long)]
-        stages: Option<String>,
-        /// Seed of the noise; the same seed gives bit-identical output on the same GPU.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// lambda of the prior (lambda/2)|y|^2 added to the energy.
-        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-        prior_l2: f32,
-        /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
-        #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
-        clamp: Option<(f32, f32)>,
-        /// Project every group of G consecutive coordinates of y onto the probability simplex
-        /// after each step (a one-hot relaxation; y_dim must be a multiple of G).
-        #[arg(long, value_name = "G")]
-        simplex: Option<u32>,
-        /// R chains per row of --x: --y0 (and --fixed) hold R starts per row, rows i*R..i*R+R
-        /// for x row i; writes the lowest-energy chain of each x (`y`, `energy`), which one
-        /// it was (`best`) and the spread of the R final energies (`spread`).
-        #[arg(long, value_name = "R")]
-        best_of: Option<usize>,
-        /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where held.
-        #[arg(long)]
-        fixed: Option<PathBuf>,
-        /// Scale each chain's step direction dE/dy + lambda y down to at most this norm.
-        #[arg(long, allow_negative_numbers = true)]
-        clip_grad: Option<f32>,
-        /// Most chains per dispatch (larger batches are split; results do not change).
-        #[arg(long)]
-        chunk: Option<usize>,
-        #[arg(long, default_value = "auto", help = KERNEL_HELP)]
-        kernel: PathChoice,
-        /// Output safetensors file.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// Writes tensors `y` [B, y_dim] and `energy` [B] (the prior included), and per chain
+    /// `steps_taken` (fewer than K where it stopped early), `acceptance` (the share of its
+    /// steps accepted by --mala or --keep-if-lower, 1 otherwise) and `step_scale` (its final
+    /// step-size multiplier).
+    Refine(Box<RefineArgs>),
     /// Time whole refinements of the standard workloads.
     Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct RefineArgs {
+    /// Model file (safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Observed inputs, float32 .npy [B, x_dim] (omit for x_dim = 0).
+    #[arg(long)]
+    x: Option<PathBuf>,
+    /// Starting answers, float32 .npy [B, y_dim].
+    #[arg(long)]
+    y0: PathBuf,
+    /// Number of steps K.
+    #[arg(long)]
+    steps: u32,
+    /// Step size eta (at the first step, with a schedule).
+    #[arg(long, allow_negative_numbers = true)]
+    step_size: f32,
+    /// Temperature T (at the first step, with a schedule; 0: plain gradient descent).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    temperature: f32,
+    /// How eta and T go from --step-size / --temperature to --step-size-end /
+    /// --temperature-end over the steps: constant, linear, cosine or geometric (the same
+    /// ratio every step; annealing).
+    #[arg(long, default_value = "constant")]
+    schedule: Shape,
+    /// eta at the last step (default: --step-size).
+    #[arg(long, allow_negative_numbers = true)]
+    step_size_end: Option<f32>,
+    /// T at the last step (default: --temperature).
+    #[arg(long, allow_negative_numbers = true)]
+    temperature_end: Option<f32>,
+    /// Stages STEPS:ETA:T,STEPS:ETA:T,... run in order instead of a schedule; their steps
+    /// must add up to --steps.
+    #[arg(long)]
+    stages: Option<String>,
+    /// Seed of the noise; the same seed gives bit-identical output on the same GPU.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// lambda of the prior (lambda/2)|y|^2 added to the energy.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    prior_l2: f32,
+    /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
+    #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
+    clamp: Option<(f32, f32)>,
+    /// Project every group of G consecutive coordinates of y onto the probability simplex
+    /// after each step (a one-hot relaxation; y_dim must be a multiple of G).
+    #[arg(long, value_name = "G")]
+    simplex: Option<u32>,
+    /// R chains per row of --x: --y0 (and --fixed) hold R starts per row, rows i*R..i*R+R
+    /// for x row i; writes the lowest-energy chain of each x (`y`, `energy`), which one
+    /// it was (`best`) and the spread of the R final energies (`spread`).
+    #[arg(long, value_name = "R")]
+    best_of: Option<usize>,
+    /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where held.
+    #[arg(long)]
+    fixed: Option<PathBuf>,
+    /// Scale each chain's step direction dE/dy + lambda y down to at most this norm.
+    #[arg(long, allow_negative_numbers = true)]
+    clip_grad: Option<f32>,
+    /// Metropolis-adjusted Langevin: each step is a proposal that each chain accepts or
+    /// refuses with the exact MALA ratio, so the chains sample exp(-E / T) with no
+    /// step-size bias. Needs --temperature > 0; not with --clamp, --clip-grad or
+    /// --simplex. Writes each chain's acceptance rate (`acceptance`).
+    #[arg(long, conflicts_with = "keep_if_lower")]
+    mala: bool,
+    /// With --mala: adapt each chain's step size toward --target-accept during the first
+    /// N steps (then it stays fixed, and sampling is exact again).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "mala")]
+    adapt_steps: u32,
+    /// With --mala --adapt-steps: the acceptance rate to adapt toward.
+    #[arg(long, default_value_t = 0.574, allow_negative_numbers = true)]
+    target_accept: f32,
+    /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
+    /// chain's step size is multiplied by --shrink.
+    #[arg(long)]
+    keep_if_lower: bool,
+    /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    shrink: f32,
+    /// Stop a chain once |dE/dy + lambda y| is at most TOL (tested before every step).
+    #[arg(long, value_name = "TOL", allow_negative_numbers = true)]
+    stop_grad: Option<f32>,
+    /// Stop a chain once its last step changed its energy by at most TOL.
+    #[arg(long, value_name = "TOL", allow_negative_numbers = true)]
+    stop_change: Option<f32>,
+    /// Stop a chain once its energy (the prior included) is at most E.
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
+    stop_below: Option<f32>,
+    /// Write per step the batch's min / mean / max energy and mean gradient norm,
+    /// reduced on the GPU, to FILE (.csv or .json).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Most chains per dispatch (larger batches are split; results do not change).
+    #[arg(long)]
+    chunk: Option<usize>,
+    #[arg(long, default_value = "auto", help = KERNEL_HELP)]
+    kernel: PathChoice,
+    /// Output safetensors file.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -179,99 +218,144 @@ fn run(cli: Cli) -> Result<()> {
                 None,
             )
         }
-        Command::Refine {
-            model,
-            x,
-            y0,
-            steps,
-            step_size,
-            temperature,
-            schedule,
-            step_size_end,
-            temperature_end,
-            stages,
-            seed,
-            prior_l2,
-            clamp,
-            simplex,
-            best_of,
-            fixed,
-            clip_grad,
-            chunk,
-            kernel,
-            out,
-        } => {
-            let config = RefineConfig {
-                steps,
-                step_size,
-                temperature,
-                schedule: Schedule {
-                    shape: schedule,
-                    step_size_end,
-                    temperature_end,
-                    stages: match stages {
-                        Some(s) => parse_stages(&s).map_err(|e| Error::option("--stages", e))?,
-                        None => Vec::new(),
-                    },
-                },
-                seed,
-                prior_l2,
-                clamp,
-                clip_grad,
-                simplex,
-            };
-            config.validate()?;
-            let per_x = best_of.unwrap_or(1);
-            if per_x == 0 {
-                return Err(Error::option("--best-of", "needs at least 1 chain per x"));
-            }
-            let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", per_x, &out)?;
-            let held = match &fixed {
-                Some(path) => {
-                    check_out(&out, &[path], None)?;
-                    let (rows, mask) = npy::read_batch(path, model_data.y_dim)?;
-                    if rows != n {
-                        return Err(Error::input(
-                            path.display().to_string(),
-                            format!("has {rows} rows but --y0 {} has {n}", y0.display()),
-                        ));
-                    }
-                    Some(mask.iter().map(|&v| v != 0.0).collect::<Vec<bool>>())
-                }
-                None => None,
-            };
-            let mut engine = Engine::with_path(&Context::new()?, &model_data, kernel)?;
-            if let Some(c) = chunk {
-                engine.set_max_chunk(c)?;
-            }
-            let y_dim = model_data.y_dim;
-            if let Some(r) = best_of {
-                let best = engine.refine_best_of(&xs, &ys, r, held.as_deref(), &config)?;
-                let m = n / r;
-                let index: Vec<f32> = best.best.iter().map(|&k| k as f32).collect();
-                return ebm::write_safetensors(
-                    &out,
-                    &[
-                        ("y", vec![m, y_dim], &best.y),
-                        ("energy", vec![m], &best.energy),
-                        ("best", vec![m], &index),
-                        ("spread", vec![m], &best.spread),
-                    ],
-                    None,
-                );
-            }
-            let result = engine.refine_fixed(&xs, &ys, held.as_deref(), &config)?;
-            ebm::write_safetensors(
-                &out,
-                &[
-                    ("y", vec![n, y_dim], &result.y),
-                    ("energy", vec![n], &result.energy),
-                ],
-                None,
-            )
-        }
+        Command::Refine(args) => refine(*args),
         Command::Bench(args) => run_bench(args),
     }
+}
+
+fn refine(args: RefineArgs) -> Result<()> {
+    let RefineArgs {
+        model,
+        x,
+        y0,
+        steps,
+        step_size,
+        temperature,
+        schedule,
+        step_size_end,
+        temperature_end,
+        stages,
+        seed,
+        prior_l2,
+        clamp,
+        simplex,
+        best_of,
+        fixed,
+        clip_grad,
+        mala,
+        adapt_steps,
+        target_accept,
+        keep_if_lower,
+        shrink,
+        stop_grad,
+        stop_change,
+        stop_below,
+        trace,
+        chunk,
+        kernel,
+        out,
+    } = args;
+    let sampler = if mala {
+        Sampler::Mala {
+            adapt_steps,
+            target_accept,
+        }
+    } else if keep_if_lower {
+        Sampler::KeepIfLower { shrink }
+    } else {
+        Sampler::Langevin
+    };
+    let config = RefineConfig {
+        steps,
+        step_size,
+        temperature,
+        schedule: Schedule {
+            shape: schedule,
+            step_size_end,
+            temperature_end,
+            stages: match stages {
+                Some(s) => parse_stages(&s).map_err(|e| Error::option("--stages", e))?,
+                None => Vec::new(),
+            },
+        },
+        seed,
+        prior_l2,
+        clamp,
+        clip_grad,
+        simplex,
+        sampler,
+        stop: StopRule {
+            grad_norm: stop_grad,
+            energy_change: stop_change,
+            energy_below: stop_below,
+        },
+        trace: trace.is_some(),
+    };
+    config.validate()?;
+    if let Some(path) = &trace {
+        ebm::trace::check_trace_path(path)?;
+        let mut inputs = vec![model.as_path(), y0.as_path(), out.as_path()];
+        inputs.extend(fixed.as_deref());
+        check_not_input("--trace", path, &inputs, x.as_deref())?;
+    }
+    let per_x = best_of.unwrap_or(1);
+    if per_x == 0 {
+        return Err(Error::option("--best-of", "needs at least 1 chain per x"));
+    }
+    let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", per_x, &out)?;
+    let held = match &fixed {
+        Some(path) => {
+            check_out(&out, &[path], None)?;
+            let (rows, mask) = npy::read_batch(path, model_data.y_dim)?;
+            if rows != n {
+                return Err(Error::input(
+                    path.display().to_string(),
+                    format!("has {rows} rows but --y0 {} has {n}", y0.display()),
+                ));
+            }
+            Some(mask.iter().map(|&v| v != 0.0).collect::<Vec<bool>>())
+        }
+        None => None,
+    };
+    let mut engine = Engine::with_path(&Context::new()?, &model_data, kernel)?;
+    if let Some(c) = chunk {
+        engine.set_max_chunk(c)?;
+    }
+    let y_dim = model_data.y_dim;
+    let write_trace = |result: &ebm::Refinement| match (&trace, &result.trace) {
+        (Some(path), Some(rows)) => ebm::trace::write_trace(path, rows),
+        _ => Ok(()),
+    };
+    if let Some(r) = best_of {
+        let best = engine.refine_best_of(&xs, &ys, r, held.as_deref(), &config)?;
+        write_trace(&best.all)?;
+        let m = n / r;
+        let index: Vec<f32> = best.best.iter().map(|&k| k as f32).collect();
+        return ebm::write_safetensors(
+            &out,
+            &[
+                ("y", vec![m, y_dim], &best.y),
+                ("energy", vec![m], &best.energy),
+                ("best", vec![m], &index),
+                ("spread", vec![m], &best.spread),
+            ],
+            None,
+        );
+    }
+    let result = engine.refine_fixed(&xs, &ys, held.as_deref(), &config)?;
+    write_trace(&result)?;
+    let taken: Vec<f32> = result.stopped_at.iter().map(|&k| k as f32).collect();
+    ebm::write_safetensors(
+        &out,
+        &[
+            ("y", vec![n, y_dim], &result.y),
+            ("energy", vec![n], &result.energy),
+            ("steps_taken", vec![n], &taken),
+            ("acceptance", vec![n], &result.acceptance_rate()),
+            ("step_scale", vec![n], &result.step_scale),
+        ],
+        None,
+    )
 }
 
 /// Checks the output path, loads the model and reads the batch it is given.
@@ -292,6 +376,16 @@ fn read_job(
 
 /// Refuses an output path that is one of the inputs: nothing a user gave is overwritten.
 fn check_out(out: &Path, inputs: &[&Path], x: Option<&Path>) -> Result<()> {
+    check_not_input("--out", out, inputs, x)
+}
+
+/// Refuses the output path of `flag` if it is one of the inputs.
+fn check_not_input(
+    flag: &'static str,
+    out: &Path,
+    inputs: &[&Path],
+    x: Option<&Path>,
+) -> Result<()> {
     let resolve = |p: &Path| {
         std::fs::canonicalize(p)
             .unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()))
@@ -300,7 +394,7 @@ fn check_out(out: &Path, inputs: &[&Path], x: Option<&Path>) -> Result<()> {
     for input in inputs.iter().copied().chain(x) {
         if resolve(input) == target {
             return Err(Error::option(
-                "--out",
+                flag,
                 format!(
                     "{} is also an input; choose another output path",
                     out.display()

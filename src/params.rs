@@ -29,8 +29,51 @@ pub struct Params {
     pub clip_norm: f32,
     pub use_fixed: u32,
     pub simplex: u32,
+    pub shrink: f32,
+    pub adapt_steps: u32,
+    pub target_accept: f32,
+    pub stop_flags: u32,
+    pub stop_grad: f32,
+    pub stop_change: f32,
+    pub stop_below: f32,
+    pub trace: u32,
+    pub save: u32,
+    pub trace_summary: u32,
+}
+
+/// `stopped_at` of a chain that has not stopped (`RUNNING` in WGSL).
+pub const RUNNING: u32 = u32::MAX;
+/// Bits of `Params::stop_flags`.
+pub const STOP_GRAD: u32 = 1;
+/// See [`STOP_GRAD`].
+pub const STOP_CHANGE: u32 = 2;
+/// See [`STOP_GRAD`].
+pub const STOP_BELOW: u32 = 4;
+
+/// One chain's state across steps and dispatches (`ChainState` in WGSL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct ChainState {
+    pub energy: f32,
+    pub scale: f32,
+    pub stopped_at: u32,
+    pub accepted: u32,
+    pub change: f32,
+    pub _pad0: u32,
     pub _pad1: u32,
     pub _pad2: u32,
+}
+
+impl ChainState {
+    /// The state before the first step.
+    pub fn start() -> Self {
+        ChainState {
+            scale: 1.0,
+            stopped_at: RUNNING,
+            change: f32::MAX,
+            ..Default::default()
+        }
+    }
 }
 
 /// One layer's offsets (`LayerDesc` in WGSL).
@@ -84,8 +127,39 @@ mod tests {
         let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
             n_layers, stride, seed_lo, seed_hi, delta_a, delta_b,
             prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart, clip_norm,
-            use_fixed, simplex, _pad1, _pad2);
+            use_fixed, simplex, shrink, adapt_steps, target_accept, stop_flags, stop_grad,
+            stop_change, stop_below, trace, save, trace_summary);
         assert_eq!(members, host);
+    }
+
+    #[test]
+    fn chain_state_matches_wgsl() {
+        let (size, members) = wgsl_layout("ChainState");
+        assert_eq!(size as usize, size_of::<ChainState>());
+        let host = offsets!(ChainState; energy, scale, stopped_at, accepted, change, _pad0,
+            _pad1, _pad2);
+        assert_eq!(members, host);
+    }
+
+    #[test]
+    fn constants_match_wgsl() {
+        let module = naga::front::wgsl::parse_str(crate::shader::BINDINGS).unwrap();
+        for (name, value) in [
+            ("RUNNING", RUNNING),
+            ("STOP_GRAD", STOP_GRAD),
+            ("STOP_CHANGE", STOP_CHANGE),
+            ("STOP_BELOW", STOP_BELOW),
+        ] {
+            let (_, c) = module
+                .constants
+                .iter()
+                .find(|(_, c)| c.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("const {name} not in bindings.wgsl"));
+            match module.global_expressions[c.init] {
+                naga::Expression::Literal(naga::Literal::U32(v)) => assert_eq!(v, value, "{name}"),
+                ref e => panic!("{name} is {e:?}"),
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::config::{RefineConfig, Sampler};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::shader::Kernel;
@@ -258,13 +259,43 @@ pub struct Dispatch {
 
 /// The dispatches of a refinement of `m` chains (`steps` = None: an evaluation), in order.
 /// `steps_per_dispatch` splits a fused path's steps into runs (llvmpipe, see
-/// [`steps_per_dispatch`]); `u32::MAX` runs every step in one dispatch.
+/// [`steps_per_dispatch`]); `u32::MAX` runs every step in one dispatch. `accept_rule`
+/// (MALA, keep-if-lower) orders the layered path's dispatches for proposals; `trace` ends
+/// the refinement with the trace's reduction.
 pub fn dispatches(
     path: KernelPath,
     model: &Model,
     m: u32,
     steps: Option<u32>,
     steps_per_dispatch: u32,
+    accept_rule: bool,
+    trace: bool,
+) -> Vec<Dispatch> {
+    let mut out = refinement_dispatches(path, model, m, steps, steps_per_dispatch, accept_rule);
+    if let Some(steps) = steps.filter(|&k| trace && k > 0) {
+        out.push(Dispatch {
+            kernel: Kernel::TraceReduce,
+            chains: 0,
+            step_offset: 0,
+            steps,
+            write_energy: false,
+            layer: 0,
+            groups: (steps.min(MAX_TRACE_GROUPS), 1),
+        });
+    }
+    out
+}
+
+/// Workgroups of trace_reduce (each takes every this-many-th step).
+const MAX_TRACE_GROUPS: u32 = 4096;
+
+fn refinement_dispatches(
+    path: KernelPath,
+    model: &Model,
+    m: u32,
+    steps: Option<u32>,
+    steps_per_dispatch: u32,
+    accept_rule: bool,
 ) -> Vec<Dispatch> {
     let base = Dispatch {
         kernel: Kernel::Eval,
@@ -281,7 +312,7 @@ pub fn dispatches(
     let (kernel, chains) = match path {
         KernelPath::Chain => (Kernel::Refine, 0),
         KernelPath::Tile { chains } => (Kernel::Tile, chains),
-        KernelPath::Layered => return layered(model, m, steps),
+        KernelPath::Layered => return layered(model, m, steps, accept_rule),
     };
     let per_group = if chains == 0 { WORKGROUP_SIZE } else { chains };
     let fused = Dispatch {
@@ -309,7 +340,7 @@ pub fn dispatches(
     out
 }
 
-fn layered(model: &Model, m: u32, steps: u32) -> Vec<Dispatch> {
+fn layered(model: &Model, m: u32, steps: u32, accept_rule: bool) -> Vec<Dispatch> {
     let chains = m.div_ceil(LAYERED_TILE);
     let units = |n: usize| (n as u32).div_ceil(LAYERED_TILE);
     let n_layers = model.layers.len() as u32;
@@ -338,8 +369,9 @@ fn layered(model: &Model, m: u32, steps: u32) -> Vec<Dispatch> {
         0,
         false,
     )];
-    for step in 0..steps {
-        forward(&mut out, step, false);
+    // The energy and dE/dy at the current y of every chain.
+    let passes = |out: &mut Vec<Dispatch>, step| {
+        forward(out, step, false);
         for l in (0..n_layers).rev() {
             let layer = &model.layers[l as usize];
             let cols = if l == 0 { model.y_dim } else { layer.n_in };
@@ -351,7 +383,20 @@ fn layered(model: &Model, m: u32, steps: u32) -> Vec<Dispatch> {
                 false,
             ));
         }
-        out.push(d(Kernel::LayeredUpdate, 0, one_d, step, false));
+    };
+    if accept_rule && steps > 0 {
+        passes(&mut out, 0);
+        out.push(d(Kernel::LayeredStart, 0, one_d, 0, false));
+    }
+    for step in 0..steps {
+        if accept_rule {
+            out.push(d(Kernel::LayeredUpdate, 0, one_d, step, false));
+            passes(&mut out, step);
+            out.push(d(Kernel::LayeredSettle, 0, one_d, step, false));
+        } else {
+            passes(&mut out, step);
+            out.push(d(Kernel::LayeredUpdate, 0, one_d, step, false));
+        }
     }
     forward(&mut out, steps, true);
     out
@@ -376,8 +421,14 @@ pub fn steps_per_dispatch(
     limits: &wgpu::Limits,
     model: &Model,
     path: KernelPath,
-    simplex: Option<u32>,
+    config: Option<&RefineConfig>,
 ) -> u32 {
+    let simplex = config.and_then(|c| c.simplex);
+    // Accept rules, traces and stop tests add a few loops over y (and lane sums) per step;
+    // accept rules also a forward and backward pass at each dispatch's start.
+    let rule = config.is_some_and(|c| c.sampler != Sampler::Langevin);
+    let extras = rule || config.is_some_and(|c| c.trace || c.stop.any());
+    let y_dim = model.y_dim as u64;
     if !is_llvmpipe(info) {
         return u32::MAX;
     }
@@ -393,16 +444,25 @@ pub fn steps_per_dispatch(
     let (fixed, per_step) = match path {
         KernelPath::Chain => {
             let per_chain = simplex.map_or(0, groups);
-            (0, chain_loop_iterations(model) + projection(per_chain))
+            let step = chain_loop_iterations(model) + projection(per_chain);
+            let extra = if extras { 6 * (y_dim + 1) + 4 } else { 0 };
+            (if rule { step + y_dim } else { 0 }, step + extra)
         }
         KernelPath::Tile { chains } => {
             let (fixed, per_step) =
                 tile_loop_iterations(model, chains, tile_k(model, chains, limits));
             let lanes = u64::from(TILE_THREADS / (chains / 4));
             let per_thread = simplex.map_or(0, |g| groups(g).div_ceil(lanes));
+            let units = u64::from(TILE_MAX_UNITS) + 1;
+            let step = per_step + projection(per_thread) + u64::from(TILE_MAX_UNITS);
+            let extra = if extras {
+                3 * (units + lanes + 8) + 2 * units + 24
+            } else {
+                0
+            };
             (
-                fixed + per_thread * 40,
-                per_step + projection(per_thread) + u64::from(TILE_MAX_UNITS),
+                fixed + per_thread * 40 + if rule { step + extra } else { 0 },
+                step + extra,
             )
         }
         KernelPath::Layered => return u32::MAX,
@@ -484,11 +544,19 @@ mod tests {
     fn fused_paths_take_one_dispatch_per_refinement_off_llvmpipe() {
         let model = r1();
         for path in [KernelPath::Chain, KernelPath::Tile { chains: 16 }] {
-            let plan = dispatches(path, &model, 8192, Some(1000), u32::MAX);
+            let plan = dispatches(path, &model, 8192, Some(1000), u32::MAX, false, false);
             assert_eq!(plan.len(), 1, "{path}");
             assert_eq!((plan[0].steps, plan[0].write_energy), (1000, true));
         }
-        let layered = dispatches(KernelPath::Layered, &model, 8192, Some(10), u32::MAX);
+        let layered = dispatches(
+            KernelPath::Layered,
+            &model,
+            8192,
+            Some(10),
+            u32::MAX,
+            false,
+            false,
+        );
         // 2L + 2 per step, L + 1 for the final energy, 1 for W_x x + b.
         assert_eq!(layered.len(), 10 * (2 * 4 + 2) + 4 + 1 + 1);
     }
@@ -496,7 +564,15 @@ mod tests {
     #[test]
     fn runs_of_steps_cover_every_step_once() {
         let model = r1();
-        let plan = dispatches(KernelPath::Tile { chains: 4 }, &model, 10, Some(10), 3);
+        let plan = dispatches(
+            KernelPath::Tile { chains: 4 },
+            &model,
+            10,
+            Some(10),
+            3,
+            false,
+            false,
+        );
         let runs: Vec<_> = plan.iter().map(|d| (d.step_offset, d.steps)).collect();
         assert_eq!(runs, [(0, 3), (3, 3), (6, 3), (9, 1), (10, 0)]);
         assert!(plan.iter().rev().skip(1).all(|d| !d.write_energy));

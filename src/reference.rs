@@ -1,7 +1,7 @@
 //! The float64 CPU reference of every kernel, written loop for loop like the shaders so the
 //! two can be read side by side. Tests hold the GPU to it; it is also a slow fallback.
 
-use crate::config::RefineConfig;
+use crate::config::{RefineConfig, Sampler, ADAPT_GAIN};
 use crate::model::Model;
 use crate::rng::langevin_normals;
 
@@ -82,59 +82,213 @@ pub fn refine_fixed(
     fixed: Option<&[bool]>,
     config: &RefineConfig,
 ) -> (Vec<f64>, Vec<f64>) {
+    let run = refine_full(model, x, y0, fixed, config);
+    (run.y, run.energy)
+}
+
+/// Everything a reference refinement gives: the twin of [`crate::Refinement`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferenceRun {
+    /// Final y, `[n, y_dim]`.
+    pub y: Vec<f64>,
+    /// Final energy with the prior, `[n]`.
+    pub energy: Vec<f64>,
+    /// Steps each chain took before it stopped (K if it never did), `[n]`.
+    pub stopped_at: Vec<u32>,
+    /// Accepted proposals per chain (MALA, keep-if-lower; steps taken otherwise), `[n]`.
+    pub accepted: Vec<u32>,
+    /// Each chain's final step-size multiplier, `[n]`.
+    pub step_scale: Vec<f64>,
+    /// With `config.trace`: per step, (energy, gradient norm) of every chain before it, `[K][n]`,
+    /// a stopped chain keeping the values it stopped with.
+    pub trace: Vec<Vec<(f64, f64)>>,
+}
+
+/// U = E + (lambda / 2) |y|^2 and its gradient dE/dy + lambda y.
+fn potential(model: &Model, x: &[f64], y: &[f64], lambda: f64) -> (f64, Vec<f64>) {
+    let (e, g) = energy_and_grad(model, x, y);
+    let prior = 0.5 * lambda * y.iter().map(|v| v * v).sum::<f64>();
+    let d = g.iter().zip(y).map(|(g, y)| g + lambda * y).collect();
+    (e + prior, d)
+}
+
+/// The uniform number in (0, 1] MALA's accept test of `chain` at `step` draws.
+pub fn accept_uniform(seed: u64, chain: u32, step: u32) -> f64 {
+    crate::rng::uniform(crate::rng::philox4x32_10([0, step, chain, 1], crate::rng::key(seed))[0])
+}
+
+/// The reference refinement with every option: the sampler's accept rule, early stopping,
+/// the trace. Written step for step like the kernels (see shaders/step.wgsl).
+pub fn refine_full(
+    model: &Model,
+    x: &[f32],
+    y0: &[f32],
+    fixed: Option<&[bool]>,
+    config: &RefineConfig,
+) -> ReferenceRun {
     let n = y0.len() / model.y_dim;
+    let steps = config.steps as usize;
+    let mut run = ReferenceRun {
+        y: Vec::with_capacity(n * model.y_dim),
+        energy: Vec::with_capacity(n),
+        stopped_at: Vec::with_capacity(n),
+        accepted: Vec::with_capacity(n),
+        step_scale: Vec::with_capacity(n),
+        trace: vec![Vec::with_capacity(n); if config.trace { steps } else { 0 }],
+    };
+    for c in 0..n {
+        let held: Vec<bool> = (0..model.y_dim)
+            .map(|k| fixed.is_some_and(|f| f[c * model.y_dim + k]))
+            .collect();
+        let chain = refine_chain(
+            model,
+            &row(x, model.x_dim, c),
+            row(y0, model.y_dim, c),
+            &held,
+            c as u32,
+            config,
+        );
+        run.y.extend(&chain.y);
+        run.energy.push(chain.energy);
+        run.stopped_at.push(chain.stopped_at);
+        run.accepted.push(chain.accepted);
+        run.step_scale.push(chain.scale);
+        for (s, rows) in run.trace.iter_mut().enumerate() {
+            rows.push(chain.trace[s.min(chain.trace.len() - 1)]);
+        }
+    }
+    run
+}
+
+struct ChainRun {
+    y: Vec<f64>,
+    energy: f64,
+    stopped_at: u32,
+    accepted: u32,
+    scale: f64,
+    trace: Vec<(f64, f64)>,
+}
+
+fn refine_chain(
+    model: &Model,
+    x: &[f64],
+    mut y: Vec<f64>,
+    held: &[bool],
+    chain: u32,
+    config: &RefineConfig,
+) -> ChainRun {
     let lambda = f64::from(config.prior_l2);
     let table = config.step_table().expect("a valid refinement config");
-    let mut ys = Vec::with_capacity(n * model.y_dim);
-    let mut energies = Vec::with_capacity(n);
-    for c in 0..n {
-        let xc = row(x, model.x_dim, c);
-        let mut y = row(y0, model.y_dim, c);
-        let held = |k: usize| fixed.is_some_and(|f| f[c * model.y_dim + k]);
-        for step in 0..config.steps {
-            let [eta, noise] = table[step as usize].map(f64::from);
-            let (_, g) = energy_and_grad(model, &xc, &y);
-            let norm = g
-                .iter()
-                .zip(&y)
-                .enumerate()
-                .filter(|(k, _)| !held(*k))
-                .map(|(_, (gk, yk))| (gk + lambda * yk).powi(2))
-                .sum::<f64>()
-                .sqrt();
-            let scale = match config.clip_grad.map(f64::from) {
-                Some(c) if norm > c => c / norm,
-                _ => 1.0,
-            };
-            for (k, yk) in y.iter_mut().enumerate() {
-                if held(k) {
-                    continue;
-                }
-                let mut next = *yk - eta * ((g[k] + lambda * *yk) * scale);
-                if noise > 0.0 {
-                    next += noise
-                        * langevin_normals(config.seed, c as u32, step, (k / 4) as u32)[k % 4];
-                }
-                if let Some((lo, hi)) = config.clamp {
-                    next = next.clamp(f64::from(lo), f64::from(hi));
-                }
-                *yk = next;
+    let (mut u, mut d) = potential(model, x, &y, lambda);
+    let mut out = ChainRun {
+        y: Vec::new(),
+        energy: 0.0,
+        stopped_at: config.steps,
+        accepted: 0,
+        scale: 1.0,
+        trace: Vec::new(),
+    };
+    let mut change = f64::from(f32::MAX);
+    for step in 0..config.steps {
+        if step > 0 && config.sampler == Sampler::Langevin {
+            let (u_new, d_new) = potential(model, x, &y, lambda);
+            change = (u_new - u).abs();
+            (u, d) = (u_new, d_new);
+        }
+        let norm = d
+            .iter()
+            .zip(held)
+            .filter(|(_, h)| !**h)
+            .map(|(v, _)| v * v)
+            .sum::<f64>()
+            .sqrt();
+        if config.trace {
+            out.trace.push((u, norm));
+        }
+        let stop = config.stop;
+        if stop.grad_norm.is_some_and(|t| norm <= f64::from(t))
+            || stop.energy_change.is_some_and(|t| change <= f64::from(t))
+            || stop.energy_below.is_some_and(|t| u <= f64::from(t))
+        {
+            out.stopped_at = step;
+            break;
+        }
+        let [eta, noise] = table[step as usize].map(f64::from);
+        let (eta, noise) = (eta * out.scale, noise * out.scale.sqrt());
+        let clip = match config.clip_grad.map(f64::from) {
+            Some(c) if norm > c => c / norm,
+            _ => 1.0,
+        };
+        let mut next = y.clone();
+        for (k, v) in next.iter_mut().enumerate() {
+            if held[k] {
+                continue;
             }
-            if let Some(g) = config.simplex {
-                for (b, group) in y.chunks_mut(g as usize).enumerate() {
-                    let first = b * g as usize;
-                    if !(first..first + g as usize).any(held) {
-                        project_simplex(group);
-                    }
+            *v -= eta * (d[k] * clip);
+            if noise > 0.0 {
+                *v += noise * langevin_normals(config.seed, chain, step, (k / 4) as u32)[k % 4];
+            }
+            if let Some((lo, hi)) = config.clamp {
+                *v = v.clamp(f64::from(lo), f64::from(hi));
+            }
+        }
+        if let Some(g) = config.simplex {
+            for (b, group) in next.chunks_mut(g as usize).enumerate() {
+                let first = b * g as usize;
+                if !held[first..first + g as usize].iter().any(|&h| h) {
+                    project_simplex(group);
                 }
             }
         }
-        let (e, _) = energy_and_grad(model, &xc, &y);
-        let prior: f64 = y.iter().map(|v| v * v).sum::<f64>() * 0.5 * lambda;
-        energies.push(e + prior);
-        ys.extend(y);
+        match config.sampler {
+            Sampler::Langevin => {
+                y = next;
+                out.accepted += 1;
+            }
+            Sampler::KeepIfLower { shrink } => {
+                let (u_next, d_next) = potential(model, x, &next, lambda);
+                if u_next <= u {
+                    change = u - u_next;
+                    (y, u, d) = (next, u_next, d_next);
+                    out.accepted += 1;
+                } else {
+                    out.scale *= f64::from(shrink);
+                }
+            }
+            Sampler::Mala {
+                adapt_steps,
+                target_accept,
+            } => {
+                let (u_next, d_next) = potential(model, x, &next, lambda);
+                // log q(y | y') - log q(y' | y), both N(mean, noise^2 I) over the moving
+                // coordinates, and the Boltzmann factor at T = noise^2 / (2 eta).
+                let mut ratio = 0.0;
+                for k in (0..y.len()).filter(|&k| !held[k]) {
+                    let forward = next[k] - y[k] + eta * d[k];
+                    let reverse = y[k] - next[k] + eta * d_next[k];
+                    ratio += reverse * reverse - forward * forward;
+                }
+                let [eta0, noise0] = table[step as usize].map(f64::from);
+                let temperature = noise0 * noise0 / (2.0 * eta0);
+                let log_alpha = -(u_next - u) / temperature - ratio / (2.0 * noise * noise);
+                let accept = accept_uniform(config.seed, chain, step).ln() < log_alpha;
+                if accept {
+                    change = (u_next - u).abs();
+                    (y, u, d) = (next, u_next, d_next);
+                    out.accepted += 1;
+                }
+                if step < adapt_steps {
+                    let hit = if accept { 1.0 } else { 0.0 };
+                    out.scale *= (ADAPT_GAIN * (hit - target_accept)).exp() as f64;
+                }
+            }
+        }
     }
-    (ys, energies)
+    let (e, _) = energy_and_grad(model, x, &y);
+    let prior: f64 = y.iter().map(|v| v * v).sum::<f64>() * 0.5 * lambda;
+    out.energy = e + prior;
+    out.y = y;
+    out
 }
 
 /// Projects v onto the probability simplex {v >= 0, sum v = 1} in place, by Michelot's

@@ -16,6 +16,7 @@ const TILE: &str = include_str!("../shaders/tile.wgsl");
 const LANE_SUM: &str = include_str!("../shaders/lane_sum.wgsl");
 const LANE_SUM_SUBGROUP: &str = include_str!("../shaders/lane_sum_subgroup.wgsl");
 const LAYERED: &str = include_str!("../shaders/layered.wgsl");
+const TRACE: &str = include_str!("../shaders/trace.wgsl");
 
 /// One compute kernel: its WGSL source and entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,13 +37,19 @@ pub enum Kernel {
     LayeredOutput,
     /// Layered path: one layer of the backward pass.
     LayeredBackward,
-    /// Layered path: the update of y.
+    /// Layered path: the stop tests and the update of y (the proposal, for an accept rule).
     LayeredUpdate,
+    /// Layered path, accept rules: the energy of y0 into the chain state.
+    LayeredStart,
+    /// Layered path, accept rules: keeps or refuses each proposal.
+    LayeredSettle,
+    /// The per-step summary of a trace (min, mean, max energy, mean gradient norm).
+    TraceReduce,
 }
 
 impl Kernel {
     /// Every kernel the crate ships.
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 12] = [
         Kernel::Eval,
         Kernel::Refine,
         Kernel::Tile,
@@ -52,6 +59,9 @@ impl Kernel {
         Kernel::LayeredOutput,
         Kernel::LayeredBackward,
         Kernel::LayeredUpdate,
+        Kernel::LayeredStart,
+        Kernel::LayeredSettle,
+        Kernel::TraceReduce,
     ];
 
     /// The entry point's name.
@@ -65,6 +75,9 @@ impl Kernel {
             Kernel::LayeredOutput => "layered_output",
             Kernel::LayeredBackward => "layered_backward",
             Kernel::LayeredUpdate => "layered_update",
+            Kernel::LayeredStart => "layered_start",
+            Kernel::LayeredSettle => "layered_settle",
+            Kernel::TraceReduce => "trace_reduce",
         }
     }
 
@@ -109,13 +122,17 @@ impl Kernel {
             Kernel::Refine => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, REFINE],
             Kernel::Tile => &[BINDINGS, ACTIVATION, PHILOX, LANE_SUM, TILE],
             Kernel::TileSubgroup => &[BINDINGS, ACTIVATION, PHILOX, LANE_SUM_SUBGROUP, TILE],
+            Kernel::TraceReduce => &[BINDINGS, TRACE],
             _ => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, LAYERED],
         }
     }
 
     /// The override constants every module declares.
     pub fn overrides(self) -> &'static [&'static str] {
-        &["ACTIVATION", "OUTPUT", "WORKGROUP_SIZE"]
+        match self {
+            Kernel::TraceReduce => &["WORKGROUP_SIZE", "RULE"],
+            _ => &["ACTIVATION", "OUTPUT", "WORKGROUP_SIZE", "RULE"],
+        }
     }
 
     /// The constants of `all` this kernel declares (a pipeline refuses any other).

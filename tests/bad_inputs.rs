@@ -437,6 +437,79 @@ fn bad_options_name_their_flag() {
 }
 
 #[test]
+fn bad_sampler_stop_and_trace_options_name_their_flag() {
+    let d = Dir::new();
+    let (m, x, y) = d.good();
+    let out = d.path("out.safetensors");
+    let fails = |extra: &[&str]| refine_fails(&m, Some(&x), &y, &out, extra);
+    assert_has(
+        &fails(&["--mala"]),
+        &["invalid option --temperature: --mala needs a temperature above 0 at every step; step 0 has none"],
+    );
+    assert_has(
+        &fails(&["--mala", "--temperature", "1", "--clamp=-1,1"]),
+        &["invalid option --clamp: cannot be used with --mala"],
+    );
+    assert_has(
+        &fails(&["--mala", "--temperature", "1", "--clip-grad", "1"]),
+        &["invalid option --clip-grad: cannot be used with --mala"],
+    );
+    assert_has(
+        &fails(&["--mala", "--temperature", "1", "--target-accept", "1.5"]),
+        &["invalid option --target-accept: must lie strictly between 0 and 1, got 1.5"],
+    );
+    assert_has(
+        &fails(&["--mala", "--keep-if-lower", "--temperature", "1"]),
+        &["--mala", "--keep-if-lower", "cannot be used with"],
+    );
+    assert_has(&fails(&["--adapt-steps", "5"]), &["--mala"]);
+    assert_has(
+        &fails(&["--keep-if-lower", "--shrink", "1"]),
+        &["invalid option --shrink: must lie strictly between 0 and 1, got 1"],
+    );
+    assert_has(
+        &fails(&["--stop-grad", "-1"]),
+        &["invalid option --stop-grad: must be a number >= 0, got -1"],
+    );
+    assert_has(
+        &fails(&["--stop-change", "nan"]),
+        &["invalid option --stop-change: must be a number >= 0, got NaN"],
+    );
+    assert_has(
+        &fails(&["--stop-below", "inf"]),
+        &["invalid option --stop-below: must be a finite number, got inf"],
+    );
+    let txt = d.path("trace.txt");
+    assert_has(
+        &fails(&["--trace", txt.to_str().unwrap()]),
+        &[
+            "invalid option --trace",
+            "trace.txt: the file name must end in .csv or .json",
+        ],
+    );
+    assert!(!txt.exists());
+    // The trace may not overwrite an input.
+    let y_copy = d.path("y0.json");
+    std::fs::copy(&y, &y_copy).unwrap();
+    let before = std::fs::read(&y_copy).unwrap();
+    assert_has(
+        &refine_fails(
+            &m,
+            Some(&x),
+            &y_copy,
+            &out,
+            &["--trace", y_copy.to_str().unwrap()],
+        ),
+        &["invalid option --trace", "y0.json is also an input"],
+    );
+    assert_eq!(
+        std::fs::read(&y_copy).unwrap(),
+        before,
+        "an input was overwritten"
+    );
+}
+
+#[test]
 fn no_adapter_is_a_clear_error() {
     let d = Dir::new();
     let (m, x, y) = d.good();

@@ -1,6 +1,7 @@
-//! Every kernel, specialised for every activation and output, and the FMA peak probe pass
-//! naga validation and translate to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL, so
-//! no backend breaks blind; and each kernel's workgroup memory fits the adapter's limit.
+//! Every kernel, specialised for every activation, output and accept rule, and the FMA peak
+//! probe pass naga validation and translate to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12)
+//! and GLSL, so no backend breaks blind; and each kernel's workgroup memory fits the
+//! adapter's limit.
 
 mod common;
 
@@ -103,12 +104,16 @@ fn every_kernel_translates_to_every_backend() {
     for kernel in Kernel::ALL {
         for act in Activation::ALL {
             for out in Output::ALL {
-                let constants = [
-                    ("ACTIVATION", f64::from(act.shader_id())),
-                    ("OUTPUT", f64::from(out.shader_id())),
-                    ("WORKGROUP_SIZE", 64.0),
-                ];
-                translate(kernel, &constants);
+                // Every accept rule: 0 Langevin, 1 MALA, 2 keep-if-lower.
+                for rule in 0..3 {
+                    let constants = [
+                        ("ACTIVATION", f64::from(act.shader_id())),
+                        ("OUTPUT", f64::from(out.shader_id())),
+                        ("WORKGROUP_SIZE", 64.0),
+                        ("RULE", f64::from(rule)),
+                    ];
+                    translate(kernel, &constants);
+                }
             }
         }
     }

@@ -97,3 +97,49 @@ pub fn check_refine_on(
     assert!(moved > 1e-3 * n as f64, "{what}: y barely moved ({moved})");
     gpu
 }
+
+/// Refines `n` random chains on `path` with every option of `cfg` (buffers poisoned) and
+/// holds the result to `reference::refine_full`: y and the energy to 1e-4, the step each
+/// chain stopped at and its accepted count exactly, its step-size multiplier and the trace
+/// to 1e-4. Returns both.
+pub fn check_options_on(
+    path: PathChoice,
+    m: &Model,
+    n: usize,
+    cfg: &RefineConfig,
+    fixed: Option<&[bool]>,
+    what: &str,
+) -> (ebm::Refinement, reference::ReferenceRun) {
+    let mut engine = Engine::with_path(&ctx(), m, path).unwrap();
+    engine.poison_outputs(true);
+    let x = data(n * m.x_dim, 1.0, 17);
+    let y0 = data(n * m.y_dim, 1.0, 18);
+    let gpu = engine.refine_fixed(&x, &y0, fixed, cfg).unwrap();
+    let want = reference::refine_full(m, &x, &y0, fixed, cfg);
+    assert_close(&format!("{what}: y"), &gpu.y, &want.y);
+    assert_close(&format!("{what}: energy"), &gpu.energy, &want.energy);
+    assert_eq!(gpu.stopped_at, want.stopped_at, "{what}: stopped at");
+    assert_eq!(gpu.accepted, want.accepted, "{what}: accepted");
+    assert_close(
+        &format!("{what}: step scale"),
+        &gpu.step_scale,
+        &want.step_scale,
+    );
+    match (&gpu.trace, cfg.trace) {
+        (Some(rows), true) => {
+            let expected = ebm::trace::summarise(&want.trace);
+            assert_eq!(rows.len(), expected.len(), "{what}: trace rows");
+            let flat =
+                |r: &ebm::TraceRow| [r.min_energy, r.mean_energy, r.max_energy, r.mean_grad_norm];
+            let got: Vec<f32> = rows
+                .iter()
+                .flat_map(|r| flat(r).map(|v| v as f32))
+                .collect();
+            let want: Vec<f64> = expected.iter().flat_map(flat).collect();
+            assert_close(&format!("{what}: trace"), &got, &want);
+        }
+        (None, false) => {}
+        (got, _) => panic!("{what}: trace {got:?} with config.trace {}", cfg.trace),
+    }
+    (gpu, want)
+}

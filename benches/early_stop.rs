@@ -1,0 +1,84 @@
+//! Early stopping saves work: the same refinement with a growing share of chains that stop
+//! at their first step (their start is already below the energy threshold). The stopped
+//! chains are either the first ones of the batch (contiguous: whole workgroups, or whole
+//! SIMD groups on a CPU adapter, go idle) or every other chain (interleaved: each group
+//! keeps working for its running half), on the path `ebm` picks and on the tile kernel.
+//!
+//! The energy is the toy2d model with its last layer zeroed, so E + (lambda/2)|y|^2 is the
+//! prior alone: a chain started at 0.01 stops at once below the threshold 0.01, one started
+//! at 3 never gets there in these steps; the passes cost the same as the full model's.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ebm::bench::{uniform_inputs, workloads};
+use ebm::rng::HostRng;
+use ebm::{Context, Engine, Model, PathChoice, RefineConfig, StopRule};
+
+fn early_stop(c: &mut Criterion) {
+    let ctx = Context::new().expect("a GPU adapter");
+    let toy = workloads().into_iter().find(|w| w.name == "toy2d").unwrap();
+    let mut model = Model::random(&toy.spec, 0).unwrap();
+    let last = model.layers.last_mut().unwrap();
+    last.weight.iter_mut().for_each(|w| *w = 0.0);
+    last.bias.iter_mut().for_each(|b| *b = 0.0);
+    let batch = 4096;
+    let steps = 100;
+    let x = uniform_inputs(&mut HostRng::new(1, 0), batch * model.x_dim);
+    let config = RefineConfig {
+        steps,
+        step_size: 0.001,
+        prior_l2: 1.0,
+        stop: StopRule {
+            energy_below: Some(0.01),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let y_dim = model.y_dim;
+    let starts = |share: f64, interleaved: bool| -> Vec<f32> {
+        let stopped = (share * batch as f64).round() as usize;
+        (0..batch)
+            .flat_map(|c| {
+                // Interleaved: evenly spread, exactly `stopped` of them.
+                let stops = if interleaved {
+                    (c + 1) * stopped / batch > c * stopped / batch
+                } else {
+                    c < stopped
+                };
+                std::iter::repeat_n(if stops { 0.01 } else { 3.0 }, y_dim)
+            })
+            .collect()
+    };
+    for choice in [PathChoice::Auto, PathChoice::Tile] {
+        let engine = Engine::with_path(&ctx, &model, choice).unwrap();
+        let path = engine.path_for(batch).unwrap();
+        let mut group = c.benchmark_group(format!(
+            "early stop, toy2d {batch} chains x {steps} steps, {path} on {}",
+            ctx.adapter_info().name
+        ));
+        group.sample_size(10);
+        group.throughput(Throughput::Elements((batch * steps as usize) as u64));
+        for interleaved in [false, true] {
+            for share in [0.0, 0.25, 0.5, 0.75, 1.0] {
+                let y0 = starts(share, interleaved);
+                // The share really stops, and the others really run.
+                let out = engine.refine(&x, &y0, &config).unwrap();
+                let stopped = out.stopped_at.iter().filter(|&&s| s == 0).count();
+                assert_eq!(stopped, (share * batch as f64).round() as usize);
+                let layout = if interleaved {
+                    "interleaved"
+                } else {
+                    "contiguous"
+                };
+                group.bench_with_input(
+                    BenchmarkId::new(layout, format!("{:.0}% stopped", share * 100.0)),
+                    &y0,
+                    |b, y0| b.iter(|| engine.refine(&x, y0, &config).unwrap()),
+                );
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, early_stop);
+criterion_main!(benches);

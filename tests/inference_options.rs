@@ -1,0 +1,264 @@
+//! The inference options inside the GPU loop, on every kernel path, held to the float64
+//! reference (`reference::refine_full`): keep-if-lower descent, MALA's accept test and
+//! step-size adaptation, early stopping by each test, and the per-step trace.
+
+mod common;
+
+use common::{check_options_on, ctx, model};
+use ebm::{
+    Activation, Engine, KernelPath, Model, Output, PathChoice, RefineConfig, Sampler, StopRule,
+};
+
+/// Chain, layered, and the smallest and largest tile this adapter fits for `m`.
+fn paths(m: &Model) -> Vec<PathChoice> {
+    let limits = ctx().limits();
+    let fits: Vec<u32> = ebm::plan::TILE_CHAINS
+        .into_iter()
+        .filter(|&chains| ebm::plan::tile_misfit(m, chains, &limits).is_none())
+        .collect();
+    let mut out = vec![KernelPath::Chain, KernelPath::Layered];
+    out.extend(fits.first().map(|&chains| KernelPath::Tile { chains }));
+    out.extend(
+        fits.last()
+            .filter(|&&c| Some(&c) != fits.first())
+            .map(|&chains| KernelPath::Tile { chains }),
+    );
+    out.into_iter().map(PathChoice::Exactly).collect()
+}
+
+fn test_model() -> Model {
+    model(3, 6, &[20, 12], Activation::Silu, Output::Softplus, 41)
+}
+
+/// Keep-if-lower with and without noise: refused steps leave y as it was and shrink the
+/// chain's step size; accepted counts and step sizes match the reference exactly. Few,
+/// large steps: near a minimum the energy change falls under float32's resolution, where
+/// float32 and float64 may decide differently.
+#[test]
+fn keep_if_lower_matches_the_reference_on_every_path() {
+    let m = model(3, 6, &[20, 12], Activation::Tanh, Output::Identity, 43);
+    for temperature in [0.0, 0.05] {
+        let cfg = RefineConfig {
+            steps: 5,
+            step_size: 8.0,
+            temperature,
+            seed: 9,
+            prior_l2: 0.3,
+            sampler: Sampler::KeepIfLower { shrink: 0.5 },
+            ..Default::default()
+        };
+        for path in paths(&m) {
+            let what = format!("keep-if-lower T={temperature} on {path:?}");
+            let (gpu, want) = check_options_on(path, &m, 37, &cfg, None, &what);
+            // The step is large enough that some steps are refused, but not all.
+            let refused: u32 = gpu.accepted.iter().map(|&a| cfg.steps - a).sum();
+            assert!(refused > 0, "{what}: no step was refused");
+            assert!(gpu.accepted.iter().any(|&a| a > 0), "{what}: no step kept");
+            assert!(want.step_scale.iter().any(|&s| s < 1.0));
+        }
+    }
+}
+
+/// Keep-if-lower never lets a chain's energy rise (noise off), on the fused default path.
+#[test]
+fn keep_if_lower_never_raises_the_energy() {
+    let m = test_model();
+    let engine = Engine::new(&ctx(), &m).unwrap();
+    let n = 64;
+    let x = common::data(n * m.x_dim, 1.0, 3);
+    let y0 = common::data(n * m.y_dim, 1.0, 4);
+    let start = engine.eval(&x, &y0).unwrap().energy;
+    let cfg = RefineConfig {
+        steps: 30,
+        step_size: 2.0,
+        sampler: Sampler::KeepIfLower { shrink: 0.5 },
+        ..Default::default()
+    };
+    let out = engine.refine(&x, &y0, &cfg).unwrap();
+    for (c, (&e0, &e)) in start.iter().zip(&out.energy).enumerate() {
+        assert!(e <= e0, "chain {c}: energy rose from {e0} to {e}");
+    }
+}
+
+/// MALA with adaptation on: the accept decisions, acceptance counts and adapted step sizes
+/// match the reference draw for draw.
+#[test]
+fn mala_matches_the_reference_on_every_path() {
+    let m = test_model();
+    let cfg = RefineConfig {
+        steps: 12,
+        step_size: 0.05,
+        temperature: 0.2,
+        seed: 77,
+        prior_l2: 0.5,
+        sampler: Sampler::Mala {
+            adapt_steps: 6,
+            target_accept: 0.574,
+        },
+        ..Default::default()
+    };
+    for path in paths(&m) {
+        let what = format!("MALA on {path:?}");
+        let (gpu, _) = check_options_on(path, &m, 29, &cfg, None, &what);
+        let rate: f32 = gpu.acceptance_rate().iter().sum::<f32>() / 29.0;
+        assert!(rate > 0.05 && rate < 0.999, "{what}: acceptance {rate}");
+    }
+}
+
+/// Each stop test alone, and all three with keep-if-lower, with held coordinates: some
+/// chains stop early and some do not, at the same step as in the reference, and stopped
+/// chains keep the y they stopped with.
+#[test]
+fn early_stopping_matches_the_reference_on_every_path() {
+    let m = test_model();
+    let n = 40;
+    let fixed: Vec<bool> = (0..n * m.y_dim).map(|i| i % 7 == 3).collect();
+    let base = RefineConfig {
+        steps: 25,
+        step_size: 0.3,
+        prior_l2: 0.4,
+        ..Default::default()
+    };
+    // Thresholds placed inside the range the chains go through, from a reference run.
+    let probe = ebm::reference::refine_full(
+        &m,
+        &common::data(n * m.x_dim, 1.0, 17),
+        &common::data(n * m.y_dim, 1.0, 18),
+        Some(&fixed),
+        &RefineConfig {
+            trace: true,
+            ..base.clone()
+        },
+    );
+    // Medians over the chains at the last step: about half the chains get there.
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2] as f32
+    };
+    let (last, before) = (&probe.trace[24], &probe.trace[23]);
+    let below = median(last.iter().map(|t| t.0).collect());
+    let grad = median(last.iter().map(|t| t.1).collect());
+    let change = median(
+        last.iter()
+            .zip(before)
+            .map(|(a, b)| (a.0 - b.0).abs())
+            .collect(),
+    );
+    let rules = [
+        (
+            "grad",
+            StopRule {
+                grad_norm: Some(grad),
+                ..Default::default()
+            },
+            Sampler::Langevin,
+        ),
+        (
+            "change",
+            StopRule {
+                energy_change: Some(change),
+                ..Default::default()
+            },
+            Sampler::Langevin,
+        ),
+        (
+            "below",
+            StopRule {
+                energy_below: Some(below),
+                ..Default::default()
+            },
+            Sampler::Langevin,
+        ),
+        (
+            "all three, keep-if-lower",
+            StopRule {
+                grad_norm: Some(grad),
+                energy_change: Some(change),
+                energy_below: Some(below),
+            },
+            Sampler::KeepIfLower { shrink: 0.5 },
+        ),
+    ];
+    for (name, stop, sampler) in rules {
+        let cfg = RefineConfig {
+            stop,
+            sampler,
+            trace: true,
+            ..base.clone()
+        };
+        for path in paths(&m) {
+            let what = format!("stop on {name}, {path:?}");
+            let (gpu, _) = check_options_on(path, &m, n, &cfg, Some(&fixed), &what);
+            let stopped = gpu.stopped_at.iter().filter(|&&s| s < cfg.steps).count();
+            assert!(
+                stopped > 0 && stopped < n,
+                "{what}: {stopped} of {n} chains stopped"
+            );
+        }
+    }
+}
+
+/// The trace with noise on: step 0 is the start, energies and gradient norms follow the
+/// reference step by step.
+#[test]
+fn trace_matches_the_reference_on_every_path() {
+    let m = test_model();
+    let cfg = RefineConfig {
+        steps: 9,
+        step_size: 0.1,
+        temperature: 0.05,
+        seed: 5,
+        prior_l2: 0.2,
+        trace: true,
+        ..Default::default()
+    };
+    for path in paths(&m) {
+        let what = format!("trace on {path:?}");
+        let (gpu, _) = check_options_on(path, &m, 70, &cfg, None, &what);
+        let rows = gpu.trace.unwrap();
+        assert_eq!(rows.len(), 9);
+        assert!(rows
+            .iter()
+            .all(|r| r.min_energy <= r.mean_energy && r.mean_energy <= r.max_energy));
+        assert!(
+            rows[8].mean_energy < rows[0].mean_energy,
+            "{what}: descent did not descend"
+        );
+    }
+}
+
+/// A batch split into chunks gives the same trace and stops as one dispatch.
+#[test]
+fn chunked_batches_give_the_same_options_results() {
+    let m = test_model();
+    let cfg = RefineConfig {
+        steps: 10,
+        step_size: 0.3,
+        sampler: Sampler::KeepIfLower { shrink: 0.5 },
+        stop: StopRule {
+            energy_change: Some(1e-3),
+            ..Default::default()
+        },
+        trace: true,
+        ..Default::default()
+    };
+    let ctx = ctx();
+    let n = 50;
+    let x = common::data(n * m.x_dim, 1.0, 1);
+    let y0 = common::data(n * m.y_dim, 1.0, 2);
+    let whole = Engine::new(&ctx, &m)
+        .unwrap()
+        .refine(&x, &y0, &cfg)
+        .unwrap();
+    let mut chunked = Engine::new(&ctx, &m).unwrap();
+    chunked.set_max_chunk(16).unwrap();
+    let parts = chunked.refine(&x, &y0, &cfg).unwrap();
+    assert_eq!(whole.y, parts.y);
+    assert_eq!(whole.stopped_at, parts.stopped_at);
+    assert_eq!(whole.accepted, parts.accepted);
+    let (a, b) = (whole.trace.unwrap(), parts.trace.unwrap());
+    for (r, s) in a.iter().zip(&b) {
+        assert_eq!((r.min_energy, r.max_energy), (s.min_energy, s.max_energy));
+        assert!((r.mean_energy - s.mean_energy).abs() <= 1e-6 * r.mean_energy.abs().max(1.0));
+    }
+}
