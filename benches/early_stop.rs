@@ -20,8 +20,8 @@ fn early_stop(c: &mut Criterion) {
     let last = model.layers.last_mut().unwrap();
     last.weight.iter_mut().for_each(|w| *w = 0.0);
     last.bias.iter_mut().for_each(|b| *b = 0.0);
-    let batch = 4096;
-    let steps = 100;
+    let batch = 2048;
+    let steps = 50;
     let x = uniform_inputs(&mut HostRng::new(1, 0), batch * model.x_dim);
     let config = RefineConfig {
         steps,

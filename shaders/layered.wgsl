@@ -6,7 +6,8 @@
 // each layer from the last, `layered_update`; `layered_xpart` once per refinement. With an
 // accept rule (MALA, keep-if-lower) the passes at y0 and `layered_start` come first, and
 // each step is `layered_update` (the proposal), the passes at it, then `layered_settle`.
-// Stopped chains skip the per-chain kernels; the products still cover them.
+// Stopped chains skip the per-chain kernels, and the products skip tiles of 16 stopped
+// chains.
 //
 // Cost per chain-step (P = multiply-adds, H = hidden units, D = y_dim, m = outputs):
 //   FLOPs 4P + O(H); device memory: each product reads its input and writes its output
@@ -22,6 +23,23 @@ const MODE_BACKWARD: u32 = 2u;
 
 var<workgroup> tin: array<f32, 256>;   // [k][chain] of the tile's input
 var<workgroup> tw: array<f32, 256>;    // [k][unit] of the tile's matrix
+var<workgroup> tile_live: u32;         // whether a chain of the tile still runs
+
+// Whether any of the 16 chains of this workgroup still runs (the same in every thread).
+// The passes of the final energy (write_energy) cover every chain.
+fn tile_runs(local: vec3<u32>, wg: vec3<u32>) -> bool {
+    if local.x == 0u && local.y == 0u {
+        var live = params.write_energy;
+        for (var i = 0u; i < TILE; i++) {
+            let c = wg.x * TILE + i;
+            if c < params.n_chains && !stopped(c) {
+                live = 1u;
+            }
+        }
+        tile_live = live;
+    }
+    return workgroupUniformLoad(&tile_live) != 0u;
+}
 
 // Where the back-propagated dE/dz of layer l's outputs is, and where layer l writes the
 // one of its inputs: delta_a and delta_b alternate from the last layer down.
@@ -101,6 +119,10 @@ fn product(mode: u32, local: vec3<u32>, wg: vec3<u32>) {
         } else {
             cols = layer.n_in;
         }
+    }
+    // Early stopping: a tile of stopped chains skips the product.
+    if params.stop_flags != 0u && !tile_runs(local, wg) {
+        return;
     }
     let c = wg.x * TILE + local.x;
     let j = wg.y * TILE + local.y;

@@ -354,10 +354,17 @@ fn layered(model: &Model, m: u32, steps: u32, accept_rule: bool) -> Vec<Dispatch
         layer,
         groups,
     };
+    // The final pass (write_energy) covers stopped chains too.
     let forward = |out: &mut Vec<Dispatch>, step, write_energy| {
         for (l, layer) in model.layers.iter().enumerate() {
             let groups = (chains, units(layer.n_out));
-            out.push(d(Kernel::LayeredForward, l as u32, groups, step, false));
+            out.push(d(
+                Kernel::LayeredForward,
+                l as u32,
+                groups,
+                step,
+                write_energy,
+            ));
         }
         out.push(d(Kernel::LayeredOutput, 0, one_d, step, write_energy));
     };

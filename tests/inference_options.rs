@@ -198,6 +198,31 @@ fn early_stopping_matches_the_reference_on_every_path() {
     }
 }
 
+/// Every chain stopping before its first step (whole tiles and workgroups of stopped
+/// chains skip their work): y stays y0 bit for bit, and the final energies are still
+/// computed for every chain.
+#[test]
+fn chains_stopped_at_the_start_keep_y0_on_every_path() {
+    let m = test_model();
+    let n = 40;
+    let cfg = RefineConfig {
+        steps: 6,
+        step_size: 0.3,
+        stop: StopRule {
+            energy_below: Some(1e6),
+            ..Default::default()
+        },
+        trace: true,
+        ..Default::default()
+    };
+    for path in paths(&m) {
+        let what = format!("all stopped on {path:?}");
+        let (gpu, _) = check_options_on(path, &m, n, &cfg, None, &what);
+        assert!(gpu.stopped_at.iter().all(|&s| s == 0), "{what}");
+        assert_eq!(gpu.y, common::data(n * m.y_dim, 1.0, 18), "{what}: y moved");
+    }
+}
+
 /// The trace with noise on: step 0 is the start, energies and gradient norms follow the
 /// reference step by step.
 #[test]
