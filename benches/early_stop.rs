@@ -8,7 +8,9 @@
 //! prior alone: a chain started at 0.01 stops at once below the threshold 0.01, one started
 //! at 3 never gets there in these steps; the passes cost the same as the full model's.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use ebm::bench::{uniform_inputs, workloads};
 use ebm::rng::HostRng;
 use ebm::{Context, Engine, Model, PathChoice, RefineConfig, StopRule};
@@ -55,6 +57,8 @@ fn early_stop(c: &mut Criterion) {
             "early stop, toy2d {batch} chains x {steps} steps, {path} on {}",
             ctx.adapter_info().name
         ));
+        // Whole refinements take seconds on a software adapter: a fixed count of runs each.
+        group.sampling_mode(SamplingMode::Flat);
         group.sample_size(10);
         group.throughput(Throughput::Elements((batch * steps as usize) as u64));
         for interleaved in [false, true] {

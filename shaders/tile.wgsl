@@ -25,6 +25,11 @@
 // Narrow products (at most NARROW outputs) split their rows over the lanes and add the
 // partial sums with lane_sum(), which uses subgroup operations where the adapter has them
 // (lane_sum_subgroup.wgsl) and workgroup memory elsewhere (lane_sum.wgsl).
+// Options (the accept rule is the RULE override; the others are runtime flags): each needs
+// a chain's energy and gradient norm, i.e. one or two lane_sum()s per step; an accept rule
+// keeps y and dE/dy of the current y in registers (ycur, gcur) and one more lane_sum for
+// MALA's ratio, with no extra pass. Chains that stop are masked; a tile whose chains have
+// all stopped leaves the step loop.
 // The host (src/plan.rs) checks every size this kernel assumes before it is used, which is
 // what lets it run without runtime bounds checks.
 

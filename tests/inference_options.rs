@@ -287,3 +287,46 @@ fn chunked_batches_give_the_same_options_results() {
         assert!((r.mean_energy - s.mean_energy).abs() <= 1e-6 * r.mean_energy.abs().max(1.0));
     }
 }
+
+/// On llvmpipe a long refinement runs as several dispatches (its loop limit): the chain
+/// state, the kept energy and gradient of accept rules, stops and the trace carry across
+/// them exactly as in one.
+#[test]
+fn options_carry_across_dispatches() {
+    let m = model(4, 8, &[96, 96], Activation::Silu, Output::Softplus, 44);
+    let ctx = ctx();
+    let path = KernelPath::Chain;
+    let base = RefineConfig {
+        step_size: 0.2,
+        temperature: 0.02,
+        seed: 12,
+        prior_l2: 0.2,
+        stop: StopRule {
+            energy_change: Some(1e-4),
+            ..Default::default()
+        },
+        trace: true,
+        ..Default::default()
+    };
+    for sampler in [
+        Sampler::Langevin,
+        Sampler::KeepIfLower { shrink: 0.5 },
+        Sampler::Mala {
+            adapt_steps: 4,
+            target_accept: 0.574,
+        },
+    ] {
+        let mut cfg = RefineConfig {
+            sampler,
+            ..base.clone()
+        };
+        let spd =
+            ebm::plan::steps_per_dispatch(ctx.adapter_info(), &ctx.limits(), &m, path, Some(&cfg));
+        cfg.steps = if spd == u32::MAX { 20 } else { 2 * spd + 3 };
+        if ebm::plan::is_llvmpipe(ctx.adapter_info()) {
+            assert!(spd < cfg.steps / 2, "{spd} steps per dispatch: no split");
+        }
+        let what = format!("{sampler:?} over dispatches of {spd} steps");
+        check_options_on(PathChoice::Exactly(path), &m, 16, &cfg, None, &what);
+    }
+}

@@ -9,6 +9,16 @@ mod common;
 use common::{ctx, data, model};
 use ebm::{Activation, Engine, Layer, Model, Output, PathChoice, RefineConfig, Sampler};
 
+/// An engine for the quadratic-prior energy: an MLP (x 2, y 4) whose last layer is zero, so
+/// E + (lambda/2)|y|^2 is the prior alone, while every pass still runs in full.
+fn quadratic_prior_engine(seed: u64) -> Engine {
+    let mut m = model(2, 4, &[16], Activation::Silu, Output::Identity, seed);
+    let last = m.layers.last_mut().unwrap();
+    last.weight.iter_mut().for_each(|w| *w = 0.0);
+    last.bias.iter_mut().for_each(|b| *b = 0.0);
+    Engine::new(&ctx(), &m).unwrap()
+}
+
 /// Sample mean and variance.
 fn moments(samples: &[f32]) -> (f64, f64) {
     let n = samples.len() as f64;
@@ -25,11 +35,7 @@ fn moments(samples: &[f32]) -> (f64, f64) {
 /// Langevin's variance is T / 0.75 = 0.4: MALA's is T / lambda = 0.3.
 #[test]
 fn mala_samples_the_quadratic_prior_without_discretisation_bias() {
-    let mut m = model(2, 4, &[16], Activation::Silu, Output::Identity, 12);
-    let last = m.layers.last_mut().unwrap();
-    last.weight.iter_mut().for_each(|w| *w = 0.0);
-    last.bias.iter_mut().for_each(|b| *b = 0.0);
-    let engine = Engine::new(&ctx(), &m).unwrap();
+    let engine = quadratic_prior_engine(12);
     let (eta, lambda, temperature) = (0.5f64, 1.0f64, 0.3f64);
     let chains = 8192;
     let y0 = data(chains * 4, 3.0, 5);
@@ -144,11 +150,7 @@ fn mala_splits_a_double_well_by_its_boltzmann_weights() {
 
 #[test]
 fn stationary_variance_matches_the_discretisation() {
-    let mut m = model(2, 4, &[16], Activation::Silu, Output::Identity, 11);
-    let last = m.layers.last_mut().unwrap();
-    last.weight.iter_mut().for_each(|w| *w = 0.0);
-    last.bias.iter_mut().for_each(|b| *b = 0.0);
-    let engine = Engine::new(&ctx(), &m).unwrap();
+    let engine = quadratic_prior_engine(11);
 
     let (eta, lambda, temperature) = (0.5f64, 1.0f64, 0.3f64);
     let chains = 8192;
@@ -165,10 +167,8 @@ fn stationary_variance_matches_the_discretisation() {
         ..Default::default()
     };
     let out = engine.refine(&x, &y0, &cfg).unwrap();
-    let samples: Vec<f64> = out.y.iter().map(|&v| f64::from(v)).collect();
-    let n = samples.len() as f64;
-    let mean = samples.iter().sum::<f64>() / n;
-    let var = samples.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let (mean, var) = moments(&out.y);
+    let n = out.y.len() as f64;
 
     let expected = temperature / (lambda * (1.0 - eta * lambda / 2.0));
     // Coordinates and chains are independent: standard errors of the sample mean and
