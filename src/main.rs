@@ -121,14 +121,24 @@ struct RefineArgs {
     #[arg(long, value_name = "N", default_value_t = 0, requires = "mala")]
     adapt_steps: u32,
     /// With --mala --adapt-steps: the acceptance rate to adapt toward.
-    #[arg(long, default_value_t = 0.574, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 0.574,
+        allow_negative_numbers = true,
+        requires = "mala"
+    )]
     target_accept: f32,
     /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
     /// chain's step size is multiplied by --shrink.
     #[arg(long)]
     keep_if_lower: bool,
     /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
-    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        allow_negative_numbers = true,
+        requires = "keep_if_lower"
+    )]
     shrink: f32,
     /// Stop a chain once |dE/dy + lambda y| is at most TOL (tested before every step).
     #[arg(long, value_name = "TOL", allow_negative_numbers = true)]

@@ -463,6 +463,8 @@ fn bad_sampler_stop_and_trace_options_name_their_flag() {
         &["--mala", "--keep-if-lower", "cannot be used with"],
     );
     assert_has(&fails(&["--adapt-steps", "5"]), &["--mala"]);
+    assert_has(&fails(&["--target-accept", "0.5"]), &["--mala"]);
+    assert_has(&fails(&["--shrink", "0.5"]), &["--keep-if-lower"]);
     assert_has(
         &fails(&["--keep-if-lower", "--shrink", "1"]),
         &["invalid option --shrink: must lie strictly between 0 and 1, got 1"],
