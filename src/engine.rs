@@ -190,8 +190,8 @@ struct RunOutput {
     energy: Vec<f32>,
     grad: Vec<f32>,
     states: Vec<ChainState>,
-    /// Each chunk's trace sums.
-    traces: Vec<Vec<f32>>,
+    /// The trace's per-step sums over every chunk, with `RefineConfig::trace`.
+    trace: Option<TraceSums>,
     gpu_seconds: Option<f64>,
 }
 
@@ -541,12 +541,6 @@ impl Engine {
         let path = self.path_for(n)?;
         let out = self.run_with(Some(config), n, x, y0, fixed.as_deref(), path)?;
         let steps = config.steps;
-        let mut trace = config.trace.then(|| TraceSums::new(steps));
-        if let Some(t) = &mut trace {
-            for chunk in &out.traces {
-                t.add(chunk);
-            }
-        }
         Ok(Refinement {
             y: out.y,
             energy: out.energy,
@@ -565,7 +559,7 @@ impl Engine {
                 .collect(),
             accepted: out.states.iter().map(|s| s.accepted).collect(),
             step_scale: out.states.iter().map(|s| s.scale).collect(),
-            trace: trace.map(|t| t.rows(n)),
+            trace: out.trace.map(|t| t.rows(n)),
         })
     }
 
@@ -700,7 +694,7 @@ impl Engine {
             energy: Vec::with_capacity(n),
             grad: Vec::with_capacity(n * y_dim),
             states: Vec::with_capacity(n),
-            traces: Vec::new(),
+            trace: config.filter(|c| c.trace).map(|c| TraceSums::new(c.steps)),
             gpu_seconds: buffers.timer.as_ref().map(|_| 0.0),
         };
         let mut result = Ok(());
@@ -723,8 +717,8 @@ impl Engine {
                     out.energy.extend(part.energy);
                     out.grad.extend(part.grad);
                     out.states.extend(part.states);
-                    if trace {
-                        out.traces.push(part.trace);
+                    if let Some(sums) = &mut out.trace {
+                        sums.add(&part.trace);
                     }
                     if let (Some(total), Some(s)) = (&mut out.gpu_seconds, part.gpu_seconds) {
                         *total += s;

@@ -284,9 +284,7 @@ fn refine_chain(
             }
         }
     }
-    let (e, _) = energy_and_grad(model, x, &y);
-    let prior: f64 = y.iter().map(|v| v * v).sum::<f64>() * 0.5 * lambda;
-    out.energy = e + prior;
+    out.energy = potential(model, x, &y, lambda).0;
     out.y = y;
     out
 }

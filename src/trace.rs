@@ -86,10 +86,17 @@ pub fn summarise(per_chain: &[Vec<(f64, f64)>]) -> Vec<TraceRow> {
         .collect()
 }
 
-/// Checks that a trace can be written to `path` (a `.csv` or `.json` name), before the run.
-pub fn check_trace_path(path: &Path) -> Result<()> {
+/// The file formats of a trace.
+enum Format {
+    Csv,
+    Json,
+}
+
+/// The format `path`'s name asks for.
+fn format_of(path: &Path) -> Result<Format> {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("csv" | "json") => Ok(()),
+        Some("csv") => Ok(Format::Csv),
+        Some("json") => Ok(Format::Json),
         _ => Err(Error::option(
             "--trace",
             format!(
@@ -100,11 +107,15 @@ pub fn check_trace_path(path: &Path) -> Result<()> {
     }
 }
 
+/// Checks that a trace can be written to `path` (a `.csv` or `.json` name), before the run.
+pub fn check_trace_path(path: &Path) -> Result<()> {
+    format_of(path).map(|_| ())
+}
+
 /// Writes a trace to `path`: CSV for a `.csv` file, JSON for a `.json` file.
 pub fn write_trace(path: &Path, rows: &[TraceRow]) -> Result<()> {
-    check_trace_path(path)?;
-    let text = match path.extension().and_then(|e| e.to_str()) {
-        Some("csv") => {
+    let text = match format_of(path)? {
+        Format::Csv => {
             let mut text = String::from("step,min_energy,mean_energy,max_energy,mean_grad_norm\n");
             for r in rows {
                 text += &format!(
@@ -114,7 +125,7 @@ pub fn write_trace(path: &Path, rows: &[TraceRow]) -> Result<()> {
             }
             text
         }
-        Some("json") => {
+        Format::Json => {
             // JSON has no NaN or infinity: they become null.
             let num = |v: f64| {
                 if v.is_finite() {
@@ -138,7 +149,6 @@ pub fn write_trace(path: &Path, rows: &[TraceRow]) -> Result<()> {
                 .collect();
             format!("[\n{}\n]\n", items.join(",\n"))
         }
-        _ => unreachable!("checked by check_trace_path"),
     };
     let io = |e: std::io::Error| Error::Io {
         path: path.to_path_buf(),
