@@ -1,8 +1,10 @@
 // Hidden activations and output functions with their derivatives: the float32 twins of
 // src/activation.rs, each matching PyTorch's definition. Chosen at pipeline creation.
 
-override ACTIVATION: u32;  // Activation::shader_id
-override OUTPUT: u32;      // Output::shader_id
+// Activation::shader_id and Output::shader_id: the ACTIVATION_* and OUTPUT_* constants
+// the host writes (src/constants.rs).
+override ACTIVATION: u32;
+override OUTPUT: u32;
 
 const SQRT_HALF: f32 = 0.7071067811865476;
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
@@ -37,36 +39,36 @@ fn softplus_and_grad(z: f32) -> vec2<f32> {
 // (act(z), act'(z)).
 fn act_and_grad(z: f32) -> vec2<f32> {
     switch ACTIVATION {
-        case 0u: {  // relu
+        case ACTIVATION_RELU: {
             return select(vec2<f32>(0.0, 0.0), vec2<f32>(z, 1.0), z > 0.0);
         }
-        case 1u: {  // leaky_relu, slope 0.01
+        case ACTIVATION_LEAKY_RELU: {  // slope 0.01
             return select(vec2<f32>(0.01 * z, 0.01), vec2<f32>(z, 1.0), z > 0.0);
         }
-        case 2u: {  // tanh
+        case ACTIVATION_TANH: {
             let t = tanh(clamp(z, -TANH_CLAMP, TANH_CLAMP));
             return vec2<f32>(t, 1.0 - t * t);
         }
-        case 3u: {  // sigmoid
+        case ACTIVATION_SIGMOID: {
             let s = sigmoid(z);
             return vec2<f32>(s, s * (1.0 - s));
         }
-        case 4u: {  // silu
+        case ACTIVATION_SILU: {
             let s = sigmoid(z);
             return vec2<f32>(z * s, s + z * s * (1.0 - s));
         }
-        case 5u: {  // gelu, exact erf form
+        case ACTIVATION_GELU: {  // exact erf form
             let cdf = 0.5 * (1.0 + erf_approx(z * SQRT_HALF));
             let pdf = exp(-0.5 * z * z) * INV_SQRT_2PI;
             return vec2<f32>(z * cdf, cdf + z * pdf);
         }
-        case 6u: {  // gelu, tanh approximation
+        case ACTIVATION_GELU_TANH: {
             let u = SQRT_2_OVER_PI * (z + 0.044715 * z * z * z);
             let t = tanh(clamp(u, -TANH_CLAMP, TANH_CLAMP));
             let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * z * z);
             return vec2<f32>(0.5 * z * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du);
         }
-        default: {  // softplus
+        case ACTIVATION_SOFTPLUS, default: {
             return softplus_and_grad(z);
         }
     }
@@ -75,13 +77,13 @@ fn act_and_grad(z: f32) -> vec2<f32> {
 // (this output's share of the energy, its derivative) for one output f of the last layer.
 fn output_and_grad(f: f32) -> vec2<f32> {
     switch OUTPUT {
-        case 0u: {  // identity
+        case OUTPUT_IDENTITY: {
             return vec2<f32>(f, 1.0);
         }
-        case 1u: {  // square: E = sum of f^2
+        case OUTPUT_SQUARE: {  // E = sum of f^2
             return vec2<f32>(f * f, 2.0 * f);
         }
-        default: {  // softplus
+        case OUTPUT_SOFTPLUS, default: {
             return softplus_and_grad(f);
         }
     }

@@ -32,7 +32,8 @@ struct Params {
     stop_change: f32,   // stop once the last step changed the energy by <= this
     stop_below: f32,    // stop once the energy <= this
     trace: u32,         // 1: record (energy, gradient norm) per step and chain in `trace`
-    save: u32,          // scratch units of the saved y and dE/dy (accept rules, chain/layered)
+    save: u32,          // scratch units of the saved y and dE/dy and the proposal's non-finite flag
+                        // (accept rules, chain/layered)
     trace_summary: u32, // offset in `trace` of the per-step summaries (trace_reduce)
 }
 
@@ -55,25 +56,31 @@ struct ChainState {
     stopped_at: u32,  // the step it stopped before, RUNNING while it runs
     accepted: u32,    // steps taken (MALA and keep-if-lower: proposals accepted)
     change: f32,      // |energy change| of the last step taken (FLT_MAX before the first)
-    _pad0: u32,
+    non_finite_at: u32,  // the first step whose result held a NaN or infinity, RUNNING if none
     _pad1: u32,
     _pad2: u32,
 }
 
-const RUNNING: u32 = 0xffffffffu;
-const STOP_GRAD: u32 = 1u;
-const STOP_CHANGE: u32 = 2u;
-const STOP_BELOW: u32 = 4u;
+// RUNNING, STOP_GRAD, STOP_CHANGE, STOP_BELOW, RULE_LANGEVIN, RULE_MALA,
+// RULE_KEEP_IF_LOWER and ADAPT_GAIN (MALA's warm-up multiplies a chain's step size by
+// exp(ADAPT_GAIN * (accepted - target))) come from the host (src/constants.rs).
 
-override WORKGROUP_SIZE: u32 = 64u;
-// How a proposed step is taken (Sampler::rule_id): 0 always (Langevin), 1 MALA,
-// 2 keep-if-lower. An override, so the kernels of the plain sampler carry none of the rest.
-override RULE: u32 = 0u;
-const RULE_MALA: u32 = 1u;
-const RULE_KEEP_IF_LOWER: u32 = 2u;
-// MALA's warm-up multiplies a chain's step size by exp(ADAPT_GAIN * (accepted - target)).
-const ADAPT_GAIN: f32 = 0.1;
+// Overrides without defaults: every pipeline sets them.
+override WORKGROUP_SIZE: u32;
+// How a proposed step is taken (Sampler::rule_id): RULE_LANGEVIN always, RULE_MALA,
+// RULE_KEEP_IF_LOWER. An override, so the kernels of the plain sampler carry none of the rest.
+override RULE: u32;
 const FLT_MAX: f32 = 3.40282347e38;
+
+// Which components are neither NaN nor infinite: by their exponent bits, which no
+// fast-math assumption may fold away (unlike v == v).
+fn finite4(v: vec4<f32>) -> vec4<bool> {
+    return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u);
+}
+
+fn finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;

@@ -2,11 +2,12 @@
 // chain group at once (subgroupAdd), and one thread per subgroup leaves the sums in
 // workgroup memory, so the owner adds one value per subgroup instead of one per lane.
 // lane_sum.wgsl is the portable version. The host uses this one only where subgroups have
-// at least 8 invocations, so at most LANE_SLOTS / 8 subgroups x 8 groups slots are used.
+// at least MAX_GROUPS invocations, so at most (LANE_SLOTS / MAX_GROUPS) subgroups x
+// MAX_GROUPS groups = LANE_SLOTS slots are used.
 
 var<workgroup> lane_partials: array<vec4<f32>, LANE_SLOTS>;
 var<workgroup> lane_slots: atomic<u32>;
-var<private> group_sums: array<vec4<f32>, 8>;
+var<private> group_sums: array<vec4<f32>, MAX_GROUPS>;
 
 // The sum of v over the lanes of this thread's chain group, for the `owner` thread (the
 // others get 0). Has barriers: every thread of the workgroup calls it.
@@ -15,7 +16,7 @@ fn lane_sum(v: vec4<f32>, owner: bool) -> vec4<f32> {
         atomicStore(&lane_slots, 0u);
     }
     workgroupBarrier();
-    for (var g = 0u; g < 8u; g++) {
+    for (var g = 0u; g < MAX_GROUPS; g++) {
         if g < groups() {
             group_sums[g] = subgroupAdd(select(vec4<f32>(0.0), v, group == g));
         }

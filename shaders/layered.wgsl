@@ -6,32 +6,32 @@
 // each layer from the last, `layered_update`; `layered_xpart` once per refinement. With an
 // accept rule (MALA, keep-if-lower) the passes at y0 and `layered_start` come first, and
 // each step is `layered_update` (the proposal), the passes at it, then `layered_settle`.
-// Stopped chains skip the per-chain kernels, and the products skip tiles of 16 stopped
+// Stopped chains skip the per-chain kernels, and the products skip tiles of LAYERED_TILE stopped
 // chains.
 //
 // Cost per chain-step (P = multiply-adds, H = hidden units, D = y_dim, m = outputs):
 //   FLOPs 4P + O(H); device memory: each product reads its input and writes its output
-//   once per chain (about 4 (3H + 2D + m) x 4 bytes), and each weight once per 16
-//   chains (8P / 16 bytes per chain); dispatches: 2L + 2 per step, L + 1 for the final
-//   energy and 1 for W_x x + b; workgroup memory 2 KiB (two 16 x 16 tiles); registers:
+//   once per chain (about 4 (3H + 2D + m) x 4 bytes), and each weight once per
+//   LAYERED_TILE (16) chains (8P / 16 bytes per chain); dispatches: 2L + 2 per step, L + 1
+//   for the final energy and 1 for W_x x + b; workgroup memory 2 KiB (two 16 x 16 tiles,
+//   LAYERED_TILE from the host, src/constants.rs); registers:
 //   one accumulator per thread.
 
-const TILE: u32 = 16u;
 const MODE_XPART: u32 = 0u;
 const MODE_FORWARD: u32 = 1u;
 const MODE_BACKWARD: u32 = 2u;
 
-var<workgroup> tin: array<f32, 256>;   // [k][chain] of the tile's input
-var<workgroup> tw: array<f32, 256>;    // [k][unit] of the tile's matrix
+var<workgroup> tin: array<f32, LAYERED_TILE * LAYERED_TILE>;   // [k][chain] of the tile's input
+var<workgroup> tw: array<f32, LAYERED_TILE * LAYERED_TILE>;   // [k][unit] of the tile's matrix
 var<workgroup> tile_live: u32;         // whether a chain of the tile still runs
 
-// Whether any of the 16 chains of this workgroup still runs (the same in every thread).
+// Whether any of the LAYERED_TILE chains of this workgroup still runs (the same in every thread).
 // The passes of the final energy (write_energy) cover every chain.
 fn tile_runs(local: vec3<u32>, wg: vec3<u32>) -> bool {
     if local.x == 0u && local.y == 0u {
         var live = params.write_energy;
-        for (var i = 0u; i < TILE; i++) {
-            let c = wg.x * TILE + i;
+        for (var i = 0u; i < LAYERED_TILE; i++) {
+            let c = wg.x * LAYERED_TILE + i;
             if c < params.n_chains && !stopped(c) {
                 live = 1u;
             }
@@ -96,7 +96,8 @@ fn product_store(mode: u32, l: u32, j: u32, c: u32, z: f32) {
 }
 
 // out[c, j] = init + sum over k of in[c, k] * M[k, j], M[k, j] = weights[m + k * ld + j]:
-// 16 chains x 16 units per workgroup, inputs and weights staged 16 rows at a time.
+// LAYERED_TILE chains x LAYERED_TILE units per workgroup, inputs and weights staged
+// LAYERED_TILE rows at a time.
 fn product(mode: u32, local: vec3<u32>, wg: vec3<u32>) {
     let l = params.layer;
     let layer = layer_table[l];
@@ -124,29 +125,29 @@ fn product(mode: u32, local: vec3<u32>, wg: vec3<u32>) {
     if params.stop_flags != 0u && !tile_runs(local, wg) {
         return;
     }
-    let c = wg.x * TILE + local.x;
-    let j = wg.y * TILE + local.y;
-    let jw = wg.y * TILE + local.x;
+    let c = wg.x * LAYERED_TILE + local.x;
+    let j = wg.y * LAYERED_TILE + local.y;
+    let jw = wg.y * LAYERED_TILE + local.x;
     let live = c < params.n_chains && j < cols;
     var acc = 0.0;
     if live {
         acc = product_init(mode, l, j, c);
     }
-    for (var k0 = 0u; k0 < rows; k0 += TILE) {
+    for (var k0 = 0u; k0 < rows; k0 += LAYERED_TILE) {
         let k = k0 + local.y;
         var v = 0.0;
         if k < rows && c < params.n_chains {
             v = product_input(mode, l, k, c);
         }
-        tin[local.y * TILE + local.x] = v;
+        tin[local.y * LAYERED_TILE + local.x] = v;
         var w = 0.0;
         if k < rows && jw < cols {
             w = weights[m + k * ld + jw];
         }
-        tw[local.y * TILE + local.x] = w;
+        tw[local.y * LAYERED_TILE + local.x] = w;
         workgroupBarrier();
-        for (var kk = 0u; kk < TILE; kk++) {
-            acc += tin[kk * TILE + local.x] * tw[kk * TILE + local.y];
+        for (var kk = 0u; kk < LAYERED_TILE; kk++) {
+            acc += tin[kk * LAYERED_TILE + local.x] * tw[kk * LAYERED_TILE + local.y];
         }
         workgroupBarrier();
     }
@@ -155,17 +156,17 @@ fn product(mode: u32, local: vec3<u32>, wg: vec3<u32>) {
     }
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(LAYERED_TILE, LAYERED_TILE)
 fn layered_xpart(@builtin(local_invocation_id) local: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
     product(MODE_XPART, local, wg);
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(LAYERED_TILE, LAYERED_TILE)
 fn layered_forward(@builtin(local_invocation_id) local: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
     product(MODE_FORWARD, local, wg);
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(LAYERED_TILE, LAYERED_TILE)
 fn layered_backward(@builtin(local_invocation_id) local: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
     product(MODE_BACKWARD, local, wg);
 }

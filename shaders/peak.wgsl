@@ -4,8 +4,9 @@
 // optimised away. The multiplier and addend come from memory, so no compiler can fold
 // the loop.
 
-override WORKGROUP_SIZE: u32 = 256u;
-override ITERATIONS: u32 = 1024u;
+// Set by src/peak.rs.
+override WORKGROUP_SIZE: u32;
+override ITERATIONS: u32;
 
 // [0]: multiplier, [1]: addend, [2..]: one result per invocation.
 @group(0) @binding(0) var<storage, read_write> sink: array<f32>;

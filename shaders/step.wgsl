@@ -66,8 +66,15 @@ fn saved_grad(c: u32, k: u32) -> u32 {
     return unit(params.save + params.y_dim + k, c);
 }
 
+// Scratch unit of the flag step_chain leaves for settle (accept rules): 1 if the proposal
+// held a NaN or infinity.
+fn proposal_flag(c: u32) -> u32 {
+    return unit(params.save + 2u * params.y_dim, c);
+}
+
 // After the energy u_next and dE/dy of chain c's proposal are known (in grads): keeps the
-// proposal or restores y and dE/dy. Keep-if-lower keeps it if the energy did not rise, and
+// proposal or restores y and dE/dy; a kept proposal that held a NaN or infinity is recorded
+// in the chain's non_finite_at. Keep-if-lower keeps it if the energy did not rise, and
 // otherwise shrinks the chain's step size; MALA keeps it with probability
 //   min(1, exp(-(U' - U) / T) q(y | y') / q(y' | y)),  q(b | a) = N(b; a - eta dU(a), 2 eta T),
 // and during the warm-up moves the step size toward the target acceptance rate.
@@ -97,6 +104,9 @@ fn settle(c: u32, step: u32, u_next: f32) {
         }
     }
     if accept {
+        if scratch[proposal_flag(c)] != 0.0 && st.non_finite_at == RUNNING {
+            st.non_finite_at = step;
+        }
         st.change = abs(u_next - st.energy);
         st.energy = u_next;
         st.accepted += 1u;
@@ -112,6 +122,9 @@ fn settle(c: u32, step: u32, u_next: f32) {
     chain_state[c] = st;
 }
 
+// A coordinate of the step's result that is NaN or infinite (before the clamp) is recorded
+// in the chain's non_finite_at; with an accept rule, by settle() and only if it keeps the
+// proposal.
 fn step_chain(c: u32, step: u32) {
     let chain = params.chain_offset + c;
     let base = c * params.y_dim;
@@ -130,6 +143,7 @@ fn step_chain(c: u32, step: u32) {
             scratch[saved_grad(c, k)] = grads[base + k];
         }
     }
+    var bad = false;
     for (var k = 0u; k < params.y_dim; k += 4u) {
         var noise = vec4<f32>(0.0);
         if at.y > 0.0 {
@@ -143,6 +157,7 @@ fn step_chain(c: u32, step: u32) {
             }
             let yi = ys[i];
             var next = yi - at.x * ((grads[i] + params.prior_l2 * yi) * scale) + noise[q];
+            bad = bad || !finite(next);
             if params.use_clamp != 0u {
                 next = clamp(next, params.clamp_lo, params.clamp_hi);
             }
@@ -151,6 +166,13 @@ fn step_chain(c: u32, step: u32) {
     }
     if params.simplex > 0u {
         project_chain(c);
+    }
+    if RULE == RULE_LANGEVIN {
+        if bad && chain_state[c].non_finite_at == RUNNING {
+            chain_state[c].non_finite_at = step;
+        }
+    } else {
+        scratch[proposal_flag(c)] = select(0.0, 1.0, bad);
     }
 }
 

@@ -40,9 +40,10 @@
 //   K_TILE      weight rows staged per round
 //   LANE_SLOTS  = WORKGROUP_SIZE, the partial sums of lane_sum()
 
-// Registers per thread, fixed because WGSL sizes private arrays with constants.
-const MAX_UNITS: u32 = 8u;   // vec4s of one layer a thread owns
-const MAX_SAVED: u32 = 16u;  // vec4s of act'(z) a thread keeps over all hidden layers
+// Registers per thread, fixed because WGSL sizes private arrays with constants, written by
+// the host (src/constants.rs) with the values src/plan.rs checks every model against:
+//   MAX_UNITS   vec4s of one layer a thread owns
+//   MAX_SAVED   vec4s of act'(z) a thread keeps over all hidden layers
 
 var<workgroup> act: array<vec4<f32>, WIDTH * CHAINS / 4u>;
 var<workgroup> wtile: array<f32, K_TILE * WIDTH>;
@@ -66,8 +67,14 @@ var<private> stopped_at: vec4<u32>;
 var<private> accepted: vec4<u32>;
 var<private> change: vec4<f32>;
 var<private> moving: vec4<bool>;  // chains that take this step
+// The first step whose result held a NaN or infinity in a coordinate this thread owns
+// (RUNNING if none), and whether the proposal of this step does (accept rules); combined
+// over the lanes of each chain at the end of the dispatch, in `tile_non_finite`.
+var<private> non_finite: vec4<u32>;
+var<private> proposal_bad: vec4<bool>;
+var<workgroup> tile_non_finite: array<atomic<u32>, MAX_GROUPS * 4u>;
 // Whether any chain of a group (then of the tile) still runs.
-var<workgroup> group_live: array<u32, 8>;
+var<workgroup> group_live: array<u32, MAX_GROUPS>;
 var<workgroup> tile_live: u32;
 var<private> lid: u32;
 var<private> group: u32;
@@ -127,11 +134,10 @@ fn gemm(m: u32, ld: u32, rows: u32, cols: u32) {
     workgroupBarrier();
 }
 
-// Products with at most NARROW outputs (the output layer, a narrow y): the rows are split
-// over the lanes and the partial sums added with lane_sum() (subgroup operations where the
-// adapter has them), instead of rows / K_TILE rounds of gemm() in which only `cols` lanes
-// work.
-const NARROW: u32 = 4u;
+// Products with at most NARROW outputs (the output layer, a narrow y; NARROW from the host):
+// the rows are split over the lanes and the partial sums added with lane_sum() (subgroup
+// operations where the adapter has them), instead of rows / K_TILE rounds of gemm() in which
+// only `cols` lanes work.
 
 fn gemm_narrow(m: u32, ld: u32, rows: u32, cols: u32) {
     for (var j = 0u; j < cols; j++) {
@@ -240,6 +246,7 @@ fn load_state() {
     }
     scale = vec4<f32>(1.0);
     stopped_at = vec4<u32>(0u);  // chains past the batch count as stopped
+    non_finite = vec4<u32>(RUNNING);
     for (var q = 0u; q < 4u; q++) {
         let c = chain_of(q);
         if c < params.n_chains {
@@ -249,6 +256,7 @@ fn load_state() {
             stopped_at[q] = st.stopped_at;
             accepted[q] = st.accepted;
             change[q] = st.change;
+            non_finite[q] = st.non_finite_at;
         }
     }
 }
@@ -434,6 +442,7 @@ fn update(step: u32) {
         let norm = grad_norm4();
         clip = select(vec4<f32>(1.0), params.clip_norm / norm, norm > vec4<f32>(params.clip_norm));
     }
+    var bad = vec4<bool>(false);
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
             let k = lane + a * lanes();
@@ -448,6 +457,7 @@ fn update(step: u32) {
                 ycur[a] = y;
             }
             var next = y - eta * ((current_grad(a) + params.prior_l2 * y) * clip) + noise_scale * noise;
+            bad = bad | (!finite4(next) & moving & !held[a]);
             if params.use_clamp != 0u {
                 next = clamp(next, vec4<f32>(params.clamp_lo), vec4<f32>(params.clamp_hi));
             }
@@ -459,6 +469,16 @@ fn update(step: u32) {
     if params.simplex > 0u {
         project_groups();
     }
+    if RULE == RULE_LANGEVIN {
+        note_non_finite(step, bad);
+    } else {
+        proposal_bad = bad;
+    }
+}
+
+// Records `step` for the chains whose result is `bad`, unless one was recorded before.
+fn note_non_finite(step: u32, bad: vec4<bool>) {
+    non_finite = select(non_finite, vec4<u32>(step), bad & non_finite == vec4<u32>(RUNNING));
 }
 
 // Accept rules, once forward() and backward() have run at the proposal (its dE/dy in acc):
@@ -495,6 +515,7 @@ fn settle4(step: u32) {
     if RULE == RULE_KEEP_IF_LOWER {
         scale = select(scale, scale * params.shrink, moving & !accept);
     }
+    note_non_finite(step, proposal_bad & accept);
     change = select(change, abs(u_next - u_cur), accept);
     u_cur = select(u_cur, u_next, accept);
     accepted += select(vec4<u32>(0u), vec4<u32>(1u), accept);
@@ -549,11 +570,25 @@ fn project_groups() {
 }
 
 fn store_state() {
+    // The first non-finite step of each chain: the earliest any of its lanes saw.
+    if lane == 0u {
+        for (var q = 0u; q < 4u; q++) {
+            atomicStore(&tile_non_finite[4u * group + q], RUNNING);
+        }
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < 4u; q++) {
+        if non_finite[q] != RUNNING {
+            atomicMin(&tile_non_finite[4u * group + q], non_finite[q]);
+        }
+    }
+    workgroupBarrier();
     if lane == 0u {
         for (var q = 0u; q < 4u; q++) {
             let c = chain_of(q);
             if c < params.n_chains {
-                chain_state[c] = ChainState(u_cur[q], scale[q], stopped_at[q], accepted[q], change[q], 0u, 0u, 0u);
+                let first_bad = atomicLoad(&tile_non_finite[4u * group + q]);
+                chain_state[c] = ChainState(u_cur[q], scale[q], stopped_at[q], accepted[q], change[q], first_bad, 0u, 0u);
             }
         }
     }

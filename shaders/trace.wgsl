@@ -6,8 +6,6 @@
 //
 // Cost: one read of 8 bytes per chain and step, a 64-way tree in workgroup memory per step.
 
-const TRACE_THREADS: u32 = 64u;
-
 var<workgroup> partial: array<vec4<f32>, TRACE_THREADS>;
 
 @compute @workgroup_size(TRACE_THREADS)

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::plan::{tile_misfit, KernelPath, TILE_CHAINS};
 use crate::rng::HostRng;
 use crate::{
     Activation, Context, Engine, Model, ModelSpec, Output, PathChoice, RefineConfig, Result,
@@ -78,11 +79,42 @@ pub fn workloads() -> Vec<Workload> {
     ]
 }
 
+/// The jobs of `ebm bench --suite`: every standard workload, and r1 at batch 65536 (the
+/// batch of the FMA-peak target).
+pub fn suite() -> Vec<Workload> {
+    let mut jobs = workloads();
+    jobs.push(Workload {
+        name: "r1",
+        spec: r1_spec(),
+        batch: 65536,
+        config: config(100),
+    });
+    jobs
+}
+
+/// Every kernel path the adapter can run `spec` on: chain, each tile size that fits its
+/// limits, layered.
+pub fn eligible_paths(ctx: &Context, spec: &ModelSpec) -> Result<Vec<KernelPath>> {
+    let model = Model::random(spec, 0)?;
+    let limits = ctx.limits();
+    let mut paths = vec![KernelPath::Chain];
+    paths.extend(
+        TILE_CHAINS
+            .into_iter()
+            .filter(|&chains| tile_misfit(&model, chains, &limits).is_none())
+            .map(|chains| KernelPath::Tile { chains }),
+    );
+    paths.push(KernelPath::Layered);
+    Ok(paths)
+}
+
 /// One measured row.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Record {
     /// Adapter name.
     pub adapter: String,
+    /// Driver name and version, as the adapter reports them.
+    pub driver: String,
     /// Backend (Vulkan, Metal, Dx12...).
     pub backend: String,
     /// Workload name.
@@ -107,6 +139,8 @@ pub struct Record {
     pub runs: usize,
     /// GFLOP/s as a share of the adapter's measured float32 FMA peak (`--peak`).
     pub peak_share: Option<f64>,
+    /// The adapter's measured float32 FMA peak in GFLOP/s (`--peak`).
+    pub peak_gflops: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -125,24 +159,35 @@ pub fn uniform_inputs(rng: &mut HostRng, n: usize) -> Vec<f32> {
 }
 
 /// Times `workload` on the path `choice` gives: a one-step warm-up at full batch
-/// (pipelines, allocations), then `runs` whole refinements.
-pub fn run(ctx: &Context, workload: &Workload, runs: usize, choice: PathChoice) -> Result<Record> {
+/// (pipelines, allocations), then `runs` whole refinements. `dispatch_ms` is the
+/// refinement's submission budget (`RefineConfig::dispatch_ms`).
+pub fn run(
+    ctx: &Context,
+    workload: &Workload,
+    runs: usize,
+    choice: PathChoice,
+    dispatch_ms: Option<f32>,
+) -> Result<Record> {
     let model = Model::random(&workload.spec, 0)?;
     let engine = Engine::with_path(ctx, &model, choice)?;
     let n = workload.batch;
     let mut rng = HostRng::new(1, 0);
     let x = uniform_inputs(&mut rng, n * model.x_dim);
     let y0 = uniform_inputs(&mut rng, n * model.y_dim);
+    let config = RefineConfig {
+        dispatch_ms,
+        ..workload.config.clone()
+    };
     let warm = RefineConfig {
         steps: 1,
-        ..workload.config.clone()
+        ..config.clone()
     };
     engine.refine(&x, &y0, &warm)?;
     let (mut wall, mut gpu) = (Vec::new(), Vec::new());
     let mut path = engine.path_for(n)?;
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        let out = engine.refine(&x, &y0, &workload.config)?;
+        let out = engine.refine(&x, &y0, &config)?;
         wall.push(t.elapsed().as_secs_f64());
         gpu.extend(out.gpu_seconds);
         path = out.path;
@@ -157,6 +202,9 @@ pub fn run(ctx: &Context, workload: &Workload, runs: usize, choice: PathChoice) 
     let info = ctx.adapter_info();
     Ok(Record {
         adapter: info.name.clone(),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
         backend: format!("{:?}", info.backend),
         workload: workload.name.to_string(),
         kernel: path.to_string(),
@@ -169,5 +217,6 @@ pub fn run(ctx: &Context, workload: &Workload, runs: usize, choice: PathChoice) 
         gflops: 4.0 * model.multiply_adds() as f64 * chain_steps / seconds / 1e9,
         runs: runs.max(1),
         peak_share: None,
+        peak_gflops: None,
     })
 }

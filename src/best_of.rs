@@ -4,6 +4,7 @@
 use crate::config::RefineConfig;
 use crate::engine::{Engine, Refinement};
 use crate::error::{Error, Result};
+use crate::progress::OnProgress;
 
 /// The best of R chains per x.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +32,19 @@ impl Engine {
         r: usize,
         fixed: Option<&[bool]>,
         config: &RefineConfig,
+    ) -> Result<BestOf> {
+        self.refine_best_of_with(x, y0, r, fixed, config, None)
+    }
+
+    /// As [`Engine::refine_best_of`], with a progress callback (see [`Engine::refine_with`]).
+    pub fn refine_best_of_with(
+        &self,
+        x: &[f32],
+        y0: &[f32],
+        r: usize,
+        fixed: Option<&[bool]>,
+        config: &RefineConfig,
+        progress: Option<OnProgress<'_>>,
     ) -> Result<BestOf> {
         let model = self.model();
         if r == 0 {
@@ -64,7 +78,7 @@ impl Engine {
                 .flat_map(|row| std::iter::repeat_n(row, r).flatten().copied())
                 .collect(),
         };
-        let all = self.refine_fixed(&xs, y0, fixed, config)?;
+        let all = self.refine_with(&xs, y0, fixed, config, progress)?;
         Ok(pick_best(all, r, y_dim))
     }
 }

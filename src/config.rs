@@ -1,5 +1,6 @@
 //! Options of a refinement, shared by the GPU path and the float64 reference.
 
+use crate::constants::{RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA};
 use crate::error::{Error, Result};
 use crate::schedule::Schedule;
 
@@ -30,20 +31,15 @@ pub enum Sampler {
 }
 
 impl Sampler {
-    /// The `RULE` override constant of the kernels: 0 takes every step, 1 is MALA, 2 is
-    /// keep-if-lower.
+    /// The `RULE` override constant of the kernels (`RULE_*` in [`crate::constants`]).
     pub fn rule_id(&self) -> u32 {
         match self {
-            Sampler::Langevin => 0,
-            Sampler::Mala { .. } => 1,
-            Sampler::KeepIfLower { .. } => 2,
+            Sampler::Langevin => RULE_LANGEVIN,
+            Sampler::Mala { .. } => RULE_MALA,
+            Sampler::KeepIfLower { .. } => RULE_KEEP_IF_LOWER,
         }
     }
 }
-
-/// The gain of MALA's step-size adaptation: after each warm-up step a chain's step size is
-/// multiplied by exp(ADAPT_GAIN * (accepted - target)), accepted being 0 or 1.
-pub const ADAPT_GAIN: f32 = 0.1;
 
 /// When a chain stops early. Each test is made before every step on the chain's current
 /// y; a stopped chain takes no more steps and keeps its y.
@@ -97,7 +93,19 @@ pub struct RefineConfig {
     /// Record, per step, the min / mean / max energy and the mean gradient norm over the
     /// batch (reduced on the GPU; [`crate::Refinement::trace`]).
     pub trace: bool,
+    /// The longest one GPU submission of the refinement should run, in milliseconds (100
+    /// by default): the refinement is split into submissions of about this long, so that
+    /// no display watchdog (Windows TDR: 2 s) kills it, and progress is reported between
+    /// them. None runs all steps in one dispatch: only for GPUs that drive no display.
+    /// The split never changes a result.
+    pub dispatch_ms: Option<f32>,
+    /// Return chains whose y or energy became NaN or infinite instead of failing with
+    /// [`crate::Error::NonFinite`] ([`crate::Refinement::non_finite_at`] says which).
+    pub keep_non_finite: bool,
 }
+
+/// The default of [`RefineConfig::dispatch_ms`].
+pub const DEFAULT_DISPATCH_MS: f32 = 100.0;
 
 impl Default for RefineConfig {
     fn default() -> Self {
@@ -114,6 +122,8 @@ impl Default for RefineConfig {
             sampler: Sampler::Langevin,
             stop: StopRule::default(),
             trace: false,
+            dispatch_ms: Some(DEFAULT_DISPATCH_MS),
+            keep_non_finite: false,
         }
     }
 }
@@ -168,6 +178,14 @@ impl RefineConfig {
                 "--temperature",
                 "sqrt(2 * step-size * temperature) overflows float32",
             ));
+        }
+        if let Some(ms) = self.dispatch_ms {
+            if !(ms.is_finite() && ms > 0.0) {
+                return Err(Error::option(
+                    "--dispatch-ms",
+                    format!("must be a positive number of milliseconds, got {ms}"),
+                ));
+            }
         }
         let table = self.step_table()?;
         self.validate_sampler(&table)?;

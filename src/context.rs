@@ -1,6 +1,8 @@
 //! The GPU context: adapter choice, device and queue, created once and shared by every
 //! model placed on it. It can also wrap a device the host application already has.
 
+use std::sync::{Arc, Mutex};
+
 use crate::error::{Error, Result};
 
 /// A wgpu device and queue with what `ebm` needs to know about them.
@@ -9,6 +11,14 @@ pub struct Context {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
+    health: Arc<Health>,
+}
+
+/// What the device's lost and uncaptured-error handlers have reported.
+#[derive(Debug, Default)]
+struct Health {
+    lost: Mutex<Option<String>>,
+    uncaptured: Mutex<Option<String>>,
 }
 
 /// The backends searched when `WGPU_BACKEND` is not set: Vulkan, Metal, DX12 (not GL,
@@ -92,21 +102,91 @@ impl Context {
                     source,
                 }
             })?;
+        let health = Arc::new(Health::default());
+        // A lost device (driver reset, watchdog, Device::destroy) and errors no error scope
+        // caught become errors of the next call, never a panic (wgpu's default for
+        // uncaptured errors) or a hang.
+        let lost = Arc::clone(&health);
+        device.set_device_lost_callback(move |reason, message| {
+            let what = match message.is_empty() {
+                true => format!("{reason:?}"),
+                false => format!("{reason:?}: {message}"),
+            };
+            *lost.lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
+        });
+        let uncaptured = Arc::clone(&health);
+        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+            log::error!("uncaptured GPU error: {error}");
+            *uncaptured
+                .uncaptured
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+        }));
         Ok(Context {
             device,
             queue,
             info,
+            health,
         })
     }
 
     /// Wraps a device and queue the host application created: `ebm` then shares its
     /// memory and submission queue. GPU timings need `Features::TIMESTAMP_QUERY` on it.
+    /// The device's lost and uncaptured-error handlers stay the application's: `ebm`
+    /// catches its own errors in error scopes, and a lost device shows as a failed wait.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
         let info = device.adapter_info();
         Context {
             device,
             queue,
             info,
+            health: Arc::default(),
+        }
+    }
+
+    /// Why the device was lost, if it was (only known for contexts from [`Context::new`]).
+    pub fn lost(&self) -> Option<String> {
+        self.health
+            .lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The GPU error no error scope caught since the last call, if any.
+    pub(crate) fn take_uncaptured(&self) -> Option<String> {
+        self.health
+            .uncaptured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Waits for submission `index` to finish; a lost device or a failed wait is an error.
+    pub(crate) fn wait(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        let result = self.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(index),
+            timeout: None,
+        });
+        if result.is_err() {
+            // A lost device fails the wait before its callback has run: let it run.
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
+        self.check_alive()?;
+        result.map(|_| ()).map_err(|e| Error::Gpu {
+            stage: "waiting for the GPU",
+            message: e.to_string(),
+        })
+    }
+
+    /// An error if the device was lost.
+    pub(crate) fn check_alive(&self) -> Result<()> {
+        match self.lost() {
+            Some(reason) => Err(Error::DeviceLost {
+                adapter: self.info.name.clone(),
+                reason,
+            }),
+            None => Ok(()),
         }
     }
 

@@ -60,6 +60,38 @@ pub enum Error {
         /// What wgpu said.
         message: String,
     },
+    /// The GPU device was lost (driver reset, watchdog, `Device::destroy`); its results
+    /// are gone, and a new [`crate::Context`] is needed.
+    #[error("the GPU device {adapter} was lost ({reason}); nothing it was computing can be recovered: create a new context and engine to go on")]
+    DeviceLost {
+        /// Adapter name.
+        adapter: String,
+        /// What wgpu said.
+        reason: String,
+    },
+    /// Memory for a batch could not be allocated.
+    #[error("out of {memory} memory: a batch of {batch} chains needs {bytes} bytes for a chunk of {chunk} chains; pass a smaller batch, or a smaller chunk (--chunk, Engine::set_max_chunk)")]
+    OutOfMemory {
+        /// `device` or `host`.
+        memory: &'static str,
+        /// Chains in the batch.
+        batch: usize,
+        /// Chains one submission held.
+        chunk: usize,
+        /// The bytes that could not be allocated.
+        bytes: u64,
+    },
+    /// Chains whose y or energy became NaN or infinite (a step size or temperature too
+    /// large for the model, usually); see `RefineConfig::keep_non_finite`.
+    #[error("{count} of {total} chains became non-finite (NaN or infinite): {first}; lower the step size (or clip with --clip-grad), or pass --keep-non-finite to write them anyway")]
+    NonFinite {
+        /// How many chains.
+        count: usize,
+        /// Chains in the batch.
+        total: usize,
+        /// The first few, with the step each went non-finite at.
+        first: String,
+    },
     /// A kernel needs more of a device resource than the adapter has.
     #[error("kernel {kernel} needs {needed} bytes of {resource}, the adapter allows {limit}")]
     Limit {

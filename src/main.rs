@@ -1,20 +1,30 @@
 //! `ebm`: the command line over the library. Every subcommand is a thin layer: read files,
 //! check them against the model, call the library, write the result.
+//!
+//! Exit codes: 0 success; 1 the run failed (no adapter, a GPU error, a lost device, out of
+//! memory, chains that became non-finite); 2 bad input (a flag, a file, a value: nothing
+//! ran); 130 interrupted by Ctrl-C (the output was still written, marked cancelled).
 
+use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ebm::{
-    bench, npy, parse_stages, Context, Engine, Error, Model, PathChoice, RefineConfig, Result,
-    Sampler, Schedule, Shape, StopRule,
+    bench, npy, parse_stages, Context, Engine, Error, Model, PathChoice, Progress, RefineConfig,
+    Result, Sampler, Schedule, Shape, StopRule,
 };
 
 #[derive(Parser)]
 #[command(
     name = "ebm",
     version,
-    about = "Energy-based model inference on the GPU"
+    about = "Energy-based model inference on the GPU",
+    after_help = "Exit codes: 0 success; 1 the run failed (no adapter, GPU error, lost device, out of memory, non-finite chains); 2 bad input (flags, files, values); 130 interrupted by Ctrl-C (output written, marked cancelled)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,6 +49,9 @@ enum Command {
         /// Output safetensors file.
         #[arg(long)]
         out: PathBuf,
+        /// Write energies or gradients that are NaN or infinite instead of failing.
+        #[arg(long)]
+        keep_non_finite: bool,
     },
     /// Refine y0 by K steps of gradient descent (T = 0) or Langevin dynamics:
     /// y <- clamp(y - eta * (dE/dy + lambda * y) + sqrt(2 eta T) * N(0, I)).
@@ -65,12 +78,18 @@ struct RefineArgs {
     /// Number of steps K.
     #[arg(long)]
     steps: u32,
-    /// Step size eta (at the first step, with a schedule).
-    #[arg(long, allow_negative_numbers = true)]
-    step_size: f32,
-    /// Temperature T (at the first step, with a schedule; 0: plain gradient descent).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    temperature: f32,
+    /// Step size eta (at the first step, with a schedule); required unless --stages.
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        required_unless_present = "stages",
+        conflicts_with = "stages"
+    )]
+    step_size: Option<f32>,
+    /// Temperature T (at the first step, with a schedule; 0, the default: plain gradient
+    /// descent).
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "stages")]
+    temperature: Option<f32>,
     /// How eta and T go from --step-size / --temperature to --step-size-end /
     /// --temperature-end over the steps: constant, linear, cosine or geometric (the same
     /// ratio every step; annealing).
@@ -86,9 +105,10 @@ struct RefineArgs {
     /// must add up to --steps.
     #[arg(long)]
     stages: Option<String>,
-    /// Seed of the noise; the same seed gives bit-identical output on the same GPU.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the noise (default 0); the same seed gives bit-identical output on the same
+    /// GPU.
+    #[arg(long)]
+    seed: Option<u64>,
     /// lambda of the prior (lambda/2)|y|^2 added to the energy.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     prior_l2: f32,
@@ -118,16 +138,11 @@ struct RefineArgs {
     mala: bool,
     /// With --mala: adapt each chain's step size toward --target-accept during the first
     /// N steps (then it stays fixed, and sampling is exact again).
-    #[arg(long, value_name = "N", default_value_t = 0, requires = "mala")]
-    adapt_steps: u32,
-    /// With --mala --adapt-steps: the acceptance rate to adapt toward.
-    #[arg(
-        long,
-        default_value_t = 0.574,
-        allow_negative_numbers = true,
-        requires = "mala"
-    )]
-    target_accept: f32,
+    #[arg(long, value_name = "N", requires = "mala")]
+    adapt_steps: Option<u32>,
+    /// With --mala --adapt-steps: the acceptance rate to adapt toward (default 0.574).
+    #[arg(long, allow_negative_numbers = true, requires = "adapt_steps")]
+    target_accept: Option<f32>,
     /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
     /// chain's step size is multiplied by --shrink.
     #[arg(long)]
@@ -156,6 +171,16 @@ struct RefineArgs {
     /// Most chains per dispatch (larger batches are split; results do not change).
     #[arg(long)]
     chunk: Option<usize>,
+    /// The longest one GPU submission runs, in milliseconds (default 100): long
+    /// refinements are split so that no display watchdog kills them, and progress shows
+    /// between submissions. 0 runs every step in one dispatch (GPUs without a display).
+    /// Results do not change.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    dispatch_ms: Option<f32>,
+    /// Write chains whose y or energy became NaN or infinite (and a `non_finite_at` tensor:
+    /// the step each became so, -1 for finite chains) instead of failing.
+    #[arg(long)]
+    keep_non_finite: bool,
     #[arg(long, default_value = "auto", help = KERNEL_HELP)]
     kernel: PathChoice,
     /// Output safetensors file.
@@ -185,6 +210,14 @@ struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Every standard workload on every kernel path this adapter can run, after --peak
+    /// (the GPU campaign's ebm side; with --workload, --batch and --steps to reduce it).
+    #[arg(long, conflicts_with = "kernel")]
+    suite: bool,
+    /// The longest one GPU submission runs, in milliseconds (default 100; 0: one dispatch
+    /// per refinement).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    dispatch_ms: Option<f32>,
 }
 
 const KERNEL_HELP: &str = "Kernel path: auto (chosen from the model, batch and adapter), chain (one chain per invocation), tile (workgroup tiles, size chosen by batch), tile4, tile8, tile16, tile32, or layered (a dispatch per layer)";
@@ -201,39 +234,138 @@ fn parse_clamp(s: &str) -> std::result::Result<(f32, f32), String> {
     Ok((num(lo)?, num(hi)?))
 }
 
+/// What a run that did not fail ended with.
+enum Outcome {
+    Done,
+    /// Ctrl-C stopped it; the output was written, marked cancelled.
+    Interrupted,
+}
+
 fn main() -> ExitCode {
     env_logger::init();
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(if bad_input(&e) { 2 } else { 1 })
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Whether an error is the input's fault (exit 2) rather than the run's (exit 1).
+fn bad_input(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io { .. }
+            | Error::ModelFile { .. }
+            | Error::Model(_)
+            | Error::Input { .. }
+            | Error::Option { .. }
+    )
+}
+
+fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
-        Command::Info => info(),
-        Command::Eval { model, x, y, out } => {
+        Command::Info => info().map(|()| Outcome::Done),
+        Command::Eval {
+            model,
+            x,
+            y,
+            out,
+            keep_non_finite,
+        } => {
+            check_writable("--out", &out)?;
             let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y, "--y", 1, &out)?;
             let engine = Engine::new(&Context::new()?, &model_data)?;
             let result = engine.eval(&xs, &ys)?;
+            let y_dim = model_data.y_dim;
+            let bad: Vec<Option<u32>> = (0..n)
+                .map(|c| {
+                    let finite = result.energy[c].is_finite()
+                        && result.grad[c * y_dim..(c + 1) * y_dim]
+                            .iter()
+                            .all(|g| g.is_finite());
+                    (!finite).then_some(0)
+                })
+                .collect();
+            if !keep_non_finite && bad.iter().any(Option::is_some) {
+                let count = bad.iter().flatten().count();
+                let first: Vec<String> = bad
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.is_some())
+                    .take(5)
+                    .map(|(c, _)| format!("chain {c}"))
+                    .collect();
+                return Err(Error::NonFinite {
+                    count,
+                    total: n,
+                    first: first.join(", "),
+                });
+            }
             ebm::write_safetensors(
                 &out,
                 &[
                     ("energy", vec![n], &result.energy),
-                    ("grad", vec![n, model_data.y_dim], &result.grad),
+                    ("grad", vec![n, y_dim], &result.grad),
                 ],
                 None,
-            )
+            )?;
+            Ok(Outcome::Done)
         }
         Command::Refine(args) => refine(*args),
-        Command::Bench(args) => run_bench(args),
+        Command::Bench(args) => run_bench(args).map(|()| Outcome::Done),
     }
 }
 
-fn refine(args: RefineArgs) -> Result<()> {
+/// Refuses an output path that cannot be written, before any work is done: a missing
+/// folder found after a long run would lose it.
+fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::option(
+            flag,
+            format!("{} is a folder; give a file name", path.display()),
+        ));
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !folder.is_dir() {
+        return Err(Error::option(
+            flag,
+            format!(
+                "cannot write {}: the folder {} does not exist",
+                path.display(),
+                folder.display()
+            ),
+        ));
+    }
+    // Write access, tried with a file of our own: the output itself is only written once
+    // the run has succeeded.
+    let probe = folder.join(format!(".ebm-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Error::option(
+            flag,
+            format!(
+                "cannot write {}: the folder {} is not writable ({e})",
+                path.display(),
+                folder.display()
+            ),
+        )),
+    }
+}
+
+fn refine(args: RefineArgs) -> Result<Outcome> {
     let RefineArgs {
         model,
         x,
@@ -262,23 +394,27 @@ fn refine(args: RefineArgs) -> Result<()> {
         stop_below,
         trace,
         chunk,
+        dispatch_ms,
+        keep_non_finite,
         kernel,
         out,
     } = args;
     let sampler = if mala {
         Sampler::Mala {
-            adapt_steps,
-            target_accept,
+            adapt_steps: adapt_steps.unwrap_or(0),
+            target_accept: target_accept.unwrap_or(0.574),
         }
     } else if keep_if_lower {
         Sampler::KeepIfLower { shrink }
     } else {
         Sampler::Langevin
     };
+    let defaults = RefineConfig::default();
     let config = RefineConfig {
         steps,
-        step_size,
-        temperature,
+        // With --stages (which sets every step's eta and T) neither is given.
+        step_size: step_size.unwrap_or(defaults.step_size),
+        temperature: temperature.unwrap_or(0.0),
         schedule: Schedule {
             shape: schedule,
             step_size_end,
@@ -288,7 +424,7 @@ fn refine(args: RefineArgs) -> Result<()> {
                 None => Vec::new(),
             },
         },
-        seed,
+        seed: seed.unwrap_or(0),
         prior_l2,
         clamp,
         clip_grad,
@@ -300,10 +436,20 @@ fn refine(args: RefineArgs) -> Result<()> {
             energy_below: stop_below,
         },
         trace: trace.is_some(),
+        dispatch_ms: dispatch_budget(dispatch_ms),
+        keep_non_finite,
     };
     config.validate()?;
+    if seed.is_some() && config.step_table()?.iter().all(|[_, noise]| *noise == 0.0) {
+        return Err(Error::option(
+            "--seed",
+            "would be ignored: no step has noise (the temperature is 0 throughout)",
+        ));
+    }
+    check_writable("--out", &out)?;
     if let Some(path) = &trace {
         ebm::trace::check_trace_path(path)?;
+        check_writable("--trace", path)?;
         let mut inputs = vec![model.as_path(), y0.as_path(), out.as_path()];
         inputs.extend(fixed.as_deref());
         check_not_input("--trace", path, &inputs, x.as_deref())?;
@@ -332,40 +478,171 @@ fn refine(args: RefineArgs) -> Result<()> {
         engine.set_max_chunk(c)?;
     }
     let y_dim = model_data.y_dim;
-    let write_trace = |result: &ebm::Refinement| match (&trace, &result.trace) {
-        (Some(path), Some(rows)) => ebm::trace::write_trace(path, rows),
-        _ => Ok(()),
+    let interrupted = interrupt_flag();
+    let mut bar = ProgressBar::new();
+    let mut on_progress = |p: &Progress| {
+        bar.show(p);
+        match interrupted.load(Ordering::SeqCst) {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        }
     };
-    if let Some(r) = best_of {
-        let best = engine.refine_best_of(&xs, &ys, r, held.as_deref(), &config)?;
-        write_trace(&best.all)?;
-        let m = n / r;
-        let index: Vec<f32> = best.best.iter().map(|&k| k as f32).collect();
-        return ebm::write_safetensors(
-            &out,
-            &[
-                ("y", vec![m, y_dim], &best.y),
-                ("energy", vec![m], &best.energy),
-                ("best", vec![m], &index),
-                ("spread", vec![m], &best.spread),
-            ],
-            None,
+    let all_chains;
+    let result = match best_of {
+        Some(r) => {
+            let best = engine.refine_best_of_with(
+                &xs,
+                &ys,
+                r,
+                held.as_deref(),
+                &config,
+                Some(&mut on_progress),
+            )?;
+            all_chains = best.all.clone();
+            Written::Best(best, r)
+        }
+        None => {
+            let result =
+                engine.refine_with(&xs, &ys, held.as_deref(), &config, Some(&mut on_progress))?;
+            all_chains = result.clone();
+            Written::All(result)
+        }
+    };
+    bar.finish();
+    if let (Some(path), Some(rows)) = (&trace, &all_chains.trace) {
+        ebm::trace::write_trace(path, rows)?;
+    }
+    let status = if all_chains.cancelled {
+        "cancelled"
+    } else {
+        "complete"
+    };
+    let metadata = HashMap::from([
+        ("ebm.status".to_string(), status.to_string()),
+        ("ebm.steps".to_string(), steps.to_string()),
+    ]);
+    match result {
+        Written::Best(best, r) => {
+            let m = n / r;
+            let index: Vec<f32> = best.best.iter().map(|&k| k as f32).collect();
+            ebm::write_safetensors(
+                &out,
+                &[
+                    ("y", vec![m, y_dim], &best.y),
+                    ("energy", vec![m], &best.energy),
+                    ("best", vec![m], &index),
+                    ("spread", vec![m], &best.spread),
+                ],
+                Some(metadata),
+            )?;
+        }
+        Written::All(result) => {
+            let taken: Vec<f32> = result.stopped_at.iter().map(|&k| k as f32).collect();
+            let non_finite: Vec<f32> = result
+                .non_finite_at
+                .iter()
+                .map(|s| s.map_or(-1.0, |k| k as f32))
+                .collect();
+            let acceptance = result.acceptance_rate();
+            let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
+                ("y", vec![n, y_dim], &result.y),
+                ("energy", vec![n], &result.energy),
+                ("steps_taken", vec![n], &taken),
+                ("acceptance", vec![n], &acceptance),
+                ("step_scale", vec![n], &result.step_scale),
+            ];
+            if keep_non_finite {
+                tensors.push(("non_finite_at", vec![n], &non_finite));
+            }
+            ebm::write_safetensors(&out, &tensors, Some(metadata))?;
+        }
+    }
+    let bad = all_chains.non_finite_at.iter().flatten().count();
+    if bad > 0 {
+        eprintln!(
+            "warning: {bad} of {} chains became non-finite (NaN or infinite); written as asked by --keep-non-finite (see the non_finite_at tensor)",
+            all_chains.non_finite_at.len()
         );
     }
-    let result = engine.refine_fixed(&xs, &ys, held.as_deref(), &config)?;
-    write_trace(&result)?;
-    let taken: Vec<f32> = result.stopped_at.iter().map(|&k| k as f32).collect();
-    ebm::write_safetensors(
-        &out,
-        &[
-            ("y", vec![n, y_dim], &result.y),
-            ("energy", vec![n], &result.energy),
-            ("steps_taken", vec![n], &taken),
-            ("acceptance", vec![n], &result.acceptance_rate()),
-            ("step_scale", vec![n], &result.step_scale),
-        ],
-        None,
-    )
+    if all_chains.cancelled {
+        let done = all_chains.stopped_at.iter().copied().max().unwrap_or(0);
+        eprintln!(
+            "interrupted after {done} of {steps} steps: {} written with what was done (metadata ebm.status = cancelled; steps_taken per chain)",
+            out.display()
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    Ok(Outcome::Done)
+}
+
+/// `--dispatch-ms`: the default budget when not given, no split for 0.
+fn dispatch_budget(flag: Option<f32>) -> Option<f32> {
+    match flag {
+        Some(0.0) => None,
+        Some(ms) => Some(ms),
+        None => Some(ebm::DEFAULT_DISPATCH_MS),
+    }
+}
+
+/// What `refine` writes: every chain, or the best of R per x.
+enum Written {
+    All(ebm::Refinement),
+    Best(ebm::BestOf, usize),
+}
+
+/// A flag Ctrl-C sets: the refinement stops at its next submission and writes what it has.
+/// A second Ctrl-C ends the process at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    // Where no handler can be installed, Ctrl-C keeps its default (ending the process).
+    let _ = ctrlc::set_handler(move || {
+        if set.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping at the next submission (Ctrl-C again to quit at once)");
+    });
+    flag
+}
+
+/// A progress bar on stderr, shown only on a terminal and only once a refinement has run
+/// for about a second.
+struct ProgressBar {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ProgressBar {
+    const AFTER: Duration = Duration::from_secs(1);
+
+    fn new() -> Self {
+        ProgressBar { bar: None }
+    }
+
+    fn show(&mut self, p: &Progress) {
+        if self.bar.is_none() && p.elapsed >= Self::AFTER && p.steps_done < p.steps_total {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(p.steps_total),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:40}] {pos}/{len} steps, {eta} left",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.steps_done);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Checks the output path, loads the model and reads the batch it is given.
@@ -514,8 +791,15 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         kernel,
         peak,
         json,
+        suite,
+        dispatch_ms,
     } = args;
-    let mut jobs = bench::workloads();
+    let mut jobs = if suite {
+        bench::suite()
+    } else {
+        bench::workloads()
+    };
+    let peak = peak || suite;
     if let Some(name) = &workload {
         jobs.retain(|w| w.name == name);
         if jobs.is_empty() {
@@ -530,10 +814,20 @@ fn run_bench(args: BenchArgs) -> Result<()> {
             return Err(Error::option("--batch", "must be at least 1"));
         }
         jobs.iter_mut().for_each(|w| w.batch = b);
-        jobs.dedup_by(|a, b| a.name == b.name && a.batch == b.batch);
+        // Jobs that became equal run once, in their first place.
+        let mut seen = std::collections::HashSet::new();
+        jobs.retain(|w| seen.insert((w.name, w.batch)));
     }
     if let Some(k) = steps {
         jobs.iter_mut().for_each(|w| w.config.steps = k);
+    }
+    let dispatch_ms = dispatch_budget(dispatch_ms);
+    if let Some(ms) = dispatch_ms {
+        RefineConfig {
+            dispatch_ms: Some(ms),
+            ..Default::default()
+        }
+        .validate()?;
     }
     let ctx = Context::new()?;
     let peak = match peak {
@@ -568,9 +862,20 @@ fn run_bench(args: BenchArgs) -> Result<()> {
             "of peak"
         );
     }
+    let mut plan = Vec::new();
     for job in &jobs {
-        let mut r = bench::run(&ctx, job, runs, kernel)?;
+        if suite {
+            for path in bench::eligible_paths(&ctx, &job.spec)? {
+                plan.push((job, PathChoice::Exactly(path)));
+            }
+        } else {
+            plan.push((job, kernel));
+        }
+    }
+    for (job, choice) in plan {
+        let mut r = bench::run(&ctx, job, runs, choice, dispatch_ms)?;
         r.peak_share = peak.map(|p| r.gflops / p);
+        r.peak_gflops = peak;
         if !json {
             println!(
                 "{:<28} {:<8} {:<9} {:<12} {:>7} {:>6} {:>10.4} {:>5} {:>14.0} {:>9.2} {:>8}",

@@ -148,6 +148,22 @@ impl Model {
         Ok(())
     }
 
+    /// The model's shape in words: its dimensions, hidden widths, activation and output.
+    pub fn shape(&self) -> String {
+        let hidden: Vec<usize> = self.layers[..self.layers.len() - 1]
+            .iter()
+            .map(|l| l.n_out)
+            .collect();
+        format!(
+            "x_dim {}, y_dim {}, hidden {hidden:?}, {} activation, {} {} output",
+            self.x_dim,
+            self.y_dim,
+            self.activation.name(),
+            self.layers.last().map_or(0, |l| l.n_out),
+            self.output.name()
+        )
+    }
+
     /// Multiply-adds of one forward pass for one chain (P in the FLOP count 4P per step).
     pub fn multiply_adds(&self) -> usize {
         self.layers.iter().map(|l| l.n_in * l.n_out).sum()

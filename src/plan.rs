@@ -14,27 +14,18 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::config::{RefineConfig, Sampler};
+pub use crate::constants::{
+    LAYERED_TILE, MAX_GROUPS, MAX_SAVED, MAX_UNITS, TILE_CHAINS, TILE_THREADS, WORKGROUP_SIZE,
+};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::shader::Kernel;
 
-/// Threads per workgroup of the one-dimensional kernels.
-pub const WORKGROUP_SIZE: u32 = 64;
-/// Threads per workgroup of the tile kernel.
-pub const TILE_THREADS: u32 = 256;
 /// Weight rows the tile kernel stages per round (`K_TILE` in tile.wgsl): the smallest, and
 /// the largest the host tries. Each round costs two barriers, so small tiles, which leave
 /// workgroup memory free, take more rows per round: fewer barriers per step (latency).
 pub const TILE_K: u32 = 8;
 const TILE_K_MAX: u32 = 32;
-/// vec4 accumulators per thread in tile.wgsl (`MAX_UNITS`).
-pub const TILE_MAX_UNITS: u32 = 8;
-/// vec4s of act'(z) per thread in tile.wgsl (`MAX_SAVED`).
-pub const TILE_MAX_SAVED: u32 = 32;
-/// Chains per workgroup the tile kernel is built for.
-pub const TILE_CHAINS: [u32; 4] = [4, 8, 16, 32];
-/// Output tile edge of the layered path's matrix products (`TILE` in layered.wgsl).
-pub const LAYERED_TILE: u32 = 16;
 /// Workgroups the automatic choice wants a refinement to fill before it grows the tile.
 const TARGET_WORKGROUPS: usize = 128;
 
@@ -97,6 +88,14 @@ impl FromStr for PathChoice {
     }
 }
 
+/// Whether the tile kernel sums over lanes with subgroup operations
+/// (lane_sum_subgroup.wgsl): where the device has them and its subgroups have at least
+/// MAX_GROUPS invocations, since each subgroup leaves MAX_GROUPS sums in a slot array of
+/// TILE_THREADS entries. Elsewhere the portable lane_sum.wgsl.
+pub fn subgroup_lane_sums(has_subgroups: bool, subgroup_min_size: u32) -> bool {
+    has_subgroups && subgroup_min_size >= MAX_GROUPS
+}
+
 /// Rows of the tile kernel's activation buffer: the widest layer, x_dim and y_dim included.
 pub fn tile_width(model: &Model) -> u32 {
     let widest = model.layers.iter().map(|l| l.n_out).max().unwrap_or(0);
@@ -104,12 +103,15 @@ pub fn tile_width(model: &Model) -> u32 {
 }
 
 /// Bytes of workgroup memory the tile kernel needs for `chains` chains per workgroup and
-/// `k_tile` weight rows per round: activations, a weight tile, and lane_sum's partial sums
-/// (with its slot counter).
+/// `k_tile` weight rows per round: activations (`act`), a weight tile (`wtile`), lane_sum's
+/// partial sums (`lane_partials`, and `lane_slots` with subgroups), and the per-group and
+/// per-chain flags (`group_live`, `tile_live`, `tile_non_finite`). A test holds this to
+/// naga's layout of the specialised module.
 pub fn tile_workgroup_bytes(model: &Model, chains: u32, k_tile: u32) -> u64 {
+    let flags = 4 * u64::from(MAX_GROUPS) + 4 + 4 * 4 * u64::from(MAX_GROUPS) + 4;
     4 * u64::from(tile_width(model)) * u64::from(chains + k_tile)
         + 16 * u64::from(TILE_THREADS)
-        + 16
+        + flags
 }
 
 /// Weight rows per round for a tile of `chains`: the most, up to 32, that fit the adapter's
@@ -141,16 +143,16 @@ pub fn tile_misfit(model: &Model, chains: u32, limits: &wgpu::Limits) -> Option<
     let lanes = TILE_THREADS / (chains / 4);
     let owned = |n: usize| (n as u32).div_ceil(lanes);
     let width = tile_width(model);
-    if width.div_ceil(lanes) > TILE_MAX_UNITS {
+    if width.div_ceil(lanes) > MAX_UNITS {
         return Some(format!(
-            "a layer {width} wide needs more than {TILE_MAX_UNITS} vec4 registers per thread at {chains} chains per workgroup"
+            "a layer {width} wide needs more than {MAX_UNITS} vec4 registers per thread at {chains} chains per workgroup"
         ));
     }
     let hidden = &model.layers[..model.layers.len() - 1];
     let saved: u32 = hidden.iter().map(|l| owned(l.n_out)).sum();
-    if saved > TILE_MAX_SAVED {
+    if saved > MAX_SAVED {
         return Some(format!(
-            "the hidden layers need {saved} vec4s of act'(z) per thread at {chains} chains per workgroup, more than {TILE_MAX_SAVED}"
+            "the hidden layers need {saved} vec4s of act'(z) per thread at {chains} chains per workgroup, more than {MAX_SAVED}"
         ));
     }
     let bytes = tile_workgroup_bytes(model, chains, TILE_K);
@@ -257,156 +259,229 @@ pub struct Dispatch {
     pub groups: (u32, u32),
 }
 
-/// The dispatches of a refinement of `m` chains (`steps` = None: an evaluation), in order.
-/// `steps_per_dispatch` splits a fused path's steps into runs (llvmpipe, see
-/// [`steps_per_dispatch`]); `u32::MAX` runs every step in one dispatch. `accept_rule`
-/// (MALA, keep-if-lower) orders the layered path's dispatches for proposals; `trace` ends
-/// the refinement with the trace's reduction.
-pub fn dispatches(
-    path: KernelPath,
-    model: &Model,
-    m: u32,
-    steps: Option<u32>,
-    steps_per_dispatch: u32,
-    accept_rule: bool,
-    trace: bool,
-) -> Vec<Dispatch> {
-    let mut out = refinement_dispatches(path, model, m, steps, steps_per_dispatch, accept_rule);
-    if let Some(steps) = steps.filter(|&k| trace && k > 0) {
-        out.push(Dispatch {
-            kernel: Kernel::TraceReduce,
+/// The dispatches of an evaluation of `m` chains on `path`: the eval kernel (one chain per
+/// invocation), or on the layered path (for models whose one-chain kernel would pass
+/// llvmpipe's loop limit, see [`eval_path`]) W_x x + b, the forward and the backward pass.
+pub fn evaluation(path: KernelPath, model: &Model, m: u32) -> Vec<Dispatch> {
+    if path != KernelPath::Layered {
+        return vec![Dispatch {
+            kernel: Kernel::Eval,
             chains: 0,
             step_offset: 0,
-            steps,
-            write_energy: false,
+            steps: 0,
+            write_energy: true,
             layer: 0,
-            groups: (steps.min(MAX_TRACE_GROUPS), 1),
-        });
+            groups: (m.div_ceil(WORKGROUP_SIZE), 1),
+        }];
     }
+    let layered = Layered { model, m };
+    let mut out = vec![layered.xpart()];
+    layered.passes(&mut out, 0);
     out
+}
+
+/// How one chunk of a refinement runs: its path, its `chains` (m), and what shapes its
+/// dispatches. Its submissions are [`RefinePlan::segment`]s over consecutive step ranges
+/// from 0.
+#[derive(Clone, Copy, Debug)]
+pub struct RefinePlan<'a> {
+    /// The kernel path.
+    pub path: KernelPath,
+    /// The model.
+    pub model: &'a Model,
+    /// Chains in the chunk.
+    pub chains: u32,
+    /// Most steps of one fused dispatch (llvmpipe, see [`steps_per_dispatch`]; `u32::MAX`
+    /// runs a segment's steps in one).
+    pub steps_per_dispatch: u32,
+    /// Whether an accept rule (MALA, keep-if-lower) orders the layered path's dispatches
+    /// for proposals.
+    pub accept_rule: bool,
+    /// Whether the refinement ends with the trace's reduction.
+    pub trace: bool,
+}
+
+impl RefinePlan<'_> {
+    /// The dispatches of one submission: steps `steps.start..steps.end`; `finish` ends the
+    /// refinement after `steps.end` steps (all of them, or fewer when it was cancelled):
+    /// the final energy, and with `trace` the trace's reduction.
+    pub fn segment(&self, steps: std::ops::Range<u32>, finish: bool) -> Vec<Dispatch> {
+        let (m, model) = (self.chains, self.model);
+        let mut out = match self.path {
+            KernelPath::Layered => {
+                Layered { model, m }.segment(steps.clone(), finish, self.accept_rule)
+            }
+            KernelPath::Chain | KernelPath::Tile { .. } => {
+                fused(self.path, m, steps.clone(), finish, self.steps_per_dispatch)
+            }
+        };
+        if finish && self.trace && steps.end > 0 {
+            out.push(Dispatch {
+                kernel: Kernel::TraceReduce,
+                chains: 0,
+                step_offset: 0,
+                steps: steps.end,
+                write_energy: false,
+                layer: 0,
+                groups: (steps.end.min(MAX_TRACE_GROUPS), 1),
+            });
+        }
+        out
+    }
 }
 
 /// Workgroups of trace_reduce (each takes every this-many-th step).
 const MAX_TRACE_GROUPS: u32 = 4096;
 
-fn refinement_dispatches(
+/// A fused path's dispatches for `steps`: runs of at most `steps_per_dispatch` steps, and
+/// with `finish` the final energy, in the last run where it spans the rest of the
+/// refinement in one dispatch, else in a dispatch of its own.
+fn fused(
     path: KernelPath,
-    model: &Model,
     m: u32,
-    steps: Option<u32>,
+    steps: std::ops::Range<u32>,
+    finish: bool,
     steps_per_dispatch: u32,
-    accept_rule: bool,
 ) -> Vec<Dispatch> {
-    let base = Dispatch {
-        kernel: Kernel::Eval,
-        chains: 0,
-        step_offset: 0,
-        steps: 0,
-        write_energy: true,
-        layer: 0,
-        groups: (m.div_ceil(WORKGROUP_SIZE), 1),
-    };
-    let Some(steps) = steps else {
-        return vec![base];
-    };
     let (kernel, chains) = match path {
-        KernelPath::Chain => (Kernel::Refine, 0),
         KernelPath::Tile { chains } => (Kernel::Tile, chains),
-        KernelPath::Layered => return layered(model, m, steps, accept_rule),
+        _ => (Kernel::Refine, 0),
     };
     let per_group = if chains == 0 { WORKGROUP_SIZE } else { chains };
-    let fused = Dispatch {
+    let run = |first: u32, count: u32, write_energy: bool| Dispatch {
         kernel,
         chains,
+        step_offset: first,
+        steps: count,
+        write_energy,
+        layer: 0,
         groups: (m.div_ceil(per_group), 1),
-        ..base
     };
-    if steps_per_dispatch == u32::MAX {
-        return vec![Dispatch { steps, ..fused }];
+    if steps_per_dispatch == u32::MAX && !steps.is_empty() {
+        return vec![run(steps.start, steps.len() as u32, finish)];
     }
-    let mut out: Vec<_> = (0..steps)
-        .step_by(steps_per_dispatch as usize)
-        .map(|first| Dispatch {
-            step_offset: first,
-            steps: steps_per_dispatch.min(steps - first),
-            write_energy: false,
-            ..fused
-        })
+    let mut out: Vec<Dispatch> = steps
+        .clone()
+        .step_by(steps_per_dispatch.max(1) as usize)
+        .map(|first| run(first, steps_per_dispatch.min(steps.end - first), false))
         .collect();
-    out.push(Dispatch {
-        step_offset: steps,
-        ..fused
-    });
+    if finish {
+        out.push(run(steps.end, 0, true));
+    }
     out
 }
 
-fn layered(model: &Model, m: u32, steps: u32, accept_rule: bool) -> Vec<Dispatch> {
-    let chains = m.div_ceil(LAYERED_TILE);
-    let units = |n: usize| (n as u32).div_ceil(LAYERED_TILE);
-    let n_layers = model.layers.len() as u32;
-    let one_d = (m.div_ceil(WORKGROUP_SIZE), 1);
-    let d = |kernel, layer: u32, groups, step_offset, write_energy| Dispatch {
-        kernel,
-        chains: 0,
-        step_offset,
-        steps: 1,
-        write_energy,
-        layer,
-        groups,
-    };
-    // The final pass (write_energy) covers stopped chains too.
-    let forward = |out: &mut Vec<Dispatch>, step, write_energy| {
-        for (l, layer) in model.layers.iter().enumerate() {
-            let groups = (chains, units(layer.n_out));
-            out.push(d(
-                Kernel::LayeredForward,
-                l as u32,
-                groups,
-                step,
-                write_energy,
-            ));
-        }
-        out.push(d(Kernel::LayeredOutput, 0, one_d, step, write_energy));
-    };
-    let first = &model.layers[0];
-    let mut out = vec![d(
-        Kernel::LayeredXpart,
-        0,
-        (chains, units(first.n_out)),
-        0,
-        false,
-    )];
-    // The energy and dE/dy at the current y of every chain.
-    let passes = |out: &mut Vec<Dispatch>, step| {
-        forward(out, step, false);
-        for l in (0..n_layers).rev() {
-            let layer = &model.layers[l as usize];
-            let cols = if l == 0 { model.y_dim } else { layer.n_in };
-            out.push(d(
-                Kernel::LayeredBackward,
-                l,
-                (chains, units(cols)),
-                step,
-                false,
-            ));
-        }
-    };
-    if accept_rule && steps > 0 {
-        passes(&mut out, 0);
-        out.push(d(Kernel::LayeredStart, 0, one_d, 0, false));
-    }
-    for step in 0..steps {
-        if accept_rule {
-            out.push(d(Kernel::LayeredUpdate, 0, one_d, step, false));
-            passes(&mut out, step);
-            out.push(d(Kernel::LayeredSettle, 0, one_d, step, false));
-        } else {
-            passes(&mut out, step);
-            out.push(d(Kernel::LayeredUpdate, 0, one_d, step, false));
+/// The layered path's dispatches.
+struct Layered<'a> {
+    model: &'a Model,
+    m: u32,
+}
+
+impl Layered<'_> {
+    fn d(
+        &self,
+        kernel: Kernel,
+        layer: u32,
+        groups: (u32, u32),
+        step: u32,
+        energy: bool,
+    ) -> Dispatch {
+        Dispatch {
+            kernel,
+            chains: 0,
+            step_offset: step,
+            steps: 1,
+            write_energy: energy,
+            layer,
+            groups,
         }
     }
-    forward(&mut out, steps, true);
-    out
+
+    fn chain_tiles(&self) -> u32 {
+        self.m.div_ceil(LAYERED_TILE)
+    }
+
+    fn per_chain(&self, kernel: Kernel, step: u32) -> Dispatch {
+        self.d(kernel, 0, (self.m.div_ceil(WORKGROUP_SIZE), 1), step, false)
+    }
+
+    /// W_x x + b of layer 0, once per refinement.
+    fn xpart(&self) -> Dispatch {
+        let units = (self.model.layers[0].n_out as u32).div_ceil(LAYERED_TILE);
+        self.d(
+            Kernel::LayeredXpart,
+            0,
+            (self.chain_tiles(), units),
+            0,
+            false,
+        )
+    }
+
+    /// The forward pass and the energy (`write_energy`: the final one, which covers
+    /// stopped chains too).
+    fn forward(&self, out: &mut Vec<Dispatch>, step: u32, write_energy: bool) {
+        for (l, layer) in self.model.layers.iter().enumerate() {
+            let groups = (
+                self.chain_tiles(),
+                (layer.n_out as u32).div_ceil(LAYERED_TILE),
+            );
+            out.push(self.d(Kernel::LayeredForward, l as u32, groups, step, write_energy));
+        }
+        let mut output = self.per_chain(Kernel::LayeredOutput, step);
+        output.write_energy = write_energy;
+        out.push(output);
+    }
+
+    /// The energy and dE/dy at the current y of every chain.
+    fn passes(&self, out: &mut Vec<Dispatch>, step: u32) {
+        self.forward(out, step, false);
+        for l in (0..self.model.layers.len()).rev() {
+            let layer = &self.model.layers[l];
+            let cols = if l == 0 { self.model.y_dim } else { layer.n_in };
+            let groups = (self.chain_tiles(), (cols as u32).div_ceil(LAYERED_TILE));
+            out.push(self.d(Kernel::LayeredBackward, l as u32, groups, step, false));
+        }
+    }
+
+    fn segment(
+        &self,
+        steps: std::ops::Range<u32>,
+        finish: bool,
+        accept_rule: bool,
+    ) -> Vec<Dispatch> {
+        let mut out = Vec::new();
+        if steps.start == 0 {
+            out.push(self.xpart());
+            if accept_rule && !steps.is_empty() {
+                self.passes(&mut out, 0);
+                out.push(self.per_chain(Kernel::LayeredStart, 0));
+            }
+        }
+        for step in steps.clone() {
+            if accept_rule {
+                out.push(self.per_chain(Kernel::LayeredUpdate, step));
+                self.passes(&mut out, step);
+                out.push(self.per_chain(Kernel::LayeredSettle, step));
+            } else {
+                self.passes(&mut out, step);
+                out.push(self.per_chain(Kernel::LayeredUpdate, step));
+            }
+        }
+        if finish {
+            self.forward(&mut out, steps.end, true);
+        }
+        out
+    }
+}
+
+/// The path an evaluation takes: the one-chain eval kernel, or on llvmpipe, for a model
+/// whose one pass comes near the driver's loop limit, the layered path (short loops).
+pub fn eval_path(model: &Model, info: &wgpu::AdapterInfo) -> KernelPath {
+    if is_llvmpipe(info) && chain_loop_iterations(model) > LLVMPIPE_LOOP_BUDGET * 3 / 2 {
+        KernelPath::Layered
+    } else {
+        KernelPath::Chain
+    }
 }
 
 /// Mesa's llvmpipe (lavapipe) silently ends every loop of a kernel invocation once 65,535
@@ -460,8 +535,8 @@ pub fn steps_per_dispatch(
                 tile_loop_iterations(model, chains, tile_k(model, chains, limits));
             let lanes = u64::from(TILE_THREADS / (chains / 4));
             let per_thread = simplex.map_or(0, |g| groups(g).div_ceil(lanes));
-            let units = u64::from(TILE_MAX_UNITS) + 1;
-            let step = per_step + projection(per_thread) + u64::from(TILE_MAX_UNITS);
+            let units = u64::from(MAX_UNITS) + 1;
+            let step = per_step + projection(per_thread) + u64::from(MAX_UNITS);
             let extra = if extras {
                 3 * (units + lanes + 8) + 2 * units + 24
             } else {
@@ -504,7 +579,7 @@ fn chain_loop_iterations(model: &Model) -> u64 {
 /// Loop iterations of tile.wgsl: (once per dispatch, per step), for the busiest thread.
 fn tile_loop_iterations(model: &Model, chains: u32, k_tile: u32) -> (u64, u64) {
     let threads = u64::from(TILE_THREADS);
-    let units = u64::from(TILE_MAX_UNITS) + 1;
+    let units = u64::from(MAX_UNITS) + 1;
     let lanes = u64::from(TILE_THREADS / (chains / 4));
     let gemm = |rows: usize, cols: usize| {
         let (rows, cols) = (rows as u64, cols as u64);
@@ -547,23 +622,34 @@ mod tests {
         Model::random(&r1_spec(), 0).unwrap()
     }
 
+    fn plan(path: KernelPath, model: &Model, m: u32, spd: u32, rule: bool) -> RefinePlan<'_> {
+        RefinePlan {
+            path,
+            model,
+            chains: m,
+            steps_per_dispatch: spd,
+            accept_rule: rule,
+            trace: true,
+        }
+    }
+
+    fn whole(path: KernelPath, model: &Model, m: u32, steps: u32, spd: u32) -> Vec<Dispatch> {
+        RefinePlan {
+            trace: false,
+            ..plan(path, model, m, spd, false)
+        }
+        .segment(0..steps, true)
+    }
+
     #[test]
     fn fused_paths_take_one_dispatch_per_refinement_off_llvmpipe() {
         let model = r1();
         for path in [KernelPath::Chain, KernelPath::Tile { chains: 16 }] {
-            let plan = dispatches(path, &model, 8192, Some(1000), u32::MAX, false, false);
+            let plan = whole(path, &model, 8192, 1000, u32::MAX);
             assert_eq!(plan.len(), 1, "{path}");
             assert_eq!((plan[0].steps, plan[0].write_energy), (1000, true));
         }
-        let layered = dispatches(
-            KernelPath::Layered,
-            &model,
-            8192,
-            Some(10),
-            u32::MAX,
-            false,
-            false,
-        );
+        let layered = whole(KernelPath::Layered, &model, 8192, 10, u32::MAX);
         // 2L + 2 per step, L + 1 for the final energy, 1 for W_x x + b.
         assert_eq!(layered.len(), 10 * (2 * 4 + 2) + 4 + 1 + 1);
     }
@@ -571,19 +657,77 @@ mod tests {
     #[test]
     fn runs_of_steps_cover_every_step_once() {
         let model = r1();
-        let plan = dispatches(
-            KernelPath::Tile { chains: 4 },
-            &model,
-            10,
-            Some(10),
-            3,
-            false,
-            false,
-        );
+        let plan = whole(KernelPath::Tile { chains: 4 }, &model, 10, 10, 3);
         let runs: Vec<_> = plan.iter().map(|d| (d.step_offset, d.steps)).collect();
         assert_eq!(runs, [(0, 3), (3, 3), (6, 3), (9, 1), (10, 0)]);
         assert!(plan.iter().rev().skip(1).all(|d| !d.write_energy));
         assert!(plan.last().unwrap().write_energy);
+    }
+
+    /// Submissions over consecutive step ranges make the same dispatches as one submission,
+    /// in order, whatever the split: the path the results come from does not change.
+    #[test]
+    fn segments_cover_the_refinement_like_one_submission() {
+        let model = r1();
+        for path in [
+            KernelPath::Chain,
+            KernelPath::Tile { chains: 8 },
+            KernelPath::Layered,
+        ] {
+            for rule in [false, true] {
+                let one = plan(path, &model, 100, 2, rule).segment(0..7, true);
+                let mut split = Vec::new();
+                for (range, finish) in [(0..3, false), (3..4, false), (4..7, true)] {
+                    split.extend(plan(path, &model, 100, 2, rule).segment(range, finish));
+                }
+                let key = |d: &Dispatch| (d.kernel, d.step_offset, d.layer, d.write_energy);
+                let steps = |plan: &[Dispatch]| -> Vec<u32> {
+                    let mut covered: Vec<u32> = plan
+                        .iter()
+                        .filter(|d| d.kernel != Kernel::TraceReduce)
+                        .flat_map(|d| d.step_offset..d.step_offset + d.steps)
+                        .collect();
+                    covered.dedup();
+                    covered
+                };
+                assert_eq!(steps(&one), steps(&split), "{path} rule {rule}");
+                if path == KernelPath::Layered {
+                    let one: Vec<_> = one.iter().map(key).collect();
+                    let split: Vec<_> = split.iter().map(key).collect();
+                    assert_eq!(one, split, "{path} rule {rule}");
+                }
+                // The trace is reduced once, at the end, over every step.
+                let reduce: Vec<_> = split
+                    .iter()
+                    .filter(|d| d.kernel == Kernel::TraceReduce)
+                    .collect();
+                assert_eq!(reduce.len(), 1);
+                assert_eq!(reduce[0].steps, 7);
+            }
+        }
+        // A refinement cancelled before its first step still gets its energy (and W_x x + b).
+        let cancelled = plan(KernelPath::Layered, &model, 100, 2, true).segment(0..0, true);
+        assert_eq!(cancelled[0].kernel, Kernel::LayeredXpart);
+        assert!(cancelled.last().unwrap().write_energy);
+        assert!(cancelled.iter().all(|d| d.kernel != Kernel::TraceReduce));
+        // Cancelled after 5 steps: the energy, and the trace of those 5 steps.
+        let fused = plan(KernelPath::Chain, &model, 100, u32::MAX, false).segment(5..5, true);
+        assert_eq!(fused.len(), 2);
+        assert_eq!((fused[1].kernel, fused[1].steps), (Kernel::TraceReduce, 5));
+        assert_eq!(
+            (fused[0].step_offset, fused[0].steps, fused[0].write_energy),
+            (5, 0, true)
+        );
+    }
+
+    #[test]
+    fn evaluations_run_one_pass() {
+        let model = r1();
+        assert_eq!(evaluation(KernelPath::Chain, &model, 100).len(), 1);
+        let layered = evaluation(KernelPath::Layered, &model, 100);
+        // W_x x + b, L forward products and the output, L backward products.
+        assert_eq!(layered.len(), 1 + 4 + 1 + 4);
+        assert!(layered.iter().all(|d| d.kernel != Kernel::LayeredUpdate));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The float64 CPU reference of every kernel, written loop for loop like the shaders so the
 //! two can be read side by side. Tests hold the GPU to it; it is also a slow fallback.
 
-use crate::config::{RefineConfig, Sampler, ADAPT_GAIN};
+use crate::config::{RefineConfig, Sampler};
+use crate::constants::ADAPT_GAIN;
 use crate::model::Model;
 use crate::rng::langevin_normals;
 

@@ -133,6 +133,35 @@ impl Schedule {
             }
             Ok([eta as f32, noise as f32])
         };
+        // Options the schedule would ignore are refused, not dropped.
+        let ends = [
+            ("--step-size-end", self.step_size_end.is_some()),
+            ("--temperature-end", self.temperature_end.is_some()),
+        ];
+        if !self.stages.is_empty() {
+            if self.shape != Shape::Constant {
+                return Err(Error::option(
+                    "--schedule",
+                    format!(
+                        "{} would be ignored: --stages sets eta and T of every step",
+                        self.shape
+                    ),
+                ));
+            }
+            if let Some((flag, _)) = ends.iter().find(|(_, set)| *set) {
+                return Err(Error::option(
+                    flag,
+                    "would be ignored: --stages sets eta and T of every step",
+                ));
+            }
+        } else if self.shape == Shape::Constant {
+            if let Some((flag, _)) = ends.iter().find(|(_, set)| *set) {
+                return Err(Error::option(
+                    flag,
+                    "would be ignored by a constant schedule: choose --schedule linear, cosine or geometric",
+                ));
+            }
+        }
         if !self.stages.is_empty() {
             let total: u64 = self.stages.iter().map(|s| u64::from(s.steps)).sum();
             if total != u64::from(steps) {
@@ -244,8 +273,54 @@ mod tests {
             (ratio(0) - ratio(8)).abs() < 1e-6,
             "geometric keeps one ratio"
         );
-        let constant = anneal(Shape::Constant);
+        let constant = Schedule::default().table(11, 0.1, 1.0).unwrap();
         assert!(constant.iter().all(|p| *p == constant[0]));
+    }
+
+    /// An end value a constant schedule, or stages, would not use is refused by name.
+    #[test]
+    fn options_a_schedule_would_ignore_are_refused() {
+        let constant_with_end = Schedule {
+            step_size_end: Some(0.01),
+            ..Default::default()
+        };
+        let err = constant_with_end
+            .table(10, 0.1, 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--step-size-end") && err.contains("ignored"),
+            "{err}"
+        );
+        let constant_with_t_end = Schedule {
+            temperature_end: Some(0.01),
+            ..Default::default()
+        };
+        let err = constant_with_t_end
+            .table(10, 0.1, 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--temperature-end"), "{err}");
+        let stages_and_shape = Schedule {
+            shape: Shape::Cosine,
+            stages: parse_stages("10:0.1:1").unwrap(),
+            ..Default::default()
+        };
+        let err = stages_and_shape
+            .table(10, 0.1, 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--schedule") && err.contains("--stages"),
+            "{err}"
+        );
+        let stages_and_end = Schedule {
+            temperature_end: Some(0.5),
+            stages: parse_stages("10:0.1:1").unwrap(),
+            ..Default::default()
+        };
+        let err = stages_and_end.table(10, 0.1, 1.0).unwrap_err().to_string();
+        assert!(err.contains("--temperature-end"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,24 @@ const LANE_SUM: &str = include_str!("../shaders/lane_sum.wgsl");
 const LANE_SUM_SUBGROUP: &str = include_str!("../shaders/lane_sum_subgroup.wgsl");
 const LAYERED: &str = include_str!("../shaders/layered.wgsl");
 const TRACE: &str = include_str!("../shaders/trace.wgsl");
+const PEAK: &str = include_str!("../shaders/peak.wgsl");
+
+/// Every file in `shaders/`, by name.
+pub const SHADER_FILES: [(&str, &str); 13] = [
+    ("bindings.wgsl", BINDINGS),
+    ("activation.wgsl", ACTIVATION),
+    ("philox.wgsl", PHILOX),
+    ("mlp.wgsl", MLP),
+    ("step.wgsl", STEP),
+    ("eval.wgsl", EVAL),
+    ("refine.wgsl", REFINE),
+    ("tile.wgsl", TILE),
+    ("lane_sum.wgsl", LANE_SUM),
+    ("lane_sum_subgroup.wgsl", LANE_SUM_SUBGROUP),
+    ("layered.wgsl", LAYERED),
+    ("trace.wgsl", TRACE),
+    ("peak.wgsl", PEAK),
+];
 
 /// One compute kernel: its WGSL source and entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,7 +114,7 @@ impl Kernel {
     /// as constants: naga 30 sizes override-sized workgroup arrays from the overrides'
     /// defaults, whatever the pipeline sets.
     pub fn source_for(self, constants: &[(&str, f64)]) -> String {
-        let mut prelude = String::new();
+        let mut prelude = crate::constants::wgsl_prelude();
         if matches!(self, Kernel::Tile | Kernel::TileSubgroup) {
             let get = |name: &str, default: u32| {
                 constants

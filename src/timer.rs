@@ -60,7 +60,7 @@ impl KernelTimer {
 
     /// Seconds between the two timestamps, once the submission has run.
     pub(crate) fn seconds(&self, ctx: &Context) -> Result<f64> {
-        let ticks: Vec<u64> = read_back(&ctx.device, &self.read, 16)?;
+        let ticks: Vec<u64> = read_back(ctx, &self.read, 16)?;
         let ns =
             ticks[1].saturating_sub(ticks[0]) as f64 * f64::from(ctx.queue.get_timestamp_period());
         Ok(ns * 1e-9)

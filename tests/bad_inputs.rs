@@ -40,11 +40,24 @@ impl Dir {
     }
 }
 
-/// Runs `ebm refine` and returns its stderr, asserting it failed cleanly (exit 1, no panic).
+/// Runs `ebm refine` and returns its stderr, asserting it failed cleanly: exit 2 (bad
+/// input, whether the argument parser or ebm found it), no panic, no output file.
 fn refine_fails(model: &Path, x: Option<&Path>, y0: &Path, out: &Path, extra: &[&str]) -> String {
+    refine_exits(2, model, x, y0, out, extra)
+}
+
+/// As `refine_fails`, expecting exit code `code`.
+fn refine_exits(
+    code: i32,
+    model: &Path,
+    x: Option<&Path>,
+    y0: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ebm"));
     cmd.args(["refine", "--steps", "3"]);
-    if !extra.contains(&"--step-size") {
+    if !extra.contains(&"--step-size") && !extra.contains(&"--stages") {
         cmd.args(["--step-size", "0.1"]);
     }
     cmd.arg("--model")
@@ -57,16 +70,12 @@ fn refine_fails(model: &Path, x: Option<&Path>, y0: &Path, out: &Path, extra: &[
         cmd.arg("--x").arg(x);
     }
     cmd.args(extra);
+    let existed = out.exists();
     let output = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    // 1: rejected by ebm; 2: rejected by the argument parser (clap's usage errors).
-    assert!(
-        matches!(output.status.code(), Some(1 | 2)),
-        "{:?}: {stderr}",
-        output.status
-    );
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(!out.exists(), "a failed run left an output file");
+    assert!(existed || !out.exists(), "a failed run left an output file");
     stderr
 }
 
@@ -338,7 +347,7 @@ fn output_path_equal_to_an_input_is_refused_and_the_input_kept() {
             .arg(input);
         let output = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
         assert_has(&stderr, &["--out", "is also an input"]);
         assert_eq!(
             std::fs::read(input).unwrap(),
@@ -455,7 +464,15 @@ fn bad_sampler_stop_and_trace_options_name_their_flag() {
         &["invalid option --clip-grad: cannot be used with --mala"],
     );
     assert_has(
-        &fails(&["--mala", "--temperature", "1", "--target-accept", "1.5"]),
+        &fails(&[
+            "--mala",
+            "--temperature",
+            "1",
+            "--adapt-steps",
+            "5",
+            "--target-accept",
+            "1.5",
+        ]),
         &["invalid option --target-accept: must lie strictly between 0 and 1, got 1.5"],
     );
     assert_has(
@@ -463,7 +480,12 @@ fn bad_sampler_stop_and_trace_options_name_their_flag() {
         &["--mala", "--keep-if-lower", "cannot be used with"],
     );
     assert_has(&fails(&["--adapt-steps", "5"]), &["--mala"]);
-    assert_has(&fails(&["--target-accept", "0.5"]), &["--mala"]);
+    assert_has(&fails(&["--target-accept", "0.5"]), &["--adapt-steps"]);
+    // Without --adapt-steps the target would be ignored.
+    assert_has(
+        &fails(&["--mala", "--temperature", "1", "--target-accept", "0.5"]),
+        &["--adapt-steps"],
+    );
     assert_has(&fails(&["--shrink", "0.5"]), &["--keep-if-lower"]);
     assert_has(
         &fails(&["--keep-if-lower", "--shrink", "1"]),
@@ -509,6 +531,147 @@ fn bad_sampler_stop_and_trace_options_name_their_flag() {
         before,
         "an input was overwritten"
     );
+}
+
+/// Options that would be ignored are refused, naming the flag, instead of being dropped.
+#[test]
+fn options_that_would_be_ignored_are_refused() {
+    let d = Dir::new();
+    let (m, x, y) = d.good();
+    let out = d.path("out.safetensors");
+    let fails = |extra: &[&str]| refine_fails(&m, Some(&x), &y, &out, extra);
+    assert_has(
+        &fails(&["--temperature", "1", "--temperature-end", "0.1"]),
+        &["--temperature-end", "ignored by a constant schedule"],
+    );
+    assert_has(
+        &fails(&["--step-size-end", "0.01"]),
+        &["--step-size-end", "ignored by a constant schedule"],
+    );
+    assert_has(
+        &fails(&["--stages", "3:0.1:0", "--step-size", "0.1"]),
+        &["--step-size", "cannot be used with", "--stages"],
+    );
+    assert_has(
+        &fails(&["--stages", "3:0.1:0", "--temperature", "1"]),
+        &["--temperature", "cannot be used with", "--stages"],
+    );
+    assert_has(
+        &fails(&["--stages", "3:0.1:0", "--schedule", "cosine"]),
+        &["--schedule", "--stages"],
+    );
+    assert_has(&fails(&["--seed", "4"]), &["--seed", "no step has noise"]);
+    assert_has(
+        &fails(&["--dispatch-ms", "-1"]),
+        &["invalid option --dispatch-ms: must be a positive number"],
+    );
+    // --stages needs no --step-size, and --seed is taken where there is noise.
+    for extra in [
+        &["--stages", "3:0.1:0"][..],
+        &["--temperature", "0.1", "--seed", "4"][..],
+        &["--dispatch-ms", "0"][..],
+    ] {
+        let status = Command::new(env!("CARGO_BIN_EXE_ebm"))
+            .args(["refine", "--steps", "3"])
+            .args(if extra[0] == "--stages" {
+                &[][..]
+            } else {
+                &["--step-size", "0.1"][..]
+            })
+            .args(extra)
+            .arg("--model")
+            .arg(&m)
+            .arg("--x")
+            .arg(&x)
+            .arg("--y0")
+            .arg(&y)
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{extra:?}");
+    }
+}
+
+/// Output paths are checked before any work: a folder that does not exist is reported at
+/// once, before the model is even read.
+#[test]
+fn unwritable_output_paths_fail_before_any_work() {
+    let d = Dir::new();
+    let (m, x, y) = d.good();
+    let missing = d.path("no/such/folder/out.safetensors");
+    let absent_model = d.path("absent.safetensors");
+    let err = refine_fails(&absent_model, Some(&x), &y, &missing, &[]);
+    assert_has(&err, &["--out", "the folder", "does not exist"]);
+    let trace = d.path("no/such/folder/trace.csv");
+    let out = d.path("out.safetensors");
+    let err = refine_fails(
+        &m,
+        Some(&x),
+        &y,
+        &out,
+        &["--trace", trace.to_str().unwrap()],
+    );
+    assert_has(&err, &["--trace", "does not exist"]);
+    let err = refine_fails(&m, Some(&x), &y, d.dir.path(), &[]);
+    assert_has(&err, &["--out", "is a folder"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(["eval", "--model"])
+        .arg(&absent_model)
+        .arg("--x")
+        .arg(&x)
+        .arg("--y")
+        .arg(&y)
+        .arg("--out")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_has(&stderr, &["--out", "does not exist"]);
+}
+
+/// A step size that sends the chains to infinity fails (exit 1) and says how many chains,
+/// which and at which step, instead of writing NaN energies; --keep-non-finite writes them,
+/// with the step each diverged at.
+#[test]
+fn diverging_chains_are_an_error_unless_kept() {
+    let d = Dir::new();
+    let (m, x, y) = d.good();
+    let out = d.path("out.safetensors");
+    let diverge = ["--step-size", "1e30", "--prior-l2", "1"];
+    let err = refine_exits(1, &m, Some(&x), &y, &out, &diverge);
+    assert_has(
+        &err,
+        &[
+            "5 of 5 chains became non-finite",
+            "chain 0 at step 1",
+            "--keep-non-finite",
+        ],
+    );
+    let mut keep = diverge.to_vec();
+    keep.push("--keep-non-finite");
+    let output = Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(["refine", "--steps", "3"])
+        .args(&keep)
+        .arg("--model")
+        .arg(&m)
+        .arg("--x")
+        .arg(&x)
+        .arg("--y0")
+        .arg(&y)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_has(&stderr, &["warning: 5 of 5 chains became non-finite"]);
+    let bytes = std::fs::read(&out).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let at = file.tensor("non_finite_at").unwrap();
+    let steps: Vec<f32> = bytemuck::pod_collect_to_vec(at.data());
+    assert_eq!(steps, vec![1.0; 5]);
 }
 
 #[test]

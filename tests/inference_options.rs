@@ -11,19 +11,10 @@ use ebm::{
 
 /// Chain, layered, and the smallest and largest tile this adapter fits for `m`.
 fn paths(m: &Model) -> Vec<PathChoice> {
-    let limits = ctx().limits();
-    let fits: Vec<u32> = ebm::plan::TILE_CHAINS
+    common::paths(m)
         .into_iter()
-        .filter(|&chains| ebm::plan::tile_misfit(m, chains, &limits).is_none())
-        .collect();
-    let mut out = vec![KernelPath::Chain, KernelPath::Layered];
-    out.extend(fits.first().map(|&chains| KernelPath::Tile { chains }));
-    out.extend(
-        fits.last()
-            .filter(|&&c| Some(&c) != fits.first())
-            .map(|&chains| KernelPath::Tile { chains }),
-    );
-    out.into_iter().map(PathChoice::Exactly).collect()
+        .map(PathChoice::Exactly)
+        .collect()
 }
 
 fn test_model() -> Model {

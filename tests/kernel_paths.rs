@@ -4,32 +4,12 @@
 
 mod common;
 
-use common::{assert_close, check_refine_on, ctx, data, model};
+use common::{assert_close, check_refine_on, ctx, data, model, paths};
 use ebm::shader::{specialise, Kernel};
 use ebm::{
     parse_stages, reference, Activation, Engine, KernelPath, Output, PathChoice, RefineConfig,
     Schedule, Shape,
 };
-
-/// The paths to test: chain, layered, and the smallest and the largest tile this adapter's
-/// workgroup memory allows for `m` (1 and up to 8 chain groups per workgroup). Each tile
-/// pipeline takes seconds to compile on lavapipe, so the sizes between are left to the
-/// tests that name them.
-fn paths(m: &ebm::Model) -> Vec<KernelPath> {
-    let limits = ctx().limits();
-    let mut out = vec![KernelPath::Chain, KernelPath::Layered];
-    let fits: Vec<u32> = ebm::plan::TILE_CHAINS
-        .into_iter()
-        .filter(|&chains| ebm::plan::tile_misfit(m, chains, &limits).is_none())
-        .collect();
-    if let (Some(&small), Some(&large)) = (fits.first(), fits.last()) {
-        out.push(KernelPath::Tile { chains: small });
-        if large != small {
-            out.push(KernelPath::Tile { chains: large });
-        }
-    }
-    out
-}
 
 fn langevin() -> RefineConfig {
     RefineConfig {
@@ -479,7 +459,12 @@ fn globals_used(
 /// once per dispatch (load_state) and y written once (store_state), outside the loop.
 #[test]
 fn tile_kernel_keeps_y_on_chip_between_steps() {
-    let constants = [("ACTIVATION", 4.0), ("OUTPUT", 0.0)];
+    let constants = [
+        ("ACTIVATION", 4.0),
+        ("OUTPUT", 0.0),
+        ("WORKGROUP_SIZE", 256.0),
+        ("RULE", 0.0),
+    ];
     let (module, _) = specialise(Kernel::Tile, &constants).unwrap();
     let function = |name: &str| {
         module

@@ -5,6 +5,7 @@
 
 mod common;
 
+use ebm::constants::{RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA};
 use ebm::shader::{
     check_module_workgroup_memory, check_workgroup_memory, specialise, workgroup_memory_bytes,
     Kernel,
@@ -104,8 +105,7 @@ fn every_kernel_translates_to_every_backend() {
     for kernel in Kernel::ALL {
         for act in Activation::ALL {
             for out in Output::ALL {
-                // Every accept rule: 0 Langevin, 1 MALA, 2 keep-if-lower.
-                for rule in 0..3 {
+                for rule in [RULE_LANGEVIN, RULE_MALA, RULE_KEEP_IF_LOWER] {
                     let constants = [
                         ("ACTIVATION", f64::from(act.shader_id())),
                         ("OUTPUT", f64::from(out.shader_id())),
@@ -147,6 +147,7 @@ fn workgroup_memory_is_checked_against_the_adapter() {
         ("ACTIVATION", 0.0),
         ("OUTPUT", 0.0),
         ("WORKGROUP_SIZE", 64.0),
+        ("RULE", 0.0),
     ];
     for kernel in Kernel::ALL {
         let (module, _) = specialise(kernel, &constants).unwrap();

@@ -3,12 +3,32 @@
 
 use ebm::rng::HostRng;
 use ebm::{
-    reference, Activation, Context, Engine, Model, ModelSpec, Output, PathChoice, RefineConfig,
+    reference, Activation, Context, Engine, KernelPath, Model, ModelSpec, Output, PathChoice,
+    RefineConfig,
 };
 
 /// The GPU context; a missing adapter fails the test (it never skips).
 pub fn ctx() -> Context {
     Context::new().expect("a GPU adapter is required (on CI: lavapipe from mesa-vulkan-drivers)")
+}
+
+/// The paths to test `m` on: chain, layered, and the smallest and the largest tile this
+/// adapter's workgroup memory allows for it. Each tile pipeline takes seconds to compile on
+/// lavapipe, so the sizes between are left to the tests that name them.
+pub fn paths(m: &Model) -> Vec<KernelPath> {
+    let limits = ctx().limits();
+    let fits: Vec<u32> = ebm::constants::TILE_CHAINS
+        .into_iter()
+        .filter(|&chains| ebm::plan::tile_misfit(m, chains, &limits).is_none())
+        .collect();
+    let mut out = vec![KernelPath::Chain, KernelPath::Layered];
+    if let (Some(&small), Some(&large)) = (fits.first(), fits.last()) {
+        out.push(KernelPath::Tile { chains: small });
+        if large != small {
+            out.push(KernelPath::Tile { chains: large });
+        }
+    }
+    out
 }
 
 pub fn spec(

@@ -1,0 +1,175 @@
+//! Every number the host and the kernels both rely on, written once. The host reads these
+//! Rust constants; [`wgsl_prelude`] writes each as a WGSL `const` in front of every kernel's
+//! source, so the two sides cannot drift apart. No file in `shaders/` declares one of these
+//! names itself (naga would refuse the module, and a test below says which file did).
+//!
+//! Sizes that change per pipeline (a tile's `CHAINS`, `WIDTH`, `K_TILE`) are written into
+//! the source the same way, by `shader::Kernel::source_for`; override constants
+//! (`ACTIVATION`, `OUTPUT`, `RULE`, `WORKGROUP_SIZE`) have no default in WGSL, so a pipeline
+//! that forgot one fails instead of running on a stale value.
+
+use crate::activation::{Activation, Output};
+
+/// vec4 accumulators per thread in the tile kernel: the units of one layer a thread owns,
+/// 4 chains each (`acc`, `xpart`, `yreg`, ... in tile.wgsl).
+pub const MAX_UNITS: u32 = 8;
+/// vec4s of act'(z) a tile-kernel thread keeps over all hidden layers (`saved`).
+pub const MAX_SAVED: u32 = 32;
+/// Products with at most this many outputs split their rows over the lanes (tile.wgsl's
+/// `gemm_narrow`) instead of staging weight tiles.
+pub const NARROW: u32 = 4;
+/// Chains per workgroup the tile kernel is built for.
+pub const TILE_CHAINS: [u32; 4] = [4, 8, 16, 32];
+/// Groups of 4 chains in the largest tile (`group_live`, lane_sum_subgroup's `group_sums`).
+pub const MAX_GROUPS: u32 = TILE_CHAINS[TILE_CHAINS.len() - 1] / 4;
+/// Threads per workgroup of the tile kernel.
+pub const TILE_THREADS: u32 = 256;
+/// Threads per workgroup of the one-dimensional kernels (eval, chain path, per-chain
+/// kernels of the layered path).
+pub const WORKGROUP_SIZE: u32 = 64;
+/// Output tile edge of the layered path's matrix products: a workgroup is
+/// LAYERED_TILE x LAYERED_TILE threads, one output each.
+pub const LAYERED_TILE: u32 = 16;
+/// Threads per workgroup of trace_reduce.
+pub const TRACE_THREADS: u32 = 64;
+
+/// `ChainState::stopped_at` (and `non_finite_at`) of a chain that has not stopped.
+pub const RUNNING: u32 = u32::MAX;
+/// Bits of `Params::stop_flags`: stop once the gradient norm is small enough.
+pub const STOP_GRAD: u32 = 1;
+/// ... once the last step changed the energy little enough.
+pub const STOP_CHANGE: u32 = 2;
+/// ... once the energy is low enough.
+pub const STOP_BELOW: u32 = 4;
+
+/// The `RULE` override: every proposed step is taken (Langevin, gradient descent).
+pub const RULE_LANGEVIN: u32 = 0;
+/// The `RULE` override: Metropolis-adjusted Langevin.
+pub const RULE_MALA: u32 = 1;
+/// The `RULE` override: keep-if-lower descent.
+pub const RULE_KEEP_IF_LOWER: u32 = 2;
+
+/// The gain of MALA's step-size adaptation: after each warm-up step a chain's step size is
+/// multiplied by exp(ADAPT_GAIN * (accepted - target)), accepted being 0 or 1.
+pub const ADAPT_GAIN: f32 = 0.1;
+
+/// A value of a shared constant, as WGSL declares it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    /// A `u32`.
+    U32(u32),
+    /// An `f32`.
+    F32(f32),
+}
+
+/// Every shared constant: its WGSL name and value.
+pub fn shared() -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = [
+        ("MAX_UNITS", Value::U32(MAX_UNITS)),
+        ("MAX_SAVED", Value::U32(MAX_SAVED)),
+        ("NARROW", Value::U32(NARROW)),
+        ("MAX_GROUPS", Value::U32(MAX_GROUPS)),
+        ("LAYERED_TILE", Value::U32(LAYERED_TILE)),
+        ("TRACE_THREADS", Value::U32(TRACE_THREADS)),
+        ("RUNNING", Value::U32(RUNNING)),
+        ("STOP_GRAD", Value::U32(STOP_GRAD)),
+        ("STOP_CHANGE", Value::U32(STOP_CHANGE)),
+        ("STOP_BELOW", Value::U32(STOP_BELOW)),
+        ("RULE_LANGEVIN", Value::U32(RULE_LANGEVIN)),
+        ("RULE_MALA", Value::U32(RULE_MALA)),
+        ("RULE_KEEP_IF_LOWER", Value::U32(RULE_KEEP_IF_LOWER)),
+        ("ADAPT_GAIN", Value::F32(ADAPT_GAIN)),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect();
+    // The ids the ACTIVATION and OUTPUT overrides take, named after the functions.
+    for a in Activation::ALL {
+        out.push((
+            format!("ACTIVATION_{}", a.name().to_uppercase()),
+            Value::U32(a.shader_id()),
+        ));
+    }
+    for o in Output::ALL {
+        out.push((
+            format!("OUTPUT_{}", o.name().to_uppercase()),
+            Value::U32(o.shader_id()),
+        ));
+    }
+    out
+}
+
+/// The WGSL declarations of every shared constant, one `const` a line.
+pub fn wgsl_prelude() -> String {
+    let mut s =
+        String::from("// Written by the host (src/constants.rs); not to be declared again.\n");
+    for (name, value) in shared() {
+        match value {
+            Value::U32(v) => s += &format!("const {name}: u32 = {v}u;\n"),
+            // `{:?}` gives the shortest decimal that reads back as the same f32.
+            Value::F32(v) => s += &format!("const {name}: f32 = {v:?};\n"),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shader::{Kernel, SHADER_FILES};
+
+    /// The value naga gives a named constant of a parsed module.
+    fn module_value(module: &naga::Module, name: &str) -> Option<Value> {
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))?;
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => Some(Value::U32(v)),
+            naga::Expression::Literal(naga::Literal::F32(v)) => Some(Value::F32(v)),
+            ref e => panic!("{name} is {e:?}"),
+        }
+    }
+
+    #[test]
+    fn every_kernel_sees_the_hosts_values() {
+        for kernel in Kernel::ALL {
+            let source = kernel.source();
+            let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| {
+                panic!("{}: {}", kernel.entry_point(), e.emit_to_string(&source))
+            });
+            for (name, value) in shared() {
+                let got = module_value(&module, &name);
+                match (got, value) {
+                    // Compared bit for bit: a float must not round differently in WGSL.
+                    (Some(Value::F32(a)), Value::F32(b)) => {
+                        assert_eq!(a.to_bits(), b.to_bits(), "{name} in {kernel:?}")
+                    }
+                    (got, want) => assert_eq!(got, Some(want), "{name} in {kernel:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_shader_file_declares_a_shared_constant() {
+        for (file, text) in SHADER_FILES {
+            for (name, _) in shared() {
+                for line in text.lines() {
+                    let code = line.split("//").next().unwrap_or("");
+                    let words: Vec<&str> = code
+                        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .filter(|w| !w.is_empty())
+                        .collect();
+                    let declares = words.windows(2).any(|w| {
+                        matches!(w[0], "const" | "override" | "var" | "let") && w[1] == name
+                    });
+                    assert!(
+                        !declares,
+                        "shaders/{file} declares {name}, which src/constants.rs writes: {line}"
+                    );
+                }
+            }
+        }
+    }
+}
