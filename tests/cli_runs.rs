@@ -1,5 +1,6 @@
-//! `ebm refine` on long runs: quiet when stderr is not a terminal, and Ctrl-C stops at the
-//! next submission and still writes the output, marked cancelled, with exit code 130.
+//! `ebm refine` on long and large runs: quiet when stderr is not a terminal; Ctrl-C stops at
+//! the next submission and still writes the output, marked cancelled, with exit code 130; a
+//! batch the device cannot hold is an error, not an abort.
 
 mod common;
 
@@ -103,4 +104,54 @@ fn ctrl_c_writes_what_was_done_and_marks_it_cancelled() {
         taken.iter().all(|&k| k == done),
         "one chunk: every chain took the same steps"
     );
+}
+
+/// A batch whose buffers the device cannot hold is an error naming the batch and the bytes
+/// it needed (exit 1), not an abort. lavapipe allocates device memory from the process's
+/// address space, so `ulimit -v` makes it run out: the limit comes down until the buffers
+/// no longer fit, stopping there (lower still, lavapipe's own compiler crashes).
+#[test]
+fn a_batch_the_device_cannot_hold_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(0, 4, &[1024], Activation::Tanh, Output::Identity, 9);
+    let (mp, yp, out) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("y.npy"),
+        dir.path().join("out.safetensors"),
+    );
+    m.save(&mp).unwrap();
+    // About 120 MB of scratch in one chunk.
+    npy::write_f32(&yp, &[6000, 4], &data(24000, 1.0, 10)).unwrap();
+    let runtime = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into());
+    let mut outcomes = Vec::new();
+    for megabytes in (500..=2000).rev().step_by(50) {
+        let script = format!(
+            "ulimit -v {}; exec \"$0\" refine --model \"$1\" --y0 \"$2\" --out \"$3\" --steps 1 --step-size 0.01",
+            megabytes * 1000
+        );
+        let output = Command::new("sh")
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .args(["-c", &script, env!("CARGO_BIN_EXE_ebm")])
+            .arg(&mp)
+            .arg(&yp)
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        outcomes.push((megabytes, output.status.code(), stderr.clone()));
+        match output.status.code() {
+            Some(0) => continue,
+            Some(1) if stderr.contains("out of device memory") => {
+                assert!(
+                    stderr.contains("a batch of 6000 chains needs")
+                        && stderr.contains("bytes for a chunk of 6000 chains"),
+                    "{stderr}"
+                );
+                assert!(!stderr.contains("panicked"), "{stderr}");
+                return;
+            }
+            _ => break,
+        }
+    }
+    panic!("no run ended in the out-of-memory error: {outcomes:#?}");
 }
