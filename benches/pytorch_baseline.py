@@ -3,7 +3,7 @@
 
 Usage:
     python benches/pytorch_baseline.py [--workload r1|latency|toy2d] [--batch B] [--steps K]
-        [--runs N] [--device cpu|cuda] [--variants eager,compile,cudagraph] [--json]
+        [--runs N] [--device cpu|cuda] [--variants eager,compile,cudagraph] [--suite] [--json]
 
     python benches/pytorch_baseline.py --workload r1 --batch 64 --steps 5 --runs 1 --device cpu
 
@@ -14,8 +14,9 @@ output taken as the energy) refined for K steps of
 
 with the workloads, batch sizes and flag semantics of `ebm bench` (src/bench.rs): r1 (x_dim 32,
 y_dim 32, hidden [256, 256, 256], batches 1024 and 8192, K 100), latency (the r1 model, batch
-64, K 1000), toy2d (x_dim 2, y_dim 2, hidden [64, 64], batch 65536, K 1000); `--batch` and
-`--steps` override every selected job. Weights are PyTorch's default nn.Linear initialisation
+64, K 1000), toy2d (x_dim 2, y_dim 2, hidden [64, 64], batch 65536, K 1000), and with `--suite`
+(as `ebm bench --suite`) r1 at batch 65536, K 100 too; `--batch` and `--steps` override every
+selected job. Weights are PyTorch's default nn.Linear initialisation
 (seed 0; not the same numbers as ebm's, the same shapes), x and y0 uniform in [-1, 1).
 
 Variants (default: every one the device has):
@@ -85,15 +86,24 @@ def workloads() -> list[Job]:
     ]
 
 
-def select_jobs(workload: str | None, batch: int | None, steps: int | None) -> list[Job]:
-    """The jobs `ebm bench --workload W --batch B --steps K` runs (same filtering, override and
-    de-duplication of neighbouring equal jobs)."""
-    jobs = [j for j in workloads() if workload is None or j.name == workload]
+def suite() -> list[Job]:
+    """The jobs of `ebm bench --suite` (`bench::suite`): every standard workload, and r1 at
+    batch 65536 (the batch of the FMA-peak target)."""
+    return [*workloads(), Job("r1", 32, 32, [256, 256, 256], 65536, 100)]
+
+
+def select_jobs(workload: str | None, batch: int | None, steps: int | None,
+                suite_jobs: bool = False) -> list[Job]:
+    """The jobs `ebm bench [--suite] --workload W --batch B --steps K` runs (same filtering,
+    override and de-duplication of equal jobs, the first kept); `suite_jobs` starts from
+    `suite()` instead of `workloads()`."""
+    jobs = [j for j in (suite() if suite_jobs else workloads())
+            if workload is None or j.name == workload]
     if batch is not None:
         for j in jobs:
             j.batch = batch
-        keys = [(j.name, j.batch) for j in jobs]
-        jobs = [j for i, j in enumerate(jobs) if i == 0 or keys[i] != keys[i - 1]]
+        seen = set()
+        jobs = [j for j in jobs if not ((j.name, j.batch) in seen or seen.add((j.name, j.batch)))]
     if steps is not None:
         for j in jobs:
             j.steps = steps
@@ -305,13 +315,15 @@ def bench(job: Job, variant: str, device: str, runs: int) -> dict:
 
 
 def run(args: argparse.Namespace, on_record=None) -> tuple[list[dict], dict[str, str]]:
-    """Benchmarks every selected job with every variant in `args` (after `resolve`).
+    """Benchmarks every selected job with every variant in `args` (after `resolve`); with
+    `args.suite` set (absent: unset), the jobs of `ebm bench --suite`.
 
     Calls on_record(record) as each one finishes; returns the records and {variant: reason}
     for the variants skipped (each reason also goes to stderr, once)."""
     torch.set_float32_matmul_precision("highest")
     records, skipped = [], {}
-    for job in select_jobs(args.workload, args.batch, args.steps):
+    jobs = select_jobs(args.workload, args.batch, args.steps, getattr(args, "suite", False))
+    for job in jobs:
         for variant in args.variants:
             if variant in skipped:
                 continue
@@ -344,6 +356,8 @@ def main() -> None:
     )
     add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    parser.add_argument("--suite", action="store_true",
+                        help="the jobs of `ebm bench --suite` (adds r1 at batch 65536)")
     args = parser.parse_args()
     resolve(parser, args)
     if args.json:
