@@ -79,6 +79,23 @@ fn refine_exits(
     stderr
 }
 
+/// Runs `ebm refine --steps 3` on the good job with `args`.
+fn refine_output(m: &Path, x: &Path, y: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(["refine", "--steps", "3"])
+        .args(args)
+        .arg("--model")
+        .arg(m)
+        .arg("--x")
+        .arg(x)
+        .arg("--y0")
+        .arg(y)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 fn assert_has(text: &str, needles: &[&str]) {
     for n in needles {
         assert!(text.contains(n), "expected {n:?} in: {text}");
@@ -568,28 +585,11 @@ fn options_that_would_be_ignored_are_refused() {
     // --stages needs no --step-size, and --seed is taken where there is noise.
     for extra in [
         &["--stages", "3:0.1:0"][..],
-        &["--temperature", "0.1", "--seed", "4"][..],
-        &["--dispatch-ms", "0"][..],
+        &["--step-size", "0.1", "--temperature", "0.1", "--seed", "4"][..],
+        &["--step-size", "0.1", "--dispatch-ms", "0"][..],
     ] {
-        let status = Command::new(env!("CARGO_BIN_EXE_ebm"))
-            .args(["refine", "--steps", "3"])
-            .args(if extra[0] == "--stages" {
-                &[][..]
-            } else {
-                &["--step-size", "0.1"][..]
-            })
-            .args(extra)
-            .arg("--model")
-            .arg(&m)
-            .arg("--x")
-            .arg(&x)
-            .arg("--y0")
-            .arg(&y)
-            .arg("--out")
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(status.success(), "{extra:?}");
+        let output = refine_output(&m, &x, &y, &out, extra);
+        assert!(output.status.success(), "{extra:?}: {output:?}");
     }
 }
 
@@ -651,19 +651,7 @@ fn diverging_chains_are_an_error_unless_kept() {
     );
     let mut keep = diverge.to_vec();
     keep.push("--keep-non-finite");
-    let output = Command::new(env!("CARGO_BIN_EXE_ebm"))
-        .args(["refine", "--steps", "3"])
-        .args(&keep)
-        .arg("--model")
-        .arg(&m)
-        .arg("--x")
-        .arg(&x)
-        .arg("--y0")
-        .arg(&y)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = refine_output(&m, &x, &y, &out, &keep);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_has(&stderr, &["warning: 5 of 5 chains became non-finite"]);

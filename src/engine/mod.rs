@@ -499,6 +499,12 @@ impl Engine {
     #[doc(hidden)]
     pub fn set_runtime_checks(&mut self, on: bool) -> Result<()> {
         self.runtime_checks = on;
+        self.rebuild()
+    }
+
+    /// Drops the pipelines made so far (a setting they were built with changed) and checks
+    /// the kernels again.
+    fn rebuild(&mut self) -> Result<()> {
         self.pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -512,11 +518,7 @@ impl Engine {
     #[doc(hidden)]
     pub fn set_planning_limits(&mut self, limits: wgpu::Limits) -> Result<()> {
         self.planning_limits = Some(limits);
-        self.pipelines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.self_check()
+        self.rebuild()
     }
 
     /// Runs every fused dispatch for at most `steps` steps (0: as planned); for testing
