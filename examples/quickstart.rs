@@ -61,7 +61,7 @@ fn main() -> Result<(), ebm::Error> {
         })
         .fold(0.0f32, f32::max);
     println!(
-        "Gradient descent, {} steps of size {} for all chains in one GPU dispatch ({:.1} ms):",
+        "Gradient descent, {} steps of size {} for all chains on the GPU, with no read-back between steps ({:.1} ms):",
         descent.steps,
         descent.step_size,
         elapsed.as_secs_f64() * 1e3
