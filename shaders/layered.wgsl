@@ -1,7 +1,7 @@
 // layered: the path for models too wide for the fused kernels. Every layer of every step
 // is a dispatch of its own, a tiled matrix product over (chains x units) with the
 // activation or its derivative fused in; activations stay in device memory (scratch,
-// unit-major), and all K steps are recorded in one submission, with no read-back.
+// unit-major), and the steps of a submission are recorded together, with no read-back.
 // Per step: `layered_forward` for each layer, `layered_output`, `layered_backward` for
 // each layer from the last, `layered_update`; `layered_xpart` once per refinement. With an
 // accept rule (MALA, keep-if-lower) the passes at y0 and `layered_start` come first, and

@@ -495,9 +495,10 @@ pub fn is_llvmpipe(info: &wgpu::AdapterInfo) -> bool {
     llvmpipe(&info.driver) || llvmpipe(&info.name)
 }
 
-/// How many steps one dispatch of a fused path may run: on llvmpipe, as many as keep the
+/// How many steps one dispatch of a fused path may run (within a submission, which the time
+/// budget sizes): on llvmpipe, as many as keep the
 /// kernel's loop iterations within its budget; elsewhere all of them (`u32::MAX`). The
-/// runs of one refinement still go in one submission.
+/// runs of one submission go in it together.
 pub fn steps_per_dispatch(
     info: &wgpu::AdapterInfo,
     limits: &wgpu::Limits,
