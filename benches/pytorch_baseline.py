@@ -116,7 +116,8 @@ def require_torch() -> None:
         sys.exit("error: PyTorch is not installed for this Python (pip install torch)")
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
+    """argparse type: a whole number >= 1 (also campaign.py's)."""
     try:
         value = int(text)
     except ValueError:
@@ -141,9 +142,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The job and PyTorch flags, shared with benches/compare.py."""
     add = parser.add_argument
     add("--workload", choices=("r1", "latency", "toy2d"), help="only this workload")
-    add("--batch", type=_positive, help="override the batch size")
-    add("--steps", type=_positive, help="override the number of steps K")
-    add("--runs", type=_positive, default=3, help="timed runs per job, median reported (3)")
+    add("--batch", type=positive, help="override the batch size")
+    add("--steps", type=positive, help="override the number of steps K")
+    add("--runs", type=positive, default=3, help="timed runs per job, median reported (3)")
     add("--device", choices=("cpu", "cuda"), help="PyTorch device (default: cuda if available)")
     add("--variants", type=_variants,
         help="comma-separated subset of eager,compile,cudagraph (default: all the device has)")

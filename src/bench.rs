@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::plan::{tile_misfit, KernelPath, TILE_CHAINS};
+use crate::plan::{fitting_paths, KernelPath};
 use crate::rng::HostRng;
 use crate::{
     Activation, Context, Engine, Model, ModelSpec, Output, PathChoice, RefineConfig, Result,
@@ -95,17 +95,7 @@ pub fn suite() -> Vec<Workload> {
 /// Every kernel path the adapter can run `spec` on: chain, each tile size that fits its
 /// limits, layered.
 pub fn eligible_paths(ctx: &Context, spec: &ModelSpec) -> Result<Vec<KernelPath>> {
-    let model = Model::random(spec, 0)?;
-    let limits = ctx.limits();
-    let mut paths = vec![KernelPath::Chain];
-    paths.extend(
-        TILE_CHAINS
-            .into_iter()
-            .filter(|&chains| tile_misfit(&model, chains, &limits).is_none())
-            .map(|chains| KernelPath::Tile { chains }),
-    );
-    paths.push(KernelPath::Layered);
-    Ok(paths)
+    Ok(fitting_paths(&Model::random(spec, 0)?, &ctx.limits()))
 }
 
 /// One measured row.

@@ -165,6 +165,27 @@ pub fn tile_misfit(model: &Model, chains: u32, limits: &wgpu::Limits) -> Option<
     None
 }
 
+/// The tile sizes the kernel can run `model` at within `limits`, smallest first.
+pub fn fitting_tiles(model: &Model, limits: &wgpu::Limits) -> Vec<u32> {
+    TILE_CHAINS
+        .into_iter()
+        .filter(|&chains| tile_misfit(model, chains, limits).is_none())
+        .collect()
+}
+
+/// Every path that can run `model` within `limits`: chain, each tile size that fits,
+/// layered.
+pub fn fitting_paths(model: &Model, limits: &wgpu::Limits) -> Vec<KernelPath> {
+    let mut paths = vec![KernelPath::Chain];
+    paths.extend(
+        fitting_tiles(model, limits)
+            .into_iter()
+            .map(|chains| KernelPath::Tile { chains }),
+    );
+    paths.push(KernelPath::Layered);
+    paths
+}
+
 /// The path `choice` resolves to for a batch of `n` chains.
 pub fn choose(
     choice: PathChoice,
@@ -207,11 +228,7 @@ pub fn choose(
         PathChoice::Auto => Ok(if info.device_type == wgpu::DeviceType::Cpu {
             // One chain per invocation, unless one step alone comes near llvmpipe's loop
             // limit: then a dispatch per layer, whose loops are short.
-            if is_llvmpipe(info) && chain_loop_iterations(model) > LLVMPIPE_LOOP_BUDGET * 3 / 2 {
-                KernelPath::Layered
-            } else {
-                KernelPath::Chain
-            }
+            eval_path(model, info)
         } else if let Some(chains) = tile() {
             KernelPath::Tile { chains }
         } else {
@@ -476,6 +493,7 @@ impl Layered<'_> {
 
 /// The path an evaluation takes: the one-chain eval kernel, or on llvmpipe, for a model
 /// whose one pass comes near the driver's loop limit, the layered path (short loops).
+/// It is also the automatic choice of a refinement's path on a CPU adapter.
 pub fn eval_path(model: &Model, info: &wgpu::AdapterInfo) -> KernelPath {
     if is_llvmpipe(info) && chain_loop_iterations(model) > LLVMPIPE_LOOP_BUDGET * 3 / 2 {
         KernelPath::Layered

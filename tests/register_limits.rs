@@ -187,13 +187,7 @@ fn deep_narrow_models_on_every_path() {
         ),
     ];
     for (name, m) in models {
-        let mut paths = vec![KernelPath::Chain, KernelPath::Layered];
-        paths.extend(
-            TILE_CHAINS
-                .into_iter()
-                .filter(|&c| plan::tile_misfit(&m, c, &limits).is_none())
-                .map(|chains| KernelPath::Tile { chains }),
-        );
+        let paths = plan::fitting_paths(&m, &limits);
         assert!(
             paths.contains(&KernelPath::Tile { chains: 32 }),
             "{name}: tile32 fits lavapipe"

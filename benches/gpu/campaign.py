@@ -81,17 +81,6 @@ def log(message: str) -> None:
     print(f"campaign: {message}", file=sys.stderr, flush=True)
 
 
-def _positive(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def parse_args() -> argparse.Namespace:
     """The campaign's flags."""
     parser = argparse.ArgumentParser(
@@ -106,7 +95,7 @@ def parse_args() -> argparse.Namespace:
     add("--ebm", type=Path, metavar="PATH",
         help="the ebm binary (default target/release/ebm of the repository, else ./ebm of the "
              "bundle)")
-    add("--runs", type=_positive, help="timed runs per job, median reported (3; --reduced: 1)")
+    add("--runs", type=baseline.positive, help="timed runs per job, median reported (3; --reduced: 1)")
     args = parser.parse_args()
     if args.runs is None:
         args.runs = REDUCED["runs"] if args.reduced else 3

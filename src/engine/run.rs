@@ -74,19 +74,17 @@ struct Call<'a> {
 }
 
 /// Where a call's progress stands across its chunks.
-struct Reporter<'a, 'b> {
-    callback: Option<OnProgress<'b>>,
+struct Reporter<'a> {
+    callback: Option<OnProgress<'a>>,
     started: Instant,
     steps_total: u64,
     steps_before: u64,
     cancelled: bool,
-    _chunk: std::marker::PhantomData<&'a ()>,
 }
 
-impl Reporter<'_, '_> {
-    /// Tells the callback `done` steps of the current chunk are done; false if it asks to
-    /// stop.
-    fn report(&mut self, done: u32) -> bool {
+impl Reporter<'_> {
+    /// Tells the callback `done` steps of the current chunk are done; it may cancel.
+    fn report(&mut self, done: u32) {
         if let Some(callback) = self.callback.as_mut() {
             let progress = Progress {
                 steps_done: self.steps_before + u64::from(done),
@@ -97,7 +95,6 @@ impl Reporter<'_, '_> {
                 self.cancelled = true;
             }
         }
-        !self.cancelled
     }
 }
 
@@ -225,7 +222,6 @@ impl Engine {
             steps_total: u64::from(steps) * chunks as u64,
             steps_before: 0,
             cancelled: false,
-            _chunk: std::marker::PhantomData,
         };
         let mut result = Ok(());
         for start in (0..n).step_by(chunk) {
@@ -377,7 +373,7 @@ impl Engine {
         x: &[f32],
         y: &[f32],
         fixed: Option<&[u32]>,
-        reporter: &mut Reporter<'_, '_>,
+        reporter: &mut Reporter<'_>,
     ) -> Result<ChunkOutput> {
         let queue = &self.ctx.queue;
         let m = y.len() / self.model.y_dim;
@@ -397,11 +393,7 @@ impl Engine {
             delta_a: self.scratch.delta_a,
             delta_b: self.scratch.delta_b,
             xpart: self.scratch.xpart,
-            prior_l2: if call.config.is_some() {
-                cfg.prior_l2
-            } else {
-                0.0
-            },
+            prior_l2: cfg.prior_l2,
             use_clamp: u32::from(cfg.clamp.is_some()),
             clamp_lo: clamp.0,
             clamp_hi: clamp.1,
@@ -438,7 +430,7 @@ impl Engine {
         );
         let mut gpu_seconds = b.timer.as_ref().map(|_| 0.0);
         let mut done = 0u32;
-        loop {
+        let read_bytes = loop {
             let end = match (call.config, reporter.cancelled) {
                 (Some(_), false) => done + pacer.next(total - done),
                 _ => done,
@@ -457,7 +449,7 @@ impl Engine {
                 .segment(done..end, finish),
             };
             let submitted = Instant::now();
-            let index = self.submit(
+            let (index, copied) = self.submit(
                 &dispatches,
                 call.rule,
                 &params,
@@ -486,14 +478,10 @@ impl Engine {
                 reporter.report(done);
             }
             if finish {
-                break;
+                break copied;
             }
-        }
-        let data: Vec<f32> = read_back(
-            &self.ctx,
-            &b.readback,
-            readback_bytes(m, self.model.y_dim, call.trace, done),
-        )?;
+        };
+        let data: Vec<f32> = read_back(&self.ctx, &b.readback, read_bytes)?;
         let y_len = y.len();
         let state_words = m * std::mem::size_of::<ChainState>() / 4;
         let (ys, rest) = data.split_at(y_len);
@@ -519,7 +507,9 @@ impl Engine {
     }
 
     /// Records and submits one submission: `dispatches` in one timed compute pass, and
-    /// with `finish` = (chains, steps done) the copies of the results for read-back.
+    /// with `finish` = (chains, steps done) the copies of the results for read-back (y,
+    /// energy, dE/dy, chain states, the trace summary), whose bytes it returns with the
+    /// submission.
     fn submit(
         &self,
         dispatches: &[Dispatch],
@@ -527,7 +517,7 @@ impl Engine {
         params: &Params,
         b: &RunBuffers,
         finish: Option<(usize, u32)>,
-    ) -> Result<wgpu::SubmissionIndex> {
+    ) -> Result<(wgpu::SubmissionIndex, u64)> {
         let (device, queue) = (&self.ctx.device, &self.ctx.queue);
         let pipelines = dispatches
             .iter()
@@ -568,6 +558,7 @@ impl Engine {
                 pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
             }
         }
+        let mut copied = 0;
         if let Some((m, steps_done)) = finish {
             let y_bytes = (m * self.model.y_dim * 4) as u64;
             let e_bytes = (m * 4) as u64;
@@ -578,7 +569,6 @@ impl Engine {
             } else {
                 0
             };
-            let mut copied = 0;
             for (src, at, bytes) in [
                 (&b.y, 0, y_bytes),
                 (&b.energy, 0, e_bytes),
@@ -595,7 +585,7 @@ impl Engine {
         if let Some(timer) = &b.timer {
             timer.resolve(&mut encoder);
         }
-        Ok(queue.submit([encoder.finish()]))
+        Ok((queue.submit([encoder.finish()]), copied))
     }
 
     fn bind_group(&self, params: &wgpu::Buffer, b: &RunBuffers) -> wgpu::BindGroup {
@@ -631,12 +621,6 @@ impl Engine {
                 .collect::<Vec<_>>(),
             })
     }
-}
-
-/// Bytes a chunk's read-back holds: y, energy, dE/dy, chain states, the trace summary.
-fn readback_bytes(m: usize, y_dim: usize, trace: bool, steps_done: u32) -> u64 {
-    let summary = if trace { 16 * u64::from(steps_done) } else { 0 };
-    (4 * (2 * m * y_dim + m) + m * std::mem::size_of::<ChainState>()) as u64 + summary
 }
 
 /// An error naming the chains that became non-finite, if any did.

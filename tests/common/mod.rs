@@ -16,11 +16,7 @@ pub fn ctx() -> Context {
 /// adapter's workgroup memory allows for it. Each tile pipeline takes seconds to compile on
 /// lavapipe, so the sizes between are left to the tests that name them.
 pub fn paths(m: &Model) -> Vec<KernelPath> {
-    let limits = ctx().limits();
-    let fits: Vec<u32> = ebm::constants::TILE_CHAINS
-        .into_iter()
-        .filter(|&chains| ebm::plan::tile_misfit(m, chains, &limits).is_none())
-        .collect();
+    let fits = ebm::plan::fitting_tiles(m, &ctx().limits());
     let mut out = vec![KernelPath::Chain, KernelPath::Layered];
     if let (Some(&small), Some(&large)) = (fits.first(), fits.last()) {
         out.push(KernelPath::Tile { chains: small });
