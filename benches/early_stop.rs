@@ -30,7 +30,7 @@ fn early_stop(c: &mut Criterion) {
         step_size: 0.001,
         prior_l2: 1.0,
         stop: StopRule {
-            energy_below: Some(0.01),
+            below: Some(0.01),
             ..Default::default()
         },
         ..Default::default()
@@ -50,7 +50,7 @@ fn early_stop(c: &mut Criterion) {
             })
             .collect()
     };
-    for choice in [PathChoice::Auto, PathChoice::Tile] {
+    for choice in [PathChoice::Auto, PathChoice::AnyTile] {
         let engine = Engine::with_path(&ctx, &model, choice).unwrap();
         let path = engine.path_for(batch).unwrap();
         let mut group = c.benchmark_group(format!(
@@ -66,7 +66,7 @@ fn early_stop(c: &mut Criterion) {
                 let y0 = starts(share, interleaved);
                 // The share really stops, and the others really run.
                 let out = engine.refine(&x, &y0, &config).unwrap();
-                let stopped = out.stopped_at.iter().filter(|&&s| s == 0).count();
+                let stopped = out.steps_taken.iter().filter(|&&s| s == 0).count();
                 assert_eq!(stopped, (share * batch as f64).round() as usize);
                 let layout = if interleaved {
                     "interleaved"

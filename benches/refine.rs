@@ -26,7 +26,7 @@ fn refine(c: &mut Criterion) {
     ));
     for choice in [
         PathChoice::Exactly(KernelPath::Chain),
-        PathChoice::Tile,
+        PathChoice::AnyTile,
         PathChoice::Exactly(KernelPath::Layered),
     ] {
         let engine = Engine::with_path(&ctx, &model, choice).unwrap();

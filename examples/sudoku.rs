@@ -5,7 +5,7 @@
 //! `ebm` model with no hidden layer and a `square` output: one output per (row, digit),
 //! (column, digit) and (box, digit), each `sum of its 9 cells' y - 1`, so E = 0 exactly on a
 //! solved grid. Every cell's 9 coordinates are projected onto the probability simplex after
-//! each step (`simplex: Some(9)`), the clues are held fixed, and R chains per puzzle anneal
+//! each step (`simplex: Some(9)`), the clues fixed, and R chains per puzzle anneal
 //! from a high temperature to a low one (geometric schedule); the lowest-energy chain of the
 //! R (best-of-R) is rounded to a grid and checked.
 
@@ -131,7 +131,7 @@ fn main() -> ebm::Result<()> {
     let engine = Engine::new(&ctx, &model)?;
     println!(
         "Sudoku as an energy: 729 one-hot coordinates, 243 constraints, E = 0 on a solution.\n\
-         {RESTARTS} annealed Langevin chains per puzzle on {} ({} path), clues held fixed, \
+         {RESTARTS} annealed Langevin chains per puzzle on {} ({} path), clues fixed, \
          each cell kept on the simplex; the lowest-energy chain is rounded to a grid.\n",
         ctx.adapter_info().name,
         engine.path_for(RESTARTS)?

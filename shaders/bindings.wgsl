@@ -21,7 +21,7 @@ struct Params {
     write_energy: u32,  // 0: this dispatch leaves the energy to a later one
     layer: u32,         // the layer a dispatch of the layered path works on
     xpart: u32,         // scratch units of W_x x + b (layered path)
-    clip_norm: f32,     // > 0: each step's dE/dy + prior_l2 y is scaled to at most this norm
+    clip_grad: f32,     // > 0: each step's dE/dy + prior_l2 y is scaled to at most this norm
     use_fixed: u32,     // 1: coordinates with fixed[c * y_dim + k] != 0 never move
     simplex: u32,       // > 0: groups of this many coordinates are projected onto the simplex
     shrink: f32,        // keep-if-lower: a refused step multiplies the chain's step size by it
@@ -53,7 +53,7 @@ struct LayerDesc {
 struct ChainState {
     energy: f32,      // U = E + prior of the current y (Langevin: of the last step's y)
     scale: f32,       // the chain's step-size multiplier (keep-if-lower, MALA adaptation)
-    stopped_at: u32,  // the step it stopped before, RUNNING while it runs
+    steps_taken: u32,  // the step it stopped before, RUNNING while it runs
     accepted: u32,    // steps taken (MALA and keep-if-lower: proposals accepted)
     change: f32,      // |energy change| of the last step taken (FLT_MAX before the first)
     non_finite_at: u32,  // the first step whose result held a NaN or infinity, RUNNING if none
@@ -93,7 +93,7 @@ fn finite(v: f32) -> bool {
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
 // Per step: (step size eta, noise scale sqrt(2 eta T)), from the schedule (src/schedule.rs).
 @group(0) @binding(8) var<storage, read> schedule: array<vec2<f32>>;
-// Per chain and coordinate, [n, y_dim]: nonzero where y is held at its start value.
+// Per chain and coordinate, [n, y_dim]: nonzero where y is fixed at its start value.
 @group(0) @binding(9) var<storage, read> fixed: array<u32>;
 @group(0) @binding(10) var<storage, read_write> chain_state: array<ChainState>;
 // With params.trace: (energy, gradient norm) of chain c before step s at 2 (s * stride + c);

@@ -1,7 +1,7 @@
 // One refinement step of one chain from its gradient in `grads`, y updated in place:
 //   y <- clamp(y - eta * clip(dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
 // with (eta, sqrt(2 eta T)) = schedule[step] times the chain's step-size multiplier
-// (chain_state.scale), clip() scaling to at most clip_norm if > 0; held coordinates neither
+// (chain_state.scale), clip() scaling to at most clip_grad if > 0; fixed coordinates neither
 // move nor count in the norm. With an accept rule (RULE != 0) this is a proposal: y and
 // dE/dy are saved first (scratch units `save`), and settle() keeps or restores them.
 // Shared by the kernels that keep one chain per invocation at update time; the step of a
@@ -13,7 +13,7 @@ fn grad_norm(c: u32) -> f32 {
     let base = c * params.y_dim;
     var sumsq = 0.0;
     for (var i = base; i < base + params.y_dim; i++) {
-        if !held(i) {
+        if !is_fixed(i) {
             let d = grads[i] + params.prior_l2 * ys[i];
             sumsq += d * d;
         }
@@ -45,7 +45,7 @@ fn begin_step(c: u32, step: u32, u: f32) -> bool {
         || ((params.stop_flags & STOP_CHANGE) != 0u && st.change <= params.stop_change)
         || ((params.stop_flags & STOP_BELOW) != 0u && st.energy <= params.stop_below);
     if stop {
-        st.stopped_at = step;
+        st.steps_taken = step;
     } else if RULE == 0u {
         st.accepted += 1u;
     }
@@ -55,7 +55,7 @@ fn begin_step(c: u32, step: u32, u: f32) -> bool {
 
 // Whether chain c has stopped.
 fn stopped(c: u32) -> bool {
-    return chain_state[c].stopped_at != RUNNING;
+    return chain_state[c].steps_taken != RUNNING;
 }
 
 fn saved_y(c: u32, k: u32) -> u32 {
@@ -88,7 +88,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
         let noise = at.y * sqrt(st.scale);
         var ratio = 0.0;
         for (var k = 0u; k < params.y_dim; k++) {
-            if !held(base + k) {
+            if !is_fixed(base + k) {
                 let y = scratch[saved_y(c, k)];
                 let y_next = ys[base + k];
                 let there = y_next - y + eta * (scratch[saved_grad(c, k)] + params.prior_l2 * y);
@@ -131,10 +131,10 @@ fn step_chain(c: u32, step: u32) {
     let multiplier = chain_state[c].scale;
     let at = vec2<f32>(schedule[step].x * multiplier, schedule[step].y * sqrt(multiplier));
     var scale = 1.0;
-    if params.clip_norm > 0.0 {
+    if params.clip_grad > 0.0 {
         let norm = grad_norm(c);
-        if norm > params.clip_norm {
-            scale = params.clip_norm / norm;
+        if norm > params.clip_grad {
+            scale = params.clip_grad / norm;
         }
     }
     if RULE != 0u {
@@ -152,7 +152,7 @@ fn step_chain(c: u32, step: u32) {
         let n = min(4u, params.y_dim - k);
         for (var q = 0u; q < n; q++) {
             let i = base + k + q;
-            if held(i) {
+            if is_fixed(i) {
                 continue;
             }
             let yi = ys[i];
@@ -179,17 +179,17 @@ fn step_chain(c: u32, step: u32) {
 // Projects each group of `params.simplex` consecutive coordinates of chain c's y onto the
 // probability simplex {v >= 0, sum v = 1}, by Michelot's algorithm: tau from the group's
 // sum, then from the coordinates above tau, until that set stops changing (at most g
-// rounds). Groups with a held coordinate are left as they are.
+// rounds). Groups with a fixed coordinate are left as they are.
 fn project_chain(c: u32) {
     let g = params.simplex;
     for (var first = c * params.y_dim; first < (c + 1u) * params.y_dim; first += g) {
         var sum = 0.0;
-        var any_held = false;
+        var any_fixed = false;
         for (var i = first; i < first + g; i++) {
             sum += ys[i];
-            any_held = any_held || held(i);
+            any_fixed = any_fixed || is_fixed(i);
         }
-        if any_held {
+        if any_fixed {
             continue;
         }
         var tau = (sum - 1.0) / f32(g);
@@ -210,8 +210,8 @@ fn project_chain(c: u32) {
     }
 }
 
-// Whether coordinate i (of all chains' y) is held fixed.
-fn held(i: u32) -> bool {
+// Whether coordinate i (of all chains' y) is fixed.
+fn is_fixed(i: u32) -> bool {
     return params.use_fixed != 0u && fixed[i] != 0u;
 }
 

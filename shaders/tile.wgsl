@@ -52,8 +52,8 @@ var<private> acc: array<vec4<f32>, MAX_UNITS>;
 var<private> saved: array<vec4<f32>, MAX_SAVED>;
 var<private> xpart: array<vec4<f32>, MAX_UNITS>;
 var<private> yreg: array<vec4<f32>, MAX_UNITS>;
-var<private> held: array<vec4<bool>, MAX_UNITS>;  // coordinates that never move
-var<private> group_held: array<vec4<bool>, MAX_UNITS>;  // simplex groups with a held one
+var<private> fixed_mask: array<vec4<bool>, MAX_UNITS>;  // coordinates that never move
+var<private> group_fixed_mask: array<vec4<bool>, MAX_UNITS>;  // simplex groups with a fixed one
 // With an accept rule (RULE != 0): the current y while a proposal is evaluated, and the
 // gradient dE/dy at the current y (the proposal's lands in acc).
 var<private> ycur: array<vec4<f32>, MAX_UNITS>;
@@ -63,7 +63,7 @@ var<private> energy_part: vec4<f32>;
 // ChainState of the group's 4 chains (the same in every lane of the group).
 var<private> u_cur: vec4<f32>;
 var<private> scale: vec4<f32>;
-var<private> stopped_at: vec4<u32>;
+var<private> steps_taken: vec4<u32>;
 var<private> accepted: vec4<u32>;
 var<private> change: vec4<f32>;
 var<private> moving: vec4<bool>;  // chains that take this step
@@ -224,7 +224,7 @@ fn load_state() {
                 }
             }
             yreg[a] = y;
-            held[a] = fix;
+            fixed_mask[a] = fix;
             act[row(k)] = y;
         }
     }
@@ -241,11 +241,11 @@ fn load_state() {
                     }
                 }
             }
-            group_held[j] = hit;
+            group_fixed_mask[j] = hit;
         }
     }
     scale = vec4<f32>(1.0);
-    stopped_at = vec4<u32>(0u);  // chains past the batch count as stopped
+    steps_taken = vec4<u32>(0u);  // chains past the batch count as stopped
     non_finite = vec4<u32>(RUNNING);
     for (var q = 0u; q < 4u; q++) {
         let c = chain_of(q);
@@ -253,7 +253,7 @@ fn load_state() {
             let st = chain_state[c];
             u_cur[q] = st.energy;
             scale[q] = st.scale;
-            stopped_at[q] = st.stopped_at;
+            steps_taken[q] = st.steps_taken;
             accepted[q] = st.accepted;
             change[q] = st.change;
             non_finite[q] = st.non_finite_at;
@@ -363,7 +363,7 @@ fn grad_norm4() -> vec4<f32> {
     var sumsq = vec4<f32>(0.0);
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
-            let d = select(current_grad(a) + params.prior_l2 * yreg[a], vec4<f32>(0.0), held[a]);
+            let d = select(current_grad(a) + params.prior_l2 * yreg[a], vec4<f32>(0.0), fixed_mask[a]);
             sumsq += d * d;
         }
     }
@@ -383,7 +383,7 @@ fn begin4(step: u32, u: vec4<f32>) {
     if params.trace != 0u || (params.stop_flags & STOP_GRAD) != 0u {
         norm = grad_norm4();
     }
-    let running = stopped_at == vec4<u32>(RUNNING);
+    let running = steps_taken == vec4<u32>(RUNNING);
     if params.trace != 0u && lane == 0u {
         for (var q = 0u; q < 4u; q++) {
             if running[q] {
@@ -404,7 +404,7 @@ fn begin4(step: u32, u: vec4<f32>) {
         stop = stop | (u_cur <= vec4<f32>(params.stop_below));
     }
     stop = stop & running;
-    stopped_at = select(stopped_at, vec4<u32>(step), stop);
+    steps_taken = select(steps_taken, vec4<u32>(step), stop);
     moving = running & !stop;
     if RULE == 0u {
         accepted += select(vec4<u32>(0u), vec4<u32>(1u), moving);
@@ -414,7 +414,7 @@ fn begin4(step: u32, u: vec4<f32>) {
 // Whether any chain of the tile still runs (the same value in every thread).
 fn tile_running() -> bool {
     if lane == 0u {
-        group_live[group] = u32(any(stopped_at == vec4<u32>(RUNNING)));
+        group_live[group] = u32(any(steps_taken == vec4<u32>(RUNNING)));
     }
     workgroupBarrier();
     if lid == 0u {
@@ -438,9 +438,9 @@ fn update(step: u32) {
     // Gradient clipping: the norm over a chain's coordinates, which the lanes of its group
     // share out, so the squares are summed over lanes.
     var clip = vec4<f32>(1.0);
-    if params.clip_norm > 0.0 {
+    if params.clip_grad > 0.0 {
         let norm = grad_norm4();
-        clip = select(vec4<f32>(1.0), params.clip_norm / norm, norm > vec4<f32>(params.clip_norm));
+        clip = select(vec4<f32>(1.0), params.clip_grad / norm, norm > vec4<f32>(params.clip_grad));
     }
     var bad = vec4<bool>(false);
     for (var a = 0u; a < MAX_UNITS; a++) {
@@ -457,11 +457,11 @@ fn update(step: u32) {
                 ycur[a] = y;
             }
             var next = y - eta * ((current_grad(a) + params.prior_l2 * y) * clip) + noise_scale * noise;
-            bad = bad | (!finite4(next) & moving & !held[a]);
+            bad = bad | (!finite4(next) & moving & !fixed_mask[a]);
             if params.use_clamp != 0u {
                 next = clamp(next, vec4<f32>(params.clamp_lo), vec4<f32>(params.clamp_hi));
             }
-            next = select(y, next, moving & !held[a]);
+            next = select(y, next, moving & !fixed_mask[a]);
             yreg[a] = next;
             act[row(k)] = next;
         }
@@ -497,7 +497,7 @@ fn settle4(step: u32) {
                 let y_next = yreg[a];
                 let there = y_next - y + eta * (gcur[a] + params.prior_l2 * y);
                 let back = y - y_next + eta * (acc[a] + params.prior_l2 * y_next);
-                part += select(back * back - there * there, vec4<f32>(0.0), held[a]);
+                part += select(back * back - there * there, vec4<f32>(0.0), fixed_mask[a]);
             }
         }
         let ratio = lane_sum(part, true);
@@ -530,7 +530,7 @@ fn settle4(step: u32) {
 // Projects each group of `params.simplex` consecutive coordinates of y onto the probability
 // simplex (Michelot's algorithm, as project_chain in step.wgsl, 4 chains at a time): the
 // thread that owns group b = lane + j * lanes() works on its rows of `act`, where update()
-// left y; then every thread takes its coordinates back. Groups with a held coordinate stay.
+// left y; then every thread takes its coordinates back. Groups with a fixed coordinate stay.
 fn project_groups() {
     workgroupBarrier();
     let g = params.simplex;
@@ -557,7 +557,7 @@ fn project_groups() {
             }
             for (var i = first; i < first + g; i++) {
                 let v = act[row(i)];
-                act[row(i)] = select(max(v - tau, vec4<f32>(0.0)), v, group_held[j] | !moving);
+                act[row(i)] = select(max(v - tau, vec4<f32>(0.0)), v, group_fixed_mask[j] | !moving);
             }
         }
     }
@@ -588,7 +588,7 @@ fn store_state() {
             let c = chain_of(q);
             if c < params.n_chains {
                 let first_bad = atomicLoad(&tile_non_finite[4u * group + q]);
-                chain_state[c] = ChainState(u_cur[q], scale[q], stopped_at[q], accepted[q], change[q], first_bad, 0u, 0u);
+                chain_state[c] = ChainState(u_cur[q], scale[q], steps_taken[q], accepted[q], change[q], first_bad, 0u, 0u);
             }
         }
     }

@@ -20,7 +20,7 @@ fn trace_reduce(
         var sum = 0.0;
         var grad_sum = 0.0;
         for (var c = lid; c < params.n_chains; c += TRACE_THREADS) {
-            let at = 2u * (min(s, chain_state[c].stopped_at) * params.stride + c);
+            let at = 2u * (min(s, chain_state[c].steps_taken) * params.stride + c);
             let e = trace[at];
             lo = min(lo, e);
             hi = max(hi, e);

@@ -48,7 +48,7 @@ impl Engine {
     ) -> Result<BestOf> {
         let model = self.model();
         if r == 0 {
-            return Err(Error::option("--best-of", "needs at least 1 chain per x"));
+            return Err(Error::config("Engine::refine_best_of(r)", "needs at least 1 chain per x"));
         }
         let (x_dim, y_dim) = (model.x_dim, model.y_dim);
         if x_dim > 0 && x.len() % x_dim != 0 {

@@ -46,18 +46,18 @@ impl Sampler {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StopRule {
     /// Stop once |dE/dy + lambda y| (over the coordinates that move) is at most this.
-    pub grad_norm: Option<f32>,
+    pub grad: Option<f32>,
     /// Stop once the energy changed by at most this over the last step taken (for MALA
     /// and keep-if-lower: the last accepted step).
-    pub energy_change: Option<f32>,
+    pub change: Option<f32>,
     /// Stop once the energy (the prior included) is at most this.
-    pub energy_below: Option<f32>,
+    pub below: Option<f32>,
 }
 
 impl StopRule {
     /// Whether any test is set.
     pub fn any(&self) -> bool {
-        self.grad_norm.is_some() || self.energy_change.is_some() || self.energy_below.is_some()
+        self.grad.is_some() || self.change.is_some() || self.below.is_some()
     }
 }
 
@@ -132,41 +132,41 @@ impl RefineConfig {
     /// Checks every option, naming the command-line flag at fault.
     pub fn validate(&self) -> Result<()> {
         if !(self.step_size.is_finite() && self.step_size > 0.0) {
-            return Err(Error::option(
-                "--step-size",
+            return Err(Error::config(
+                "RefineConfig::step_size",
                 format!("must be a positive number, got {}", self.step_size),
             ));
         }
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(Error::option(
-                "--temperature",
+            return Err(Error::config(
+                "RefineConfig::temperature",
                 format!("must be a number >= 0, got {}", self.temperature),
             ));
         }
         if !(self.prior_l2.is_finite() && self.prior_l2 >= 0.0) {
-            return Err(Error::option(
-                "--prior-l2",
+            return Err(Error::config(
+                "RefineConfig::prior_l2",
                 format!("must be a number >= 0, got {}", self.prior_l2),
             ));
         }
         if let Some((lo, hi)) = self.clamp {
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-                return Err(Error::option(
-                    "--clamp",
+                return Err(Error::config(
+                    "RefineConfig::clamp",
                     format!("needs finite LO <= HI, got {lo},{hi}"),
                 ));
             }
         }
         if self.simplex == Some(0) {
-            return Err(Error::option(
-                "--simplex",
+            return Err(Error::config(
+                "RefineConfig::simplex",
                 "groups need at least 1 coordinate",
             ));
         }
         if let Some(c) = self.clip_grad {
             if !(c.is_finite() && c > 0.0) {
-                return Err(Error::option(
-                    "--clip-grad",
+                return Err(Error::config(
+                    "RefineConfig::clip_grad",
                     format!("must be a positive number, got {c}"),
                 ));
             }
@@ -174,15 +174,15 @@ impl RefineConfig {
         if !((2.0 * f64::from(self.step_size) * f64::from(self.temperature)).sqrt() as f32)
             .is_finite()
         {
-            return Err(Error::option(
-                "--temperature",
+            return Err(Error::config(
+                "RefineConfig::temperature",
                 "sqrt(2 * step-size * temperature) overflows float32",
             ));
         }
         if let Some(ms) = self.dispatch_ms {
             if !(ms.is_finite() && ms > 0.0) {
-                return Err(Error::option(
-                    "--dispatch-ms",
+                return Err(Error::config(
+                    "RefineConfig::dispatch_ms",
                     format!("must be a positive number of milliseconds, got {ms}"),
                 ));
             }
@@ -190,22 +190,22 @@ impl RefineConfig {
         let table = self.step_table()?;
         self.validate_sampler(&table)?;
         for (flag, value) in [
-            ("--stop-grad", self.stop.grad_norm),
-            ("--stop-change", self.stop.energy_change),
+            ("StopRule::grad", self.stop.grad),
+            ("StopRule::change", self.stop.change),
         ] {
             if let Some(v) = value {
                 if !(v.is_finite() && v >= 0.0) {
-                    return Err(Error::option(
+                    return Err(Error::config(
                         flag,
                         format!("must be a number >= 0, got {v}"),
                     ));
                 }
             }
         }
-        if let Some(v) = self.stop.energy_below {
+        if let Some(v) = self.stop.below {
             if !v.is_finite() {
-                return Err(Error::option(
-                    "--stop-below",
+                return Err(Error::config(
+                    "StopRule::below",
                     format!("must be a finite number, got {v}"),
                 ));
             }
@@ -220,38 +220,38 @@ impl RefineConfig {
                 if shrink.is_finite() && shrink > 0.0 && shrink < 1.0 {
                     Ok(())
                 } else {
-                    Err(Error::option(
-                        "--shrink",
+                    Err(Error::config(
+                        "Sampler::KeepIfLower::shrink",
                         format!("must lie strictly between 0 and 1, got {shrink}"),
                     ))
                 }
             }
             Sampler::Mala { target_accept, .. } => {
                 if !(target_accept > 0.0 && target_accept < 1.0) {
-                    return Err(Error::option(
-                        "--target-accept",
+                    return Err(Error::config(
+                        "Sampler::Mala::target_accept",
                         format!("must lie strictly between 0 and 1, got {target_accept}"),
                     ));
                 }
                 let refuse = |flag: &'static str, why: &str| {
-                    Err(Error::option(
+                    Err(Error::config(
                         flag,
-                        format!("cannot be used with --mala: {why} would make the acceptance ratio wrong"),
+                        format!("cannot be used with Sampler::Mala: {why} would make the acceptance ratio wrong"),
                     ))
                 };
                 if self.clamp.is_some() {
-                    return refuse("--clamp", "clamping the proposal");
+                    return refuse("RefineConfig::clamp", "clamping the proposal");
                 }
                 if self.clip_grad.is_some() {
-                    return refuse("--clip-grad", "clipping the drift");
+                    return refuse("RefineConfig::clip_grad", "clipping the drift");
                 }
                 if self.simplex.is_some() {
-                    return refuse("--simplex", "projecting the proposal");
+                    return refuse("RefineConfig::simplex", "projecting the proposal");
                 }
                 if let Some(step) = table.iter().position(|[_, noise]| *noise <= 0.0) {
-                    return Err(Error::option(
-                        "--temperature",
-                        format!("--mala needs a temperature above 0 at every step; step {step} has none"),
+                    return Err(Error::config(
+                        "RefineConfig::temperature",
+                        format!("Sampler::Mala needs a temperature above 0 at every step; step {step} has none"),
                     ));
                 }
                 Ok(())

@@ -33,7 +33,7 @@ pub const LAYERED_TILE: u32 = 16;
 /// Threads per workgroup of trace_reduce.
 pub const TRACE_THREADS: u32 = 64;
 
-/// `ChainState::stopped_at` (and `non_finite_at`) of a chain that has not stopped.
+/// `ChainState::steps_taken` (and `non_finite_at`) of a chain that has not stopped.
 pub const RUNNING: u32 = u32::MAX;
 /// Bits of `Params::stop_flags`: stop once the gradient norm is small enough.
 pub const STOP_GRAD: u32 = 1;

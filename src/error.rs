@@ -1,5 +1,5 @@
 //! The crate's one error type: every failure a user can cause names the file, tensor or
-//! option at fault.
+//! setting at fault, in the library's own terms (the command line maps settings to flags).
 
 use std::path::PathBuf;
 
@@ -44,11 +44,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A refinement or evaluation option is out of range.
-    #[error("invalid option {option}: {message}")]
-    Option {
-        /// The option (as the command line spells it).
-        option: &'static str,
+    /// A setting of a refinement or of the engine is out of range.
+    #[error("invalid {field}: {message}")]
+    Config {
+        /// The setting, as Rust spells it (`RefineConfig::step_size`); the command line
+        /// names its flag instead.
+        field: &'static str,
         /// What is wrong.
         message: String,
     },
@@ -70,7 +71,7 @@ pub enum Error {
         reason: String,
     },
     /// Memory for a batch could not be allocated.
-    #[error("out of {memory} memory: a batch of {batch} chains needs {bytes} bytes for a chunk of {chunk} chains; pass a smaller batch, or a smaller chunk (--chunk, Engine::set_max_chunk)")]
+    #[error("out of {memory} memory: a batch of {batch} chains needs {bytes} bytes for a chunk of {chunk} chains; pass a smaller batch, or a smaller chunk (Engine::set_max_chunk)")]
     OutOfMemory {
         /// `device` or `host`.
         memory: &'static str,
@@ -83,7 +84,7 @@ pub enum Error {
     },
     /// Chains whose y or energy became NaN or infinite (a step size or temperature too
     /// large for the model, usually); see `RefineConfig::keep_non_finite`.
-    #[error("{count} of {total} chains became non-finite (NaN or infinite): {first}; lower the step size (or clip with --clip-grad), or pass --keep-non-finite to write them anyway")]
+    #[error("{count} of {total} chains became non-finite (NaN or infinite): {first}; lower the step size (or clip with RefineConfig::clip_grad), or keep them with RefineConfig::keep_non_finite")]
     NonFinite {
         /// How many chains.
         count: usize,
@@ -125,10 +126,10 @@ impl Error {
         }
     }
 
-    /// An [`Error::Option`] for the named flag.
-    pub fn option(option: &'static str, message: impl Into<String>) -> Self {
-        Error::Option {
-            option,
+    /// An [`Error::Config`] for the named setting.
+    pub fn config(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Config {
+            field,
             message: message.into(),
         }
     }

@@ -124,7 +124,7 @@ struct RefineArgs {
     /// it was (`best`) and the spread of the R final energies (`spread`).
     #[arg(long, value_name = "R")]
     best_of: Option<usize>,
-    /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where held.
+    /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where fixed.
     #[arg(long)]
     fixed: Option<PathBuf>,
     /// Scale each chain's step direction dE/dy + lambda y down to at most this norm.
@@ -261,7 +261,7 @@ fn bad_input(e: &Error) -> bool {
             | Error::ModelFile { .. }
             | Error::Model(_)
             | Error::Input { .. }
-            | Error::Option { .. }
+            | Error::Config { .. }
     )
 }
 
@@ -323,7 +323,7 @@ fn run(cli: Cli) -> Result<Outcome> {
 /// folder found after a long run would lose it.
 fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
     if path.is_dir() {
-        return Err(Error::option(
+        return Err(Error::config(
             flag,
             format!("{} is a folder; give a file name", path.display()),
         ));
@@ -333,7 +333,7 @@ fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
         _ => PathBuf::from("."),
     };
     if !folder.is_dir() {
-        return Err(Error::option(
+        return Err(Error::config(
             flag,
             format!(
                 "cannot write {}: the folder {} does not exist",
@@ -354,7 +354,7 @@ fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => Err(Error::option(
+        Err(e) => Err(Error::config(
             flag,
             format!(
                 "cannot write {}: the folder {} is not writable ({e})",
@@ -420,7 +420,7 @@ fn refine(args: RefineArgs) -> Result<Outcome> {
             step_size_end,
             temperature_end,
             stages: match stages {
-                Some(s) => parse_stages(&s).map_err(|e| Error::option("--stages", e))?,
+                Some(s) => parse_stages(&s).map_err(|e| Error::config("--stages", e))?,
                 None => Vec::new(),
             },
         },
@@ -431,9 +431,9 @@ fn refine(args: RefineArgs) -> Result<Outcome> {
         simplex,
         sampler,
         stop: StopRule {
-            grad_norm: stop_grad,
-            energy_change: stop_change,
-            energy_below: stop_below,
+            grad: stop_grad,
+            change: stop_change,
+            below: stop_below,
         },
         trace: trace.is_some(),
         dispatch_ms: dispatch_budget(dispatch_ms),
@@ -441,7 +441,7 @@ fn refine(args: RefineArgs) -> Result<Outcome> {
     };
     config.validate()?;
     if seed.is_some() && config.step_table()?.iter().all(|[_, noise]| *noise == 0.0) {
-        return Err(Error::option(
+        return Err(Error::config(
             "--seed",
             "would be ignored: no step has noise (the temperature is 0 throughout)",
         ));
@@ -456,7 +456,7 @@ fn refine(args: RefineArgs) -> Result<Outcome> {
     }
     let per_x = best_of.unwrap_or(1);
     if per_x == 0 {
-        return Err(Error::option("--best-of", "needs at least 1 chain per x"));
+        return Err(Error::config("--best-of", "needs at least 1 chain per x"));
     }
     let (model_data, n, xs, ys) = read_job(&model, x.as_deref(), &y0, "--y0", per_x, &out)?;
     let held = match &fixed {
@@ -537,7 +537,7 @@ fn refine(args: RefineArgs) -> Result<Outcome> {
             )?;
         }
         Written::All(result) => {
-            let taken: Vec<f32> = result.stopped_at.iter().map(|&k| k as f32).collect();
+            let taken: Vec<f32> = result.steps_taken.iter().map(|&k| k as f32).collect();
             let non_finite: Vec<f32> = result
                 .non_finite_at
                 .iter()
@@ -565,7 +565,7 @@ fn refine(args: RefineArgs) -> Result<Outcome> {
         );
     }
     if all_chains.cancelled {
-        let done = all_chains.stopped_at.iter().copied().max().unwrap_or(0);
+        let done = all_chains.steps_taken.iter().copied().max().unwrap_or(0);
         eprintln!(
             "interrupted after {done} of {steps} steps: {} written with what was done (metadata ebm.status = cancelled; steps_taken per chain)",
             out.display()
@@ -680,7 +680,7 @@ fn check_not_input(
     let target = resolve(out);
     for input in inputs.iter().copied().chain(x) {
         if resolve(input) == target {
-            return Err(Error::option(
+            return Err(Error::config(
                 flag,
                 format!(
                     "{} is also an input; choose another output path",
@@ -709,7 +709,7 @@ fn read_inputs(
     let xs = match (x, model.x_dim) {
         (None, 0) => Vec::new(),
         (None, d) => {
-            return Err(Error::option(
+            return Err(Error::config(
                 "--x",
                 format!("is required: the model's x_dim is {d}"),
             ))
@@ -803,7 +803,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     if let Some(name) = &workload {
         jobs.retain(|w| w.name == name);
         if jobs.is_empty() {
-            return Err(Error::option(
+            return Err(Error::config(
                 "--workload",
                 format!("unknown workload {name:?}; expected r1, latency or toy2d"),
             ));
@@ -811,7 +811,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     }
     if let Some(b) = batch {
         if b == 0 {
-            return Err(Error::option("--batch", "must be at least 1"));
+            return Err(Error::config("--batch", "must be at least 1"));
         }
         jobs.iter_mut().for_each(|w| w.batch = b);
         // Jobs that became equal run once, in their first place.

@@ -26,7 +26,7 @@ pub struct Params {
     pub write_energy: u32,
     pub layer: u32,
     pub xpart: u32,
-    pub clip_norm: f32,
+    pub clip_grad: f32,
     pub use_fixed: u32,
     pub simplex: u32,
     pub shrink: f32,
@@ -49,7 +49,7 @@ pub use crate::constants::{RUNNING, STOP_BELOW, STOP_CHANGE, STOP_GRAD};
 pub struct ChainState {
     pub energy: f32,
     pub scale: f32,
-    pub stopped_at: u32,
+    pub steps_taken: u32,
     pub accepted: u32,
     pub change: f32,
     pub non_finite_at: u32,
@@ -62,7 +62,7 @@ impl ChainState {
     pub fn start() -> Self {
         ChainState {
             scale: 1.0,
-            stopped_at: RUNNING,
+            steps_taken: RUNNING,
             change: f32::MAX,
             non_finite_at: RUNNING,
             ..Default::default()
@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(size as usize, size_of::<Params>());
         let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
             n_layers, stride, seed_lo, seed_hi, delta_a, delta_b,
-            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart, clip_norm,
+            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart, clip_grad,
             use_fixed, simplex, shrink, adapt_steps, target_accept, stop_flags, stop_grad,
             stop_change, stop_below, trace, save, trace_summary);
         assert_eq!(members, host);
@@ -130,7 +130,7 @@ mod tests {
     fn chain_state_matches_wgsl() {
         let (size, members) = wgsl_layout("ChainState");
         assert_eq!(size as usize, size_of::<ChainState>());
-        let host = offsets!(ChainState; energy, scale, stopped_at, accepted, change, non_finite_at,
+        let host = offsets!(ChainState; energy, scale, steps_taken, accepted, change, non_finite_at,
             _pad1, _pad2);
         assert_eq!(members, host);
     }

@@ -1,7 +1,7 @@
 //! Which kernel path runs a refinement, and the dispatches it takes.
 //!
 //! Three paths, each written up with its cost model at the top of its shader:
-//! - `chain` (shaders/refine.wgsl): one chain per invocation, layer state in device memory.
+//! - `chain` (shaders/chain.wgsl): one chain per invocation, layer state in device memory.
 //!   The fastest on CPU adapters (llvmpipe), where an invocation is a SIMD lane of a core.
 //! - `tile` (shaders/tile.wgsl): a tile of chains per workgroup, every step in one dispatch,
 //!   activations in workgroup memory and registers. The GPU path: large tiles for
@@ -32,7 +32,7 @@ const TARGET_WORKGROUPS: usize = 128;
 /// The kernel path a refinement runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KernelPath {
-    /// One chain per invocation (shaders/refine.wgsl).
+    /// One chain per invocation (shaders/chain.wgsl).
     Chain,
     /// `chains` chains per workgroup, every step in one dispatch (shaders/tile.wgsl).
     Tile {
@@ -59,8 +59,8 @@ pub enum PathChoice {
     /// Let `ebm` choose (the default).
     #[default]
     Auto,
-    /// The tile kernel with the tile size `ebm` would choose for the batch.
-    Tile,
+    /// The tile path, at the tile size `ebm` would choose for the batch (`--kernel tile`).
+    AnyTile,
     /// Exactly this path.
     Exactly(KernelPath),
 }
@@ -72,7 +72,7 @@ impl FromStr for PathChoice {
         Ok(match s {
             "auto" => PathChoice::Auto,
             "chain" => PathChoice::Exactly(KernelPath::Chain),
-            "tile" => PathChoice::Tile,
+            "tile" => PathChoice::AnyTile,
             "layered" => PathChoice::Exactly(KernelPath::Layered),
             _ => match s.strip_prefix("tile").and_then(|c| c.parse::<u32>().ok()) {
                 Some(chains) if TILE_CHAINS.contains(&chains) => {
@@ -211,14 +211,14 @@ pub fn choose(
         PathChoice::Exactly(KernelPath::Tile { chains }) => {
             match tile_misfit(model, chains, limits) {
                 None => Ok(KernelPath::Tile { chains }),
-                Some(why) => Err(Error::option("--kernel", format!("tile{chains}: {why}"))),
+                Some(why) => Err(Error::config("PathChoice", format!("tile{chains}: {why}"))),
             }
         }
         PathChoice::Exactly(path) => Ok(path),
-        PathChoice::Tile => match tile() {
+        PathChoice::AnyTile => match tile() {
             Some(chains) => Ok(KernelPath::Tile { chains }),
-            None => Err(Error::option(
-                "--kernel",
+            None => Err(Error::config(
+                "PathChoice",
                 format!(
                     "tile: {}",
                     tile_misfit(model, 4, limits).unwrap_or_default()
@@ -362,7 +362,7 @@ fn fused(
 ) -> Vec<Dispatch> {
     let (kernel, chains) = match path {
         KernelPath::Tile { chains } => (Kernel::Tile, chains),
-        _ => (Kernel::Refine, 0),
+        _ => (Kernel::Chain, 0),
     };
     let per_group = if chains == 0 { WORKGROUP_SIZE } else { chains };
     let run = |first: u32, count: u32, write_energy: bool| Dispatch {
@@ -572,7 +572,7 @@ pub fn steps_per_dispatch(
         as u32
 }
 
-/// Loop iterations of one step of refine.wgsl (dot products unrolled by 8).
+/// Loop iterations of one step of chain.wgsl (dot products unrolled by 8).
 fn chain_loop_iterations(model: &Model) -> u64 {
     let dot = |n: usize| (n / 8 + n % 8 + 2) as u64;
     let (mut forward, mut backward) = (0u64, 0u64);
@@ -798,7 +798,7 @@ mod tests {
             choose(PathChoice::Auto, &model, 8192, &cpu, &limits).unwrap(),
             KernelPath::Chain
         );
-        let forced = choose(PathChoice::Tile, &wide, 8192, &gpu, &limits).unwrap_err();
-        assert!(forced.to_string().contains("--kernel"), "{forced}");
+        let forced = choose(PathChoice::AnyTile, &wide, 8192, &gpu, &limits).unwrap_err();
+        assert!(forced.to_string().contains("PathChoice"), "{forced}");
     }
 }

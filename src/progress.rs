@@ -28,5 +28,5 @@ impl Progress {
 
 /// A progress callback: `ControlFlow::Break(())` stops the refinement at the next
 /// submission boundary; it then returns what it has, marked `cancelled`, with each chain's
-/// `stopped_at` saying how many steps it took.
+/// `steps_taken` saying how many steps it took.
 pub type OnProgress<'a> = &'a mut dyn FnMut(&Progress) -> ControlFlow<()>;

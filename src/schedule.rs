@@ -126,7 +126,7 @@ impl Schedule {
                 && t >= 0.0
                 && (noise as f32).is_finite();
             if !valid {
-                return Err(Error::option(
+                return Err(Error::config(
                     flag,
                     format!("gives step size {eta} and temperature {t}; the step size must be a positive float32 and the temperature >= 0"),
                 ));
@@ -135,39 +135,39 @@ impl Schedule {
         };
         // Options the schedule would ignore are refused, not dropped.
         let ends = [
-            ("--step-size-end", self.step_size_end.is_some()),
-            ("--temperature-end", self.temperature_end.is_some()),
+            ("Schedule::step_size_end", self.step_size_end.is_some()),
+            ("Schedule::temperature_end", self.temperature_end.is_some()),
         ];
         if !self.stages.is_empty() {
             if self.shape != Shape::Constant {
-                return Err(Error::option(
-                    "--schedule",
+                return Err(Error::config(
+                    "Schedule::shape",
                     format!(
-                        "{} would be ignored: --stages sets eta and T of every step",
+                        "{} would be ignored: Schedule::stages sets eta and T of every step",
                         self.shape
                     ),
                 ));
             }
             if let Some((flag, _)) = ends.iter().find(|(_, set)| *set) {
-                return Err(Error::option(
+                return Err(Error::config(
                     flag,
-                    "would be ignored: --stages sets eta and T of every step",
+                    "would be ignored: Schedule::stages sets eta and T of every step",
                 ));
             }
         } else if self.shape == Shape::Constant {
             if let Some((flag, _)) = ends.iter().find(|(_, set)| *set) {
-                return Err(Error::option(
+                return Err(Error::config(
                     flag,
-                    "would be ignored by a constant schedule: choose --schedule linear, cosine or geometric",
+                    "would be ignored by a constant schedule: choose Schedule::shape linear, cosine or geometric",
                 ));
             }
         }
         if !self.stages.is_empty() {
             let total: u64 = self.stages.iter().map(|s| u64::from(s.steps)).sum();
             if total != u64::from(steps) {
-                return Err(Error::option(
-                    "--stages",
-                    format!("the stages have {total} steps in all, but --steps is {steps}"),
+                return Err(Error::config(
+                    "Schedule::stages",
+                    format!("the stages have {total} steps in all, but RefineConfig::steps is {steps}"),
                 ));
             }
             let mut out = Vec::with_capacity(steps as usize);
@@ -175,7 +175,7 @@ impl Schedule {
                 let p = pair(
                     f64::from(stage.step_size),
                     f64::from(stage.temperature),
-                    "--stages",
+                    "Schedule::stages",
                 )?;
                 out.extend(std::iter::repeat_n(p, stage.steps as usize));
             }
@@ -185,20 +185,20 @@ impl Schedule {
         let eta1 = self.step_size_end.map_or(eta0, f64::from);
         let t1 = self.temperature_end.map_or(t0, f64::from);
         if self.shape == Shape::Geometric && (t0 > 0.0) != (t1 > 0.0) {
-            return Err(Error::option(
-                "--temperature-end",
+            return Err(Error::config(
+                "Schedule::temperature_end",
                 format!("a geometric schedule needs both temperatures > 0 (or both 0), got {t0} and {t1}"),
             ));
         }
         if !(eta1.is_finite() && eta1 > 0.0) {
-            return Err(Error::option(
-                "--step-size-end",
+            return Err(Error::config(
+                "Schedule::step_size_end",
                 format!("must be a positive number, got {eta1}"),
             ));
         }
         if !(t1.is_finite() && t1 >= 0.0) {
-            return Err(Error::option(
-                "--temperature-end",
+            return Err(Error::config(
+                "Schedule::temperature_end",
                 format!("must be a number >= 0, got {t1}"),
             ));
         }
@@ -214,7 +214,7 @@ impl Schedule {
                 } else {
                     self.shape.at(t0, t1, t)
                 };
-                pair(self.shape.at(eta0, eta1, t), temperature, "--schedule")
+                pair(self.shape.at(eta0, eta1, t), temperature, "Schedule::shape")
             })
             .collect()
     }
@@ -289,7 +289,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("--step-size-end") && err.contains("ignored"),
+            err.contains("Schedule::step_size_end") && err.contains("ignored"),
             "{err}"
         );
         let constant_with_t_end = Schedule {
@@ -300,7 +300,7 @@ mod tests {
             .table(10, 0.1, 1.0)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--temperature-end"), "{err}");
+        assert!(err.contains("Schedule::temperature_end"), "{err}");
         let stages_and_shape = Schedule {
             shape: Shape::Cosine,
             stages: parse_stages("10:0.1:1").unwrap(),
@@ -311,7 +311,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("--schedule") && err.contains("--stages"),
+            err.contains("Schedule::shape") && err.contains("Schedule::stages"),
             "{err}"
         );
         let stages_and_end = Schedule {
@@ -320,7 +320,7 @@ mod tests {
             ..Default::default()
         };
         let err = stages_and_end.table(10, 0.1, 1.0).unwrap_err().to_string();
-        assert!(err.contains("--temperature-end"), "{err}");
+        assert!(err.contains("Schedule::temperature_end"), "{err}");
     }
 
     #[test]
@@ -334,7 +334,7 @@ mod tests {
         assert_eq!(table[1], [0.1, (0.2f64).sqrt() as f32]);
         assert_eq!(table[2], [0.01, 0.0]);
         let err = schedule.table(6, 0.5, 0.5).unwrap_err().to_string();
-        assert!(err.contains("--stages") && err.contains("5 steps"), "{err}");
+        assert!(err.contains("Schedule::stages") && err.contains("5 steps"), "{err}");
         assert!(parse_stages("2:0.1").is_err());
         assert!(parse_stages("x:0.1:1").is_err());
     }
@@ -350,14 +350,14 @@ mod tests {
             .table(10, 0.1, 1.0)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--temperature-end"), "{err}");
+        assert!(err.contains("Schedule::temperature_end"), "{err}");
         let negative = Schedule {
             shape: Shape::Linear,
             step_size_end: Some(-1.0),
             ..Default::default()
         };
         let err = negative.table(10, 0.1, 1.0).unwrap_err().to_string();
-        assert!(err.contains("--step-size-end"), "{err}");
+        assert!(err.contains("Schedule::step_size_end"), "{err}");
         assert_eq!(
             "warm".parse::<Shape>().unwrap_err(),
             "unknown schedule \"warm\"; expected constant, linear, cosine or geometric"

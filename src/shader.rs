@@ -11,7 +11,7 @@ const PHILOX: &str = include_str!("../shaders/philox.wgsl");
 const MLP: &str = include_str!("../shaders/mlp.wgsl");
 const STEP: &str = include_str!("../shaders/step.wgsl");
 const EVAL: &str = include_str!("../shaders/eval.wgsl");
-const REFINE: &str = include_str!("../shaders/refine.wgsl");
+const CHAIN: &str = include_str!("../shaders/chain.wgsl");
 const TILE: &str = include_str!("../shaders/tile.wgsl");
 const LANE_SUM: &str = include_str!("../shaders/lane_sum.wgsl");
 const LANE_SUM_SUBGROUP: &str = include_str!("../shaders/lane_sum_subgroup.wgsl");
@@ -27,7 +27,7 @@ pub const SHADER_FILES: [(&str, &str); 13] = [
     ("mlp.wgsl", MLP),
     ("step.wgsl", STEP),
     ("eval.wgsl", EVAL),
-    ("refine.wgsl", REFINE),
+    ("chain.wgsl", CHAIN),
     ("tile.wgsl", TILE),
     ("lane_sum.wgsl", LANE_SUM),
     ("lane_sum_subgroup.wgsl", LANE_SUM_SUBGROUP),
@@ -42,7 +42,7 @@ pub enum Kernel {
     /// Energy and dE/dy of a batch, one chain per invocation.
     Eval,
     /// All K steps of refinement for one chain per invocation.
-    Refine,
+    Chain,
     /// All K steps of refinement for a tile of chains per workgroup.
     Tile,
     /// The same, with subgroup operations for the sums over lanes.
@@ -69,7 +69,7 @@ impl Kernel {
     /// Every kernel the crate ships.
     pub const ALL: [Kernel; 12] = [
         Kernel::Eval,
-        Kernel::Refine,
+        Kernel::Chain,
         Kernel::Tile,
         Kernel::TileSubgroup,
         Kernel::LayeredXpart,
@@ -86,7 +86,7 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Eval => "eval",
-            Kernel::Refine => "refine",
+            Kernel::Chain => "chain",
             Kernel::Tile | Kernel::TileSubgroup => "tile",
             Kernel::LayeredXpart => "layered_xpart",
             Kernel::LayeredForward => "layered_forward",
@@ -137,7 +137,7 @@ impl Kernel {
     fn modules(self) -> &'static [&'static str] {
         match self {
             Kernel::Eval => &[BINDINGS, ACTIVATION, MLP, EVAL],
-            Kernel::Refine => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, REFINE],
+            Kernel::Chain => &[BINDINGS, ACTIVATION, PHILOX, MLP, STEP, CHAIN],
             Kernel::Tile => &[BINDINGS, ACTIVATION, PHILOX, LANE_SUM, TILE],
             Kernel::TileSubgroup => &[BINDINGS, ACTIVATION, PHILOX, LANE_SUM_SUBGROUP, TILE],
             Kernel::TraceReduce => &[BINDINGS, TRACE],

@@ -82,23 +82,6 @@ impl TraceSums {
     }
 }
 
-/// The rows of a reference trace (`[K][n]` of (energy, gradient norm)).
-pub fn summarise(per_chain: &[Vec<(f64, f64)>]) -> Vec<TraceRow> {
-    per_chain
-        .iter()
-        .enumerate()
-        .map(|(s, chains)| {
-            let n = chains.len() as f64;
-            TraceRow {
-                step: s as u32,
-                min_energy: chains.iter().map(|c| c.0).fold(f64::INFINITY, f64::min),
-                mean_energy: chains.iter().map(|c| c.0).sum::<f64>() / n,
-                max_energy: chains.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max),
-                mean_grad_norm: chains.iter().map(|c| c.1).sum::<f64>() / n,
-            }
-        })
-        .collect()
-}
 
 /// The file formats of a trace.
 enum Format {
@@ -111,7 +94,7 @@ fn format_of(path: &Path) -> Result<Format> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("csv") => Ok(Format::Csv),
         Some("json") => Ok(Format::Json),
-        _ => Err(Error::option(
+        _ => Err(Error::config(
             "--trace",
             format!(
                 "{}: the file name must end in .csv or .json",

@@ -139,7 +139,7 @@ fn early_stopping_matches_the_reference_on_every_path() {
         (
             "grad",
             StopRule {
-                grad_norm: Some(grad),
+                grad: Some(grad),
                 ..Default::default()
             },
             Sampler::Langevin,
@@ -147,7 +147,7 @@ fn early_stopping_matches_the_reference_on_every_path() {
         (
             "change",
             StopRule {
-                energy_change: Some(change),
+                change: Some(change),
                 ..Default::default()
             },
             Sampler::Langevin,
@@ -155,7 +155,7 @@ fn early_stopping_matches_the_reference_on_every_path() {
         (
             "below",
             StopRule {
-                energy_below: Some(below),
+                below: Some(below),
                 ..Default::default()
             },
             Sampler::Langevin,
@@ -163,9 +163,9 @@ fn early_stopping_matches_the_reference_on_every_path() {
         (
             "all three, keep-if-lower",
             StopRule {
-                grad_norm: Some(grad),
-                energy_change: Some(change),
-                energy_below: Some(below),
+                grad: Some(grad),
+                change: Some(change),
+                below: Some(below),
             },
             Sampler::KeepIfLower { shrink: 0.5 },
         ),
@@ -180,7 +180,7 @@ fn early_stopping_matches_the_reference_on_every_path() {
         for path in paths(&m) {
             let what = format!("stop on {name}, {path:?}");
             let (gpu, _) = check_options_on(path, &m, n, &cfg, Some(&fixed), &what);
-            let stopped = gpu.stopped_at.iter().filter(|&&s| s < cfg.steps).count();
+            let stopped = gpu.steps_taken.iter().filter(|&&s| s < cfg.steps).count();
             assert!(
                 stopped > 0 && stopped < n,
                 "{what}: {stopped} of {n} chains stopped"
@@ -200,7 +200,7 @@ fn chains_stopped_at_the_start_keep_y0_on_every_path() {
         steps: 6,
         step_size: 0.3,
         stop: StopRule {
-            energy_below: Some(1e6),
+            below: Some(1e6),
             ..Default::default()
         },
         trace: true,
@@ -209,7 +209,7 @@ fn chains_stopped_at_the_start_keep_y0_on_every_path() {
     for path in paths(&m) {
         let what = format!("all stopped on {path:?}");
         let (gpu, _) = check_options_on(path, &m, n, &cfg, None, &what);
-        assert!(gpu.stopped_at.iter().all(|&s| s == 0), "{what}");
+        assert!(gpu.steps_taken.iter().all(|&s| s == 0), "{what}");
         assert_eq!(gpu.y, common::data(n * m.y_dim, 1.0, 18), "{what}: y moved");
     }
 }
@@ -252,7 +252,7 @@ fn chunked_batches_give_the_same_options_results() {
         step_size: 0.3,
         sampler: Sampler::KeepIfLower { shrink: 0.5 },
         stop: StopRule {
-            energy_change: Some(1e-3),
+            change: Some(1e-3),
             ..Default::default()
         },
         trace: true,
@@ -270,7 +270,7 @@ fn chunked_batches_give_the_same_options_results() {
     chunked.set_max_chunk(16).unwrap();
     let parts = chunked.refine(&x, &y0, &cfg).unwrap();
     assert_eq!(whole.y, parts.y);
-    assert_eq!(whole.stopped_at, parts.stopped_at);
+    assert_eq!(whole.steps_taken, parts.steps_taken);
     assert_eq!(whole.accepted, parts.accepted);
     let (a, b) = (whole.trace.unwrap(), parts.trace.unwrap());
     for (r, s) in a.iter().zip(&b) {
@@ -293,7 +293,7 @@ fn options_carry_across_dispatches() {
         seed: 12,
         prior_l2: 0.2,
         stop: StopRule {
-            energy_change: Some(1e-4),
+            change: Some(1e-4),
             ..Default::default()
         },
         trace: true,

@@ -31,7 +31,7 @@ fn configs() -> Vec<(&'static str, RefineConfig)> {
             RefineConfig {
                 clamp: Some((-0.9, 0.9)),
                 stop: StopRule {
-                    energy_change: Some(1e-4),
+                    change: Some(1e-4),
                     ..Default::default()
                 },
                 ..base.clone()
@@ -53,7 +53,7 @@ fn configs() -> Vec<(&'static str, RefineConfig)> {
                 step_size: 2.0,
                 sampler: Sampler::KeepIfLower { shrink: 0.5 },
                 stop: StopRule {
-                    energy_below: Some(0.5),
+                    below: Some(0.5),
                     ..Default::default()
                 },
                 ..base
@@ -67,7 +67,7 @@ fn assert_identical(a: &Refinement, b: &Refinement, what: &str) {
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a.y), bits(&b.y), "{what}: y");
     assert_eq!(bits(&a.energy), bits(&b.energy), "{what}: energy");
-    assert_eq!(a.stopped_at, b.stopped_at, "{what}: stopped at");
+    assert_eq!(a.steps_taken, b.steps_taken, "{what}: stopped at");
     assert_eq!(a.accepted, b.accepted, "{what}: accepted");
     assert_eq!(
         bits(&a.step_scale),
@@ -167,9 +167,9 @@ fn a_cancelled_refinement_returns_what_it_did() {
             .unwrap();
         assert!(cut.cancelled, "{path}");
         assert!(
-            cut.stopped_at.iter().all(|&s| s == 7),
+            cut.steps_taken.iter().all(|&s| s == 7),
             "{path}: {:?}",
-            cut.stopped_at
+            cut.steps_taken
         );
         assert_eq!(seen.len(), 7, "{path}");
         assert!(seen.iter().all(|p| p.steps_total == 40), "{path}");
@@ -202,8 +202,8 @@ fn a_cancelled_refinement_returns_what_it_did() {
             .refine_with(&x, &y0, None, &cfg, Some(&mut stop))
             .unwrap();
         assert!(cut.cancelled);
-        assert!(cut.stopped_at[..10].iter().all(|&s| s == 3), "{path}");
-        assert!(cut.stopped_at[10..].iter().all(|&s| s == 0), "{path}");
+        assert!(cut.steps_taken[..10].iter().all(|&s| s == 3), "{path}");
+        assert!(cut.steps_taken[10..].iter().all(|&s| s == 0), "{path}");
         assert_eq!(
             cut.y[10 * m.y_dim..],
             y0[10 * m.y_dim..],

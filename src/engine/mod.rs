@@ -46,7 +46,7 @@ pub struct Refinement {
     pub path: KernelPath,
     /// The step each chain stopped before (early stopping), K for those that never
     /// stopped, the steps done for those a cancellation stopped: the steps it took, `[n]`.
-    pub stopped_at: Vec<u32>,
+    pub steps_taken: Vec<u32>,
     /// Steps each chain took, `[n]`; for MALA and keep-if-lower, the proposals it accepted.
     pub accepted: Vec<u32>,
     /// Each chain's final step-size multiplier, `[n]`: 1 but for keep-if-lower (which
@@ -71,7 +71,7 @@ impl Refinement {
     pub fn acceptance_rate(&self) -> Vec<f32> {
         self.accepted
             .iter()
-            .zip(&self.stopped_at)
+            .zip(&self.steps_taken)
             .map(|(&a, &k)| if k == 0 { 1.0 } else { a as f32 / k as f32 })
             .collect()
     }
@@ -474,7 +474,7 @@ impl Engine {
     /// Lowers the chunk size (e.g. to bound memory); results do not depend on it.
     pub fn set_max_chunk(&mut self, chains: usize) -> Result<()> {
         if chains == 0 {
-            return Err(Error::option("--chunk", "must be at least 1"));
+            return Err(Error::config("Engine::set_max_chunk", "must be at least 1"));
         }
         self.max_chunk = self.max_chunk.min(chains);
         Ok(())
@@ -551,7 +551,7 @@ impl Engine {
         self.refine_with(x, y0, None, config, None)
     }
 
-    /// As [`Engine::refine`], with coordinates held at their start values: `fixed` is
+    /// As [`Engine::refine`], with coordinates fixed at their start values: `fixed` is
     /// `[n, y_dim]`, true where y never moves (e.g. the given clues of a puzzle). Held
     /// coordinates do not count in the gradient-clipping norm.
     pub fn refine_fixed(
@@ -566,7 +566,7 @@ impl Engine {
 
     /// As [`Engine::refine_fixed`], calling `progress` after every submission (about every
     /// `config.dispatch_ms`), which can stop the refinement: it then returns what it has,
-    /// `cancelled`, with `stopped_at` telling each chain's steps.
+    /// `cancelled`, with `steps_taken` telling each chain's steps.
     pub fn refine_with(
         &self,
         x: &[f32],
@@ -579,8 +579,8 @@ impl Engine {
         let n = self.check_batch(x, y0)?;
         if let Some(g) = config.simplex {
             if self.model.y_dim % g as usize != 0 {
-                return Err(Error::option(
-                    "--simplex",
+                return Err(Error::config(
+                    "RefineConfig::simplex",
                     format!(
                         "groups of {g} do not divide the model's y_dim {}",
                         self.model.y_dim
@@ -617,7 +617,7 @@ impl Engine {
                         .all(|v| v.is_finite());
                 match s.non_finite_at {
                     RUNNING if finite => None,
-                    RUNNING => Some(s.stopped_at),
+                    RUNNING => Some(s.steps_taken),
                     step => Some(step),
                 }
             })
@@ -630,7 +630,7 @@ impl Engine {
             energy: out.energy,
             gpu_seconds: out.gpu_seconds,
             path,
-            stopped_at: out.states.iter().map(|s| s.stopped_at).collect(),
+            steps_taken: out.states.iter().map(|s| s.steps_taken).collect(),
             accepted: out.states.iter().map(|s| s.accepted).collect(),
             step_scale: out.states.iter().map(|s| s.scale).collect(),
             trace: out.trace.map(|t| t.rows()),

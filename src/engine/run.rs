@@ -115,7 +115,7 @@ impl Engine {
     }
 
     /// Runs an evaluation (`config` None) or a refinement of `n` chains on `path`, chunk by
-    /// chunk, with held coordinates (`fixed`, `[n, y_dim]`, nonzero where held).
+    /// chunk, with fixed coordinates (`fixed`, `[n, y_dim]`, nonzero where fixed).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn run(
         &self,
@@ -147,8 +147,8 @@ impl Engine {
             let k = u64::from(steps);
             let fits = binding.saturating_sub(16 * k) / (8 * k);
             if fits == 0 {
-                return Err(Error::option(
-                    "--trace",
+                return Err(Error::config(
+                    "RefineConfig::trace",
                     format!("{k} steps need more than the device's largest buffer ({binding} bytes) for one chain's trace"),
                 ));
             }
@@ -397,7 +397,7 @@ impl Engine {
             use_clamp: u32::from(cfg.clamp.is_some()),
             clamp_lo: clamp.0,
             clamp_hi: clamp.1,
-            clip_norm: cfg.clip_grad.unwrap_or(0.0),
+            clip_grad: cfg.clip_grad.unwrap_or(0.0),
             use_fixed: u32::from(fixed.is_some()),
             simplex: cfg.simplex.unwrap_or(0),
             save: self.scratch.save,
@@ -491,8 +491,8 @@ impl Engine {
         let mut states: Vec<ChainState> = bytemuck::pod_collect_to_vec(states);
         // A chain still running when the last step (or a cancellation) came took them all.
         for s in &mut states {
-            if s.stopped_at == RUNNING {
-                s.stopped_at = done;
+            if s.steps_taken == RUNNING {
+                s.steps_taken = done;
             }
         }
         Ok(ChunkOutput {
@@ -672,9 +672,9 @@ fn with_sampler_and_stop(params: Params, cfg: &RefineConfig) -> Params {
     }
     let stop = cfg.stop;
     for (bit, value, field) in [
-        (STOP_GRAD, stop.grad_norm, &mut p.stop_grad),
-        (STOP_CHANGE, stop.energy_change, &mut p.stop_change),
-        (STOP_BELOW, stop.energy_below, &mut p.stop_below),
+        (STOP_GRAD, stop.grad, &mut p.stop_grad),
+        (STOP_CHANGE, stop.change, &mut p.stop_change),
+        (STOP_BELOW, stop.below, &mut p.stop_below),
     ] {
         if let Some(v) = value {
             *field = v;

@@ -134,7 +134,7 @@ pub fn check_options_on(
     let want = reference::refine_full(m, &x, &y0, fixed, cfg);
     assert_close(&format!("{what}: y"), &gpu.y, &want.y);
     assert_close(&format!("{what}: energy"), &gpu.energy, &want.energy);
-    assert_eq!(gpu.stopped_at, want.stopped_at, "{what}: stopped at");
+    assert_eq!(gpu.steps_taken, want.steps_taken, "{what}: stopped at");
     assert_eq!(gpu.accepted, want.accepted, "{what}: accepted");
     assert_close(
         &format!("{what}: step scale"),
@@ -143,7 +143,7 @@ pub fn check_options_on(
     );
     match (&gpu.trace, cfg.trace) {
         (Some(rows), true) => {
-            let expected = ebm::trace::summarise(&want.trace);
+            let expected = ebm::reference::summarise(&want.trace);
             assert_eq!(rows.len(), expected.len(), "{what}: trace rows");
             let flat =
                 |r: &ebm::TraceRow| [r.min_energy, r.mean_energy, r.max_energy, r.mean_grad_norm];

@@ -12,7 +12,7 @@
 // A chain that stops early leaves the loop: its lane idles until its SIMD group is done.
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if c >= params.n_chains {
         return;

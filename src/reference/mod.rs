@@ -1,73 +1,19 @@
 //! The float64 CPU reference of every kernel, written loop for loop like the shaders so the
 //! two can be read side by side. Tests hold the GPU to it; it is also a slow fallback.
+//! `mlp` is the network, this file the refinement (samplers, stop rules, projections),
+//! `trace` the per-step summary.
 
 use crate::config::{RefineConfig, Sampler};
 use crate::constants::ADAPT_GAIN;
 use crate::model::Model;
 use crate::rng::langevin_normals;
 
-/// The energy of one (x, y) pair and dE/dy, in float64.
-pub fn energy_and_grad(model: &Model, x: &[f64], y: &[f64]) -> (f64, Vec<f64>) {
-    // Forward: keep each hidden layer's activation and its derivative.
-    let mut input: Vec<f64> = x.iter().chain(y).copied().collect();
-    let mut dact: Vec<Vec<f64>> = Vec::with_capacity(model.layers.len());
-    let last = model.layers.len() - 1;
-    for (l, layer) in model.layers.iter().enumerate() {
-        let mut out = vec![0.0; layer.n_out];
-        let mut d = vec![0.0; layer.n_out];
-        for j in 0..layer.n_out {
-            let row = &layer.weight[j * layer.n_in..(j + 1) * layer.n_in];
-            let mut acc = f64::from(layer.bias[j]);
-            for (w, v) in row.iter().zip(&input) {
-                acc += f64::from(*w) * v;
-            }
-            if l == last {
-                out[j] = acc;
-            } else {
-                (out[j], d[j]) = model.activation.eval(acc);
-            }
-        }
-        dact.push(d);
-        input = out;
-    }
-    let mut delta = vec![0.0; input.len()];
-    let energy = model.output.eval(&input, &mut delta);
+mod mlp;
+mod trace;
 
-    // Backward to the layer-0 inputs.
-    for l in (0..model.layers.len()).rev() {
-        let layer = &model.layers[l];
-        let mut back = vec![0.0; layer.n_in];
-        for (i, b) in back.iter_mut().enumerate() {
-            let mut g = 0.0;
-            for (j, dj) in delta.iter().enumerate() {
-                g += f64::from(layer.weight[j * layer.n_in + i]) * dj;
-            }
-            *b = if l > 0 { g * dact[l - 1][i] } else { g };
-        }
-        delta = back;
-    }
-    (energy, delta[model.x_dim..].to_vec())
-}
-
-fn row(data: &[f32], dim: usize, chain: usize) -> Vec<f64> {
-    data[chain * dim..(chain + 1) * dim]
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect()
-}
-
-/// Energies `[n]` and gradients `[n, y_dim]` of a batch.
-pub fn eval(model: &Model, x: &[f32], y: &[f32]) -> (Vec<f64>, Vec<f64>) {
-    let n = y.len() / model.y_dim;
-    let mut energy = Vec::with_capacity(n);
-    let mut grad = Vec::with_capacity(n * model.y_dim);
-    for c in 0..n {
-        let (e, g) = energy_and_grad(model, &row(x, model.x_dim, c), &row(y, model.y_dim, c));
-        energy.push(e);
-        grad.extend(g);
-    }
-    (energy, grad)
-}
+pub use mlp::{energy_and_grad, eval};
+pub use trace::summarise;
+use mlp::row;
 
 /// K steps of (Langevin) refinement for every chain; returns final y `[n, y_dim]` and the
 /// final energies including the prior. Chain `c` draws the same noise as on the GPU.
@@ -95,7 +41,7 @@ pub struct ReferenceRun {
     /// Final energy with the prior, `[n]`.
     pub energy: Vec<f64>,
     /// Steps each chain took before it stopped (K if it never did), `[n]`.
-    pub stopped_at: Vec<u32>,
+    pub steps_taken: Vec<u32>,
     /// Accepted proposals per chain (MALA, keep-if-lower; steps taken otherwise), `[n]`.
     pub accepted: Vec<u32>,
     /// Each chain's final step-size multiplier, `[n]`.
@@ -132,7 +78,7 @@ pub fn refine_full(
     let mut run = ReferenceRun {
         y: Vec::with_capacity(n * model.y_dim),
         energy: Vec::with_capacity(n),
-        stopped_at: Vec::with_capacity(n),
+        steps_taken: Vec::with_capacity(n),
         accepted: Vec::with_capacity(n),
         step_scale: Vec::with_capacity(n),
         trace: vec![Vec::with_capacity(n); if config.trace { steps } else { 0 }],
@@ -151,7 +97,7 @@ pub fn refine_full(
         );
         run.y.extend(&chain.y);
         run.energy.push(chain.energy);
-        run.stopped_at.push(chain.stopped_at);
+        run.steps_taken.push(chain.steps_taken);
         run.accepted.push(chain.accepted);
         run.step_scale.push(chain.scale);
         for (s, rows) in run.trace.iter_mut().enumerate() {
@@ -164,7 +110,7 @@ pub fn refine_full(
 struct ChainRun {
     y: Vec<f64>,
     energy: f64,
-    stopped_at: u32,
+    steps_taken: u32,
     accepted: u32,
     scale: f64,
     trace: Vec<(f64, f64)>,
@@ -184,7 +130,7 @@ fn refine_chain(
     let mut out = ChainRun {
         y: Vec::new(),
         energy: 0.0,
-        stopped_at: config.steps,
+        steps_taken: config.steps,
         accepted: 0,
         scale: 1.0,
         trace: Vec::new(),
@@ -207,11 +153,11 @@ fn refine_chain(
             out.trace.push((u, norm));
         }
         let stop = config.stop;
-        if stop.grad_norm.is_some_and(|t| norm <= f64::from(t))
-            || stop.energy_change.is_some_and(|t| change <= f64::from(t))
-            || stop.energy_below.is_some_and(|t| u <= f64::from(t))
+        if stop.grad.is_some_and(|t| norm <= f64::from(t))
+            || stop.change.is_some_and(|t| change <= f64::from(t))
+            || stop.below.is_some_and(|t| u <= f64::from(t))
         {
-            out.stopped_at = step;
+            out.steps_taken = step;
             break;
         }
         let [eta, noise] = table[step as usize].map(f64::from);
