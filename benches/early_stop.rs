@@ -11,9 +11,15 @@
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use ebm::bench::{uniform_inputs, workloads};
 use ebm::rng::HostRng;
 use ebm::{Context, Engine, Model, PathChoice, RefineConfig, StopRule};
+
+/// The standard workloads, as `ebm bench` runs them.
+#[path = "../src/bin/ebm/workloads.rs"]
+#[allow(dead_code)]
+mod workloads;
+
+use workloads::{uniform_inputs, workloads};
 
 fn early_stop(c: &mut Criterion) {
     let ctx = Context::new().expect("a GPU adapter");

@@ -2,9 +2,15 @@
 //! sized to finish on a software adapter too; `ebm bench` runs the full standard workloads.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ebm::bench::{uniform_inputs, workloads};
 use ebm::rng::HostRng;
 use ebm::{Context, Engine, KernelPath, Model, PathChoice, RefineConfig};
+
+/// The standard workloads, as `ebm bench` runs them.
+#[path = "../src/bin/ebm/workloads.rs"]
+#[allow(dead_code)]
+mod workloads;
+
+use workloads::{uniform_inputs, workloads};
 
 fn refine(c: &mut Criterion) {
     let ctx = Context::new().expect("a GPU adapter");

@@ -1,5 +1,5 @@
 // Resources shared by every kernel of the fused MLP family. The host twins of `Params` and
-// `LayerDesc` are in src/params.rs (keep in sync: a test compares their layouts via naga).
+// `LayerDesc` are in src/kernels/params.rs (keep in sync: a test compares their layouts via naga).
 
 struct Params {
     n_chains: u32,      // chains in this dispatch
@@ -49,7 +49,7 @@ struct LayerDesc {
     _pad0: u32,
 }
 
-// The state of one chain that lives across steps and dispatches (src/params.rs twin).
+// The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).
 struct ChainState {
     energy: f32,      // U = E + prior of the current y (Langevin: of the last step's y)
     scale: f32,       // the chain's step-size multiplier (keep-if-lower, MALA adaptation)

@@ -5,11 +5,16 @@
 //   FLOPs 4P + O(H); device memory: 2P weight reads x 4 bytes (shared by the chains of a
 //   workgroup through the cache), act(z), act'(z) and the deltas in scratch: about
 //   4 (2H + 2H + 2D) x 4 bytes written or read, y and dE/dy 3D x 4 bytes; dispatches: 1
-//   per refinement (runs of steps on llvmpipe, see src/plan.rs); workgroup memory 0;
+//   per refinement (runs of steps on llvmpipe, see src/plan/llvmpipe.rs); workgroup memory 0;
 //   registers: a handful, the layer state is in scratch. Options: 32 bytes of ChainState
 //   read and written per step; an accept rule (MALA, keep-if-lower) adds 4D x 4 bytes of
 //   saved y and dE/dy and O(D) FLOPs per step, no extra pass; a trace 8 bytes per step.
 // A chain that stops early leaves the loop: its lane idles until its SIMD group is done.
+
+#import bindings.wgsl
+#import philox.wgsl
+#import mlp.wgsl
+#import step.wgsl
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -2,6 +2,8 @@
 // group, through workgroup memory. lane_sum_subgroup.wgsl is the same with subgroup
 // operations, used where the adapter has them.
 
+#import tile_layout.wgsl
+
 var<workgroup> lane_partials: array<vec4<f32>, LANE_SLOTS>;
 
 // The sum of v over the lanes of this thread's chain group, for the `owner` thread (the

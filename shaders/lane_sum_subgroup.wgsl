@@ -5,6 +5,8 @@
 // at least MAX_GROUPS invocations, so at most (LANE_SLOTS / MAX_GROUPS) subgroups x
 // MAX_GROUPS groups = LANE_SLOTS slots are used.
 
+#import tile_layout.wgsl
+
 var<workgroup> lane_partials: array<vec4<f32>, LANE_SLOTS>;
 var<workgroup> lane_slots: atomic<u32>;
 var<private> group_sums: array<vec4<f32>, MAX_GROUPS>;

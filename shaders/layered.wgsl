@@ -17,6 +17,12 @@
 //   LAYERED_TILE from the host, src/constants.rs); registers:
 //   one accumulator per thread.
 
+#import bindings.wgsl
+#import activation.wgsl
+#import philox.wgsl
+#import mlp.wgsl
+#import step.wgsl
+
 const MODE_XPART: u32 = 0u;
 const MODE_FORWARD: u32 = 1u;
 const MODE_BACKWARD: u32 = 2u;

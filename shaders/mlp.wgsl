@@ -1,5 +1,8 @@
 // The energy MLP for one chain per invocation: forward pass keeping act(z) and act'(z) in
-// scratch, and backward pass to dE/dy. The float32 twin of src/reference.rs.
+// scratch, and backward pass to dE/dy. The float32 twin of src/reference/mlp.rs.
+
+#import bindings.wgsl
+#import activation.wgsl
 
 fn unit(u: u32, c: u32) -> u32 {
     return u * params.stride + c;

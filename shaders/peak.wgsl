@@ -4,7 +4,7 @@
 // optimised away. The multiplier and addend come from memory, so no compiler can fold
 // the loop.
 
-// Set by src/peak.rs.
+// Set by src/bin/ebm/peak.rs.
 override WORKGROUP_SIZE: u32;
 override ITERATIONS: u32;
 

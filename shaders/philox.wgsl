@@ -1,6 +1,8 @@
 // Philox4x32-10 and Box-Muller: the float32 twin of src/rng.rs, keyed by
 // (seed, chain, step) so a chain's noise is independent of batching and scheduling.
 
+#import bindings.wgsl
+
 // High word of the 64-bit product a * b, from 16-bit halves (WGSL has no mulhi).
 fn mulhi(a: u32, b: u32) -> u32 {
     let a_lo = a & 0xffffu;

@@ -8,6 +8,10 @@
 // chain is, in order: begin_step (trace, stop tests), step_chain, and for an accept rule
 // the energy and gradient at the proposal, then settle.
 
+#import bindings.wgsl
+#import philox.wgsl
+#import mlp.wgsl
+
 // |dE/dy + prior_l2 y| of chain c over the coordinates that move.
 fn grad_norm(c: u32) -> f32 {
     let base = c * params.y_dim;

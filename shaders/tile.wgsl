@@ -1,5 +1,7 @@
 // tile: every step of a refinement for a tile of CHAINS chains per workgroup, in one
-// dispatch. The float32 twin of reference::refine, shaped for a GPU:
+// dispatch. (One long file on purpose: its functions are the phases of one kernel, reading
+// and writing the per-thread registers declared below; the parts other files share, the
+// thread layout and the lane sums, are imported.) The float32 twin of reference::refine, shaped for a GPU:
 //   - a layer of the tile is a small matrix product [CHAINS, n_in] x [n_in, n_out]; its
 //     activations live in workgroup memory as rows of units, each row a vec4 per group of
 //     4 chains (`act[u * GROUPS + g]`), so every value read feeds 4 chains at once;
@@ -30,8 +32,14 @@
 // keeps y and dE/dy of the current y in registers (ycur, gcur) and one more lane_sum for
 // MALA's ratio, with no extra pass. Chains that stop are masked; a tile whose chains have
 // all stopped leaves the step loop.
-// The host (src/plan.rs) checks every size this kernel assumes before it is used, which is
+// The host (src/kernels/tile.rs) checks every size this kernel assumes before it is used, which is
 // what lets it run without runtime bounds checks.
+
+#import bindings.wgsl
+#import activation.wgsl
+#import philox.wgsl
+#import tile_layout.wgsl
+#import lane_sum.wgsl
 
 // Sizes fixed per pipeline, written by the host in front of this file as constants (not
 // overrides: naga 30 sizes override-sized workgroup arrays from the overrides' defaults):
@@ -41,7 +49,7 @@
 //   LANE_SLOTS  = WORKGROUP_SIZE, the partial sums of lane_sum()
 
 // Registers per thread, fixed because WGSL sizes private arrays with constants, written by
-// the host (src/constants.rs) with the values src/plan.rs checks every model against:
+// the host (src/constants.rs) with the values src/kernels/tile.rs checks every model against:
 //   MAX_UNITS   vec4s of one layer a thread owns
 //   MAX_SAVED   vec4s of act'(z) a thread keeps over all hidden layers
 
@@ -76,38 +84,6 @@ var<workgroup> tile_non_finite: array<atomic<u32>, MAX_GROUPS * 4u>;
 // Whether any chain of a group (then of the tile) still runs.
 var<workgroup> group_live: array<u32, MAX_GROUPS>;
 var<workgroup> tile_live: u32;
-var<private> lid: u32;
-var<private> group: u32;
-var<private> lane: u32;
-var<private> tile_chain: u32;  // this workgroup's first chain in the dispatch
-
-fn groups() -> u32 {
-    return CHAINS / 4u;
-}
-
-fn lanes() -> u32 {
-    return WORKGROUP_SIZE / groups();
-}
-
-// Units of an n-wide layer this thread owns: lane, lane + lanes(), ... below n.
-fn owned(n: u32) -> u32 {
-    return (n + lanes() - 1u - lane) / lanes();
-}
-
-// The most units of an n-wide layer any thread owns (the same in every thread).
-fn owned_max(n: u32) -> u32 {
-    return (n + lanes() - 1u) / lanes();
-}
-
-fn row(u: u32) -> u32 {
-    return u * groups() + group;
-}
-
-// Chain q (0..3) of this thread's group, within the dispatch.
-fn chain_of(q: u32) -> u32 {
-    return tile_chain + 4u * group + q;
-}
-
 // acc[a] += sum over r < rows of M[r, u_a] * act[r] for this thread's units u_a < cols,
 // where M[r, c] = weights[m + r * ld + c]. Ends with a barrier, so the caller may
 // overwrite `act`.

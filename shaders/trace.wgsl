@@ -6,6 +6,8 @@
 //
 // Cost: one read of 8 bytes per chain and step, a 64-way tree in workgroup memory per step.
 
+#import bindings.wgsl
+
 var<workgroup> partial: array<vec4<f32>, TRACE_THREADS>;
 
 @compute @workgroup_size(TRACE_THREADS)

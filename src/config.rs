@@ -129,8 +129,13 @@ impl Default for RefineConfig {
 }
 
 impl RefineConfig {
-    /// Checks every option, naming the command-line flag at fault.
+    /// Checks every setting, naming the one at fault.
     pub fn validate(&self) -> Result<()> {
+        self.checked_table().map(drop)
+    }
+
+    /// Checks every setting, and gives the step table (`step_table`) the checks computed.
+    pub(crate) fn checked_table(&self) -> Result<Vec<[f32; 2]>> {
         if !(self.step_size.is_finite() && self.step_size > 0.0) {
             return Err(Error::config(
                 "RefineConfig::step_size",
@@ -210,7 +215,7 @@ impl RefineConfig {
                 ));
             }
         }
-        Ok(())
+        Ok(table)
     }
 
     fn validate_sampler(&self, table: &[[f32; 2]]) -> Result<()> {

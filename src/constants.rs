@@ -4,7 +4,7 @@
 //! names itself (naga would refuse the module, and a test below says which file did).
 //!
 //! Sizes that change per pipeline (a tile's `CHAINS`, `WIDTH`, `K_TILE`) are written into
-//! the source the same way, by `shader::Kernel::source_for`; override constants
+//! the source the same way, by `kernels::Kernel::source_for`; override constants
 //! (`ACTIVATION`, `OUTPUT`, `RULE`, `WORKGROUP_SIZE`) have no default in WGSL, so a pipeline
 //! that forgot one fails instead of running on a stale value.
 
@@ -116,7 +116,8 @@ pub fn wgsl_prelude() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shader::{Kernel, SHADER_FILES};
+    use crate::gpu::wgsl::SHADER_FILES;
+    use crate::kernels::Kernel;
 
     /// The value naga gives a named constant of a parsed module.
     fn module_value(module: &naga::Module, name: &str) -> Option<Value> {
@@ -134,7 +135,7 @@ mod tests {
     #[test]
     fn every_kernel_sees_the_hosts_values() {
         for kernel in Kernel::ALL {
-            let source = kernel.source();
+            let source = kernel.source().unwrap();
             let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| {
                 panic!("{}: {}", kernel.entry_point(), e.emit_to_string(&source))
             });

@@ -4,7 +4,7 @@
 //! [`Context`] and refines thousands of answers y at once by gradient descent or Langevin
 //! dynamics ([`Engine::refine`]), every step in WGSL compute shaders with no return to the
 //! host; [`Engine::eval`] gives energies and dE/dy. [`reference`] is the float64 CPU twin
-//! the kernels are tested against.
+//! the kernels are tested against; [`rng`] the counter-based noise both draw.
 //!
 //! ```no_run
 //! use ebm::{Activation, Context, Engine, Model, ModelSpec, Output, RefineConfig};
@@ -18,44 +18,89 @@
 //! println!("first chain ends at {:?} with energy {}", &out.y[..2], out.energy[0]);
 //! # Ok::<(), ebm::Error>(())
 //! ```
+//!
+//! Inside: `engine` (the public [`Engine`]: construction, input checks, calls), `plan`
+//! (which kernel path runs a call, and its dispatches), `kernels` (one host module per
+//! kernel family of `shaders/`: sizes, constants, dispatch shapes), `gpu` (the executor:
+//! shader assembly, bindings, pipelines, buffer pool, submission, read-back, timestamps).
 
 #![warn(missing_docs)]
 
 mod activation;
-pub mod bench;
-mod best_of;
 mod config;
-pub mod constants;
+mod constants;
 mod context;
 mod engine;
 mod error;
+mod gpu;
+mod kernels;
 mod model;
-pub mod npy;
+mod outputs;
 mod pace;
-#[doc(hidden)]
-pub mod params;
-pub mod peak;
-pub mod plan;
-pub mod profiles;
+mod path;
+mod plan;
+mod profiles;
 mod progress;
 pub mod reference;
 pub mod rng;
 mod schedule;
-pub mod shader;
 mod tensors;
-mod timer;
-pub mod trace;
+mod trace;
 
 pub use activation::{Activation, Output};
-pub use best_of::{pick_best, BestOf};
 pub use config::{RefineConfig, Sampler, StopRule, DEFAULT_DISPATCH_MS};
-pub use constants::ADAPT_GAIN;
 pub use context::{adapters, Context};
-pub use engine::{Engine, Evaluation, Refinement};
+pub use engine::{pick_best, BestOf, Engine};
 pub use error::{Error, Result};
 pub use model::{Layer, Model, ModelSpec};
-pub use plan::{KernelPath, PathChoice};
+pub use outputs::{Evaluation, Refinement};
+pub use path::{KernelPath, PathChoice};
 pub use progress::{OnProgress, Progress};
 pub use schedule::{parse_stages, Schedule, Shape, Stage};
 pub use tensors::write_f32 as write_safetensors;
 pub use trace::TraceRow;
+
+/// What the tests reach inside the crate for (the planner's sizes, the kernels' sources,
+/// the adapter profiles, the shared constants); not part of the API, and free to change.
+/// The engine's test settings are `#[doc(hidden)]` methods of [`Engine`] (engine/hooks.rs).
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::constants::*;
+    pub use crate::gpu::bindings::{Access, Binding};
+    pub use crate::gpu::module::{check_workgroup_memory, workgroup_memory_bytes};
+    pub use crate::gpu::wgsl::SHADER_FILES;
+    pub use crate::kernels::bindings::BINDINGS;
+    pub use crate::kernels::tile::{Sizes as TileSizes, TILE_K};
+    pub use crate::kernels::{prelude_and, Dispatch, Kernel};
+    pub use crate::plan::{
+        candidates, choose, eval_path, evaluation, fitting_paths, is_llvmpipe, steps_per_dispatch,
+        RefinePlan,
+    };
+
+    /// The tile kernel's sizes (kernels/tile.rs).
+    pub mod tile {
+        pub use crate::kernels::tile::*;
+    }
+
+    /// The limits of adapters the planner is tested against (profiles.rs).
+    pub mod profiles {
+        pub use crate::profiles::*;
+    }
+
+    /// Parses and validates a kernel's module for `sizes`, then resolves its override
+    /// constants (those of `constants` it declares) as a pipeline would.
+    pub fn specialise(
+        kernel: Kernel,
+        sizes: &TileSizes,
+        constants: &[(&str, f64)],
+    ) -> crate::Result<naga::Module> {
+        let source = kernel.source_for(sizes)?;
+        crate::gpu::module::specialise(
+            kernel.entry_point(),
+            &source,
+            kernel.entry_point(),
+            constants,
+        )
+        .map(|(module, _)| module)
+    }
+}

@@ -116,7 +116,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// (eta, sqrt(2 eta T)) for each of `steps` steps, in float32 as the kernels read them,
-    /// for start values `eta0` and `t0`. Checks the schedule, naming the flag at fault.
+    /// for start values `eta0` and `t0`. Checks the schedule, naming the setting at fault.
     pub fn table(&self, steps: u32, eta0: f32, t0: f32) -> Result<Vec<[f32; 2]>> {
         let pair = |eta: f64, t: f64, flag: &'static str| -> Result<[f32; 2]> {
             let noise = (2.0 * eta * t).sqrt();
@@ -167,7 +167,9 @@ impl Schedule {
             if total != u64::from(steps) {
                 return Err(Error::config(
                     "Schedule::stages",
-                    format!("the stages have {total} steps in all, but RefineConfig::steps is {steps}"),
+                    format!(
+                        "the stages have {total} steps in all, but RefineConfig::steps is {steps}"
+                    ),
                 ));
             }
             let mut out = Vec::with_capacity(steps as usize);
@@ -334,7 +336,10 @@ mod tests {
         assert_eq!(table[1], [0.1, (0.2f64).sqrt() as f32]);
         assert_eq!(table[2], [0.01, 0.0]);
         let err = schedule.table(6, 0.5, 0.5).unwrap_err().to_string();
-        assert!(err.contains("Schedule::stages") && err.contains("5 steps"), "{err}");
+        assert!(
+            err.contains("Schedule::stages") && err.contains("5 steps"),
+            "{err}"
+        );
         assert!(parse_stages("2:0.1").is_err());
         assert!(parse_stages("x:0.1:1").is_err());
     }

@@ -1,11 +1,5 @@
 //! The per-step diagnostics of a refinement (`RefineConfig::trace`, `ebm refine --trace`):
-//! reduced over the batch on the GPU (shaders/trace.wgsl), combined over chunks here, and
-//! written as CSV or JSON.
-
-use std::io::Write;
-use std::path::Path;
-
-use crate::error::{Error, Result};
+//! reduced over the batch on the GPU (shaders/trace.wgsl) and combined over chunks here.
 
 /// The batch before one step: a stopped chain counts with the values it stopped with.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,77 +74,4 @@ impl TraceSums {
             })
             .collect()
     }
-}
-
-
-/// The file formats of a trace.
-enum Format {
-    Csv,
-    Json,
-}
-
-/// The format `path`'s name asks for.
-fn format_of(path: &Path) -> Result<Format> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("csv") => Ok(Format::Csv),
-        Some("json") => Ok(Format::Json),
-        _ => Err(Error::config(
-            "--trace",
-            format!(
-                "{}: the file name must end in .csv or .json",
-                path.display()
-            ),
-        )),
-    }
-}
-
-/// Checks that a trace can be written to `path` (a `.csv` or `.json` name), before the run.
-pub fn check_trace_path(path: &Path) -> Result<()> {
-    format_of(path).map(|_| ())
-}
-
-/// Writes a trace to `path`: CSV for a `.csv` file, JSON for a `.json` file.
-pub fn write_trace(path: &Path, rows: &[TraceRow]) -> Result<()> {
-    let text = match format_of(path)? {
-        Format::Csv => {
-            let mut text = String::from("step,min_energy,mean_energy,max_energy,mean_grad_norm\n");
-            for r in rows {
-                text += &format!(
-                    "{},{},{},{},{}\n",
-                    r.step, r.min_energy, r.mean_energy, r.max_energy, r.mean_grad_norm
-                );
-            }
-            text
-        }
-        Format::Json => {
-            // JSON has no NaN or infinity: they become null.
-            let num = |v: f64| {
-                if v.is_finite() {
-                    format!("{v}")
-                } else {
-                    "null".into()
-                }
-            };
-            let items: Vec<String> = rows
-                .iter()
-                .map(|r| {
-                    format!(
-                        "  {{\"step\": {}, \"min_energy\": {}, \"mean_energy\": {}, \"max_energy\": {}, \"mean_grad_norm\": {}}}",
-                        r.step,
-                        num(r.min_energy),
-                        num(r.mean_energy),
-                        num(r.max_energy),
-                        num(r.mean_grad_norm)
-                    )
-                })
-                .collect();
-            format!("[\n{}\n]\n", items.join(",\n"))
-        }
-    };
-    let io = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut file = std::fs::File::create(path).map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)
 }

@@ -1,5 +1,5 @@
 //! The choices the GPUs `ebm` is built for will make, computed here from their limits as
-//! data (`ebm::profiles`: NVIDIA H100 on Vulkan, Apple M-series on Metal, AMD RDNA3 on
+//! data (`ebm::testing::profiles`: NVIDIA H100 on Vulkan, Apple M-series on Metal, AMD RDNA3 on
 //! Vulkan, Intel Xe on DX12, lavapipe). For every standard workload and profile the plan
 //! is checked statically against the specialised kernel's own array sizes (read from naga)
 //! and the profile's limits; every such configuration whose workgroup memory fits this
@@ -8,12 +8,16 @@
 mod common;
 
 use common::{assert_close, ctx, data};
-use ebm::constants::{
-    MAX_GROUPS, RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA, TILE_THREADS, WORKGROUP_SIZE,
+#[path = "../src/bin/ebm/workloads.rs"]
+#[allow(dead_code)]
+mod workloads;
+
+use ebm::testing::profiles::{self, AdapterProfile};
+use ebm::testing::{
+    choose, specialise, tile, workgroup_memory_bytes, Kernel, TileSizes, MAX_GROUPS,
+    RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA, TILE_THREADS, WORKGROUP_SIZE,
 };
-use ebm::profiles::{self, AdapterProfile};
-use ebm::shader::{specialise, workgroup_memory_bytes, Kernel};
-use ebm::{bench, plan, reference, Engine, KernelPath, Model, PathChoice, RefineConfig};
+use ebm::{reference, Engine, KernelPath, Model, PathChoice, RefineConfig};
 
 /// One plan: a profile's choice for a workload.
 struct Choice {
@@ -50,12 +54,12 @@ fn plans() -> Vec<Choice> {
     for profile in profiles::all() {
         let info = profile.info();
         let limits = &profile.limits;
-        for job in bench::suite() {
+        for job in workloads::suite() {
             let model = Model::random(&job.spec, 0).unwrap();
             let what = format!("{} / {} at batch {}", profile.name, job.name, job.batch);
-            let path = plan::choose(PathChoice::Auto, &model, job.batch, &info, limits)
+            let path = choose(PathChoice::Auto, &model, job.batch, &info, limits)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
-            let subgroups = plan::subgroup_lane_sums(profile.subgroups, profile.subgroup_min_size);
+            let subgroups = tile::subgroup_lane_sums(profile.subgroups, profile.subgroup_min_size);
             let mut choice = Choice {
                 profile: profile.clone(),
                 workload: what.clone(),
@@ -67,7 +71,7 @@ fn plans() -> Vec<Choice> {
             };
             match path {
                 KernelPath::Tile { chains } => {
-                    let k_tile = plan::tile_k(&model, chains, limits);
+                    let k_tile = tile::k_tile(&model, chains, limits);
                     let kernel = if subgroups {
                         Kernel::TileSubgroup
                     } else {
@@ -77,18 +81,20 @@ fn plans() -> Vec<Choice> {
                     let units = |n: usize| (n as u32).div_ceil(lanes);
                     let hidden = &model.layers[..model.layers.len() - 1];
                     let saved: u32 = hidden.iter().map(|l| units(l.n_out)).sum();
-                    let widest = plan::tile_width(&model);
+                    let widest = tile::width(&model);
                     for rule in [RULE_LANGEVIN, RULE_MALA, RULE_KEEP_IF_LOWER] {
                         let constants = [
                             ("ACTIVATION", f64::from(model.activation.shader_id())),
                             ("OUTPUT", f64::from(model.output.shader_id())),
                             ("WORKGROUP_SIZE", f64::from(TILE_THREADS)),
                             ("RULE", f64::from(rule)),
-                            ("CHAINS", f64::from(chains)),
-                            ("WIDTH", f64::from(widest)),
-                            ("K_TILE", f64::from(k_tile)),
                         ];
-                        let (module, _) = specialise(kernel, &constants)
+                        let sizes = TileSizes {
+                            chains,
+                            width: widest,
+                            k_tile,
+                        };
+                        let module = specialise(kernel, &sizes, &constants)
                             .unwrap_or_else(|e| panic!("{what}: {e}"));
                         // The registers the plan fills are within the kernel's arrays.
                         assert!(
@@ -105,7 +111,7 @@ fn plans() -> Vec<Choice> {
                         // Workgroup memory: within the profile's limit, and as the planner
                         // counted it.
                         let bytes = workgroup_memory_bytes(&module);
-                        let planned = plan::tile_workgroup_bytes(&model, chains, k_tile);
+                        let planned = tile::workgroup_bytes(&model, chains, k_tile);
                         assert!(
                             bytes <= u64::from(limits.max_compute_workgroup_storage_size),
                             "{what}: {bytes} bytes of workgroup memory"
@@ -184,7 +190,7 @@ fn every_profile_plans_every_workload_within_the_kernels_and_its_limits() {
 fn profile_configurations_that_fit_here_run_against_the_reference() {
     let here = ctx();
     let limit = u64::from(here.limits().max_compute_workgroup_storage_size);
-    let here_subgroups = plan::subgroup_lane_sums(
+    let here_subgroups = tile::subgroup_lane_sums(
         here.features().contains(wgpu::Features::SUBGROUP),
         here.adapter_info().subgroup_min_size,
     );

@@ -312,9 +312,9 @@ fn options_carry_across_dispatches() {
             ..base.clone()
         };
         let spd =
-            ebm::plan::steps_per_dispatch(ctx.adapter_info(), &ctx.limits(), &m, path, Some(&cfg));
+            ebm::testing::steps_per_dispatch(ctx.adapter_info(), &ctx.limits(), &m, path, &cfg);
         cfg.steps = if spd == u32::MAX { 20 } else { 2 * spd + 3 };
-        if ebm::plan::is_llvmpipe(ctx.adapter_info()) {
+        if ebm::testing::is_llvmpipe(ctx.adapter_info()) {
             assert!(spd < cfg.steps / 2, "{spd} steps per dispatch: no split");
         }
         let what = format!("{sampler:?} over dispatches of {spd} steps");

@@ -9,10 +9,10 @@
 mod common;
 
 use common::{assert_close, ctx, data, spec};
-use ebm::constants::{MAX_SAVED, MAX_UNITS, TILE_CHAINS, TILE_THREADS};
-use ebm::{
-    plan, reference, Activation, Engine, KernelPath, Model, Output, PathChoice, RefineConfig,
+use ebm::testing::{
+    fitting_paths, is_llvmpipe, tile, MAX_SAVED, MAX_UNITS, TILE_CHAINS, TILE_THREADS,
 };
+use ebm::{reference, Activation, Engine, KernelPath, Model, Output, PathChoice, RefineConfig};
 
 /// A random model whose layers keep their signal: PyTorch's initialisation scaled by
 /// `gain`, so that the gradient through many layers neither vanishes nor explodes.
@@ -93,7 +93,7 @@ fn filling(chains: u32, limits: &wgpu::Limits) -> Option<(Model, u32)> {
         let mut hidden = vec![units as usize * lanes];
         hidden.extend(std::iter::repeat_n(narrow, (MAX_SAVED - units) as usize));
         let m = deep(3, 5, &hidden, Activation::Tanh, 1.7, u64::from(chains));
-        plan::tile_misfit(&m, chains, limits)
+        tile::misfit(&m, chains, limits)
             .is_none()
             .then_some((m, units))
     })
@@ -137,7 +137,7 @@ fn one_past_the_register_limits_is_refused() {
         1.7,
         1,
     );
-    let why = plan::tile_misfit(&over, chains, &limits).expect("refused");
+    let why = tile::misfit(&over, chains, &limits).expect("refused");
     assert!(why.contains(&format!("more than {MAX_SAVED}")), "{why}");
     let wide = deep(
         3,
@@ -147,7 +147,7 @@ fn one_past_the_register_limits_is_refused() {
         1.0,
         1,
     );
-    let why = plan::tile_misfit(
+    let why = tile::misfit(
         &wide,
         chains,
         &wgpu::Limits {
@@ -168,7 +168,10 @@ fn one_past_the_register_limits_is_refused() {
     .err()
     .expect("refused")
     .to_string();
-    assert!(err.contains("--kernel") && err.contains("tile32"), "{err}");
+    assert!(
+        err.contains("PathChoice") && err.contains("tile32"),
+        "{err}"
+    );
 }
 
 /// Deep, narrow models (the 7 hidden tanh layers 128 wide of the issue that found the
@@ -187,7 +190,7 @@ fn deep_narrow_models_on_every_path() {
         ),
     ];
     for (name, m) in models {
-        let paths = plan::fitting_paths(&m, &limits);
+        let paths = fitting_paths(&m, &limits);
         assert!(
             paths.contains(&KernelPath::Tile { chains: 32 }),
             "{name}: tile32 fits lavapipe"
@@ -223,7 +226,7 @@ fn a_model_past_llvmpipe_loop_limit_runs_evaluation_and_refinement() {
     assert_close("refine y", &out.y, &y_ref);
     assert_close("refine energy", &out.energy, &e_ref);
     let info = ctx().adapter_info().clone();
-    if plan::is_llvmpipe(&info) {
+    if is_llvmpipe(&info) {
         assert_eq!(engine.eval_path(), KernelPath::Layered);
     }
 }

@@ -1,22 +1,96 @@
-//! Every kernel, specialised for every activation, output and accept rule, and the FMA peak
-//! probe pass naga validation and translate to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12)
-//! and GLSL, so no backend breaks blind; and each kernel's workgroup memory fits the
+//! Every shader file validates with just what it imports (so its `#import` lines name all
+//! it needs); every kernel, specialised for every activation, output and accept rule, and
+//! the FMA peak probe pass naga validation and translate to SPIR-V (Vulkan), MSL (Metal),
+//! HLSL (DX12) and GLSL, so no backend breaks blind; the binding table the host builds
+//! layouts from is the one the shaders declare; and each kernel's workgroup memory fits the
 //! adapter's limit.
 
 mod common;
 
-use ebm::constants::{RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA};
-use ebm::shader::{
-    check_module_workgroup_memory, check_workgroup_memory, specialise, workgroup_memory_bytes,
-    Kernel,
+use ebm::testing::{
+    check_workgroup_memory, prelude_and, specialise, workgroup_memory_bytes, Access, Kernel,
+    TileSizes, BINDINGS, RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA, SHADER_FILES,
 };
 use ebm::{Activation, Output};
 use naga::back::{glsl, hlsl, msl, spv};
 
+fn validate(module: &naga::Module) -> naga::valid::ModuleInfo {
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(module)
+    .unwrap()
+}
+
 fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
-    let (module, info) = specialise(kernel, constants).unwrap();
+    let module = specialise(kernel, &TileSizes::default(), constants).unwrap();
+    let info = validate(&module);
     let what = format!("{} {constants:?}", kernel.entry_point());
     translate_module(&module, &info, kernel.entry_point(), &what);
+}
+
+/// A file that uses a name it does not import (nor declare) fails here, naming the file.
+#[test]
+fn every_shader_file_validates_with_its_imports_alone() {
+    for (file, _) in SHADER_FILES {
+        let source = prelude_and(file).unwrap();
+        let module = naga::front::wgsl::parse_str(&source)
+            .unwrap_or_else(|e| panic!("shaders/{file}: {}", e.emit_to_string(&source)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("shaders/{file}: {e:?}"));
+    }
+}
+
+/// The bindings of a module: (binding, name, access).
+fn declared_bindings(module: &naga::Module) -> Vec<(u32, String, Access)> {
+    let mut out: Vec<_> = module
+        .global_variables
+        .iter()
+        .filter_map(|(_, v)| {
+            let b = v.binding.as_ref()?;
+            assert_eq!(b.group, 0, "{:?}", v.name);
+            let access = match v.space {
+                naga::AddressSpace::Uniform => Access::UniformDynamic,
+                naga::AddressSpace::Storage { access } => {
+                    if access.contains(naga::StorageAccess::STORE) {
+                        Access::ReadWrite
+                    } else {
+                        Access::Read
+                    }
+                }
+                ref other => panic!("{:?} in {other:?}", v.name),
+            };
+            Some((b.binding, v.name.clone().unwrap(), access))
+        })
+        .collect();
+    out.sort_by_key(|b| b.0);
+    out
+}
+
+/// The table the host builds layouts and bind groups from is what bindings.wgsl declares,
+/// binding for binding; every kernel binds only through it.
+#[test]
+fn the_binding_table_is_what_the_shaders_declare() {
+    let table: Vec<(u32, String, Access)> = BINDINGS
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u32, b.name.to_string(), b.access))
+        .collect();
+    let source = prelude_and("bindings.wgsl").unwrap();
+    let module = naga::front::wgsl::parse_str(&source).unwrap();
+    assert_eq!(declared_bindings(&module), table);
+    for kernel in Kernel::ALL {
+        let source = kernel.source().unwrap();
+        let module = naga::front::wgsl::parse_str(&source).unwrap();
+        for binding in declared_bindings(&module) {
+            assert!(table.contains(&binding), "{kernel:?} declares {binding:?}");
+        }
+    }
 }
 
 /// SPIR-V, MSL, HLSL and GLSL of one validated, specialised module.
@@ -122,7 +196,11 @@ fn every_kernel_translates_to_every_backend() {
 /// The FMA peak probe (`ebm bench --peak`), which is not an MLP kernel.
 #[test]
 fn peak_probe_translates_to_every_backend() {
-    let module = naga::front::wgsl::parse_str(ebm::peak::source()).unwrap();
+    let (_, text) = SHADER_FILES
+        .iter()
+        .find(|(n, _)| *n == "peak.wgsl")
+        .unwrap();
+    let module = naga::front::wgsl::parse_str(text).unwrap();
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),
@@ -150,11 +228,11 @@ fn workgroup_memory_is_checked_against_the_adapter() {
         ("RULE", 0.0),
     ];
     for kernel in Kernel::ALL {
-        let (module, _) = specialise(kernel, &constants).unwrap();
+        let module = specialise(kernel, &TileSizes::default(), &constants).unwrap();
         assert!(
             workgroup_memory_bytes(&module) <= u64::from(limits.max_compute_workgroup_storage_size)
         );
-        check_workgroup_memory(kernel, &constants, &limits).unwrap();
+        check_workgroup_memory("kernel", &module, &limits).unwrap();
     }
     // The check itself: a device that allows no workgroup memory rejects a kernel that uses it.
     let src = "var<workgroup> tile: array<f32, 300>;\n@compute @workgroup_size(1) fn main() { tile[0] = 1.0; }";
@@ -162,7 +240,7 @@ fn workgroup_memory_is_checked_against_the_adapter() {
     assert_eq!(workgroup_memory_bytes(&module), 1200);
     let mut small = limits.clone();
     small.max_compute_workgroup_storage_size = 1024;
-    let err = check_module_workgroup_memory("tile", &module, &small)
+    let err = check_workgroup_memory("tile", &module, &small)
         .unwrap_err()
         .to_string();
     assert!(
@@ -170,5 +248,5 @@ fn workgroup_memory_is_checked_against_the_adapter() {
         "{err}"
     );
     small.max_compute_workgroup_storage_size = 1200;
-    check_module_workgroup_memory("tile", &module, &small).unwrap();
+    check_workgroup_memory("tile", &module, &small).unwrap();
 }

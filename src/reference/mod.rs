@@ -11,9 +11,9 @@ use crate::rng::langevin_normals;
 mod mlp;
 mod trace;
 
+use mlp::row;
 pub use mlp::{energy_and_grad, eval};
 pub use trace::summarise;
-use mlp::row;
 
 /// K steps of (Langevin) refinement for every chain; returns final y `[n, y_dim]` and the
 /// final energies including the prior. Chain `c` draws the same noise as on the GPU.

@@ -16,7 +16,7 @@ pub fn ctx() -> Context {
 /// adapter's workgroup memory allows for it. Each tile pipeline takes seconds to compile on
 /// lavapipe, so the sizes between are left to the tests that name them.
 pub fn paths(m: &Model) -> Vec<KernelPath> {
-    let fits = ebm::plan::fitting_tiles(m, &ctx().limits());
+    let fits = ebm::testing::tile::fitting(m, &ctx().limits());
     let mut out = vec![KernelPath::Chain, KernelPath::Layered];
     if let (Some(&small), Some(&large)) = (fits.first(), fits.last()) {
         out.push(KernelPath::Tile { chains: small });

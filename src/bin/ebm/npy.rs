@@ -1,20 +1,26 @@
-//! float32 `.npy` arrays, the batch format of the command line.
+//! float32 `.npy` arrays, the batch format of the command line. Depends only on the public
+//! `ebm` API, so tests can include it with `#[path]` to write their inputs.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
+use ebm::{Error, Result};
 use npyz::{DType, Order, TypeChar};
 
-use crate::error::{Error, Result};
-use crate::tensors::check_finite;
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 /// Reads a float32 array `[n, dim]` (or `[n]` when `dim` is 1) of at least one row, with
 /// finite values; errors name the file.
 pub fn read_batch(path: &Path, dim: usize) -> Result<(usize, Vec<f32>)> {
     let name = path.display().to_string();
     let bad = |m: String| Error::input(name.clone(), m);
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = File::open(path).map_err(|e| io(path, e))?;
     let npy = npyz::NpyFile::new(BufReader::new(file))
         .map_err(|e| bad(format!("not a readable .npy file ({e})")))?;
     match npy.dtype() {
@@ -47,23 +53,57 @@ pub fn read_batch(path: &Path, dim: usize) -> Result<(usize, Vec<f32>)> {
     let data: Vec<f32> = npy
         .into_vec()
         .map_err(|e| bad(format!("could not read its data, is it truncated? ({e})")))?;
-    check_finite("the array", &data).map_err(bad)?;
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(bad(format!(
+            "the array holds a non-finite value ({}) at flat index {i}",
+            data[i]
+        )));
+    }
     Ok((n, data))
 }
 
-/// Writes a float32 array of the given shape.
+/// Writes a float32 array of the given shape (for the tests that include this file: the
+/// command line itself reads .npy files only).
+#[allow(dead_code)]
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     use npyz::WriterBuilder;
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let file = File::create(path).map_err(|e| io(path, e))?;
     let mut writer = npyz::WriteOptions::new()
         .default_dtype()
         .shape(&shape)
         .writer(std::io::BufWriter::new(file))
         .begin_nd()
-        .map_err(|e| Error::io(path, e))?;
+        .map_err(|e| io(path, e))?;
     writer
         .extend(data.iter().copied())
-        .map_err(|e| Error::io(path, e))?;
-    writer.finish().map_err(|e| Error::io(path, e))
+        .map_err(|e| io(path, e))?;
+    writer.finish().map_err(|e| io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bad_values_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        write_f32(&p, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!(
+            read_batch(&p, 3).unwrap(),
+            (2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        );
+        let err = read_batch(&p, 2).unwrap_err().to_string();
+        assert!(
+            err.contains("a.npy") && err.contains("expected [batch, 2]"),
+            "{err}"
+        );
+        write_f32(&p, &[2], &[1.0, f32::NAN]).unwrap();
+        let err = read_batch(&p, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("non-finite value (NaN) at flat index 1"),
+            "{err}"
+        );
+    }
 }

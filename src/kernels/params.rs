@@ -1,5 +1,6 @@
-//! Host twins of the structs in `shaders/bindings.wgsl` (keep in sync: the test below
-//! compares sizes and field offsets with naga's layout of the WGSL).
+//! Host twins of the structs in `shaders/bindings.wgsl` (kept in sync by the tests below,
+//! which compare sizes and field offsets with naga's layout of the WGSL), and how a
+//! refinement's settings fill the uniform block.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -41,7 +42,49 @@ pub struct Params {
     pub trace_summary: u32,
 }
 
-pub use crate::constants::{RUNNING, STOP_BELOW, STOP_CHANGE, STOP_GRAD};
+impl Params {
+    /// `self` with the fields a refinement's settings give: noise seed, prior, clamp,
+    /// clipping, simplex groups, the sampler's and the stop rule's.
+    pub fn with_settings(self, config: &RefineConfig) -> Params {
+        let mut p = self;
+        let clamp = config.clamp.unwrap_or((0.0, 0.0));
+        p.seed_lo = config.seed as u32;
+        p.seed_hi = (config.seed >> 32) as u32;
+        p.prior_l2 = config.prior_l2;
+        p.use_clamp = u32::from(config.clamp.is_some());
+        p.clamp_lo = clamp.0;
+        p.clamp_hi = clamp.1;
+        p.clip_grad = config.clip_grad.unwrap_or(0.0);
+        p.simplex = config.simplex.unwrap_or(0);
+        match config.sampler {
+            Sampler::Langevin => {}
+            Sampler::Mala {
+                adapt_steps,
+                target_accept,
+            } => {
+                p.adapt_steps = adapt_steps;
+                p.target_accept = target_accept;
+            }
+            Sampler::KeepIfLower { shrink } => p.shrink = shrink,
+        }
+        let stop = config.stop;
+        for (bit, value, field) in [
+            (STOP_GRAD, stop.grad, &mut p.stop_grad),
+            (STOP_CHANGE, stop.change, &mut p.stop_change),
+            (STOP_BELOW, stop.below, &mut p.stop_below),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+                p.stop_flags |= bit;
+            }
+        }
+        p
+    }
+}
+
+use crate::config::{RefineConfig, Sampler};
+pub use crate::constants::RUNNING;
+use crate::constants::{STOP_BELOW, STOP_CHANGE, STOP_GRAD};
 
 /// One chain's state across steps and dispatches (`ChainState` in WGSL).
 #[repr(C)]
@@ -90,7 +133,9 @@ mod tests {
     use std::mem::{offset_of, size_of};
 
     fn wgsl_layout(name: &str) -> (u32, Vec<(String, u32)>) {
-        let module = naga::front::wgsl::parse_str(crate::shader::BINDINGS).unwrap();
+        let module =
+            naga::front::wgsl::parse_str(&crate::kernels::prelude_and("bindings.wgsl").unwrap())
+                .unwrap();
         let (_, ty) = module
             .types
             .iter()

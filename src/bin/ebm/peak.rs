@@ -2,12 +2,12 @@
 //! the yardstick bench results are reported against.
 
 use std::borrow::Cow;
+use std::sync::mpsc;
 use std::time::Instant;
 
-use crate::context::Context;
-use crate::error::{Error, Result};
+use ebm::{Context, Error, Result};
 
-const SOURCE: &str = include_str!("../shaders/peak.wgsl");
+const SOURCE: &str = include_str!("../../../shaders/peak.wgsl");
 const THREADS: u32 = 256;
 const ITERATIONS: u32 = 1024;
 /// FMAs one invocation runs: ITERATIONS rounds of 8 vec4 FMAs.
@@ -28,15 +28,89 @@ pub struct Peak {
     pub timer: &'static str,
 }
 
-/// The WGSL source of the probe.
-pub fn source() -> &'static str {
-    SOURCE
+fn gpu_error(message: impl ToString) -> Error {
+    Error::Gpu {
+        stage: "peak",
+        message: message.to_string(),
+    }
+}
+
+/// Two timestamps around a compute pass, where the device has `TIMESTAMP_QUERY`.
+struct Timer {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+}
+
+impl Timer {
+    fn new(ctx: &Context) -> Option<Timer> {
+        if !ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return None;
+        }
+        let device = ctx.device();
+        let buffer = |label, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        Some(Timer {
+            set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("peak time"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolve: buffer(
+                "peak timestamps",
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            ),
+            read: buffer(
+                "peak timestamps readback",
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
+        })
+    }
+
+    fn writes(&self) -> wgpu::ComputePassTimestampWrites<'_> {
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.set,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        }
+    }
+
+    fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.resolve_query_set(&self.set, 0..2, &self.resolve, 0);
+        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.read, 0, 16);
+    }
+
+    /// Seconds between the two timestamps, once the submission has run.
+    fn seconds(&self, ctx: &Context) -> Result<f64> {
+        let slice = self.read.slice(..);
+        let (tx, rx) = mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(gpu_error)?;
+        rx.recv().map_err(gpu_error)?.map_err(gpu_error)?;
+        let ticks: Vec<u64> = {
+            let view = slice.get_mapped_range().map_err(gpu_error)?;
+            bytemuck::pod_collect_to_vec(&view[..])
+        };
+        self.read.unmap();
+        let period = f64::from(ctx.queue().get_timestamp_period());
+        Ok(ticks[1].saturating_sub(ticks[0]) as f64 * period * 1e-9)
+    }
 }
 
 /// Measures the float32 FMA peak: grows the dispatch until it runs at least 50 ms, then
 /// keeps the best of three.
 pub fn measure(ctx: &Context) -> Result<Peak> {
-    let device = &ctx.device;
+    let device = ctx.device();
     let limits = ctx.limits();
     let threads = THREADS
         .min(limits.max_compute_invocations_per_workgroup)
@@ -68,21 +142,13 @@ pub fn measure(ctx: &Context) -> Result<Peak> {
     .saturating_sub(2)
         / u64::from(threads))
     .min(max_groups);
-    let timer = crate::timer::KernelTimer::new(ctx);
+    let timer = Timer::new(ctx);
+    let time = |groups| time_dispatch(ctx, &pipeline, threads, groups, timer.as_ref());
     let mut groups: u64 = 16;
     loop {
-        let seconds = time_dispatch(ctx, &pipeline, threads, groups, timer.as_ref())?;
+        let seconds = time(groups)?;
         if seconds >= MIN_SECONDS || groups * 2 > largest {
-            let mut best = seconds;
-            for _ in 0..2 {
-                best = best.min(time_dispatch(
-                    ctx,
-                    &pipeline,
-                    threads,
-                    groups,
-                    timer.as_ref(),
-                )?);
-            }
+            let best = seconds.min(time(groups)?).min(time(groups)?);
             let fmas = groups * u64::from(threads) * FMAS_PER_THREAD;
             return Ok(Peak {
                 gflops: 2.0 * fmas as f64 / best / 1e9,
@@ -110,10 +176,10 @@ fn time_dispatch(
     pipeline: &wgpu::ComputePipeline,
     threads: u32,
     groups: u64,
-    timer: Option<&crate::timer::KernelTimer>,
+    timer: Option<&Timer>,
 ) -> Result<f64> {
-    let device = &ctx.device;
     use wgpu::util::DeviceExt;
+    let device = ctx.device();
     let mut init = vec![0.0f32; 2 + (groups * u64::from(threads)) as usize];
     init[0] = 0.999_9;
     init[1] = 1e-4;
@@ -137,10 +203,9 @@ fn time_dispatch(
         (max_x, groups.div_ceil(max_x))
     };
     if x * y != groups {
-        return Err(Error::Gpu {
-            stage: "peak",
-            message: format!("{groups} workgroups do not form a {x} x {y} grid"),
-        });
+        return Err(gpu_error(format!(
+            "{groups} workgroups do not form a {x} x {y} grid"
+        )));
     }
     let mut encoder = device.create_command_encoder(&Default::default());
     {
@@ -156,13 +221,10 @@ fn time_dispatch(
         t.resolve(&mut encoder);
     }
     let start = Instant::now();
-    ctx.queue.submit([encoder.finish()]);
+    ctx.queue().submit([encoder.finish()]);
     device
         .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Gpu {
-            stage: "peak",
-            message: e.to_string(),
-        })?;
+        .map_err(gpu_error)?;
     let wall = start.elapsed().as_secs_f64();
     match timer {
         Some(t) => t.seconds(ctx),

@@ -1,9 +1,10 @@
 //! Best-of-R: R chains per observation x, from R starts (and, by their chain index, R noise
 //! streams), keeping the lowest-energy answer of each x.
 
+use super::Engine;
 use crate::config::RefineConfig;
-use crate::engine::{Engine, Refinement};
 use crate::error::{Error, Result};
+use crate::outputs::Refinement;
 use crate::progress::OnProgress;
 
 /// The best of R chains per x.
@@ -48,7 +49,10 @@ impl Engine {
     ) -> Result<BestOf> {
         let model = self.model();
         if r == 0 {
-            return Err(Error::config("Engine::refine_best_of(r)", "needs at least 1 chain per x"));
+            return Err(Error::config(
+                "Engine::refine_best_of(r)",
+                "needs at least 1 chain per x",
+            ));
         }
         let (x_dim, y_dim) = (model.x_dim, model.y_dim);
         if x_dim > 0 && x.len() % x_dim != 0 {

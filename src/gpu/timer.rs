@@ -1,7 +1,7 @@
 //! GPU timestamps around a compute pass, where the adapter has them.
 
+use super::readback::read_back;
 use crate::context::Context;
-use crate::engine::read_back;
 use crate::error::Result;
 
 /// A query set of two timestamps (start and end of a pass) and the buffers to read them.
@@ -17,7 +17,7 @@ impl KernelTimer {
         if !ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return None;
         }
-        let device = &ctx.device;
+        let device = ctx.device();
         let buffer = |label, usage| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -61,8 +61,8 @@ impl KernelTimer {
     /// Seconds between the two timestamps, once the submission has run.
     pub(crate) fn seconds(&self, ctx: &Context) -> Result<f64> {
         let ticks: Vec<u64> = read_back(ctx, &self.read, 16)?;
-        let ns =
-            ticks[1].saturating_sub(ticks[0]) as f64 * f64::from(ctx.queue.get_timestamp_period());
+        let ns = ticks[1].saturating_sub(ticks[0]) as f64
+            * f64::from(ctx.queue().get_timestamp_period());
         Ok(ns * 1e-9)
     }
 }

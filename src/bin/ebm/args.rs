@@ -1,0 +1,269 @@
+//! The command line's flags, as clap parses them: one struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ebm::{PathChoice, Shape};
+
+#[derive(Parser)]
+#[command(
+    name = "ebm",
+    version,
+    about = "Energy-based model inference on the GPU",
+    after_help = "Exit codes: 0 success; 1 the run failed (no adapter, GPU error, lost device, out of memory, non-finite chains); 2 bad input (flags, files, values); 130 interrupted by Ctrl-C (output written, marked cancelled)."
+)]
+pub struct Cli {
+    /// Print nothing on success: no summary line, no progress bar (warnings and errors
+    /// still go to stderr).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List every GPU adapter, the one chosen, its backend, features and limits.
+    Info,
+    /// Energies and dE/dy of a batch: writes float32 tensors `energy` [B] and `grad`
+    /// [B, y_dim], and prints a one-line summary to stderr.
+    Eval(EvalArgs),
+    /// Refine y0 by K steps of gradient descent (T = 0) or Langevin dynamics:
+    /// y <- clamp(y - eta * (dE/dy + lambda * y) + sqrt(2 eta T) * N(0, I)).
+    /// Writes float32 tensors `y` [B, y_dim], `energy` [B] (the prior included),
+    /// `acceptance` [B] (the share of each chain's steps accepted by --mala or
+    /// --keep-if-lower, 1 otherwise) and `step_scale` [B] (its final step-size multiplier),
+    /// and int32 tensors `steps_taken` [B] (fewer than K where it stopped early) and
+    /// `accepted` [B] (the steps it accepted). Prints a one-line summary to stderr.
+    Refine(Box<RefineArgs>),
+    /// Time whole refinements of the standard workloads.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model file (safetensors, see the README for the format).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Observed inputs, float32 .npy [B, x_dim] (omit for x_dim = 0).
+    #[arg(long)]
+    pub x: Option<PathBuf>,
+    /// Answers to evaluate, float32 .npy [B, y_dim].
+    #[arg(long)]
+    pub y: PathBuf,
+    /// Output safetensors file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write energies or gradients that are NaN or infinite instead of failing.
+    #[arg(long)]
+    pub keep_non_finite: bool,
+}
+
+#[derive(Args)]
+pub struct RefineArgs {
+    /// Model file (safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Observed inputs, float32 .npy [B, x_dim] (omit for x_dim = 0).
+    #[arg(long)]
+    pub x: Option<PathBuf>,
+    /// Starting answers, float32 .npy [B, y_dim].
+    #[arg(long)]
+    pub y0: PathBuf,
+    /// Number of steps K.
+    #[arg(long)]
+    pub steps: u32,
+    /// Step size eta (at the first step, with a schedule); required unless --stages.
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        required_unless_present = "stages",
+        conflicts_with = "stages"
+    )]
+    pub step_size: Option<f32>,
+    /// Temperature T (at the first step, with a schedule; 0, the default: plain gradient
+    /// descent).
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "stages")]
+    pub temperature: Option<f32>,
+    /// How eta and T go from --step-size / --temperature to --step-size-end /
+    /// --temperature-end over the steps: constant, linear, cosine or geometric (the same
+    /// ratio every step; annealing).
+    #[arg(long, default_value = "constant")]
+    pub schedule: Shape,
+    /// eta at the last step (default: --step-size).
+    #[arg(long, allow_negative_numbers = true)]
+    pub step_size_end: Option<f32>,
+    /// T at the last step (default: --temperature).
+    #[arg(long, allow_negative_numbers = true)]
+    pub temperature_end: Option<f32>,
+    /// Stages STEPS:ETA:T,STEPS:ETA:T,... run in order instead of a schedule; their steps
+    /// must add up to --steps.
+    #[arg(long)]
+    pub stages: Option<String>,
+    /// Seed of the noise (default 0); the same seed gives bit-identical output on the same
+    /// GPU.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// lambda of the prior (lambda/2)|y|^2 added to the energy.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub prior_l2: f32,
+    /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
+    #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
+    pub clamp: Option<(f32, f32)>,
+    /// Project every group of G consecutive coordinates of y onto the probability simplex
+    /// after each step (a one-hot relaxation; y_dim must be a multiple of G).
+    #[arg(long, value_name = "G")]
+    pub simplex: Option<u32>,
+    /// R chains per row of --x: --y0 (and --fixed) hold R starts per row, rows i*R..i*R+R
+    /// for x row i; writes the lowest-energy chain of each x (`y`, `energy`), which one
+    /// it was (`best`, int32) and the spread of the R final energies (`spread`).
+    #[arg(long, value_name = "R")]
+    pub best_of: Option<usize>,
+    /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where fixed.
+    #[arg(long)]
+    pub fixed: Option<PathBuf>,
+    /// Scale each chain's step direction dE/dy + lambda y down to at most this norm.
+    #[arg(long, allow_negative_numbers = true)]
+    pub clip_grad: Option<f32>,
+    /// Metropolis-adjusted Langevin: each step is a proposal that each chain accepts or
+    /// refuses with the exact MALA ratio, so the chains sample exp(-E / T) with no
+    /// step-size bias. Needs --temperature > 0; not with --clamp, --clip-grad or
+    /// --simplex. Writes each chain's acceptance rate (`acceptance`).
+    #[arg(long, conflicts_with = "keep_if_lower")]
+    pub mala: bool,
+    /// With --mala: adapt each chain's step size toward --target-accept during the first
+    /// N steps (then it stays fixed, and sampling is exact again).
+    #[arg(long, value_name = "N", requires = "mala")]
+    pub adapt_steps: Option<u32>,
+    /// With --mala --adapt-steps: the acceptance rate to adapt toward (default 0.574).
+    #[arg(long, allow_negative_numbers = true, requires = "adapt_steps")]
+    pub target_accept: Option<f32>,
+    /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
+    /// chain's step size is multiplied by --shrink.
+    #[arg(long)]
+    pub keep_if_lower: bool,
+    /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        allow_negative_numbers = true,
+        requires = "keep_if_lower"
+    )]
+    pub shrink: f32,
+    /// Stop a chain once |dE/dy + lambda y| is at most TOL (tested before every step).
+    #[arg(long, value_name = "TOL", allow_negative_numbers = true)]
+    pub stop_grad: Option<f32>,
+    /// Stop a chain once its last step changed its energy by at most TOL.
+    #[arg(long, value_name = "TOL", allow_negative_numbers = true)]
+    pub stop_change: Option<f32>,
+    /// Stop a chain once its energy (the prior included) is at most E.
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
+    pub stop_below: Option<f32>,
+    /// Write per step the batch's min / mean / max energy and mean gradient norm,
+    /// reduced on the GPU, to FILE (.csv or .json; numbers in their shortest exact form,
+    /// in scientific notation below 1e-4 and from 1e16).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Most chains per dispatch (larger batches are split; results do not change).
+    #[arg(long)]
+    pub chunk: Option<usize>,
+    /// The longest one GPU submission runs, in milliseconds (default 100): long
+    /// refinements are split so that no display watchdog kills them, and progress shows
+    /// between submissions. 0 runs every step in one dispatch (GPUs without a display).
+    /// Results do not change.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub dispatch_ms: Option<f32>,
+    /// Write chains whose y or energy became NaN or infinite (and an int32 `non_finite_at`
+    /// tensor: the step each became so, -1 for finite chains) instead of failing.
+    #[arg(long)]
+    pub keep_non_finite: bool,
+    #[arg(long, default_value = "auto", help = KERNEL_HELP)]
+    pub kernel: PathChoice,
+    /// Output safetensors file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Only this workload (r1, latency, toy2d).
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Override the batch size.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Override the number of steps.
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Timed runs per workload (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    #[arg(long, default_value = "auto", help = KERNEL_HELP)]
+    pub kernel: PathChoice,
+    /// First measure the adapter's float32 FMA peak, and report each run's share of it.
+    #[arg(long)]
+    pub peak: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Every standard workload on every kernel path this adapter can run, after --peak
+    /// (the GPU campaign's ebm side; with --workload, --batch and --steps to reduce it).
+    #[arg(long, conflicts_with = "kernel")]
+    pub suite: bool,
+    /// The longest one GPU submission runs, in milliseconds (default 100; 0: one dispatch
+    /// per refinement).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub dispatch_ms: Option<f32>,
+}
+
+const KERNEL_HELP: &str = "Kernel path: auto (chosen from the model, batch and adapter), chain (one chain per invocation), tile (workgroup tiles, size chosen by batch), tile4, tile8, tile16, tile32, or layered (a dispatch per layer)";
+
+/// `--clamp LO,HI`.
+fn parse_clamp(s: &str) -> Result<(f32, f32), String> {
+    let (lo, hi) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected LO,HI, got {s:?}"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<f32>()
+            .map_err(|_| format!("{v:?} is not a number"))
+    };
+    Ok((num(lo)?, num(hi)?))
+}
+
+/// `--dispatch-ms`: the default budget when not given, no split for 0.
+pub fn dispatch_budget(flag: Option<f32>) -> Option<f32> {
+    match flag {
+        Some(0.0) => None,
+        Some(ms) => Some(ms),
+        None => Some(ebm::DEFAULT_DISPATCH_MS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamp_takes_lo_comma_hi() {
+        assert_eq!(parse_clamp("-1, 2.5"), Ok((-1.0, 2.5)));
+        assert!(parse_clamp("1").unwrap_err().contains("expected LO,HI"));
+        assert!(parse_clamp("a,1").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn dispatch_ms_zero_means_one_dispatch() {
+        assert_eq!(dispatch_budget(Some(0.0)), None);
+        assert_eq!(dispatch_budget(Some(5.0)), Some(5.0));
+        assert_eq!(dispatch_budget(None), Some(ebm::DEFAULT_DISPATCH_MS));
+    }
+
+    #[test]
+    fn quiet_is_global() {
+        let cli = Cli::try_parse_from(["ebm", "info", "--quiet"]).unwrap();
+        assert!(cli.quiet);
+        let cli = Cli::try_parse_from(["ebm", "-q", "info"]).unwrap();
+        assert!(cli.quiet);
+        assert!(!Cli::try_parse_from(["ebm", "info"]).unwrap().quiet);
+    }
+}

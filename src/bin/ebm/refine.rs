@@ -1,0 +1,281 @@
+//! `ebm refine`: the flags made into a `RefineConfig`, every file checked before the run,
+//! the refinement (best of R per x with --best-of), then its output, trace and summary.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use ebm::{
+    parse_stages, BestOf, Context, Engine, Error, Progress, RefineConfig, Refinement, Result,
+    Sampler, Schedule, StopRule,
+};
+
+use crate::args::{dispatch_budget, RefineArgs};
+use crate::files::{check_not_input, check_output, check_writable};
+use crate::inputs::{read_fixed, read_job, Job};
+use crate::interrupt::interrupt_flag;
+use crate::out_file::{self, Tensor, Values};
+use crate::progress_bar::ProgressBar;
+use crate::summary::{refine_line, Energies, RefineRun};
+use crate::trace_file;
+use crate::Outcome;
+
+/// The refinement the flags ask for, checked.
+fn config_of(args: &RefineArgs) -> Result<RefineConfig> {
+    let sampler = if args.mala {
+        Sampler::Mala {
+            adapt_steps: args.adapt_steps.unwrap_or(0),
+            target_accept: args.target_accept.unwrap_or(0.574),
+        }
+    } else if args.keep_if_lower {
+        Sampler::KeepIfLower {
+            shrink: args.shrink,
+        }
+    } else {
+        Sampler::Langevin
+    };
+    let stages = match &args.stages {
+        Some(s) => parse_stages(s).map_err(|e| Error::config("--stages", e))?,
+        None => Vec::new(),
+    };
+    let config = RefineConfig {
+        steps: args.steps,
+        // With --stages (which sets every step's eta and T) neither is given.
+        step_size: args.step_size.unwrap_or(RefineConfig::default().step_size),
+        temperature: args.temperature.unwrap_or(0.0),
+        schedule: Schedule {
+            shape: args.schedule,
+            step_size_end: args.step_size_end,
+            temperature_end: args.temperature_end,
+            stages,
+        },
+        seed: args.seed.unwrap_or(0),
+        prior_l2: args.prior_l2,
+        clamp: args.clamp,
+        clip_grad: args.clip_grad,
+        simplex: args.simplex,
+        sampler,
+        stop: StopRule {
+            grad: args.stop_grad,
+            change: args.stop_change,
+            below: args.stop_below,
+        },
+        trace: args.trace.is_some(),
+        dispatch_ms: dispatch_budget(args.dispatch_ms),
+        keep_non_finite: args.keep_non_finite,
+    };
+    config.validate()?;
+    if args.seed.is_some() && config.step_table()?.iter().all(|[_, noise]| *noise == 0.0) {
+        return Err(Error::config(
+            "--seed",
+            "would be ignored: no step has noise (the temperature is 0 throughout)",
+        ));
+    }
+    Ok(config)
+}
+
+/// Refuses outputs that cannot be written or would overwrite an input, before any work.
+fn check_outputs(args: &RefineArgs) -> Result<()> {
+    let mut inputs = vec![args.model.as_path(), args.y0.as_path()];
+    inputs.extend(args.x.as_deref());
+    inputs.extend(args.fixed.as_deref());
+    check_writable("--out", &args.out)?;
+    if let Some(path) = &args.trace {
+        trace_file::check_trace_path(path)?;
+        let mut others = inputs.clone();
+        others.push(&args.out);
+        check_output("--trace", path, &others)?;
+    }
+    check_not_input("--out", &args.out, &inputs)
+}
+
+/// What `refine` writes: every chain, or the best of R per x.
+enum Written {
+    All(Refinement),
+    Best(BestOf, usize),
+}
+
+impl Written {
+    /// Every chain that ran.
+    fn all(&self) -> &Refinement {
+        match self {
+            Written::All(r) => r,
+            Written::Best(best, _) => &best.all,
+        }
+    }
+
+    /// The energies written.
+    fn energy(&self) -> &[f32] {
+        match self {
+            Written::All(r) => &r.energy,
+            Written::Best(best, _) => &best.energy,
+        }
+    }
+}
+
+pub fn refine(args: &RefineArgs, quiet: bool) -> Result<Outcome> {
+    let config = config_of(args)?;
+    check_outputs(args)?;
+    let per_x = args.best_of.unwrap_or(1);
+    if per_x == 0 {
+        return Err(Error::config("--best-of", "needs at least 1 chain per x"));
+    }
+    let job = read_job(&args.model, args.x.as_deref(), &args.y0, "--y0", per_x)?;
+    let fixed = match &args.fixed {
+        Some(path) => Some(read_fixed(path, &job, &args.y0)?),
+        None => None,
+    };
+    let mut engine = Engine::with_path(&Context::new()?, &job.model, args.kernel)?;
+    if let Some(c) = args.chunk {
+        engine.set_max_chunk(c)?;
+    }
+    // From here on, Ctrl-C stops the refinement rather than the process.
+    let interrupted = interrupt_flag();
+    // The summary's "before"; nothing to compute with --quiet.
+    let before = match quiet {
+        true => None,
+        false => Some(energies_at_start(&engine, &job, per_x, config.prior_l2)?),
+    };
+    let mut bar = ProgressBar::new(quiet);
+    let mut on_progress = |p: &Progress| {
+        bar.show(p);
+        match interrupted.load(Ordering::SeqCst) {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        }
+    };
+    let start = Instant::now();
+    let written = match args.best_of {
+        Some(r) => Written::Best(
+            engine.refine_best_of_with(
+                &job.x,
+                &job.y,
+                r,
+                fixed.as_deref(),
+                &config,
+                Some(&mut on_progress),
+            )?,
+            r,
+        ),
+        None => Written::All(engine.refine_with(
+            &job.x,
+            &job.y,
+            fixed.as_deref(),
+            &config,
+            Some(&mut on_progress),
+        )?),
+    };
+    let time = start.elapsed();
+    bar.finish();
+    let all = written.all();
+    if let (Some(path), Some(rows)) = (&args.trace, &all.trace) {
+        trace_file::write_trace(path, rows)?;
+    }
+    write_output(&args.out, &written, &job, args)?;
+    let bad = all.non_finite_at.iter().flatten().count();
+    if bad > 0 {
+        eprintln!(
+            "warning: {bad} of {} chains became non-finite (NaN or infinite); written as asked by --keep-non-finite (see the non_finite_at tensor)",
+            all.non_finite_at.len()
+        );
+    }
+    let done = all.steps_taken.iter().copied().max().unwrap_or(0);
+    if let Some(before) = before {
+        let run = RefineRun {
+            chains: job.n,
+            steps: args.steps,
+            cancelled_at: all.cancelled.then_some(done),
+            best_of: args.best_of.map(|r| (r, job.n / r)),
+            path: all.path,
+            time,
+            before,
+            after: Energies::of(written.energy()),
+        };
+        eprintln!("{}", refine_line(&run));
+    }
+    if all.cancelled {
+        eprintln!(
+            "interrupted after {done} of {} steps: {} written with what was done (metadata ebm.status = cancelled; steps_taken per chain)",
+            args.steps,
+            args.out.display()
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    Ok(Outcome::Done)
+}
+
+/// The energies at y0, the prior (lambda/2)|y0|^2 included as in the refinement's, from an
+/// evaluation on the refinement's own engine.
+fn energies_at_start(engine: &Engine, job: &Job, per_x: usize, prior_l2: f32) -> Result<Energies> {
+    let x_dim = job.model.x_dim;
+    // With --best-of, each row of x goes with its R starts.
+    let x: Vec<f32> = match per_x {
+        1 => job.x.clone(),
+        r => job
+            .x
+            .chunks(x_dim.max(1))
+            .flat_map(|row| std::iter::repeat_n(row, r).flatten().copied())
+            .collect(),
+    };
+    let eval = engine.eval(&x, &job.y)?;
+    let lambda = f64::from(prior_l2);
+    let energy: Vec<f32> = eval
+        .energy
+        .iter()
+        .zip(job.y.chunks(job.model.y_dim))
+        .map(|(&e, y)| {
+            let norm2: f64 = y.iter().map(|&v| f64::from(v).powi(2)).sum();
+            (f64::from(e) + 0.5 * lambda * norm2) as f32
+        })
+        .collect();
+    Ok(Energies::of(&energy))
+}
+
+/// Writes the output file: float32 values, int32 counts and indices, and the run's status
+/// in the metadata.
+fn write_output(out: &Path, written: &Written, job: &Job, args: &RefineArgs) -> Result<()> {
+    let status = match written.all().cancelled {
+        true => "cancelled",
+        false => "complete",
+    };
+    let metadata = HashMap::from([
+        ("ebm.status".to_string(), status.to_string()),
+        ("ebm.steps".to_string(), args.steps.to_string()),
+    ]);
+    let (n, y_dim) = (job.n, job.model.y_dim);
+    let acceptance;
+    let tensors = match written {
+        Written::Best(best, r) => {
+            let m = n / r;
+            vec![
+                Tensor::new("y", vec![m, y_dim], Values::F32(&best.y)),
+                Tensor::new("energy", vec![m], Values::F32(&best.energy)),
+                Tensor::new("best", vec![m], Values::counts(&best.best)),
+                Tensor::new("spread", vec![m], Values::F32(&best.spread)),
+            ]
+        }
+        Written::All(result) => {
+            acceptance = result.acceptance_rate();
+            let mut tensors = vec![
+                Tensor::new("y", vec![n, y_dim], Values::F32(&result.y)),
+                Tensor::new("energy", vec![n], Values::F32(&result.energy)),
+                Tensor::new("steps_taken", vec![n], Values::counts(&result.steps_taken)),
+                Tensor::new("accepted", vec![n], Values::counts(&result.accepted)),
+                Tensor::new("acceptance", vec![n], Values::F32(&acceptance)),
+                Tensor::new("step_scale", vec![n], Values::F32(&result.step_scale)),
+            ];
+            if args.keep_non_finite {
+                let at: Vec<i32> = result
+                    .non_finite_at
+                    .iter()
+                    .map(|s| s.map_or(-1, |k| i32::try_from(k).unwrap_or(i32::MAX)))
+                    .collect();
+                tensors.push(Tensor::new("non_finite_at", vec![n], Values::I32(at)));
+            }
+            tensors
+        }
+    };
+    out_file::write(out, &tensors, Some(metadata))
+}

@@ -1,0 +1,473 @@
+//! How one call of an [`Engine`] runs: its batch in chunks, each chunk's steps in
+//! submissions sized to the time budget (`RefineConfig::dispatch_ms`), progress and
+//! cancellation between them, and the read-back of results; a lost device or memory that
+//! cannot be allocated is an error here, never a hang or a panic.
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use super::workspace::{chains_per_group, Room, Workspace};
+use super::Engine;
+use crate::config::{RefineConfig, DEFAULT_DISPATCH_MS};
+use crate::error::{Error, Result};
+use crate::gpu::readback::{binding_limit, read_back};
+use crate::kernels::params::{ChainState, Params, RUNNING};
+use crate::kernels::trace;
+use crate::pace::{assumed_flops, Pacer};
+use crate::plan::{self, KernelPath};
+use crate::progress::{OnProgress, Progress};
+use crate::trace::TraceSums;
+
+/// What a call computes.
+pub(super) enum Job<'a> {
+    /// Energies and dE/dy.
+    Eval,
+    /// A refinement: its settings, its step table (`RefineConfig::step_table`, checked),
+    /// and the fixed coordinates (`[n, y_dim]`, nonzero where fixed).
+    Refine {
+        config: &'a RefineConfig,
+        table: &'a [[f32; 2]],
+        fixed: Option<&'a [u32]>,
+    },
+}
+
+impl Job<'_> {
+    fn steps(&self) -> u32 {
+        match self {
+            Job::Eval => 0,
+            Job::Refine { config, .. } => config.steps,
+        }
+    }
+
+    fn trace(&self) -> bool {
+        matches!(self, Job::Refine { config, .. } if config.trace && config.steps > 0)
+    }
+
+    fn stage(&self) -> &'static str {
+        match self {
+            Job::Eval => "eval",
+            Job::Refine { .. } => "refine",
+        }
+    }
+}
+
+/// What a call gives: the chunks' outputs joined.
+pub(super) struct CallOutput {
+    pub y: Vec<f32>,
+    pub energy: Vec<f32>,
+    pub grad: Vec<f32>,
+    pub states: Vec<ChainState>,
+    /// The trace's per-step sums over every chunk, with `RefineConfig::trace`.
+    pub trace: Option<TraceSums>,
+    pub gpu_seconds: Option<f64>,
+    pub cancelled: bool,
+}
+
+/// What every chunk of a call shares.
+struct Call<'a> {
+    job: &'a Job<'a>,
+    path: KernelPath,
+    steps_per_dispatch: u32,
+    rule: u32,
+    budget: Option<Duration>,
+    /// The uniform block's fields that hold for the whole call.
+    params: Params,
+}
+
+/// One chunk's share of the inputs.
+struct Chunk<'a> {
+    /// Its first chain in the batch.
+    start: usize,
+    x: &'a [f32],
+    y: &'a [f32],
+    fixed: Option<&'a [u32]>,
+}
+
+struct ChunkOutput {
+    data: Vec<f32>,
+    chains: usize,
+    /// Steps this chunk ran (fewer than K if cancelled).
+    steps_done: u32,
+    gpu_seconds: Option<f64>,
+}
+
+/// Where a call's progress stands across its chunks.
+struct Reporter<'a> {
+    callback: Option<OnProgress<'a>>,
+    started: Instant,
+    steps_total: u64,
+    steps_before: u64,
+    cancelled: bool,
+}
+
+impl Reporter<'_> {
+    /// Tells the callback `done` steps of the current chunk are done; it may cancel.
+    fn report(&mut self, done: u32) {
+        if let Some(callback) = self.callback.as_mut() {
+            let progress = Progress {
+                steps_done: self.steps_before + u64::from(done),
+                steps_total: self.steps_total,
+                elapsed: self.started.elapsed(),
+            };
+            if callback(&progress) == ControlFlow::Break(()) {
+                self.cancelled = true;
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Seconds one chain-step takes on `path`: measured on an earlier call, or estimated
+    /// from the FLOPs and a rate assumed of the adapter's type.
+    fn seconds_per_chain_step(&self, path: KernelPath) -> f64 {
+        let measured = self
+            .rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&path)
+            .copied();
+        measured.unwrap_or_else(|| {
+            4.0 * self.model.multiply_adds() as f64
+                / assumed_flops(self.ctx.adapter_info().device_type)
+        })
+    }
+
+    /// The most chains one chunk of `job` on `path` takes.
+    fn chunk_size(&self, job: &Job<'_>, n: usize, path: KernelPath) -> Result<usize> {
+        let limits = self.ctx.limits();
+        let max_groups = limits.max_compute_workgroups_per_dimension as usize;
+        let mut chunk = n
+            .min(self.max_chunk)
+            .min(max_groups * chains_per_group(path) as usize);
+        if job.trace() {
+            // The trace holds 8 bytes per chain and step, within one binding.
+            let binding = binding_limit(&limits);
+            let k = u64::from(job.steps());
+            let fits = binding.saturating_sub(16 * k) / (8 * k);
+            if fits == 0 {
+                return Err(Error::config(
+                    "RefineConfig::trace",
+                    format!("{k} steps need more than the device's largest buffer ({binding} bytes) for one chain's trace"),
+                ));
+            }
+            chunk = chunk.min(fits as usize);
+        }
+        // The watchdog budget: one step of a chunk must fit it, by the best estimate at
+        // hand. CPU adapters drive no display and have no watchdog: their chunks stay whole.
+        let per_chain_step = self.seconds_per_chain_step(path);
+        if let Some(b) = self.budget(job) {
+            if self.ctx.adapter_info().device_type != wgpu::DeviceType::Cpu && per_chain_step > 0.0
+            {
+                let fit = (b.as_secs_f64() / per_chain_step).floor().max(1.0);
+                chunk = chunk.min(fit.min(usize::MAX as f64) as usize);
+            }
+        }
+        Ok(chunk)
+    }
+
+    /// The longest one submission of `job` should run.
+    fn budget(&self, job: &Job<'_>) -> Option<Duration> {
+        match job {
+            Job::Eval => Some(DEFAULT_DISPATCH_MS),
+            Job::Refine { config, .. } => config.dispatch_ms,
+        }
+        .map(|ms| Duration::from_secs_f64(f64::from(ms) * 1e-3))
+    }
+
+    /// Runs `job` over the batch (`x` `[n, x_dim]`, `y` `[n, y_dim]`) on `path`, chunk by
+    /// chunk.
+    pub(super) fn run(
+        &self,
+        job: &Job<'_>,
+        x: &[f32],
+        y: &[f32],
+        path: KernelPath,
+        progress: Option<OnProgress<'_>>,
+    ) -> Result<CallOutput> {
+        let device = self.ctx.device();
+        self.ctx.check_alive()?;
+        // An uncaptured error left from before this call is not this call's.
+        let _ = self.ctx.take_uncaptured();
+        let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
+        let n = y.len() / y_dim;
+        let chunk = self.chunk_size(job, n, path)?;
+        let steps = job.steps();
+        let (rule, steps_per_dispatch, params) = match job {
+            Job::Eval => (0, u32::MAX, Params::default()),
+            Job::Refine { config, .. } => (
+                config.sampler.rule_id(),
+                match self.forced_steps_per_dispatch {
+                    0 => plan::steps_per_dispatch(
+                        self.ctx.adapter_info(),
+                        &self.plan_limits(),
+                        &self.model,
+                        path,
+                        config,
+                    ),
+                    k => k,
+                },
+                Params::default().with_settings(config),
+            ),
+        };
+        let call = Call {
+            job,
+            path,
+            steps_per_dispatch,
+            rule,
+            budget: self.budget(job),
+            params: Params {
+                x_dim: x_dim as u32,
+                y_dim: y_dim as u32,
+                n_layers: self.layout.layers.len() as u32,
+                stride: chunk as u32,
+                delta_a: self.layout.delta_a,
+                delta_b: self.layout.delta_b,
+                xpart: self.layout.xpart,
+                save: self.layout.save,
+                trace: u32::from(job.trace()),
+                trace_summary: trace::summary_offset(chunk as u32, steps),
+                ..params
+            },
+        };
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let table_rows = match job {
+            Job::Eval => 0,
+            Job::Refine { table, .. } => table.len() as u64,
+        };
+        let needed = Room {
+            chains: chunk as u64,
+            trace_steps: if job.trace() { u64::from(steps) } else { 0 },
+            table_rows,
+        };
+        let mut ws = self.workspace(needed, n)?;
+        if let Job::Refine { table, .. } = job {
+            if !table.is_empty() {
+                self.ctx
+                    .queue()
+                    .write_buffer(&ws.b.schedule, 0, bytemuck::cast_slice(table));
+            }
+        }
+        let mut out = CallOutput {
+            y: Vec::new(),
+            energy: Vec::new(),
+            grad: Vec::new(),
+            states: Vec::new(),
+            trace: match job {
+                Job::Refine { config, .. } if config.trace => Some(TraceSums::new(steps)),
+                _ => None,
+            },
+            gpu_seconds: ws.timer.as_ref().map(|_| 0.0),
+            cancelled: false,
+        };
+        reserve(&mut out, n, y_dim, chunk)?;
+        let mut reporter = Reporter {
+            callback: progress,
+            started: Instant::now(),
+            steps_total: u64::from(steps) * n.div_ceil(chunk) as u64,
+            steps_before: 0,
+            cancelled: false,
+        };
+        let fixed = match job {
+            Job::Refine { fixed, .. } => *fixed,
+            Job::Eval => None,
+        };
+        let mut result = Ok(());
+        for start in (0..n).step_by(chunk) {
+            let m = chunk.min(n - start);
+            let part = Chunk {
+                start,
+                x: &x[start * x_dim..(start + m) * x_dim],
+                y: &y[start * y_dim..(start + m) * y_dim],
+                fixed: fixed.map(|f| &f[start * y_dim..(start + m) * y_dim]),
+            };
+            match self.run_chunk(&call, &mut ws, part, &mut reporter) {
+                Ok(part) => {
+                    out.add(part, y_dim);
+                    reporter.steps_before += u64::from(steps);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        out.cancelled = reporter.cancelled && steps > 0;
+        let validation = pollster::block_on(scope.pop());
+        let memory = pollster::block_on(oom.pop());
+        self.ctx.check_alive()?;
+        result?;
+        if let Some(e) = validation.or(memory) {
+            return Err(Error::Gpu {
+                stage: job.stage(),
+                message: e.to_string(),
+            });
+        }
+        if let Some(message) = self.ctx.take_uncaptured() {
+            return Err(Error::Gpu {
+                stage: job.stage(),
+                message,
+            });
+        }
+        // Only a workspace whose call ended cleanly serves the next.
+        self.give_back(ws);
+        Ok(out)
+    }
+
+    /// One chunk of a call: uploads its inputs, runs its steps in submissions sized to the
+    /// time budget (reporting progress between them), and reads its results back.
+    fn run_chunk(
+        &self,
+        call: &Call<'_>,
+        ws: &mut Workspace,
+        chunk: Chunk<'_>,
+        reporter: &mut Reporter<'_>,
+    ) -> Result<ChunkOutput> {
+        let queue = self.ctx.queue();
+        let m = chunk.y.len() / self.model.y_dim;
+        let total = call.job.steps();
+        let params = Params {
+            n_chains: m as u32,
+            chain_offset: chunk.start as u32,
+            use_fixed: u32::from(chunk.fixed.is_some()),
+            ..call.params
+        };
+        let b = &ws.b;
+        if !chunk.x.is_empty() {
+            queue.write_buffer(&b.x, 0, bytemuck::cast_slice(chunk.x));
+        }
+        queue.write_buffer(&b.y, 0, bytemuck::cast_slice(chunk.y));
+        if let Some(f) = chunk.fixed {
+            queue.write_buffer(&b.fixed, 0, bytemuck::cast_slice(f));
+        }
+        queue.write_buffer(
+            &b.chain_state,
+            0,
+            bytemuck::cast_slice(&vec![ChainState::start(); m]),
+        );
+        if self.poison {
+            for buffer in [&b.energy, &b.grad, &b.scratch, &b.trace, &b.readback] {
+                let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
+                queue.write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
+            }
+        }
+        let refining = matches!(call.job, Job::Refine { .. });
+        let mut pacer = Pacer::new(
+            call.budget,
+            m as f64 * self.seconds_per_chain_step(call.path),
+        );
+        let mut gpu_seconds = ws.timer.as_ref().map(|_| 0.0);
+        let mut done = 0u32;
+        let read_bytes = loop {
+            let end = if refining && !reporter.cancelled {
+                done + pacer.next(total - done)
+            } else {
+                done
+            };
+            let finish = end == total || reporter.cancelled || !refining;
+            let dispatches = if refining {
+                plan::RefinePlan {
+                    path: call.path,
+                    model: &self.model,
+                    chains: m as u32,
+                    steps_per_dispatch: call.steps_per_dispatch,
+                    accept_rule: call.rule != 0,
+                    trace: call.job.trace(),
+                }
+                .segment(done..end, finish)
+            } else {
+                plan::evaluation(call.path, &self.model, m as u32)
+            };
+            let submitted = Instant::now();
+            let (index, copied) = self.submit(
+                &dispatches,
+                call.rule,
+                &params,
+                ws,
+                finish.then_some((m, end)),
+            )?;
+            self.ctx.wait(index)?;
+            let seconds = match &ws.timer {
+                Some(timer) => timer.seconds(&self.ctx)?,
+                None => submitted.elapsed().as_secs_f64(),
+            };
+            if let (Some(total), Some(_)) = (&mut gpu_seconds, &ws.timer) {
+                *total += seconds;
+            }
+            let advanced = end > done;
+            if advanced {
+                pacer.record(end - done, seconds);
+                self.rates
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(call.path, pacer.per_step() / m as f64);
+            }
+            done = end;
+            // Reported after every submission that took steps.
+            if advanced {
+                reporter.report(done);
+            }
+            if finish {
+                break copied;
+            }
+        };
+        Ok(ChunkOutput {
+            data: read_back(&self.ctx, &ws.b.readback, read_bytes)?,
+            chains: m,
+            steps_done: done,
+            gpu_seconds,
+        })
+    }
+}
+
+/// Reserves the host memory of a call's results: an error, not an abort, where the host
+/// cannot hold them.
+fn reserve(out: &mut CallOutput, n: usize, y_dim: usize, chunk: usize) -> Result<()> {
+    let host = |what: usize| Error::OutOfMemory {
+        memory: "host",
+        batch: n,
+        chunk,
+        bytes: what as u64 * 4,
+    };
+    out.y
+        .try_reserve_exact(n * y_dim)
+        .map_err(|_| host(n * y_dim))?;
+    out.grad
+        .try_reserve_exact(n * y_dim)
+        .map_err(|_| host(n * y_dim))?;
+    out.energy.try_reserve_exact(n).map_err(|_| host(n))?;
+    out.states.try_reserve_exact(n).map_err(|_| host(8 * n))?;
+    Ok(())
+}
+
+impl CallOutput {
+    /// Appends a chunk's read-back: y, energy, dE/dy, chain states, the trace's summary.
+    fn add(&mut self, part: ChunkOutput, y_dim: usize) {
+        let m = part.chains;
+        let state_words = m * std::mem::size_of::<ChainState>() / 4;
+        let (ys, rest) = part.data.split_at(m * y_dim);
+        let (energy, rest) = rest.split_at(m);
+        let (grad, rest) = rest.split_at(m * y_dim);
+        let (states, trace) = rest.split_at(state_words);
+        self.y.extend_from_slice(ys);
+        self.energy.extend_from_slice(energy);
+        self.grad.extend_from_slice(grad);
+        // A chain still running when the last step (or a cancellation) came took them all.
+        self.states.extend(
+            bytemuck::pod_collect_to_vec::<f32, ChainState>(states)
+                .into_iter()
+                .map(|mut s| {
+                    if s.steps_taken == RUNNING {
+                        s.steps_taken = part.steps_done;
+                    }
+                    s
+                }),
+        );
+        if let Some(sums) = &mut self.trace {
+            sums.add(trace, part.steps_done, m);
+        }
+        if let (Some(total), Some(s)) = (&mut self.gpu_seconds, part.gpu_seconds) {
+            *total += s;
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! One submission of a call: the pipelines of its dispatches, one uniform block per
+//! dispatch (its step range, layer and whether it writes the energy), and at the end of a
+//! chunk the copies that gather its results for read-back.
+
+use super::workspace::Workspace;
+use super::Engine;
+use crate::error::Result;
+use crate::gpu::submit::{submit, Copy, Run};
+use crate::kernels::params::{ChainState, Params};
+use crate::kernels::{Dispatch, Kernel};
+
+impl Engine {
+    /// Records and submits one submission: `dispatches` in one timed compute pass, and
+    /// with `finish` = (chains, steps done) the copies of the results for read-back (y,
+    /// energy, dE/dy, chain states, the trace summary), whose bytes it returns with the
+    /// submission.
+    pub(super) fn submit(
+        &self,
+        dispatches: &[Dispatch],
+        rule: u32,
+        params: &Params,
+        ws: &mut Workspace,
+        finish: Option<(usize, u32)>,
+    ) -> Result<(wgpu::SubmissionIndex, u64)> {
+        let pipelines = dispatches
+            .iter()
+            .map(|d| match d.kernel {
+                Kernel::Tile if self.subgroups => {
+                    self.pipeline(Kernel::TileSubgroup, d.chains, rule)
+                }
+                kernel => self.pipeline(kernel, d.chains, rule),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // One Params block per dispatch: its step range, layer and whether it writes the
+        // energy.
+        let stride = self.params_stride as usize;
+        let mut blocks = vec![0u8; stride * dispatches.len().max(1)];
+        for (i, d) in dispatches.iter().enumerate() {
+            let block = Params {
+                step_offset: d.step_offset,
+                steps: d.steps,
+                write_energy: u32::from(d.write_energy),
+                layer: d.layer,
+                ..*params
+            };
+            let at = i * stride;
+            blocks[at..at + std::mem::size_of::<Params>()]
+                .copy_from_slice(bytemuck::bytes_of(&block));
+        }
+        self.write_params(ws, &blocks);
+        let runs: Vec<Run> = dispatches
+            .iter()
+            .zip(&pipelines)
+            .enumerate()
+            .map(|(i, (d, pipeline))| Run {
+                pipeline,
+                offset: (i * stride) as u32,
+                groups: d.groups,
+            })
+            .collect();
+        let b = &ws.b;
+        let mut copies = Vec::new();
+        let mut copied = 0;
+        if let Some((m, steps_done)) = finish {
+            let y_bytes = (m * self.model.y_dim * 4) as u64;
+            let e_bytes = (m * 4) as u64;
+            let state_bytes = (m * std::mem::size_of::<ChainState>()) as u64;
+            let summary_at = 4 * u64::from(params.trace_summary);
+            let summary_bytes = if params.trace != 0 {
+                16 * u64::from(steps_done)
+            } else {
+                0
+            };
+            for (from, from_offset, bytes) in [
+                (&b.y, 0, y_bytes),
+                (&b.energy, 0, e_bytes),
+                (&b.grad, 0, y_bytes),
+                (&b.chain_state, 0, state_bytes),
+                (&b.trace, summary_at, summary_bytes),
+            ] {
+                copies.push(Copy {
+                    from,
+                    from_offset,
+                    to: &b.readback,
+                    to_offset: copied,
+                    bytes,
+                });
+                copied += bytes;
+            }
+        }
+        let index = submit(&self.ctx, &ws.bind_group, &runs, &copies, ws.timer.as_ref());
+        Ok((index, copied))
+    }
+}

@@ -1,0 +1,234 @@
+//! The device buffers of a call and their bind group: made for a size class of chunk,
+//! trace and schedule, given back to the engine's pool when the call ends, and taken again
+//! by the next call of the same class, so that repeated small calls stop paying for
+//! allocation and bind groups.
+
+use super::Engine;
+use crate::constants::WORKGROUP_SIZE;
+use crate::error::{Error, Result};
+use crate::gpu::bindings::bind_group;
+use crate::gpu::pool::size_class;
+use crate::gpu::readback::binding_limit;
+use crate::gpu::timer::KernelTimer;
+use crate::kernels::bindings::{at, BINDINGS};
+use crate::kernels::params::{ChainState, Params};
+use crate::kernels::trace;
+
+/// Uniform blocks a workspace starts with (one per dispatch of a submission; it grows for
+/// submissions with more).
+const FIRST_PARAMS_BLOCKS: u64 = 64;
+
+/// What a workspace holds room for; workspaces of the same key serve each other's calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Room {
+    /// Chains of a chunk.
+    pub chains: u64,
+    /// Steps of a trace (0: no trace).
+    pub trace_steps: u64,
+    /// Rows of the step table.
+    pub table_rows: u64,
+}
+
+impl Room {
+    /// The size class that holds `needed`, within `cap` bytes per binding.
+    fn class_of(needed: Room, cap: u64) -> Room {
+        let class = |n: u64| if n == 0 { 0 } else { size_class(n, cap) };
+        Room {
+            chains: class(needed.chains),
+            trace_steps: class(needed.trace_steps),
+            table_rows: class(needed.table_rows),
+        }
+    }
+}
+
+/// The buffers of one call.
+pub(super) struct Buffers {
+    pub x: wgpu::Buffer,
+    pub y: wgpu::Buffer,
+    pub energy: wgpu::Buffer,
+    pub grad: wgpu::Buffer,
+    pub scratch: wgpu::Buffer,
+    pub fixed: wgpu::Buffer,
+    pub chain_state: wgpu::Buffer,
+    pub trace: wgpu::Buffer,
+    pub schedule: wgpu::Buffer,
+    pub readback: wgpu::Buffer,
+    pub params: wgpu::Buffer,
+}
+
+/// The buffers of one call, their bind group and timer.
+pub(super) struct Workspace {
+    pub room: Room,
+    pub b: Buffers,
+    pub bind_group: wgpu::BindGroup,
+    pub timer: Option<KernelTimer>,
+    /// Device bytes it holds.
+    pub bytes: u64,
+}
+
+impl Engine {
+    /// Bytes of each buffer of a workspace with `room`.
+    fn workspace_bytes(&self, room: Room) -> [(&'static str, u64); 10] {
+        let (x_dim, y_dim) = (self.model.x_dim as u64, self.model.y_dim as u64);
+        let state_words = (std::mem::size_of::<ChainState>() / 4) as u64;
+        let chains = room.chains;
+        // Bindings may not be empty: x of an unconditional model gets one word.
+        let words = |w: u64| 4 * w.max(1);
+        [
+            ("x", words(chains * x_dim)),
+            ("y", words(chains * y_dim)),
+            ("energy", words(chains)),
+            ("grad", words(chains * y_dim)),
+            ("scratch", words(chains * u64::from(self.layout.units))),
+            ("fixed", words(chains * y_dim)),
+            ("chain state", words(chains * state_words)),
+            (
+                "trace",
+                trace::buffer_bytes(chains, room.trace_steps).max(4),
+            ),
+            ("schedule", 8 * room.table_rows.max(1)),
+            (
+                "readback",
+                words(chains * (2 * y_dim + 1 + state_words) + 4 * room.trace_steps),
+            ),
+        ]
+    }
+
+    /// A workspace with room for `needed` (of a batch of `n` chains, for the error): one
+    /// from the pool, or a new one; an error naming the batch, chunk and bytes where the
+    /// device cannot hold it.
+    pub(super) fn workspace(&self, needed: Room, n: usize) -> Result<Workspace> {
+        let room = Room::class_of(needed, binding_limit(&self.ctx.limits()));
+        if let Some(ws) = self.workspaces.take(&room) {
+            return Ok(ws);
+        }
+        let device = self.ctx.device();
+        let sizes = self.workspace_bytes(room);
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
+        let mut made = sizes.iter().map(|&(label, size)| {
+            let usage = match label {
+                "scratch" => wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                "schedule" => wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                "readback" => wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                _ => storage,
+            };
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        });
+        let mut next = || made.next().expect("ten buffers");
+        let (x, y, energy, grad, scratch) = (next(), next(), next(), next(), next());
+        let (fixed, chain_state, trace, schedule, readback) =
+            (next(), next(), next(), next(), next());
+        let params = self.params_buffer(FIRST_PARAMS_BLOCKS);
+        let bytes = sizes.iter().map(|(_, b)| b).sum::<u64>() + params.size();
+        let b = Buffers {
+            x,
+            y,
+            energy,
+            grad,
+            scratch,
+            fixed,
+            chain_state,
+            trace,
+            schedule,
+            readback,
+            params,
+        };
+        let ws = Workspace {
+            room,
+            bind_group: self.bind_group_of(&b),
+            b,
+            timer: KernelTimer::new(&self.ctx),
+            bytes,
+        };
+        if pollster::block_on(oom.pop()).is_some() {
+            return Err(Error::OutOfMemory {
+                memory: "device",
+                batch: n,
+                chunk: needed.chains as usize,
+                bytes,
+            });
+        }
+        Ok(ws)
+    }
+
+    /// Gives a workspace back for later calls.
+    pub(super) fn give_back(&self, ws: Workspace) {
+        let (room, bytes) = (ws.room, ws.bytes);
+        self.workspaces.give(room, ws, bytes);
+    }
+
+    /// Makes room for `blocks` uniform blocks in `ws` (a submission of that many
+    /// dispatches), and writes `blocks_bytes` there.
+    pub(super) fn write_params(&self, ws: &mut Workspace, blocks_bytes: &[u8]) {
+        let blocks = blocks_bytes.len() as u64 / self.params_stride;
+        if ws.b.params.size() < blocks_bytes.len() as u64 {
+            ws.bytes -= ws.b.params.size();
+            ws.b.params = self.params_buffer(blocks.next_power_of_two());
+            ws.bytes += ws.b.params.size();
+            ws.bind_group = self.bind_group_of(&ws.b);
+        }
+        self.ctx.queue().write_buffer(&ws.b.params, 0, blocks_bytes);
+    }
+
+    fn params_buffer(&self, blocks: u64) -> wgpu::Buffer {
+        self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: self.params_stride * blocks,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// The bind group over `ws` and the weights: every binding of the table, by its index.
+    fn bind_group_of(&self, ws: &Buffers) -> wgpu::BindGroup {
+        let mut resources: Vec<Option<wgpu::BindingResource>> = vec![None; BINDINGS.len()];
+        resources[at::PARAMS] = Some(wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &ws.params,
+            offset: 0,
+            size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+        }));
+        for (index, buffer) in [
+            (at::WEIGHTS, &self.weights),
+            (at::LAYER_TABLE, &self.layer_table),
+            (at::XS, &ws.x),
+            (at::YS, &ws.y),
+            (at::ENERGIES, &ws.energy),
+            (at::GRADS, &ws.grad),
+            (at::SCRATCH, &ws.scratch),
+            (at::SCHEDULE, &ws.schedule),
+            (at::FIXED, &ws.fixed),
+            (at::CHAIN_STATE, &ws.chain_state),
+            (at::TRACE, &ws.trace),
+        ] {
+            resources[index] = Some(buffer.as_entire_binding());
+        }
+        let resources = resources
+            .into_iter()
+            .map(|r| r.expect("a resource for every binding"))
+            .collect();
+        bind_group(
+            self.ctx.device(),
+            "ebm mlp",
+            &self.bind_layout,
+            &BINDINGS,
+            resources,
+        )
+    }
+}
+
+/// Chains one workgroup of `path` holds (the most chains a dispatch's grid row covers).
+pub(super) fn chains_per_group(path: crate::path::KernelPath) -> u32 {
+    match path {
+        crate::path::KernelPath::Chain => WORKGROUP_SIZE,
+        crate::path::KernelPath::Tile { chains } => chains,
+        crate::path::KernelPath::Layered => crate::constants::LAYERED_TILE,
+    }
+}

@@ -1,0 +1,73 @@
+//! Buffers written from the host, and buffers read back to it; a lost device is an error
+//! here, never a hang or a panic.
+
+use std::sync::mpsc;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// Largest binding `ebm` asks for, so every index in the shaders fits a u32.
+const MAX_BINDING_BYTES: u64 = 1 << 31;
+
+/// The largest buffer `ebm` binds on a device with `limits`.
+pub(crate) fn binding_limit(limits: &wgpu::Limits) -> u64 {
+    limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size)
+        .min(MAX_BINDING_BYTES)
+}
+
+/// A buffer of `usage` (plus COPY_DST) holding `contents`, written through the queue: a
+/// buffer mapped at creation would panic in wgpu on a lost device.
+pub(crate) fn buffer_with(
+    ctx: &Context,
+    label: &str,
+    contents: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (contents.len() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
+        usage: usage | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue().write_buffer(&buffer, 0, contents);
+    buffer
+}
+
+/// A storage buffer holding `contents`.
+pub(crate) fn storage_init(ctx: &Context, label: &str, contents: &[u8]) -> wgpu::Buffer {
+    buffer_with(ctx, label, contents, wgpu::BufferUsages::STORAGE)
+}
+
+/// Maps `bytes` of a MAP_READ buffer and copies them out as `T`s.
+pub(crate) fn read_back<T: bytemuck::Pod>(
+    ctx: &Context,
+    buffer: &wgpu::Buffer,
+    bytes: u64,
+) -> Result<Vec<T>> {
+    let fail = |message: String| Error::Gpu {
+        stage: "read-back",
+        message,
+    };
+    if bytes == 0 {
+        return Ok(Vec::new());
+    }
+    let slice = buffer.slice(..bytes);
+    let (tx, rx) = mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    let polled = ctx.device().poll(wgpu::PollType::wait_indefinitely());
+    ctx.check_alive()?;
+    polled.map_err(|e| fail(e.to_string()))?;
+    let mapped = rx.recv().map_err(|e| fail(e.to_string()))?;
+    ctx.check_alive()?;
+    mapped.map_err(|e| fail(e.to_string()))?;
+    let data = {
+        let view = slice.get_mapped_range().map_err(|e| fail(e.to_string()))?;
+        bytemuck::pod_collect_to_vec(&view[..])
+    };
+    buffer.unmap();
+    Ok(data)
+}

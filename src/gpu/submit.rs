@@ -1,0 +1,54 @@
+//! One submission: a compute pass of dispatches over one bind group (each at its own
+//! offset of the dynamic uniform block), timed where the device has timestamps, then the
+//! copies that gather results for read-back.
+
+use super::timer::KernelTimer;
+use crate::context::Context;
+
+/// One dispatch of a pass.
+pub(crate) struct Run<'a> {
+    pub pipeline: &'a wgpu::ComputePipeline,
+    /// The byte offset of its uniform block.
+    pub offset: u32,
+    /// Workgroups in x and y.
+    pub groups: (u32, u32),
+}
+
+/// One buffer-to-buffer copy after the pass.
+pub(crate) struct Copy<'a> {
+    pub from: &'a wgpu::Buffer,
+    pub from_offset: u64,
+    pub to: &'a wgpu::Buffer,
+    pub to_offset: u64,
+    pub bytes: u64,
+}
+
+/// Records `runs` in one compute pass over `bind_group` (timed by `timer`), then `copies`,
+/// and submits them.
+pub(crate) fn submit(
+    ctx: &Context,
+    bind_group: &wgpu::BindGroup,
+    runs: &[Run<'_>],
+    copies: &[Copy<'_>],
+    timer: Option<&KernelTimer>,
+) -> wgpu::SubmissionIndex {
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("ebm"),
+            timestamp_writes: timer.map(KernelTimer::writes),
+        });
+        for run in runs {
+            pass.set_pipeline(run.pipeline);
+            pass.set_bind_group(0, bind_group, &[run.offset]);
+            pass.dispatch_workgroups(run.groups.0, run.groups.1, 1);
+        }
+    }
+    for c in copies.iter().filter(|c| c.bytes > 0) {
+        encoder.copy_buffer_to_buffer(c.from, c.from_offset, c.to, c.to_offset, c.bytes);
+    }
+    if let Some(timer) = timer {
+        timer.resolve(&mut encoder);
+    }
+    ctx.queue().submit([encoder.finish()])
+}

@@ -1,0 +1,68 @@
+//! The binding table of every kernel of the energy MLP (shaders/bindings.wgsl): written
+//! once here; layouts and bind groups are built from it, and a test holds it to the WGSL.
+
+use crate::gpu::bindings::{Access, Binding};
+
+const fn b(name: &'static str, access: Access) -> Binding {
+    Binding { name, access }
+}
+
+/// In binding order.
+pub const BINDINGS: [Binding; 12] = [
+    b("params", Access::UniformDynamic),
+    b("weights", Access::Read),
+    b("layer_table", Access::Read),
+    b("xs", Access::Read),
+    b("ys", Access::ReadWrite),
+    b("energies", Access::ReadWrite),
+    b("grads", Access::ReadWrite),
+    b("scratch", Access::ReadWrite),
+    b("schedule", Access::Read),
+    b("fixed", Access::Read),
+    b("chain_state", Access::ReadWrite),
+    b("trace", Access::ReadWrite),
+];
+
+/// The index of the binding named `name`, evaluated at compile time: a name that is not in
+/// the table fails the build.
+const fn index(name: &str) -> usize {
+    let mut i = 0;
+    while i < BINDINGS.len() {
+        if same(BINDINGS[i].name.as_bytes(), name.as_bytes()) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a binding of the table")
+}
+
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The index of each binding, by its WGSL name.
+pub(crate) mod at {
+    use super::index;
+    pub const PARAMS: usize = index("params");
+    pub const WEIGHTS: usize = index("weights");
+    pub const LAYER_TABLE: usize = index("layer_table");
+    pub const XS: usize = index("xs");
+    pub const YS: usize = index("ys");
+    pub const ENERGIES: usize = index("energies");
+    pub const GRADS: usize = index("grads");
+    pub const SCRATCH: usize = index("scratch");
+    pub const SCHEDULE: usize = index("schedule");
+    pub const FIXED: usize = index("fixed");
+    pub const CHAIN_STATE: usize = index("chain_state");
+    pub const TRACE: usize = index("trace");
+}

@@ -1,0 +1,179 @@
+//! The kernels of the energy MLP, one host module per family beside its shader:
+//!
+//! | family  | shader (root)       | host module          | what it runs                       |
+//! |---------|---------------------|----------------------|------------------------------------|
+//! | eval    | `eval.wgsl`         | `kernels/eval.rs`    | energy and dE/dy, one chain each   |
+//! | chain   | `chain.wgsl`        | `kernels/fused.rs`   | every step, one chain per thread   |
+//! | tile    | `tile.wgsl`         | `kernels/tile.rs`    | every step, a tile per workgroup   |
+//! | layered | `layered.wgsl`      | `kernels/layered.rs` | a dispatch per layer and step      |
+//! | trace   | `trace.wgsl`        | `kernels/trace.rs`   | the per-step summary of a trace    |
+//!
+//! Each family module gives its sizes, specialisation constants and dispatch shapes; the
+//! planner (`crate::plan`) composes them. All share one binding table (`bindings`), the
+//! uniform block and chain state (`params`), and the weight and scratch layout (`layout`).
+//! A kernel's module is its root file after what it imports (`#import`, `crate::gpu::wgsl`),
+//! behind the constants of src/constants.rs.
+
+pub(crate) mod bindings;
+pub(crate) mod eval;
+pub(crate) mod fused;
+pub(crate) mod layered;
+pub(crate) mod layout;
+pub(crate) mod params;
+pub(crate) mod tile;
+pub(crate) mod trace;
+
+use crate::error::{Error, Result};
+use crate::gpu::wgsl;
+
+/// One compute kernel: an entry point of a root shader file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Energy and dE/dy of a batch, one chain per invocation.
+    Eval,
+    /// The chain path: all K steps of refinement for one chain per invocation.
+    Chain,
+    /// The tile path: all K steps of refinement for a tile of chains per workgroup.
+    Tile,
+    /// The same, with subgroup operations for the sums over lanes.
+    TileSubgroup,
+    /// Layered path: W_x x + b of layer 0, once per refinement.
+    LayeredXpart,
+    /// Layered path: one layer of the forward pass.
+    LayeredForward,
+    /// Layered path: the energy and dE/df of the last layer.
+    LayeredOutput,
+    /// Layered path: one layer of the backward pass.
+    LayeredBackward,
+    /// Layered path: the stop tests and the update of y (the proposal, for an accept rule).
+    LayeredUpdate,
+    /// Layered path, accept rules: the energy of y0 into the chain state.
+    LayeredStart,
+    /// Layered path, accept rules: keeps or refuses each proposal.
+    LayeredSettle,
+    /// The per-step summary of a trace (min, mean, max energy, mean gradient norm).
+    TraceReduce,
+}
+
+impl Kernel {
+    /// Every kernel the crate ships.
+    pub const ALL: [Kernel; 12] = [
+        Kernel::Eval,
+        Kernel::Chain,
+        Kernel::Tile,
+        Kernel::TileSubgroup,
+        Kernel::LayeredXpart,
+        Kernel::LayeredForward,
+        Kernel::LayeredOutput,
+        Kernel::LayeredBackward,
+        Kernel::LayeredUpdate,
+        Kernel::LayeredStart,
+        Kernel::LayeredSettle,
+        Kernel::TraceReduce,
+    ];
+
+    /// The entry point's name.
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Kernel::Eval => "eval",
+            Kernel::Chain => "chain",
+            Kernel::Tile | Kernel::TileSubgroup => "tile",
+            Kernel::LayeredXpart => "layered_xpart",
+            Kernel::LayeredForward => "layered_forward",
+            Kernel::LayeredOutput => "layered_output",
+            Kernel::LayeredBackward => "layered_backward",
+            Kernel::LayeredUpdate => "layered_update",
+            Kernel::LayeredStart => "layered_start",
+            Kernel::LayeredSettle => "layered_settle",
+            Kernel::TraceReduce => "trace_reduce",
+        }
+    }
+
+    /// The shader file that holds the entry point.
+    pub fn root_file(self) -> &'static str {
+        match self {
+            Kernel::Eval => "eval.wgsl",
+            Kernel::Chain => "chain.wgsl",
+            Kernel::Tile | Kernel::TileSubgroup => "tile.wgsl",
+            Kernel::TraceReduce => "trace.wgsl",
+            _ => "layered.wgsl",
+        }
+    }
+
+    /// Files replaced by others wherever imported: the subgroup tile kernel sums over
+    /// lanes with subgroup operations.
+    fn swaps(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Kernel::TileSubgroup => &[("lane_sum.wgsl", "lane_sum_subgroup.wgsl")],
+            _ => &[],
+        }
+    }
+
+    /// Whether the module uses subgroup operations (the device needs `Features::SUBGROUP`).
+    pub fn uses_subgroups(self) -> bool {
+        self == Kernel::TileSubgroup
+    }
+
+    /// The complete WGSL module, with the tile kernel's sizes at their defaults.
+    pub fn source(self) -> Result<String> {
+        self.source_for(&tile::Sizes::default())
+    }
+
+    /// The complete WGSL module: the constants of src/constants.rs, the tile kernel's
+    /// array sizes (written into the source: naga 30 sizes override-sized workgroup arrays
+    /// from the overrides' defaults, whatever the pipeline sets), then the root file after
+    /// its imports.
+    pub fn source_for(self, sizes: &tile::Sizes) -> Result<String> {
+        let module =
+            wgsl::assemble(self.root_file(), self.swaps()).map_err(|message| Error::Gpu {
+                stage: self.entry_point(),
+                message,
+            })?;
+        let mut source = crate::constants::wgsl_prelude();
+        if matches!(self, Kernel::Tile | Kernel::TileSubgroup) {
+            source += &sizes.wgsl();
+        }
+        Ok(source + &module)
+    }
+}
+
+/// The module of one shader file after its imports, behind the constants every kernel
+/// sees and the tile kernel's default sizes: what the tests validate each file as.
+pub fn prelude_and(file: &str) -> std::result::Result<String, String> {
+    let module = wgsl::assemble(file, &[])?;
+    Ok(crate::constants::wgsl_prelude() + &tile::Sizes::default().wgsl() + &module)
+}
+
+/// One dispatch of a call: the kernel, what its Params block changes, and its grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dispatch {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// Chains per workgroup of a tile kernel (0 for the others).
+    pub chains: u32,
+    /// First step it runs (keys the noise).
+    pub step_offset: u32,
+    /// Steps it runs (fused paths).
+    pub steps: u32,
+    /// Whether it writes the energy.
+    pub write_energy: bool,
+    /// Layer it works on (layered path).
+    pub layer: u32,
+    /// Workgroups in x and y.
+    pub groups: (u32, u32),
+}
+
+impl Dispatch {
+    /// A dispatch of `kernel` over `groups` with every other field at rest.
+    pub(crate) fn of(kernel: Kernel, groups: (u32, u32)) -> Dispatch {
+        Dispatch {
+            kernel,
+            chains: 0,
+            step_offset: 0,
+            steps: 0,
+            write_energy: false,
+            layer: 0,
+            groups,
+        }
+    }
+}

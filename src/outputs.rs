@@ -1,0 +1,87 @@
+//! What `Engine::eval` and `Engine::refine` return, and the error for chains that became
+//! non-finite.
+
+use crate::error::{Error, Result};
+use crate::path::KernelPath;
+use crate::trace::TraceRow;
+
+/// Chains a [`crate::Error::NonFinite`] names.
+const NAMED_NON_FINITE: usize = 5;
+
+/// Energies and gradients of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// E(x, y) per chain, `[n]`.
+    pub energy: Vec<f32>,
+    /// dE/dy per chain, `[n, y_dim]` row-major.
+    pub grad: Vec<f32>,
+}
+
+/// The outcome of a refinement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refinement {
+    /// Final y per chain, `[n, y_dim]` row-major.
+    pub y: Vec<f32>,
+    /// Final energy per chain, the prior (lambda/2)|y|^2 included, `[n]`.
+    pub energy: Vec<f32>,
+    /// GPU time of the kernels alone, summed over chunks, where the device has timestamps.
+    pub gpu_seconds: Option<f64>,
+    /// The kernel path that ran.
+    pub path: KernelPath,
+    /// The step each chain stopped before (early stopping), K for those that never
+    /// stopped, the steps done for those a cancellation stopped: the steps it took, `[n]`.
+    pub steps_taken: Vec<u32>,
+    /// Steps each chain took, `[n]`; for MALA and keep-if-lower, the proposals it accepted.
+    pub accepted: Vec<u32>,
+    /// Each chain's final step-size multiplier, `[n]`: 1 but for keep-if-lower (which
+    /// shrinks it) and MALA's warm-up (which adapts it).
+    pub step_scale: Vec<f32>,
+    /// With `RefineConfig::trace`: per step, the batch's min / mean / max energy and mean
+    /// gradient norm, reduced on the GPU (a cancelled refinement: the steps every chunk
+    /// reached).
+    pub trace: Option<Vec<TraceRow>>,
+    /// Per chain, the step whose result first held a NaN or infinity; a chain whose y stayed
+    /// finite but whose final energy is not gets the steps it took. None: finite throughout.
+    /// Only returned with `RefineConfig::keep_non_finite`; otherwise such chains are an
+    /// error.
+    pub non_finite_at: Vec<Option<u32>>,
+    /// Whether a progress callback stopped the refinement before its last step.
+    pub cancelled: bool,
+}
+
+impl Refinement {
+    /// Per chain, the share of its steps whose proposal was accepted (MALA,
+    /// keep-if-lower; 1 for Langevin), 1 for a chain that took no step.
+    pub fn acceptance_rate(&self) -> Vec<f32> {
+        self.accepted
+            .iter()
+            .zip(&self.steps_taken)
+            .map(|(&a, &k)| if k == 0 { 1.0 } else { a as f32 / k as f32 })
+            .collect()
+    }
+}
+
+/// An error naming the chains that became non-finite, if any did.
+pub(crate) fn check_non_finite(non_finite_at: &[Option<u32>]) -> Result<()> {
+    let bad: Vec<(usize, u32)> = non_finite_at
+        .iter()
+        .enumerate()
+        .filter_map(|(c, s)| s.map(|s| (c, s)))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let mut first: Vec<String> = bad
+        .iter()
+        .take(NAMED_NON_FINITE)
+        .map(|(c, s)| format!("chain {c} at step {s}"))
+        .collect();
+    if bad.len() > NAMED_NON_FINITE {
+        first.push("...".into());
+    }
+    Err(Error::NonFinite {
+        count: bad.len(),
+        total: non_finite_at.len(),
+        first: first.join(", "),
+    })
+}

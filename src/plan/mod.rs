@@ -1,0 +1,169 @@
+//! Which kernel path runs a call, and the dispatches it takes: the kernel families of
+//! `crate::kernels` composed. `llvmpipe` bounds the steps of one dispatch on Mesa's
+//! software adapter.
+//!
+//! Three paths, each written up with its cost model at the top of its shader:
+//! - `chain` (shaders/chain.wgsl): one chain per invocation, layer state in device memory.
+//!   The fastest on CPU adapters (llvmpipe), where an invocation is a SIMD lane of a core.
+//! - `tile` (shaders/tile.wgsl): a tile of chains per workgroup, every step in one dispatch,
+//!   activations in workgroup memory and registers. The GPU path: large tiles for
+//!   throughput, 4 chains per workgroup (each chain's layer spread over the whole workgroup)
+//!   for latency.
+//! - `layered` (shaders/layered.wgsl): a dispatch per layer and step, for models too wide
+//!   for the tile kernel's workgroup memory or registers.
+
+mod llvmpipe;
+#[cfg(test)]
+mod tests;
+
+pub use llvmpipe::{is_llvmpipe, steps_per_dispatch};
+
+use crate::constants::TILE_CHAINS;
+use crate::error::{Error, Result};
+use crate::kernels::{eval, fused, layered::Layered, tile, trace, Dispatch};
+use crate::model::Model;
+pub use crate::path::{KernelPath, PathChoice};
+/// Workgroups the automatic choice wants a refinement to fill before it grows the tile.
+const TARGET_WORKGROUPS: usize = 128;
+
+/// Every path that can run `model` within `limits`: chain, each tile size that fits,
+/// layered.
+pub fn fitting_paths(model: &Model, limits: &wgpu::Limits) -> Vec<KernelPath> {
+    let mut paths = vec![KernelPath::Chain];
+    paths.extend(
+        tile::fitting(model, limits)
+            .into_iter()
+            .map(|chains| KernelPath::Tile { chains }),
+    );
+    paths.push(KernelPath::Layered);
+    paths
+}
+
+/// The path `choice` resolves to for a batch of `n` chains.
+pub fn choose(
+    choice: PathChoice,
+    model: &Model,
+    n: usize,
+    info: &wgpu::AdapterInfo,
+    limits: &wgpu::Limits,
+) -> Result<KernelPath> {
+    let fits = |chains: u32| tile::misfit(model, chains, limits).is_none();
+    // The largest tile that still gives every batch enough workgroups; 4 chains per
+    // workgroup for small batches (the latency regime).
+    let tile = || {
+        let mut best = None;
+        for chains in TILE_CHAINS {
+            if fits(chains) && (best.is_none() || n.div_ceil(chains as usize) >= TARGET_WORKGROUPS)
+            {
+                best = Some(chains);
+            }
+        }
+        best
+    };
+    match choice {
+        PathChoice::Exactly(KernelPath::Tile { chains }) => {
+            match tile::misfit(model, chains, limits) {
+                None => Ok(KernelPath::Tile { chains }),
+                Some(why) => Err(Error::config("PathChoice", format!("tile{chains}: {why}"))),
+            }
+        }
+        PathChoice::Exactly(path) => Ok(path),
+        PathChoice::AnyTile => match tile() {
+            Some(chains) => Ok(KernelPath::Tile { chains }),
+            None => Err(Error::config(
+                "PathChoice",
+                format!(
+                    "tile: {}",
+                    tile::misfit(model, 4, limits).unwrap_or_default()
+                ),
+            )),
+        },
+        PathChoice::Auto => Ok(if info.device_type == wgpu::DeviceType::Cpu {
+            // One chain per invocation, unless one step alone comes near llvmpipe's loop
+            // limit: then a dispatch per layer, whose loops are short.
+            eval_path(model, info)
+        } else if let Some(chains) = tile() {
+            KernelPath::Tile { chains }
+        } else {
+            KernelPath::Layered
+        }),
+    }
+}
+
+/// Every path `choice` can resolve to for this model on this adapter, whatever the batch:
+/// the paths an engine checks against the reference when it is made.
+pub fn candidates(
+    choice: PathChoice,
+    model: &Model,
+    info: &wgpu::AdapterInfo,
+    limits: &wgpu::Limits,
+) -> Vec<KernelPath> {
+    let mut out = Vec::new();
+    // Batches from 1 to well past where the largest tile is taken.
+    for n in [1usize, 1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 20] {
+        if let Ok(path) = choose(choice, model, n, info, limits) {
+            if !out.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// The dispatches of an evaluation of `m` chains on `path` (see [`eval_path`]).
+pub fn evaluation(path: KernelPath, model: &Model, m: u32) -> Vec<Dispatch> {
+    eval::dispatches(path, model, m)
+}
+
+/// How one chunk of a refinement runs: its path, its `chains` (m), and what shapes its
+/// dispatches. Its submissions are [`RefinePlan::segment`]s over consecutive step ranges
+/// from 0.
+#[derive(Clone, Copy, Debug)]
+pub struct RefinePlan<'a> {
+    /// The kernel path.
+    pub path: KernelPath,
+    /// The model.
+    pub model: &'a Model,
+    /// Chains in the chunk.
+    pub chains: u32,
+    /// Most steps of one fused dispatch (llvmpipe, see [`steps_per_dispatch`]; `u32::MAX`
+    /// runs a segment's steps in one).
+    pub steps_per_dispatch: u32,
+    /// Whether an accept rule (MALA, keep-if-lower) orders the layered path's dispatches
+    /// for proposals.
+    pub accept_rule: bool,
+    /// Whether the refinement ends with the trace's reduction.
+    pub trace: bool,
+}
+
+impl RefinePlan<'_> {
+    /// The dispatches of one submission: steps `steps.start..steps.end`; `finish` ends the
+    /// refinement after `steps.end` steps (all of them, or fewer when it was cancelled):
+    /// the final energy, and with `trace` the trace's reduction.
+    pub fn segment(&self, steps: std::ops::Range<u32>, finish: bool) -> Vec<Dispatch> {
+        let (m, model) = (self.chains, self.model);
+        let mut out = match self.path {
+            KernelPath::Layered => {
+                Layered { model, m }.segment(steps.clone(), finish, self.accept_rule)
+            }
+            KernelPath::Chain | KernelPath::Tile { .. } => {
+                fused::dispatches(self.path, m, steps.clone(), finish, self.steps_per_dispatch)
+            }
+        };
+        if finish && self.trace && steps.end > 0 {
+            out.push(trace::reduction(steps.end));
+        }
+        out
+    }
+}
+
+/// The path an evaluation takes: the one-chain eval kernel, or on llvmpipe, for a model
+/// whose one pass comes near the driver's loop limit, the layered path (short loops).
+/// It is also the automatic choice of a refinement's path on a CPU adapter.
+pub fn eval_path(model: &Model, info: &wgpu::AdapterInfo) -> KernelPath {
+    if is_llvmpipe(info) && llvmpipe::eval_too_long(model) {
+        KernelPath::Layered
+    } else {
+        KernelPath::Chain
+    }
+}
