@@ -168,7 +168,12 @@ def export(model: nn.Module, path, x_dim: int, y_dim: int, output: str = "identi
     `output` is one of "identity", "square", "softplus". Weights are written as contiguous
     float32; a Linear without bias gets a zero bias.
     """
-    from safetensors.torch import save_file
+    try:
+        from safetensors.torch import save_file
+    except ImportError as e:
+        raise ImportError(
+            "export needs the safetensors package: pip install safetensors"
+        ) from e
 
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; expected one of {', '.join(OUTPUTS)}")
