@@ -214,10 +214,4 @@ impl Context {
     pub fn queue(&self) -> &wgpu::Queue {
         &self.queue
     }
-
-    /// Every kernel path this adapter can run `model` on: chain, each tile size that fits
-    /// its limits, layered (what `ebm bench` times, and what `PathChoice::Exactly` accepts).
-    pub fn fitting_paths(&self, model: &crate::Model) -> Vec<crate::KernelPath> {
-        crate::plan::fitting_paths(model, &self.limits())
-    }
 }

@@ -11,6 +11,7 @@ use super::Engine;
 use crate::config::{RefineConfig, DEFAULT_DISPATCH_MS};
 use crate::error::{Error, Result};
 use crate::gpu::readback::{binding_limit, read_back};
+use crate::gpu::timer::seconds_between;
 use crate::kernels::params::{ChainState, Params, RUNNING};
 use crate::kernels::trace;
 use crate::pace::{assumed_flops, Pacer};
@@ -84,7 +85,8 @@ struct Chunk<'a> {
 }
 
 struct ChunkOutput {
-    data: Vec<f32>,
+    /// The read-back: y, energy, dE/dy, chain states, the trace summary, as words.
+    data: Vec<u32>,
     chains: usize,
     /// Steps this chunk ran (fewer than K if cancelled).
     steps_done: u32,
@@ -358,7 +360,7 @@ impl Engine {
         );
         let mut gpu_seconds = ws.timer.as_ref().map(|_| 0.0);
         let mut done = 0u32;
-        let read_bytes = loop {
+        let data = loop {
             let end = if refining && !reporter.cancelled {
                 done + pacer.next(total - done)
             } else {
@@ -386,10 +388,25 @@ impl Engine {
                 ws,
                 finish.then_some((m, end)),
             )?;
-            self.ctx.wait(index)?;
-            let seconds = match &ws.timer {
-                Some(timer) => timer.seconds(&self.ctx)?,
-                None => submitted.elapsed().as_secs_f64(),
+            // The last submission's results and timestamps come back in one read-back,
+            // which waits for it; the others are waited for, and timed on their own.
+            let (seconds, data) = if finish {
+                let stamps = if ws.timer.is_some() { 16 } else { 0 };
+                let mut words: Vec<u32> = read_back(&self.ctx, &ws.b.readback, copied + stamps)?;
+                let at = (copied / 4) as usize;
+                let seconds = match &ws.timer {
+                    Some(_) => seconds_between(&self.ctx, &words[at..]),
+                    None => submitted.elapsed().as_secs_f64(),
+                };
+                words.truncate(at);
+                (seconds, Some(words))
+            } else {
+                self.ctx.wait(index)?;
+                let seconds = match &ws.timer {
+                    Some(timer) => timer.seconds(&self.ctx)?,
+                    None => submitted.elapsed().as_secs_f64(),
+                };
+                (seconds, None)
             };
             if let (Some(total), Some(_)) = (&mut gpu_seconds, &ws.timer) {
                 *total += seconds;
@@ -407,12 +424,12 @@ impl Engine {
             if advanced {
                 reporter.report(done);
             }
-            if finish {
-                break copied;
+            if let Some(data) = data {
+                break data;
             }
         };
         Ok(ChunkOutput {
-            data: read_back(&self.ctx, &ws.b.readback, read_bytes)?,
+            data,
             chains: m,
             steps_done: done,
             gpu_seconds,
@@ -445,7 +462,8 @@ impl CallOutput {
     fn add(&mut self, part: ChunkOutput, y_dim: usize) {
         let m = part.chains;
         let state_words = m * std::mem::size_of::<ChainState>() / 4;
-        let (ys, rest) = part.data.split_at(m * y_dim);
+        let floats: &[f32] = bytemuck::cast_slice(&part.data);
+        let (ys, rest) = floats.split_at(m * y_dim);
         let (energy, rest) = rest.split_at(m);
         let (grad, rest) = rest.split_at(m * y_dim);
         let (states, trace) = rest.split_at(state_words);

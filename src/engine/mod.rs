@@ -192,6 +192,13 @@ impl Engine {
         })
     }
 
+    /// Every kernel path the adapter of `ctx` can run `model` on: chain, each tile size that
+    /// fits its limits, layered (what `ebm bench` times, and what `PathChoice::Exactly`
+    /// accepts in [`Engine::with_path`]).
+    pub fn fitting_paths(ctx: &Context, model: &Model) -> Vec<KernelPath> {
+        plan::fitting_paths(model, &ctx.limits())
+    }
+
     /// The path a refinement of `n` chains runs on.
     pub fn path_for(&self, n: usize) -> Result<KernelPath> {
         plan::choose(

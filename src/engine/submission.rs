@@ -12,8 +12,9 @@ use crate::kernels::{Dispatch, Kernel};
 impl Engine {
     /// Records and submits one submission: `dispatches` in one timed compute pass, and
     /// with `finish` = (chains, steps done) the copies of the results for read-back (y,
-    /// energy, dE/dy, chain states, the trace summary), whose bytes it returns with the
-    /// submission.
+    /// energy, dE/dy, chain states, the trace summary, then the pass's two timestamps where
+    /// the device has them, so that one read-back brings all), whose bytes before the
+    /// timestamps it returns with the submission.
     pub(super) fn submit(
         &self,
         dispatches: &[Dispatch],
@@ -88,7 +89,9 @@ impl Engine {
                 copied += bytes;
             }
         }
-        let index = submit(&self.ctx, &ws.bind_group, &runs, &copies, ws.timer.as_ref());
+        let timestamps_to = finish.map(|_| (&b.readback, copied));
+        let timing = ws.timer.as_ref().map(|t| (t, timestamps_to));
+        let index = submit(&self.ctx, &ws.bind_group, &runs, &copies, timing);
         Ok((index, copied))
     }
 }

@@ -87,9 +87,10 @@ impl Engine {
                 trace::buffer_bytes(chains, room.trace_steps).max(4),
             ),
             ("schedule", 8 * room.table_rows.max(1)),
+            // The results, then the two timestamps of the pass.
             (
                 "readback",
-                words(chains * (2 * y_dim + 1 + state_words) + 4 * room.trace_steps),
+                words(chains * (2 * y_dim + 1 + state_words) + 4 * room.trace_steps + 4),
             ),
         ]
     }

@@ -23,15 +23,20 @@ pub(crate) struct Copy<'a> {
     pub bytes: u64,
 }
 
-/// Records `runs` in one compute pass over `bind_group` (timed by `timer`), then `copies`,
+/// Where the pass's timestamps go: the timer, and the buffer and offset they are copied to
+/// (None: the timer's own).
+pub(crate) type Timing<'a> = Option<(&'a KernelTimer, Option<(&'a wgpu::Buffer, u64)>)>;
+
+/// Records `runs` in one compute pass over `bind_group`, timed by `timing`, then `copies`,
 /// and submits them.
 pub(crate) fn submit(
     ctx: &Context,
     bind_group: &wgpu::BindGroup,
     runs: &[Run<'_>],
     copies: &[Copy<'_>],
-    timer: Option<&KernelTimer>,
+    timing: Timing<'_>,
 ) -> wgpu::SubmissionIndex {
+    let timer = timing.map(|(t, _)| t);
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -47,8 +52,8 @@ pub(crate) fn submit(
     for c in copies.iter().filter(|c| c.bytes > 0) {
         encoder.copy_buffer_to_buffer(c.from, c.from_offset, c.to, c.to_offset, c.bytes);
     }
-    if let Some(timer) = timer {
-        timer.resolve(&mut encoder);
+    if let Some((timer, into)) = timing {
+        timer.resolve(&mut encoder, into);
     }
     ctx.queue().submit([encoder.finish()])
 }

@@ -52,17 +52,29 @@ impl KernelTimer {
         }
     }
 
-    /// Records the copy of the timestamps to the readable buffer.
-    pub(crate) fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+    /// Records the copy of the timestamps (16 bytes) to the timer's own readable buffer,
+    /// or to `into` at an offset, to come back with other results in one read-back.
+    pub(crate) fn resolve(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        into: Option<(&wgpu::Buffer, u64)>,
+    ) {
         encoder.resolve_query_set(&self.set, 0..2, &self.resolve, 0);
-        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.read, 0, 16);
+        let (to, at) = into.unwrap_or((&self.read, 0));
+        encoder.copy_buffer_to_buffer(&self.resolve, 0, to, at, 16);
     }
 
-    /// Seconds between the two timestamps, once the submission has run.
+    /// Seconds between the two timestamps in the timer's own buffer, once the submission
+    /// has run.
     pub(crate) fn seconds(&self, ctx: &Context) -> Result<f64> {
-        let ticks: Vec<u64> = read_back(ctx, &self.read, 16)?;
-        let ns = ticks[1].saturating_sub(ticks[0]) as f64
-            * f64::from(ctx.queue().get_timestamp_period());
-        Ok(ns * 1e-9)
+        let words: Vec<u32> = read_back(ctx, &self.read, 16)?;
+        Ok(seconds_between(ctx, &words))
     }
+}
+
+/// Seconds between two timestamps read back as four little-endian words.
+pub(crate) fn seconds_between(ctx: &Context, words: &[u32]) -> f64 {
+    let tick = |i: usize| u64::from(words[2 * i]) | (u64::from(words[2 * i + 1]) << 32);
+    let ns = tick(1).saturating_sub(tick(0)) as f64 * f64::from(ctx.queue().get_timestamp_period());
+    ns * 1e-9
 }

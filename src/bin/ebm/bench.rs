@@ -216,7 +216,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     for job in &jobs {
         if args.suite {
             // Every path this adapter can run the model on.
-            for path in ctx.fitting_paths(&Model::random(&job.spec, 0)?) {
+            for path in Engine::fitting_paths(&ctx, &Model::random(&job.spec, 0)?) {
                 plan.push((job, PathChoice::Exactly(path)));
             }
         } else {
