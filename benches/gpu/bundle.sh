@@ -10,7 +10,8 @@
 # The tarball unpacks to ebm-bundle/:
 #   ebm                               the release binary (x86-64 Linux, this glibc or newer)
 #   COMMIT                            git rev-parse HEAD, with "-dirty" when the tree has changes
-#   benches/gpu/campaign.sh, campaign.py, benches/pytorch_baseline.py, benches/compare.py
+#   benches/gpu/campaign.sh, campaign.py, campaign_report.py, benches/pytorch_baseline.py,
+#   benches/compare.py
 #   lib/libvulkan.so.1                the Vulkan loader of this machine (ldconfig -p), if it has one
 #   README.txt                        how to run it
 # On the GPU machine (bash, python3 with torch, the NVIDIA driver):
@@ -87,7 +88,7 @@ b=$stage/$NAME
 mkdir -p "$b/benches/gpu" "$b/lib"
 cp "$binary" "$b/ebm"
 commit >"$b/COMMIT"
-cp "$here/campaign.sh" "$here/campaign.py" "$b/benches/gpu/"
+cp "$here/campaign.sh" "$here/campaign.py" "$here/campaign_report.py" "$b/benches/gpu/"
 cp "$root/benches/pytorch_baseline.py" "$root/benches/compare.py" "$b/benches/"
 loader=$(vulkan_loader)
 if [ -n "$loader" ] && [ -e "$loader" ]; then

@@ -1,0 +1,227 @@
+//! Every bad flag of `ebm refine` gets a clear error that names it (the library's setting
+//! names mapped to flags), with exit code 2 and no output: out-of-range values, sampler,
+//! stop and trace options, and options the run would ignore.
+
+mod cli_support;
+mod common;
+
+use cli_support::{assert_has, refine_fails, refine_output, Dir};
+
+#[test]
+fn bad_options_name_their_flag() {
+    let d = Dir::new();
+    let (m, x, y) = d.good();
+    let out = d.path("out.safetensors");
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--step-size", "-1"]),
+        &["invalid option --step-size: must be a positive number, got -1"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--temperature", "-0.5"]),
+        &["invalid option --temperature: must be a number >= 0, got -0.5"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--clamp=2,1"]),
+        &["invalid option --clamp: needs finite LO <= HI, got 2,1"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--clamp=1"]),
+        &["--clamp", "expected LO,HI"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--chunk", "0"]),
+        &["invalid option --chunk: must be at least 1"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--schedule", "warm"]),
+        &["--schedule", "unknown schedule \"warm\""],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--stages", "2:0.1:1,2:0.1:0"]),
+        &["invalid option --stages: the stages have 4 steps in all, but --steps is 3"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--stages", "2:0.1"]),
+        &["--stages", "expected STEPS:ETA:T"],
+    );
+    assert_has(
+        &refine_fails(
+            &m,
+            Some(&x),
+            &y,
+            &out,
+            &["--schedule", "linear", "--step-size-end", "0"],
+        ),
+        &["invalid option --step-size-end: must be a positive number, got 0"],
+    );
+    assert_has(
+        &refine_fails(
+            &m,
+            Some(&x),
+            &y,
+            &out,
+            &[
+                "--schedule",
+                "geometric",
+                "--temperature",
+                "1",
+                "--temperature-end",
+                "0",
+            ],
+        ),
+        &["invalid option --temperature-end: a geometric schedule needs both temperatures > 0"],
+    );
+    // A mask of the wrong width (x.npy is [5, 3]; y_dim is 4).
+    let fixed_x = ["--fixed", x.to_str().unwrap()];
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &fixed_x),
+        &["x.npy", "4"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--best-of", "2"]),
+        &["y.npy", "has 5 rows, not a multiple of --best-of 2"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--best-of", "0"]),
+        &["invalid option --best-of: needs at least 1 chain per x"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--clip-grad", "0"]),
+        &["invalid option --clip-grad: must be a positive number, got 0"],
+    );
+    assert_has(
+        &refine_fails(&m, Some(&x), &y, &out, &["--kernel", "tile64"]),
+        &["--kernel", "unknown kernel path \"tile64\""],
+    );
+}
+
+#[test]
+fn bad_sampler_stop_and_trace_options_name_their_flag() {
+    let d = Dir::new();
+    let (m, x, y) = d.good();
+    let out = d.path("out.safetensors");
+    let fails = |extra: &[&str]| refine_fails(&m, Some(&x), &y, &out, extra);
+    assert_has(
+        &fails(&["--mala"]),
+        &["invalid option --temperature: --mala needs a temperature above 0 at every step; step 0 has none"],
+    );
+    assert_has(
+        &fails(&["--mala", "--temperature", "1", "--clamp=-1,1"]),
+        &["invalid option --clamp: cannot be used with --mala"],
+    );
+    assert_has(
+        &fails(&["--mala", "--temperature", "1", "--clip-grad", "1"]),
+        &["invalid option --clip-grad: cannot be used with --mala"],
+    );
+    assert_has(
+        &fails(&[
+            "--mala",
+            "--temperature",
+            "1",
+            "--adapt-steps",
+            "5",
+            "--target-accept",
+            "1.5",
+        ]),
+        &["invalid option --target-accept: must lie strictly between 0 and 1, got 1.5"],
+    );
+    assert_has(
+        &fails(&["--mala", "--keep-if-lower", "--temperature", "1"]),
+        &["--mala", "--keep-if-lower", "cannot be used with"],
+    );
+    assert_has(&fails(&["--adapt-steps", "5"]), &["--mala"]);
+    assert_has(&fails(&["--target-accept", "0.5"]), &["--adapt-steps"]);
+    // Without --adapt-steps the target would be ignored.
+    assert_has(
+        &fails(&["--mala", "--temperature", "1", "--target-accept", "0.5"]),
+        &["--adapt-steps"],
+    );
+    assert_has(&fails(&["--shrink", "0.5"]), &["--keep-if-lower"]);
+    assert_has(
+        &fails(&["--keep-if-lower", "--shrink", "1"]),
+        &["invalid option --shrink: must lie strictly between 0 and 1, got 1"],
+    );
+    assert_has(
+        &fails(&["--stop-grad", "-1"]),
+        &["invalid option --stop-grad: must be a number >= 0, got -1"],
+    );
+    assert_has(
+        &fails(&["--stop-change", "nan"]),
+        &["invalid option --stop-change: must be a number >= 0, got NaN"],
+    );
+    assert_has(
+        &fails(&["--stop-below", "inf"]),
+        &["invalid option --stop-below: must be a finite number, got inf"],
+    );
+    let txt = d.path("trace.txt");
+    assert_has(
+        &fails(&["--trace", txt.to_str().unwrap()]),
+        &[
+            "invalid option --trace",
+            "trace.txt: the file name must end in .csv or .json",
+        ],
+    );
+    assert!(!txt.exists());
+    // The trace may not overwrite an input.
+    let y_copy = d.path("y0.json");
+    std::fs::copy(&y, &y_copy).unwrap();
+    let before = std::fs::read(&y_copy).unwrap();
+    assert_has(
+        &refine_fails(
+            &m,
+            Some(&x),
+            &y_copy,
+            &out,
+            &["--trace", y_copy.to_str().unwrap()],
+        ),
+        &["invalid option --trace", "y0.json is also an input"],
+    );
+    assert_eq!(
+        std::fs::read(&y_copy).unwrap(),
+        before,
+        "an input was overwritten"
+    );
+}
+
+/// Options that would be ignored are refused, naming the flag, instead of being dropped.
+#[test]
+fn options_that_would_be_ignored_are_refused() {
+    let d = Dir::new();
+    let (m, x, y) = d.good();
+    let out = d.path("out.safetensors");
+    let fails = |extra: &[&str]| refine_fails(&m, Some(&x), &y, &out, extra);
+    assert_has(
+        &fails(&["--temperature", "1", "--temperature-end", "0.1"]),
+        &["--temperature-end", "ignored by a constant schedule"],
+    );
+    assert_has(
+        &fails(&["--step-size-end", "0.01"]),
+        &["--step-size-end", "ignored by a constant schedule"],
+    );
+    assert_has(
+        &fails(&["--stages", "3:0.1:0", "--step-size", "0.1"]),
+        &["--step-size", "cannot be used with", "--stages"],
+    );
+    assert_has(
+        &fails(&["--stages", "3:0.1:0", "--temperature", "1"]),
+        &["--temperature", "cannot be used with", "--stages"],
+    );
+    assert_has(
+        &fails(&["--stages", "3:0.1:0", "--schedule", "cosine"]),
+        &["--schedule", "--stages"],
+    );
+    assert_has(&fails(&["--seed", "4"]), &["--seed", "no step has noise"]);
+    assert_has(
+        &fails(&["--dispatch-ms", "-1"]),
+        &["invalid option --dispatch-ms: must be a positive number"],
+    );
+    // --stages needs no --step-size, and --seed is taken where there is noise.
+    for extra in [
+        &["--stages", "3:0.1:0"][..],
+        &["--step-size", "0.1", "--temperature", "0.1", "--seed", "4"][..],
+        &["--step-size", "0.1", "--dispatch-ms", "0"][..],
+    ] {
+        let output = refine_output(&m, &x, &y, &out, extra);
+        assert!(output.status.success(), "{extra:?}: {output:?}");
+    }
+}
