@@ -52,7 +52,7 @@ struct LayerDesc {
 // The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).
 struct ChainState {
     energy: f32,      // U = E + prior of the current y (Langevin: of the last step's y)
-    scale: f32,       // the chain's step-size multiplier (keep-if-lower, MALA adaptation)
+    step_scale: f32,  // the chain's step-size multiplier (keep-if-lower, MALA adaptation)
     steps_taken: u32,  // the step it stopped before, RUNNING while it runs
     accepted: u32,    // steps taken (MALA and keep-if-lower: proposals accepted)
     change: f32,      // |energy change| of the last step taken (FLT_MAX before the first)

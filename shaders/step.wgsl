@@ -1,7 +1,7 @@
 // One refinement step of one chain from its gradient in `grads`, y updated in place:
 //   y <- clamp(y - eta * clip(dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
 // with (eta, sqrt(2 eta T)) = schedule[step] times the chain's step-size multiplier
-// (chain_state.scale), clip() scaling to at most clip_grad if > 0; fixed coordinates neither
+// (chain_state.step_scale), clip() scaling to at most clip_grad if > 0; fixed coordinates neither
 // move nor count in the norm. With an accept rule (RULE != 0) this is a proposal: y and
 // dE/dy are saved first (scratch units `save`), and settle() keeps or restores them.
 // Shared by the kernels that keep one chain per invocation at update time; the step of a
@@ -88,8 +88,8 @@ fn settle(c: u32, step: u32, u_next: f32) {
     var accept = u_next <= st.energy;
     if RULE == RULE_MALA {
         let at = schedule[step];
-        let eta = at.x * st.scale;
-        let noise = at.y * sqrt(st.scale);
+        let eta = at.x * st.step_scale;
+        let noise = at.y * sqrt(st.step_scale);
         var ratio = 0.0;
         for (var k = 0u; k < params.y_dim; k++) {
             if !is_fixed(base + k) {
@@ -104,7 +104,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
         let log_alpha = -(u_next - st.energy) / temperature - ratio / (2.0 * noise * noise);
         accept = log(accept_uniform(params.chain_offset + c, step)) < log_alpha;
         if step < params.adapt_steps {
-            st.scale *= exp(ADAPT_GAIN * (select(0.0, 1.0, accept) - params.target_accept));
+            st.step_scale *= exp(ADAPT_GAIN * (select(0.0, 1.0, accept) - params.target_accept));
         }
     }
     if accept {
@@ -120,7 +120,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
             grads[base + k] = scratch[saved_grad(c, k)];
         }
         if RULE == RULE_KEEP_IF_LOWER {
-            st.scale *= params.shrink;
+            st.step_scale *= params.shrink;
         }
     }
     chain_state[c] = st;
@@ -132,7 +132,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
 fn step_chain(c: u32, step: u32) {
     let chain = params.chain_offset + c;
     let base = c * params.y_dim;
-    let multiplier = chain_state[c].scale;
+    let multiplier = chain_state[c].step_scale;
     let at = vec2<f32>(schedule[step].x * multiplier, schedule[step].y * sqrt(multiplier));
     var scale = 1.0;
     if params.clip_grad > 0.0 {

@@ -70,7 +70,7 @@ var<private> gcur: array<vec4<f32>, MAX_UNITS>;
 var<private> energy_part: vec4<f32>;
 // ChainState of the group's 4 chains (the same in every lane of the group).
 var<private> u_cur: vec4<f32>;
-var<private> scale: vec4<f32>;
+var<private> step_scale: vec4<f32>;
 var<private> steps_taken: vec4<u32>;
 var<private> accepted: vec4<u32>;
 var<private> change: vec4<f32>;
@@ -220,7 +220,7 @@ fn load_state() {
             group_fixed_mask[j] = hit;
         }
     }
-    scale = vec4<f32>(1.0);
+    step_scale = vec4<f32>(1.0);
     steps_taken = vec4<u32>(0u);  // chains past the batch count as stopped
     non_finite = vec4<u32>(RUNNING);
     for (var q = 0u; q < 4u; q++) {
@@ -228,7 +228,7 @@ fn load_state() {
         if c < params.n_chains {
             let st = chain_state[c];
             u_cur[q] = st.energy;
-            scale[q] = st.scale;
+            step_scale[q] = st.step_scale;
             steps_taken[q] = st.steps_taken;
             accepted[q] = st.accepted;
             change[q] = st.change;
@@ -409,8 +409,8 @@ fn tile_running() -> bool {
 // With an accept rule it is a proposal: the current y stays in ycur.
 fn update(step: u32) {
     let at = schedule[step];
-    let eta = at.x * scale;
-    let noise_scale = at.y * sqrt(scale);
+    let eta = at.x * step_scale;
+    let noise_scale = at.y * sqrt(step_scale);
     // Gradient clipping: the norm over a chain's coordinates, which the lanes of its group
     // share out, so the squares are summed over lanes.
     var clip = vec4<f32>(1.0);
@@ -464,8 +464,8 @@ fn settle4(step: u32) {
     var accept = u_next <= u_cur;
     if RULE == RULE_MALA {
         let at = schedule[step];
-        let eta = at.x * scale;
-        let noise = at.y * sqrt(scale);
+        let eta = at.x * step_scale;
+        let noise = at.y * sqrt(step_scale);
         var part = vec4<f32>(0.0);
         for (var a = 0u; a < MAX_UNITS; a++) {
             if a < owned(params.y_dim) {
@@ -483,13 +483,13 @@ fn settle4(step: u32) {
             accept[q] = log(accept_uniform(params.chain_offset + chain_of(q), step)) < log_alpha[q];
         }
         if step < params.adapt_steps {
-            let adapted = scale * exp(ADAPT_GAIN * (select(vec4<f32>(0.0), vec4<f32>(1.0), accept) - params.target_accept));
-            scale = select(scale, adapted, moving);
+            let adapted = step_scale * exp(ADAPT_GAIN * (select(vec4<f32>(0.0), vec4<f32>(1.0), accept) - params.target_accept));
+            step_scale = select(step_scale, adapted, moving);
         }
     }
     accept = accept & moving;
     if RULE == RULE_KEEP_IF_LOWER {
-        scale = select(scale, scale * params.shrink, moving & !accept);
+        step_scale = select(step_scale, step_scale * params.shrink, moving & !accept);
     }
     note_non_finite(step, proposal_bad & accept);
     change = select(change, abs(u_next - u_cur), accept);
@@ -564,7 +564,7 @@ fn store_state() {
             let c = chain_of(q);
             if c < params.n_chains {
                 let first_bad = atomicLoad(&tile_non_finite[4u * group + q]);
-                chain_state[c] = ChainState(u_cur[q], scale[q], steps_taken[q], accepted[q], change[q], first_bad, 0u, 0u);
+                chain_state[c] = ChainState(u_cur[q], step_scale[q], steps_taken[q], accepted[q], change[q], first_bad, 0u, 0u);
             }
         }
     }

@@ -343,7 +343,7 @@ impl Engine {
             path,
             steps_taken: out.states.iter().map(|s| s.steps_taken).collect(),
             accepted: out.states.iter().map(|s| s.accepted).collect(),
-            step_scale: out.states.iter().map(|s| s.scale).collect(),
+            step_scale: out.states.iter().map(|s| s.step_scale).collect(),
             trace: out.trace.map(|t| t.rows()),
             non_finite_at,
             cancelled: out.cancelled,

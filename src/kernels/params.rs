@@ -91,7 +91,7 @@ use crate::constants::{STOP_BELOW, STOP_CHANGE, STOP_GRAD};
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
 pub struct ChainState {
     pub energy: f32,
-    pub scale: f32,
+    pub step_scale: f32,
     pub steps_taken: u32,
     pub accepted: u32,
     pub change: f32,
@@ -104,7 +104,7 @@ impl ChainState {
     /// The state before the first step.
     pub fn start() -> Self {
         ChainState {
-            scale: 1.0,
+            step_scale: 1.0,
             steps_taken: RUNNING,
             change: f32::MAX,
             non_finite_at: RUNNING,
@@ -175,7 +175,7 @@ mod tests {
     fn chain_state_matches_wgsl() {
         let (size, members) = wgsl_layout("ChainState");
         assert_eq!(size as usize, size_of::<ChainState>());
-        let host = offsets!(ChainState; energy, scale, steps_taken, accepted, change, non_finite_at,
+        let host = offsets!(ChainState; energy, step_scale, steps_taken, accepted, change, non_finite_at,
             _pad1, _pad2);
         assert_eq!(members, host);
     }

@@ -99,7 +99,7 @@ pub fn refine_full(
         run.energy.push(chain.energy);
         run.steps_taken.push(chain.steps_taken);
         run.accepted.push(chain.accepted);
-        run.step_scale.push(chain.scale);
+        run.step_scale.push(chain.step_scale);
         for (s, rows) in run.trace.iter_mut().enumerate() {
             rows.push(chain.trace[s.min(chain.trace.len() - 1)]);
         }
@@ -112,7 +112,7 @@ struct ChainRun {
     energy: f64,
     steps_taken: u32,
     accepted: u32,
-    scale: f64,
+    step_scale: f64,
     trace: Vec<(f64, f64)>,
 }
 
@@ -132,7 +132,7 @@ fn refine_chain(
         energy: 0.0,
         steps_taken: config.steps,
         accepted: 0,
-        scale: 1.0,
+        step_scale: 1.0,
         trace: Vec::new(),
     };
     let mut change = f64::from(f32::MAX);
@@ -161,7 +161,7 @@ fn refine_chain(
             break;
         }
         let [eta, noise] = table[step as usize].map(f64::from);
-        let (eta, noise) = (eta * out.scale, noise * out.scale.sqrt());
+        let (eta, noise) = (eta * out.step_scale, noise * out.step_scale.sqrt());
         let clip = match config.clip_grad.map(f64::from) {
             Some(c) if norm > c => c / norm,
             _ => 1.0,
@@ -199,7 +199,7 @@ fn refine_chain(
                     (y, u, d) = (next, u_next, d_next);
                     out.accepted += 1;
                 } else {
-                    out.scale *= f64::from(shrink);
+                    out.step_scale *= f64::from(shrink);
                 }
             }
             Sampler::Mala {
@@ -226,7 +226,7 @@ fn refine_chain(
                 }
                 if step < adapt_steps {
                     let hit = if accept { 1.0 } else { 0.0 };
-                    out.scale *= (ADAPT_GAIN * (hit - target_accept)).exp() as f64;
+                    out.step_scale *= (ADAPT_GAIN * (hit - target_accept)).exp() as f64;
                 }
             }
         }
