@@ -31,8 +31,8 @@ pub enum Sampler {
 }
 
 impl Sampler {
-    /// The `RULE` override constant of the kernels (`RULE_*` in [`crate::constants`]).
-    pub fn rule_id(&self) -> u32 {
+    /// The `RULE` override constant of the kernels (`RULE_*` in src/constants.rs).
+    pub(crate) fn rule_id(&self) -> u32 {
         match self {
             Sampler::Langevin => RULE_LANGEVIN,
             Sampler::Mala { .. } => RULE_MALA,

@@ -3,7 +3,7 @@
 //! An energy E(x, y) is an MLP over concat(x, y) ([`Model`]). [`Engine`] places it on a GPU
 //! [`Context`] and refines thousands of answers y at once by gradient descent or Langevin
 //! dynamics ([`Engine::refine`]), every step in WGSL compute shaders with no return to the
-//! host; [`Engine::eval`] gives energies and dE/dy. [`reference`] is the float64 CPU twin
+//! host; [`Engine::eval`] gives energies and dE/dy. [`reference`](mod@reference) is the float64 CPU twin
 //! the kernels are tested against; [`rng`] the counter-based noise both draw.
 //!
 //! ```no_run
