@@ -12,7 +12,7 @@ output taken as the energy) refined for K steps of
 
     y <- y - eta * dE/dy + sqrt(2 * eta * T) * N(0, I)      (eta 0.01, T 0.001)
 
-with the workloads, batch sizes and flag semantics of `ebm bench` (src/bench.rs): r1 (x_dim 32,
+with the workloads, batch sizes and flag semantics of `ebm bench` (src/bin/ebm/workloads.rs): r1 (x_dim 32,
 y_dim 32, hidden [256, 256, 256], batches 1024 and 8192, K 100), latency (the r1 model, batch
 64, K 1000), toy2d (x_dim 2, y_dim 2, hidden [64, 64], batch 65536, K 1000), and with `--suite`
 (as `ebm bench --suite`) r1 at batch 65536, K 100 too; `--batch` and `--steps` override every

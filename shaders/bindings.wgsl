@@ -46,7 +46,7 @@ struct LayerDesc {
     act: u32,     // first scratch unit of act(z) (of z itself for the last layer)
     dact: u32,    // first scratch unit of act'(z) (unused for the last layer)
     weight_t: u32,  // the same matrix transposed, [n_in, n_out] row-major
-    _pad0: u32,
+    delta: u32,   // first scratch unit of dE/dz (backprop.wgsl; the last layer's is delta_a)
 }
 
 // The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).
@@ -54,7 +54,7 @@ struct ChainState {
     energy: f32,      // U = E + prior of the current y (Langevin: of the last step's y)
     step_scale: f32,  // the chain's step-size multiplier (keep-if-lower, MALA adaptation)
     steps_taken: u32,  // the step it stopped before, RUNNING while it runs
-    accepted: u32,    // steps taken (MALA and keep-if-lower: proposals accepted)
+    accepted: u32,    // proposals accepted (MALA, keep-if-lower); every step for Langevin
     change: f32,      // |energy change| of the last step taken (FLT_MAX before the first)
     non_finite_at: u32,  // the first step whose result held a NaN or infinity, RUNNING if none
     _pad1: u32,

@@ -50,7 +50,7 @@ mod trace;
 pub use activation::{Activation, Output};
 pub use config::{RefineConfig, Sampler, StopRule, DEFAULT_DISPATCH_MS};
 pub use context::{adapters, Context};
-pub use engine::{pick_best, BestOf, Engine};
+pub use engine::{pick_best, BestOf, Engine, WeightGrad};
 pub use error::{Error, Result};
 pub use model::{Layer, Model, ModelSpec};
 pub use outputs::{Evaluation, Refinement};
@@ -71,6 +71,7 @@ pub mod testing {
     pub use crate::gpu::wgsl::SHADER_FILES;
     pub use crate::kernels::bindings::BINDINGS;
     pub use crate::kernels::tile::{Sizes as TileSizes, TILE_K};
+    pub use crate::kernels::weight_grad::TRAIN_BINDINGS;
     pub use crate::kernels::{prelude_and, Dispatch, Kernel};
     pub use crate::plan::{
         candidates, choose, eval_path, evaluation, fitting_paths, is_llvmpipe, steps_per_dispatch,

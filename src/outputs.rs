@@ -31,7 +31,8 @@ pub struct Refinement {
     /// The step each chain stopped before (early stopping), K for those that never
     /// stopped, the steps done for those a cancellation stopped: the steps it took, `[n]`.
     pub steps_taken: Vec<u32>,
-    /// Steps each chain took, `[n]`; for MALA and keep-if-lower, the proposals it accepted.
+    /// Proposals each chain accepted, `[n]` (MALA, keep-if-lower; for Langevin every step
+    /// it took).
     pub accepted: Vec<u32>,
     /// Each chain's final step-size multiplier, `[n]`: 1 but for keep-if-lower (which
     /// shrinks it) and MALA's warm-up (which adapts it).

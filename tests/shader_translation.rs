@@ -10,6 +10,7 @@ mod common;
 use ebm::testing::{
     check_workgroup_memory, prelude_and, specialise, workgroup_memory_bytes, Access, Kernel,
     TileSizes, BINDINGS, RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA, SHADER_FILES,
+    TRAIN_BINDINGS,
 };
 use ebm::{Activation, Output};
 use naga::back::{glsl, hlsl, msl, spv};
@@ -46,14 +47,13 @@ fn every_shader_file_validates_with_its_imports_alone() {
     }
 }
 
-/// The bindings of a module: (binding, name, access).
-fn declared_bindings(module: &naga::Module) -> Vec<(u32, String, Access)> {
+/// The bindings of a module: ((group, binding), name, access).
+fn declared_bindings(module: &naga::Module) -> Vec<((u32, u32), String, Access)> {
     let mut out: Vec<_> = module
         .global_variables
         .iter()
         .filter_map(|(_, v)| {
             let b = v.binding.as_ref()?;
-            assert_eq!(b.group, 0, "{:?}", v.name);
             let access = match v.space {
                 naga::AddressSpace::Uniform => Access::UniformDynamic,
                 naga::AddressSpace::Storage { access } => {
@@ -65,25 +65,38 @@ fn declared_bindings(module: &naga::Module) -> Vec<(u32, String, Access)> {
                 }
                 ref other => panic!("{:?} in {other:?}", v.name),
             };
-            Some((b.binding, v.name.clone().unwrap(), access))
+            Some(((b.group, b.binding), v.name.clone().unwrap(), access))
         })
         .collect();
     out.sort_by_key(|b| b.0);
     out
 }
 
-/// The table the host builds layouts and bind groups from is what bindings.wgsl declares,
-/// binding for binding; every kernel binds only through it.
+/// The tables the host builds layouts and bind groups from are what the shaders declare,
+/// binding for binding: group 0 is bindings.wgsl, group 1 the weight-gradient kernel's own;
+/// every kernel binds only through them.
 #[test]
 fn the_binding_table_is_what_the_shaders_declare() {
-    let table: Vec<(u32, String, Access)> = BINDINGS
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (i as u32, b.name.to_string(), b.access))
-        .collect();
+    let entries = |group: u32, table: &[ebm::testing::Binding]| -> Vec<_> {
+        table
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ((group, i as u32), b.name.to_string(), b.access))
+            .collect::<Vec<_>>()
+    };
+    let main = entries(0, &BINDINGS);
     let source = prelude_and("bindings.wgsl").unwrap();
     let module = naga::front::wgsl::parse_str(&source).unwrap();
-    assert_eq!(declared_bindings(&module), table);
+    assert_eq!(declared_bindings(&module), main);
+    let train = entries(1, &TRAIN_BINDINGS);
+    let source = Kernel::WeightGrad.source().unwrap();
+    let module = naga::front::wgsl::parse_str(&source).unwrap();
+    let declared: Vec<_> = declared_bindings(&module)
+        .into_iter()
+        .filter(|b| b.0 .0 == 1)
+        .collect();
+    assert_eq!(declared, train);
+    let table: Vec<_> = main.into_iter().chain(train).collect();
     for kernel in Kernel::ALL {
         let source = kernel.source().unwrap();
         let module = naga::front::wgsl::parse_str(&source).unwrap();

@@ -391,13 +391,19 @@ impl Engine {
             // The last submission's results and timestamps come back in one read-back,
             // which waits for it; the others are waited for, and timed on their own.
             let (seconds, data) = if finish {
+                // Without timestamps the wall clock times the submission, so it is waited
+                // for before the read-back, which would count too.
+                let waited = match &ws.timer {
+                    Some(_) => None,
+                    None => {
+                        self.ctx.wait(index)?;
+                        Some(submitted.elapsed().as_secs_f64())
+                    }
+                };
                 let stamps = if ws.timer.is_some() { 16 } else { 0 };
                 let mut words: Vec<u32> = read_back(&self.ctx, &ws.b.readback, copied + stamps)?;
                 let at = (copied / 4) as usize;
-                let seconds = match &ws.timer {
-                    Some(_) => seconds_between(&self.ctx, &words[at..]),
-                    None => submitted.elapsed().as_secs_f64(),
-                };
+                let seconds = waited.unwrap_or_else(|| seconds_between(&self.ctx, &words[at..]));
                 words.truncate(at);
                 (seconds, Some(words))
             } else {

@@ -19,6 +19,7 @@ impl Engine {
     #[doc(hidden)]
     pub fn set_runtime_checks(&mut self, on: bool) -> Result<()> {
         self.pipelines.set_runtime_checks(on);
+        self.train_pipelines.set_runtime_checks(on);
         self.rebuild()
     }
 
@@ -26,6 +27,7 @@ impl Engine {
     /// the kernels again.
     fn rebuild(&mut self) -> Result<()> {
         self.pipelines.clear();
+        self.train_pipelines.clear();
         self.self_check()
     }
 

@@ -3,13 +3,15 @@
 //! public [`Engine`] and its input checks. Beside it: `best_of` (R chains per x, the best
 //! kept), `call` (one call: chunks, submissions, progress, read-back), `submission` (what
 //! one submission records), `workspace` (a call's buffers, kept between calls),
-//! `self_check` (new engines held to the reference), `hooks` (the tests' settings).
+//! `self_check` (new engines held to the reference), `weight_grad` (dE/dtheta over a batch),
+//! `hooks` (the tests' settings).
 
 mod best_of;
 mod call;
 mod hooks;
 mod self_check;
 mod submission;
+mod weight_grad;
 mod workspace;
 
 use std::collections::HashMap;
@@ -17,6 +19,7 @@ use std::sync::Mutex;
 
 pub use best_of::{pick_best, BestOf};
 use call::Job;
+pub use weight_grad::WeightGrad;
 use workspace::{Room, Workspace};
 
 use crate::config::RefineConfig;
@@ -30,6 +33,7 @@ use crate::gpu::readback::{binding_limit, storage_init};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::layout::{scratch_layout, ScratchLayout};
 use crate::kernels::params::{Params, RUNNING};
+use crate::kernels::weight_grad::TRAIN_BINDINGS;
 use crate::kernels::{tile, Kernel};
 use crate::model::Model;
 use crate::outputs::{check_non_finite, Evaluation, Refinement};
@@ -45,6 +49,10 @@ type PipelineKey = (Kernel, u32, u32);
 
 /// A model uploaded to a GPU context, ready to evaluate and refine batches. One engine may
 /// serve several threads at once.
+///
+/// The buffers of a call are kept for later calls of the same size class (up to 256 MiB
+/// of device memory per engine), so repeated calls allocate nothing;
+/// [`Engine::release_buffers`] (or dropping the engine) gives that memory back.
 pub struct Engine {
     ctx: Context,
     model: Model,
@@ -53,6 +61,9 @@ pub struct Engine {
     layer_table: wgpu::Buffer,
     bind_layout: wgpu::BindGroupLayout,
     pipelines: PipelineCache<PipelineKey>,
+    /// Group 1 of the weight-gradient kernels, and their pipelines (over groups 0 and 1).
+    train_layout: wgpu::BindGroupLayout,
+    train_pipelines: PipelineCache<Kernel>,
     /// The buffers of earlier calls, kept for later calls of the same size class.
     workspaces: Pool<Room, Workspace>,
     choice: PathChoice,
@@ -128,13 +139,20 @@ impl Engine {
             ));
         }
         let bind_layout = bindings::layout(ctx.device(), "ebm mlp", &BINDINGS);
+        let train_layout = bindings::layout(ctx.device(), "ebm weight gradients", &TRAIN_BINDINGS);
         let engine = Engine {
             ctx: ctx.clone(),
             model: model.clone(),
             weights: storage_init(ctx, "weights", bytemuck::cast_slice(&weights)),
             layer_table: storage_init(ctx, "layer table", bytemuck::cast_slice(&layout.layers)),
             layout,
-            pipelines: PipelineCache::new(ctx, "ebm mlp", &bind_layout),
+            pipelines: PipelineCache::new(ctx, "ebm mlp", &[&bind_layout]),
+            train_pipelines: PipelineCache::new(
+                ctx,
+                "ebm weight gradients",
+                &[&bind_layout, &train_layout],
+            ),
+            train_layout,
             bind_layout,
             workspaces: Pool::new(WORKSPACE_BUDGET),
             choice,
@@ -163,32 +181,37 @@ impl Engine {
     /// first use.
     fn pipeline(&self, kernel: Kernel, chains: u32, rule: u32) -> Result<wgpu::ComputePipeline> {
         self.pipelines.get(&self.ctx, (kernel, chains, rule), || {
-            let limits = self.plan_limits();
-            let tiled = matches!(kernel, Kernel::Tile | Kernel::TileSubgroup);
-            if tiled {
-                if let Some(why) = tile::misfit(&self.model, chains, &limits) {
-                    return Err(Error::Gpu {
-                        stage: "tile",
-                        message: why,
-                    });
-                }
+            self.pipeline_source(kernel, chains, rule)
+        })
+    }
+
+    /// What the pipeline of `kernel` is made from, for this model.
+    fn pipeline_source(&self, kernel: Kernel, chains: u32, rule: u32) -> Result<PipelineSource> {
+        let limits = self.plan_limits();
+        let tiled = matches!(kernel, Kernel::Tile | Kernel::TileSubgroup);
+        if tiled {
+            if let Some(why) = tile::misfit(&self.model, chains, &limits) {
+                return Err(Error::Gpu {
+                    stage: "tile",
+                    message: why,
+                });
             }
-            let sizes = tile::Sizes::for_model(&self.model, chains.max(4), &limits);
-            let workgroup_size = if tiled {
-                crate::constants::TILE_THREADS
-            } else {
-                WORKGROUP_SIZE
-            };
-            Ok(PipelineSource {
-                entry: kernel.entry_point(),
-                source: kernel.source_for(&sizes)?,
-                constants: vec![
-                    ("ACTIVATION", f64::from(self.model.activation.shader_id())),
-                    ("OUTPUT", f64::from(self.model.output.shader_id())),
-                    ("WORKGROUP_SIZE", f64::from(workgroup_size)),
-                    ("RULE", f64::from(rule)),
-                ],
-            })
+        }
+        let sizes = tile::Sizes::for_model(&self.model, chains.max(4), &limits);
+        let workgroup_size = if tiled {
+            crate::constants::TILE_THREADS
+        } else {
+            WORKGROUP_SIZE
+        };
+        Ok(PipelineSource {
+            entry: kernel.entry_point(),
+            source: kernel.source_for(&sizes)?,
+            constants: vec![
+                ("ACTIVATION", f64::from(self.model.activation.shader_id())),
+                ("OUTPUT", f64::from(self.model.output.shader_id())),
+                ("WORKGROUP_SIZE", f64::from(workgroup_size)),
+                ("RULE", f64::from(rule)),
+            ],
         })
     }
 
@@ -233,6 +256,12 @@ impl Engine {
         self.max_chunk = self.max_chunk.min(chains);
         self.workspaces.clear();
         Ok(())
+    }
+
+    /// Gives back the device memory of the buffers kept from earlier calls; the next call
+    /// allocates afresh.
+    pub fn release_buffers(&self) {
+        self.workspaces.clear();
     }
 
     /// Whether the tile kernel uses subgroup operations (where the device has them; the

@@ -34,8 +34,8 @@ impl Engine {
             .collect::<Result<Vec<_>>>()?;
         // One Params block per dispatch: its step range, layer and whether it writes the
         // energy.
-        let stride = self.params_stride as usize;
-        let mut blocks = vec![0u8; stride * dispatches.len().max(1)];
+        let block_bytes = self.params_stride as usize;
+        let mut blocks = vec![0u8; block_bytes * dispatches.len().max(1)];
         for (i, d) in dispatches.iter().enumerate() {
             let block = Params {
                 step_offset: d.step_offset,
@@ -44,7 +44,7 @@ impl Engine {
                 layer: d.layer,
                 ..*params
             };
-            let at = i * stride;
+            let at = i * block_bytes;
             blocks[at..at + std::mem::size_of::<Params>()]
                 .copy_from_slice(bytemuck::bytes_of(&block));
         }
@@ -55,7 +55,7 @@ impl Engine {
             .enumerate()
             .map(|(i, (d, pipeline))| Run {
                 pipeline,
-                offset: (i * stride) as u32,
+                offset: (i * block_bytes) as u32,
                 groups: d.groups,
             })
             .collect();
@@ -91,7 +91,7 @@ impl Engine {
         }
         let timestamps_to = finish.map(|_| (&b.readback, copied));
         let timing = ws.timer.as_ref().map(|t| (t, timestamps_to));
-        let index = submit(&self.ctx, &ws.bind_group, &runs, &copies, timing);
+        let index = submit(&self.ctx, &[&ws.bind_group], &runs, &copies, timing);
         Ok((index, copied))
     }
 }

@@ -30,13 +30,26 @@ pub(super) struct Room {
 }
 
 impl Room {
-    /// The size class that holds `needed`, within `cap` bytes per binding.
-    fn class_of(needed: Room, cap: u64) -> Room {
-        let class = |n: u64| if n == 0 { 0 } else { size_class(n, cap) };
+    /// The size class that holds `needed`.
+    fn class_of(needed: Room) -> Room {
+        let class = |n: u64| if n == 0 { 0 } else { size_class(n) };
         Room {
             chains: class(needed.chains),
             trace_steps: class(needed.trace_steps),
             table_rows: class(needed.table_rows),
+        }
+    }
+
+    /// The room a workspace for `needed` gets: its size class, unless a buffer of that
+    /// class (`largest` gives a room's largest buffer) would pass `limit` bytes, the most
+    /// the device binds; then exactly what is needed (chunks are cut to fit it, often to
+    /// the byte).
+    fn for_need(needed: Room, limit: u64, largest: impl Fn(Room) -> u64) -> Room {
+        let class = Room::class_of(needed);
+        if largest(class) <= limit {
+            class
+        } else {
+            needed
         }
     }
 }
@@ -99,7 +112,11 @@ impl Engine {
     /// from the pool, or a new one; an error naming the batch, chunk and bytes where the
     /// device cannot hold it.
     pub(super) fn workspace(&self, needed: Room, n: usize) -> Result<Workspace> {
-        let room = Room::class_of(needed, binding_limit(&self.ctx.limits()));
+        let largest = |room| {
+            let bytes = self.workspace_bytes(room);
+            bytes.iter().map(|(_, b)| *b).max().unwrap_or(0)
+        };
+        let room = Room::for_need(needed, binding_limit(&self.ctx.limits()), largest);
         if let Some(ws) = self.workspaces.take(&room) {
             return Ok(ws);
         }
@@ -231,5 +248,33 @@ pub(super) fn chains_per_group(path: crate::path::KernelPath) -> u32 {
         crate::path::KernelPath::Chain => WORKGROUP_SIZE,
         crate::path::KernelPath::Tile { chains } => chains,
         crate::path::KernelPath::Layered => crate::constants::LAYERED_TILE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk cut to the binding limit keeps its exact size: its size class would not
+    /// bind. Smaller ones get their class.
+    #[test]
+    fn rooms_never_pass_the_binding_limit() {
+        let bytes_per_chain = 4000;
+        let limit = 128 << 20;
+        let largest = |room: Room| room.chains * bytes_per_chain;
+        let at_limit = Room {
+            chains: limit / bytes_per_chain,
+            trace_steps: 0,
+            table_rows: 100,
+        };
+        let room = Room::for_need(at_limit, limit, largest);
+        assert_eq!(room, at_limit);
+        assert!(largest(room) <= limit);
+        let small = Room {
+            chains: 65,
+            ..at_limit
+        };
+        let room = Room::for_need(small, limit, largest);
+        assert_eq!((room.chains, room.table_rows), (72, 104));
     }
 }

@@ -29,13 +29,15 @@ pub(crate) struct PipelineCache<K> {
 }
 
 impl<K: Hash + Eq + Copy> PipelineCache<K> {
-    /// An empty cache for pipelines over `bind_layout`.
-    pub(crate) fn new(ctx: &Context, label: &str, bind_layout: &wgpu::BindGroupLayout) -> Self {
+    /// An empty cache for pipelines over `bind_layouts` (bind groups 0, 1, ...).
+    pub(crate) fn new(ctx: &Context, label: &str, bind_layouts: &[&wgpu::BindGroupLayout]) -> Self {
+        let groups: Vec<Option<&wgpu::BindGroupLayout>> =
+            bind_layouts.iter().map(|l| Some(*l)).collect();
         let layout = ctx
             .device()
             .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(label),
-                bind_group_layouts: &[Some(bind_layout)],
+                bind_group_layouts: &groups,
                 immediate_size: 0,
             });
         PipelineCache {

@@ -5,16 +5,12 @@
 use std::sync::Mutex;
 
 /// The size class of `n`: `n` rounded up to one of 8 steps per power of two (at most 12.5%
-/// more), or `n` itself where that would pass `cap`. Items of one class serve every size
-/// in it.
-pub(crate) fn size_class(n: u64, cap: u64) -> u64 {
+/// more). Items of one class serve every size in it.
+pub(crate) fn size_class(n: u64) -> u64 {
     let n = n.max(1);
     // One eighth of the largest power of two not above n.
     let step = ((1u64 << (63 - n.leading_zeros())) / 8).max(1);
-    match n.div_ceil(step).checked_mul(step) {
-        Some(class) if class <= cap => class,
-        _ => n,
-    }
+    n.div_ceil(step).saturating_mul(step)
 }
 
 /// Items of type `T` by key, with their sizes in bytes.
@@ -42,9 +38,12 @@ impl<K: PartialEq, T> Pool<K, T> {
     }
 
     /// Gives `item` (of `key`, `bytes` large) back for later calls; the least recently
-    /// given back go first when the pool passes its budget (an item larger than the budget
-    /// is dropped at once).
+    /// given back go first when the pool passes its budget. An item larger than the whole
+    /// budget is dropped at once, and the others stay.
     pub(crate) fn give(&self, key: K, item: T, bytes: u64) {
+        if bytes > self.budget {
+            return;
+        }
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         free.push((key, item, bytes));
         let mut total: u64 = free.iter().map(|(_, _, b)| b).sum();
@@ -71,15 +70,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn size_classes_round_up_by_at_most_an_eighth_within_the_cap() {
-        assert_eq!(size_class(0, 1 << 20), 1);
-        assert_eq!(size_class(5, 1 << 20), 5);
-        assert_eq!(size_class(64, 1 << 20), 64);
-        assert_eq!(size_class(65, 1 << 20), 72);
-        assert_eq!(size_class(1000, 1 << 20), 1024);
-        assert_eq!(size_class(1000, 1000), 1000);
+    fn size_classes_round_up_by_at_most_an_eighth() {
+        assert_eq!(size_class(0), 1);
+        assert_eq!(size_class(5), 5);
+        assert_eq!(size_class(64), 64);
+        assert_eq!(size_class(65), 72);
+        assert_eq!(size_class(1000), 1024);
         for n in 1..5000u64 {
-            let class = size_class(n, u64::MAX);
+            let class = size_class(n);
             assert!(class >= n && class * 8 <= n * 9 + 8, "{n}: {class}");
         }
     }
@@ -99,5 +97,7 @@ mod tests {
         assert_eq!(pool.take(&2), None);
         pool.give(4, "huge", 500);
         assert_eq!(pool.take(&4), None);
+        // The huge one went alone: the others stayed.
+        assert_eq!(pool.len(), 2);
     }
 }

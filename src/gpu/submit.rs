@@ -27,11 +27,12 @@ pub(crate) struct Copy<'a> {
 /// (None: the timer's own).
 pub(crate) type Timing<'a> = Option<(&'a KernelTimer, Option<(&'a wgpu::Buffer, u64)>)>;
 
-/// Records `runs` in one compute pass over `bind_group`, timed by `timing`, then `copies`,
-/// and submits them.
+/// Records `runs` in one compute pass over `bind_groups` (group 0, whose uniform block each
+/// run binds at its offset, then groups 1, ...), timed by `timing`, then `copies`, and
+/// submits them.
 pub(crate) fn submit(
     ctx: &Context,
-    bind_group: &wgpu::BindGroup,
+    bind_groups: &[&wgpu::BindGroup],
     runs: &[Run<'_>],
     copies: &[Copy<'_>],
     timing: Timing<'_>,
@@ -43,9 +44,12 @@ pub(crate) fn submit(
             label: Some("ebm"),
             timestamp_writes: timer.map(KernelTimer::writes),
         });
+        for (i, group) in bind_groups.iter().enumerate().skip(1) {
+            pass.set_bind_group(i as u32, *group, &[]);
+        }
         for run in runs {
             pass.set_pipeline(run.pipeline);
-            pass.set_bind_group(0, bind_group, &[run.offset]);
+            pass.set_bind_group(0, bind_groups[0], &[run.offset]);
             pass.dispatch_workgroups(run.groups.0, run.groups.1, 1);
         }
     }

@@ -12,6 +12,12 @@ pub(crate) struct ScratchLayout {
     pub layers: Vec<LayerDesc>,
     /// Units (floats) of one chain's scratch.
     pub units: u32,
+    /// Units of one chain's scratch for weight gradients: the above, then dE/dz of every
+    /// hidden layer.
+    pub train_units: u32,
+    /// Parameters (weights and biases): they come first in the packed weights, layer by
+    /// layer, each weight `[n_out, n_in]` then its bias.
+    pub params: u32,
     /// The two delta buffers of the backward pass.
     pub delta_a: u32,
     pub delta_b: u32,
@@ -40,8 +46,9 @@ pub(crate) fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)>
         if l != last {
             cursor += layer.n_out;
         }
-        layers.push([layer.n_in, layer.n_out, weight, bias, act, dact, 0]);
+        layers.push(vec![layer.n_in, layer.n_out, weight, bias, act, dact, 0]);
     }
+    let layers_params = weights.len();
     // Transposed copies, [n_in, n_out] row-major: the forward passes of the tile and
     // layered paths read them along rows.
     for (l, layer) in model.layers.iter().enumerate() {
@@ -56,6 +63,15 @@ pub(crate) fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)>
     let xpart = delta_b + widest;
     let save = xpart + model.layers[0].n_out;
     let units = save + 2 * model.y_dim + 1;
+    // dE/dz of every hidden layer, for weight gradients (backprop.wgsl), after what the
+    // other kernels use; the last layer's dE/df stays at delta_a.
+    let mut train_units = units;
+    for (l, layer) in model.layers.iter().enumerate() {
+        layers[l].push(if l == last { delta_a } else { train_units });
+        if l != last {
+            train_units += layer.n_out;
+        }
+    }
     let fits = |v: usize| u32::try_from(v).ok();
     let too_big = || Error::Model("the model is too large for 32-bit indexing".into());
     let layers = layers
@@ -69,7 +85,7 @@ pub(crate) fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)>
                 act: fits(v[4]).ok_or_else(too_big)?,
                 dact: fits(v[5]).ok_or_else(too_big)?,
                 weight_t: fits(v[6]).ok_or_else(too_big)?,
-                ..Default::default()
+                delta: fits(v[7]).ok_or_else(too_big)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -77,6 +93,8 @@ pub(crate) fn scratch_layout(model: &Model) -> Result<(ScratchLayout, Vec<f32>)>
         ScratchLayout {
             layers,
             units: fits(units).ok_or_else(too_big)?,
+            train_units: fits(train_units).ok_or_else(too_big)?,
+            params: fits(layers_params).ok_or_else(too_big)?,
             delta_a: delta_a as u32,
             delta_b: delta_b as u32,
             xpart: xpart as u32,

@@ -7,6 +7,7 @@
 //! | tile    | `tile.wgsl`         | `kernels/tile.rs`    | every step, a tile per workgroup   |
 //! | layered | `layered.wgsl`      | `kernels/layered.rs` | a dispatch per layer and step      |
 //! | trace   | `trace.wgsl`        | `kernels/trace.rs`   | the per-step summary of a trace    |
+//! | weight gradients | `backprop.wgsl`, `weight_grad.wgsl` | `kernels/weight_grad.rs` | dE/dtheta summed over a batch |
 //!
 //! Each family module gives its sizes, specialisation constants and dispatch shapes; the
 //! planner (`crate::plan`) composes them. All share one binding table (`bindings`), the
@@ -22,6 +23,7 @@ pub(crate) mod layout;
 pub(crate) mod params;
 pub(crate) mod tile;
 pub(crate) mod trace;
+pub(crate) mod weight_grad;
 
 use crate::error::{Error, Result};
 use crate::gpu::wgsl;
@@ -53,11 +55,15 @@ pub enum Kernel {
     LayeredSettle,
     /// The per-step summary of a trace (min, mean, max energy, mean gradient norm).
     TraceReduce,
+    /// Weight gradients: energies and every layer's dE/dz, one chain per invocation.
+    Backprop,
+    /// Weight gradients: the weighted sum over chains, one parameter per invocation.
+    WeightGrad,
 }
 
 impl Kernel {
     /// Every kernel the crate ships.
-    pub const ALL: [Kernel; 12] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Eval,
         Kernel::Chain,
         Kernel::Tile,
@@ -70,6 +76,8 @@ impl Kernel {
         Kernel::LayeredStart,
         Kernel::LayeredSettle,
         Kernel::TraceReduce,
+        Kernel::Backprop,
+        Kernel::WeightGrad,
     ];
 
     /// The entry point's name.
@@ -86,6 +94,8 @@ impl Kernel {
             Kernel::LayeredStart => "layered_start",
             Kernel::LayeredSettle => "layered_settle",
             Kernel::TraceReduce => "trace_reduce",
+            Kernel::Backprop => "backprop",
+            Kernel::WeightGrad => "weight_grad",
         }
     }
 
@@ -96,7 +106,15 @@ impl Kernel {
             Kernel::Chain => "chain.wgsl",
             Kernel::Tile | Kernel::TileSubgroup => "tile.wgsl",
             Kernel::TraceReduce => "trace.wgsl",
-            _ => "layered.wgsl",
+            Kernel::Backprop => "backprop.wgsl",
+            Kernel::WeightGrad => "weight_grad.wgsl",
+            Kernel::LayeredXpart
+            | Kernel::LayeredForward
+            | Kernel::LayeredOutput
+            | Kernel::LayeredBackward
+            | Kernel::LayeredUpdate
+            | Kernel::LayeredStart
+            | Kernel::LayeredSettle => "layered.wgsl",
         }
     }
 

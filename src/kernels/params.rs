@@ -124,7 +124,7 @@ pub struct LayerDesc {
     pub act: u32,
     pub dact: u32,
     pub weight_t: u32,
-    pub _pad0: u32,
+    pub delta: u32,
 }
 
 #[cfg(test)]
@@ -184,7 +184,7 @@ mod tests {
     fn layer_desc_matches_wgsl() {
         let (size, members) = wgsl_layout("LayerDesc");
         assert_eq!(size as usize, size_of::<LayerDesc>());
-        let host = offsets!(LayerDesc; n_in, n_out, weight, bias, act, dact, weight_t, _pad0);
+        let host = offsets!(LayerDesc; n_in, n_out, weight, bias, act, dact, weight_t, delta);
         assert_eq!(members, host);
     }
 }

@@ -10,10 +10,12 @@ use crate::rng::langevin_normals;
 
 mod mlp;
 mod trace;
+mod weight_grad;
 
 use mlp::row;
 pub use mlp::{energy_and_grad, eval};
 pub use trace::summarise;
+pub use weight_grad::{weight_grad, LayerGrad};
 
 /// K steps of (Langevin) refinement for every chain; returns final y `[n, y_dim]` and the
 /// final energies including the prior. Chain `c` draws the same noise as on the GPU.
@@ -21,7 +23,7 @@ pub fn refine(model: &Model, x: &[f32], y0: &[f32], config: &RefineConfig) -> (V
     refine_fixed(model, x, y0, None, config)
 }
 
-/// As [`refine`], with the coordinates where `fixed` (`[n, y_dim]`) is true held at y0.
+/// As [`refine`], with the coordinates where `fixed` (`[n, y_dim]`) is true kept at y0.
 pub fn refine_fixed(
     model: &Model,
     x: &[f32],
@@ -84,14 +86,14 @@ pub fn refine_full(
         trace: vec![Vec::with_capacity(n); if config.trace { steps } else { 0 }],
     };
     for c in 0..n {
-        let held: Vec<bool> = (0..model.y_dim)
+        let fixed: Vec<bool> = (0..model.y_dim)
             .map(|k| fixed.is_some_and(|f| f[c * model.y_dim + k]))
             .collect();
         let chain = refine_chain(
             model,
             &row(x, model.x_dim, c),
             row(y0, model.y_dim, c),
-            &held,
+            &fixed,
             c as u32,
             config,
         );
@@ -120,7 +122,7 @@ fn refine_chain(
     model: &Model,
     x: &[f64],
     mut y: Vec<f64>,
-    held: &[bool],
+    fixed: &[bool],
     chain: u32,
     config: &RefineConfig,
 ) -> ChainRun {
@@ -144,7 +146,7 @@ fn refine_chain(
         }
         let norm = d
             .iter()
-            .zip(held)
+            .zip(fixed)
             .filter(|(_, h)| !**h)
             .map(|(v, _)| v * v)
             .sum::<f64>()
@@ -168,7 +170,7 @@ fn refine_chain(
         };
         let mut next = y.clone();
         for (k, v) in next.iter_mut().enumerate() {
-            if held[k] {
+            if fixed[k] {
                 continue;
             }
             *v -= eta * (d[k] * clip);
@@ -182,7 +184,7 @@ fn refine_chain(
         if let Some(g) = config.simplex {
             for (b, group) in next.chunks_mut(g as usize).enumerate() {
                 let first = b * g as usize;
-                if !held[first..first + g as usize].iter().any(|&h| h) {
+                if !fixed[first..first + g as usize].iter().any(|&h| h) {
                     project_simplex(group);
                 }
             }
@@ -210,7 +212,7 @@ fn refine_chain(
                 // log q(y | y') - log q(y' | y), both N(mean, noise^2 I) over the moving
                 // coordinates, and the Boltzmann factor at T = noise^2 / (2 eta).
                 let mut ratio = 0.0;
-                for k in (0..y.len()).filter(|&k| !held[k]) {
+                for k in (0..y.len()).filter(|&k| !fixed[k]) {
                     let forward = next[k] - y[k] + eta * d[k];
                     let reverse = y[k] - next[k] + eta * d_next[k];
                     ratio += reverse * reverse - forward * forward;
