@@ -18,12 +18,19 @@ fn read_npy(path: &str) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
         .map_err(|e| format!("{path}: {e} (a float32 array is needed)"))?)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [model, x, y0] = args.as_slice() else {
         eprintln!("usage: refine_files MODEL.safetensors X.npy|- Y0.npy");
         std::process::exit(2);
     };
+    if let Err(e) = run(model, x, y0) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(model: &str, x: &str, y0: &str) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new()?;
     let model = Model::load(model)?;
     let engine = Engine::new(&ctx, &model)?;
