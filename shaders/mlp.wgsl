@@ -94,6 +94,27 @@ fn output_layer(c: u32) -> f32 {
     return energy;
 }
 
+// Column `col` of the layer's weights against a delta in scratch (from unit `src`) of chain
+// c: sum over j < n_out of W[j, col] * delta[j], the backward pass's one product.
+fn column_dot(layer: LayerDesc, col: u32, src: u32, c: u32) -> f32 {
+    var g = 0.0;
+    var j = 0u;
+    for (; j + 8u <= layer.n_out; j += 8u) {
+        g += weights[layer.weight + j * layer.n_in + col] * scratch[unit(src + j, c)];
+        g += weights[layer.weight + (j + 1u) * layer.n_in + col] * scratch[unit(src + (j + 1u), c)];
+        g += weights[layer.weight + (j + 2u) * layer.n_in + col] * scratch[unit(src + (j + 2u), c)];
+        g += weights[layer.weight + (j + 3u) * layer.n_in + col] * scratch[unit(src + (j + 3u), c)];
+        g += weights[layer.weight + (j + 4u) * layer.n_in + col] * scratch[unit(src + (j + 4u), c)];
+        g += weights[layer.weight + (j + 5u) * layer.n_in + col] * scratch[unit(src + (j + 5u), c)];
+        g += weights[layer.weight + (j + 6u) * layer.n_in + col] * scratch[unit(src + (j + 6u), c)];
+        g += weights[layer.weight + (j + 7u) * layer.n_in + col] * scratch[unit(src + (j + 7u), c)];
+    }
+    for (; j < layer.n_out; j++) {
+        g += weights[layer.weight + j * layer.n_in + col] * scratch[unit(src + j, c)];
+    }
+    return g;
+}
+
 // dE/dy of chain c from the state `forward(c)` left, into grads[c * y_dim ..].
 fn backward(c: u32) {
     var src = params.delta_a;
@@ -102,45 +123,15 @@ fn backward(c: u32) {
         let layer = layer_table[l];
         let dact = layer_table[l - 1u].dact;
         for (var i = 0u; i < layer.n_in; i++) {
-            var g = 0.0;
-            var j = 0u;
-            for (; j + 8u <= layer.n_out; j += 8u) {
-                g += weights[layer.weight + j * layer.n_in + i] * scratch[unit(src + j, c)];
-                g += weights[layer.weight + (j + 1u) * layer.n_in + i] * scratch[unit(src + (j + 1u), c)];
-                g += weights[layer.weight + (j + 2u) * layer.n_in + i] * scratch[unit(src + (j + 2u), c)];
-                g += weights[layer.weight + (j + 3u) * layer.n_in + i] * scratch[unit(src + (j + 3u), c)];
-                g += weights[layer.weight + (j + 4u) * layer.n_in + i] * scratch[unit(src + (j + 4u), c)];
-                g += weights[layer.weight + (j + 5u) * layer.n_in + i] * scratch[unit(src + (j + 5u), c)];
-                g += weights[layer.weight + (j + 6u) * layer.n_in + i] * scratch[unit(src + (j + 6u), c)];
-                g += weights[layer.weight + (j + 7u) * layer.n_in + i] * scratch[unit(src + (j + 7u), c)];
-            }
-            for (; j < layer.n_out; j++) {
-                g += weights[layer.weight + j * layer.n_in + i] * scratch[unit(src + j, c)];
-            }
-            scratch[unit(dst + i, c)] = g * scratch[unit(dact + i, c)];
+            scratch[unit(dst + i, c)] = column_dot(layer, i, src, c) * scratch[unit(dact + i, c)];
         }
         let t = src;
         src = dst;
         dst = t;
     }
+    // Layer 0's columns of y follow its x_dim columns of x.
     let first = layer_table[0];
-    let col_y = first.weight + params.x_dim;
     for (var k = 0u; k < params.y_dim; k++) {
-        var g = 0.0;
-        var j = 0u;
-        for (; j + 8u <= first.n_out; j += 8u) {
-            g += weights[col_y + j * first.n_in + k] * scratch[unit(src + j, c)];
-            g += weights[col_y + (j + 1u) * first.n_in + k] * scratch[unit(src + (j + 1u), c)];
-            g += weights[col_y + (j + 2u) * first.n_in + k] * scratch[unit(src + (j + 2u), c)];
-            g += weights[col_y + (j + 3u) * first.n_in + k] * scratch[unit(src + (j + 3u), c)];
-            g += weights[col_y + (j + 4u) * first.n_in + k] * scratch[unit(src + (j + 4u), c)];
-            g += weights[col_y + (j + 5u) * first.n_in + k] * scratch[unit(src + (j + 5u), c)];
-            g += weights[col_y + (j + 6u) * first.n_in + k] * scratch[unit(src + (j + 6u), c)];
-            g += weights[col_y + (j + 7u) * first.n_in + k] * scratch[unit(src + (j + 7u), c)];
-        }
-        for (; j < first.n_out; j++) {
-            g += weights[col_y + j * first.n_in + k] * scratch[unit(src + j, c)];
-        }
-        grads[c * params.y_dim + k] = g;
+        grads[c * params.y_dim + k] = column_dot(first, params.x_dim + k, src, c);
     }
 }

@@ -179,6 +179,33 @@ impl Context {
         })
     }
 
+    /// Runs `work`, one call's GPU work, inside validation and out-of-memory error scopes:
+    /// what a scope caught, an uncaptured error or a lost device is an error naming
+    /// `stage`. A lost device comes first, then the work's own error.
+    pub(crate) fn guarded<T>(
+        &self,
+        stage: &'static str,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.check_alive()?;
+        // An uncaptured error left from before this call is not this call's.
+        let _ = self.take_uncaptured();
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = work();
+        let validation = pollster::block_on(scope.pop());
+        let memory = pollster::block_on(oom.pop());
+        self.check_alive()?;
+        let value = result?;
+        let caught = validation
+            .map(|e| e.to_string())
+            .or(memory.map(|e| e.to_string()));
+        match caught.or_else(|| self.take_uncaptured()) {
+            Some(message) => Err(Error::Gpu { stage, message }),
+            None => Ok(value),
+        }
+    }
+
     /// An error if the device was lost.
     pub(crate) fn check_alive(&self) -> Result<()> {
         match self.lost() {

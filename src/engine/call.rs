@@ -177,7 +177,7 @@ impl Engine {
     }
 
     /// Runs `job` over the batch (`x` `[n, x_dim]`, `y` `[n, y_dim]`) on `path`, chunk by
-    /// chunk.
+    /// chunk, inside the context's error scopes.
     pub(super) fn run(
         &self,
         job: &Job<'_>,
@@ -186,16 +186,30 @@ impl Engine {
         path: KernelPath,
         progress: Option<OnProgress<'_>>,
     ) -> Result<CallOutput> {
-        let device = self.ctx.device();
-        self.ctx.check_alive()?;
-        // An uncaptured error left from before this call is not this call's.
-        let _ = self.ctx.take_uncaptured();
+        let (out, ws) = self
+            .ctx
+            .guarded(job.stage(), || self.run_chunks(job, x, y, path, progress))?;
+        // Only a workspace whose call ended cleanly serves the next.
+        self.give_back(ws);
+        Ok(out)
+    }
+
+    /// The chunks of a call, one after the other, and the workspace they ran in.
+    fn run_chunks(
+        &self,
+        job: &Job<'_>,
+        x: &[f32],
+        y: &[f32],
+        path: KernelPath,
+        progress: Option<OnProgress<'_>>,
+    ) -> Result<(CallOutput, Workspace)> {
         let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
         let n = y.len() / y_dim;
         let chunk = self.chunk_size(job, n, path)?;
         let steps = job.steps();
+        let layout = self.layout.params(&self.model, chunk);
         let (rule, steps_per_dispatch, params) = match job {
-            Job::Eval => (0, u32::MAX, Params::default()),
+            Job::Eval => (0, u32::MAX, layout),
             Job::Refine { config, .. } => (
                 config.sampler.rule_id(),
                 match self.forced_steps_per_dispatch {
@@ -208,7 +222,7 @@ impl Engine {
                     ),
                     k => k,
                 },
-                Params::default().with_settings(config),
+                layout.with_settings(config),
             ),
         };
         let call = Call {
@@ -218,21 +232,11 @@ impl Engine {
             rule,
             budget: self.budget(job),
             params: Params {
-                x_dim: x_dim as u32,
-                y_dim: y_dim as u32,
-                n_layers: self.layout.layers.len() as u32,
-                stride: chunk as u32,
-                delta_a: self.layout.delta_a,
-                delta_b: self.layout.delta_b,
-                xpart: self.layout.xpart,
-                save: self.layout.save,
                 trace: u32::from(job.trace()),
                 trace_summary: trace::summary_offset(chunk as u32, steps),
                 ..params
             },
         };
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let table_rows = match job {
             Job::Eval => 0,
             Job::Refine { table, .. } => table.len() as u64,
@@ -274,7 +278,6 @@ impl Engine {
             Job::Refine { fixed, .. } => *fixed,
             Job::Eval => None,
         };
-        let mut result = Ok(());
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
             let part = Chunk {
@@ -283,37 +286,12 @@ impl Engine {
                 y: &y[start * y_dim..(start + m) * y_dim],
                 fixed: fixed.map(|f| &f[start * y_dim..(start + m) * y_dim]),
             };
-            match self.run_chunk(&call, &mut ws, part, &mut reporter) {
-                Ok(part) => {
-                    out.add(part, y_dim);
-                    reporter.steps_before += u64::from(steps);
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
+            let part = self.run_chunk(&call, &mut ws, part, &mut reporter)?;
+            out.add(part, y_dim);
+            reporter.steps_before += u64::from(steps);
         }
         out.cancelled = reporter.cancelled && steps > 0;
-        let validation = pollster::block_on(scope.pop());
-        let memory = pollster::block_on(oom.pop());
-        self.ctx.check_alive()?;
-        result?;
-        if let Some(e) = validation.or(memory) {
-            return Err(Error::Gpu {
-                stage: job.stage(),
-                message: e.to_string(),
-            });
-        }
-        if let Some(message) = self.ctx.take_uncaptured() {
-            return Err(Error::Gpu {
-                stage: job.stage(),
-                message,
-            });
-        }
-        // Only a workspace whose call ended cleanly serves the next.
-        self.give_back(ws);
-        Ok(out)
+        Ok((out, ws))
     }
 
     /// One chunk of a call: uploads its inputs, runs its steps in submissions sized to the

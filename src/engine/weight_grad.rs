@@ -58,9 +58,6 @@ impl Engine {
         }
         check_finite("chain_weights", chain_weights)
             .map_err(|m| Error::input("chain_weights", m))?;
-        self.ctx.check_alive()?;
-        let _ = self.ctx.take_uncaptured();
-        let device = self.ctx.device();
         let per_chain = 4 * u64::from(self.layout.train_units);
         let chunk = ((binding_limit(&self.ctx.limits()) / per_chain) as usize)
             .min(self.max_chunk)
@@ -74,25 +71,9 @@ impl Engine {
                 limit: binding_limit(&self.ctx.limits()),
             });
         }
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let result = self.weight_grad_chunks(x, y, chain_weights, chunk);
-        let validation = pollster::block_on(scope.pop());
-        let memory = pollster::block_on(oom.pop());
-        self.ctx.check_alive()?;
-        let (energy, grads) = result?;
-        if let Some(e) = validation.or(memory) {
-            return Err(Error::Gpu {
-                stage: "weight gradients",
-                message: e.to_string(),
-            });
-        }
-        if let Some(message) = self.ctx.take_uncaptured() {
-            return Err(Error::Gpu {
-                stage: "weight gradients",
-                message,
-            });
-        }
+        let (energy, grads) = self.ctx.guarded("weight gradients", || {
+            self.weight_grad_chunks(x, y, chain_weights, chunk)
+        })?;
         let layers = self
             .layout
             .layers
@@ -156,15 +137,7 @@ impl Engine {
             let params = Params {
                 n_chains: m as u32,
                 chain_offset: start as u32,
-                x_dim: x_dim as u32,
-                y_dim: y_dim as u32,
-                n_layers: self.layout.layers.len() as u32,
-                stride: chunk as u32,
-                delta_a: self.layout.delta_a,
-                delta_b: self.layout.delta_b,
-                xpart: self.layout.xpart,
-                save: self.layout.save,
-                ..Default::default()
+                ..self.layout.params(&self.model, chunk)
             };
             queue.write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
             if x_dim > 0 {

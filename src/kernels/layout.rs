@@ -2,7 +2,7 @@
 //! table of offsets, and the scratch units of one chain (activations, their derivatives,
 //! the backward pass's deltas, W_x x + b, what an accept rule saves).
 
-use super::params::LayerDesc;
+use super::params::{LayerDesc, Params};
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -26,6 +26,24 @@ pub(crate) struct ScratchLayout {
     /// y and dE/dy saved while a proposal is evaluated, then whether the proposal held a
     /// NaN or infinity (accept rules).
     pub save: u32,
+}
+
+impl ScratchLayout {
+    /// The uniform block's fields this layout and `model` give, for chunks of `stride`
+    /// chains (scratch holds unit u of chain c at u * stride + c).
+    pub(crate) fn params(&self, model: &Model, stride: usize) -> Params {
+        Params {
+            x_dim: model.x_dim as u32,
+            y_dim: model.y_dim as u32,
+            n_layers: self.layers.len() as u32,
+            stride: stride as u32,
+            delta_a: self.delta_a,
+            delta_b: self.delta_b,
+            xpart: self.xpart,
+            save: self.save,
+            ..Default::default()
+        }
+    }
 }
 
 /// The packed weights of `model` (each layer's weight and bias, then transposed copies)

@@ -4,55 +4,8 @@
 //! are built from (contrastive divergence and its regulariser, noise-contrastive
 //! estimation: each a choice of the per-chain weights w_c).
 
-use super::mlp::row;
+use super::mlp::{backprop, row};
 use crate::model::{Layer, Model};
-
-/// The energy of one (x, y) pair and dE/dz of every layer's pre-activation z (the last
-/// layer's: dE/df), with the layer inputs each layer read.
-fn backprop(model: &Model, x: &[f64], y: &[f64]) -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
-    let mut inputs: Vec<Vec<f64>> = Vec::with_capacity(model.layers.len());
-    let mut dact: Vec<Vec<f64>> = Vec::with_capacity(model.layers.len());
-    let mut input: Vec<f64> = x.iter().chain(y).copied().collect();
-    let last = model.layers.len() - 1;
-    for (l, layer) in model.layers.iter().enumerate() {
-        let mut out = vec![0.0; layer.n_out];
-        let mut d = vec![0.0; layer.n_out];
-        for j in 0..layer.n_out {
-            let w = &layer.weight[j * layer.n_in..(j + 1) * layer.n_in];
-            let mut acc = f64::from(layer.bias[j]);
-            for (w, v) in w.iter().zip(&input) {
-                acc += f64::from(*w) * v;
-            }
-            if l == last {
-                out[j] = acc;
-            } else {
-                (out[j], d[j]) = model.activation.eval(acc);
-            }
-        }
-        inputs.push(std::mem::replace(&mut input, out));
-        dact.push(d);
-    }
-    let mut delta = vec![0.0; input.len()];
-    let energy = model.output.eval(&input, &mut delta);
-    let mut deltas = vec![Vec::new(); model.layers.len()];
-    for l in (0..model.layers.len()).rev() {
-        if l > 0 {
-            let layer = &model.layers[l];
-            let back = (0..layer.n_in)
-                .map(|i| {
-                    let g: f64 = (0..layer.n_out)
-                        .map(|j| f64::from(layer.weight[j * layer.n_in + i]) * delta[j])
-                        .sum();
-                    g * dact[l - 1][i]
-                })
-                .collect();
-            deltas[l] = std::mem::replace(&mut delta, back);
-        } else {
-            deltas[0] = std::mem::take(&mut delta);
-        }
-    }
-    (energy, deltas, inputs)
-}
 
 /// One layer's share of a gradient, in the model's layout.
 #[derive(Clone, Debug, PartialEq)]
