@@ -1,6 +1,8 @@
 // Resources shared by every kernel of the fused MLP family. The host twins of `Params` and
 // `LayerDesc` are in src/kernels/params.rs (keep in sync: a test compares their layouts via naga).
 
+#import layer_desc.wgsl
+
 struct Params {
     n_chains: u32,      // chains in this dispatch
     chain_offset: u32,  // global index of this dispatch's first chain (keys the noise)
@@ -35,18 +37,6 @@ struct Params {
     save: u32,          // scratch units of the saved y and dE/dy and the proposal's non-finite flag
                         // (accept rules, chain/layered)
     trace_summary: u32, // offset in `trace` of the per-step summaries (trace_reduce)
-}
-
-// One affine layer: offsets into `weights` and scratch units of its outputs.
-struct LayerDesc {
-    n_in: u32,
-    n_out: u32,
-    weight: u32,  // [n_out, n_in] row-major, as nn.Linear stores it
-    bias: u32,
-    act: u32,     // first scratch unit of act(z) (of z itself for the last layer)
-    dact: u32,    // first scratch unit of act'(z) (unused for the last layer)
-    weight_t: u32,  // the same matrix transposed, [n_in, n_out] row-major
-    delta: u32,   // first scratch unit of dE/dz (backprop.wgsl; the last layer's is delta_a)
 }
 
 // The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).

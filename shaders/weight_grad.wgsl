@@ -5,13 +5,8 @@
 // on scheduling (no atomics); added to param_grads, which the host clears first, so a batch
 // split into chunks sums chunk by chunk in order.
 
-#import bindings.wgsl
+#import train_bindings.wgsl
 #import mlp.wgsl
-
-// Per chain of the chunk, the weight of its energy in the sum.
-@group(1) @binding(0) var<storage, read> chain_weights: array<f32>;
-// Per parameter, the sum so far.
-@group(1) @binding(1) var<storage, read_write> param_grads: array<f32>;
 
 // Input i of layer l for chain c: x then y for layer 0, the activation below otherwise.
 fn layer_input(l: u32, i: u32, c: u32) -> f32 {

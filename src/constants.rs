@@ -33,6 +33,49 @@ pub const LAYERED_TILE: u32 = 16;
 /// Threads per workgroup of trace_reduce.
 pub const TRACE_THREADS: u32 = 64;
 
+/// Threads of the one-workgroup reductions of a training step (loss_weights, grad_norm).
+pub const TRAIN_THREADS: u32 = 64;
+/// `TrainParams::objective`: contrastive divergence.
+pub const OBJECTIVE_CD: u32 = 0;
+/// `TrainParams::objective`: noise-contrastive estimation.
+pub const OBJECTIVE_NCE: u32 = 1;
+/// `OptimParams::kind`: Adam with decoupled weight decay.
+pub const OPTIMIZER_ADAM: u32 = 0;
+/// `OptimParams::kind`: plain gradient descent with decoupled weight decay.
+pub const OPTIMIZER_SGD: u32 = 1;
+/// Bits of a statistics row's flags: the loss or an energy was not finite.
+pub const FLAG_LOSS: u32 = 1;
+/// ... the weight gradient was not finite.
+pub const FLAG_GRAD: u32 = 2;
+/// ... the weights were not finite.
+pub const FLAG_WEIGHTS: u32 = 4;
+/// Words of `train_stats` before the first row: HALTED_AT, HALTED_FLAGS, CLIP_SCALE, spare.
+pub const STATS_HEADER: u32 = 8;
+/// `train_stats` word: the first step whose row has a flag (RUNNING: none yet).
+pub const HALTED_AT: u32 = 0;
+/// `train_stats` word: that row's flags.
+pub const HALTED_FLAGS: u32 = 1;
+/// `train_stats` word: this step's gradient-clipping scale, from grad_norm to update.
+pub const CLIP_SCALE: u32 = 2;
+/// Words of one statistics row.
+pub const STATS_ROW: u32 = 8;
+/// Row word: the loss (f32 bits).
+pub const ROW_LOSS: u32 = 0;
+/// Row word: mean energy of the positives.
+pub const ROW_ENERGY_POS: u32 = 1;
+/// Row word: mean energy of the negatives.
+pub const ROW_ENERGY_NEG: u32 = 2;
+/// Row word: global norm of the weight gradient (before clipping).
+pub const ROW_GRAD_NORM: u32 = 3;
+/// Row word: global norm of the weights (before the update).
+pub const ROW_WEIGHT_NORM: u32 = 4;
+/// Row word: the clipping scale applied.
+pub const ROW_CLIP_SCALE: u32 = 5;
+/// Row word: FLAG_LOSS | FLAG_GRAD | FLAG_WEIGHTS.
+pub const ROW_FLAGS: u32 = 6;
+/// Row word: the training step the row is of (u32).
+pub const ROW_STEP: u32 = 7;
+
 /// `ChainState::steps_taken` (and `non_finite_at`) of a chain that has not stopped.
 pub const RUNNING: u32 = u32::MAX;
 /// Bits of `Params::stop_flags`: stop once the gradient norm is small enough.
@@ -79,6 +122,27 @@ pub fn shared() -> Vec<(String, Value)> {
         ("RULE_MALA", Value::U32(RULE_MALA)),
         ("RULE_KEEP_IF_LOWER", Value::U32(RULE_KEEP_IF_LOWER)),
         ("ADAPT_GAIN", Value::F32(ADAPT_GAIN)),
+        ("TRAIN_THREADS", Value::U32(TRAIN_THREADS)),
+        ("OBJECTIVE_CD", Value::U32(OBJECTIVE_CD)),
+        ("OBJECTIVE_NCE", Value::U32(OBJECTIVE_NCE)),
+        ("OPTIMIZER_ADAM", Value::U32(OPTIMIZER_ADAM)),
+        ("OPTIMIZER_SGD", Value::U32(OPTIMIZER_SGD)),
+        ("FLAG_LOSS", Value::U32(FLAG_LOSS)),
+        ("FLAG_GRAD", Value::U32(FLAG_GRAD)),
+        ("FLAG_WEIGHTS", Value::U32(FLAG_WEIGHTS)),
+        ("STATS_HEADER", Value::U32(STATS_HEADER)),
+        ("HALTED_AT", Value::U32(HALTED_AT)),
+        ("HALTED_FLAGS", Value::U32(HALTED_FLAGS)),
+        ("CLIP_SCALE", Value::U32(CLIP_SCALE)),
+        ("STATS_ROW", Value::U32(STATS_ROW)),
+        ("ROW_LOSS", Value::U32(ROW_LOSS)),
+        ("ROW_ENERGY_POS", Value::U32(ROW_ENERGY_POS)),
+        ("ROW_ENERGY_NEG", Value::U32(ROW_ENERGY_NEG)),
+        ("ROW_GRAD_NORM", Value::U32(ROW_GRAD_NORM)),
+        ("ROW_WEIGHT_NORM", Value::U32(ROW_WEIGHT_NORM)),
+        ("ROW_CLIP_SCALE", Value::U32(ROW_CLIP_SCALE)),
+        ("ROW_FLAGS", Value::U32(ROW_FLAGS)),
+        ("ROW_STEP", Value::U32(ROW_STEP)),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))

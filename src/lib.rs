@@ -45,7 +45,9 @@ pub mod reference;
 pub mod rng;
 mod schedule;
 mod tensors;
+pub mod toy;
 mod trace;
+mod train;
 
 pub use activation::{Activation, Output};
 pub use config::{RefineConfig, Sampler, StopRule, DEFAULT_DISPATCH_MS};
@@ -59,6 +61,10 @@ pub use progress::{OnProgress, Progress};
 pub use schedule::{parse_stages, Schedule, Shape, Stage};
 pub use tensors::write_f32 as write_safetensors;
 pub use trace::TraceRow;
+pub use train::{
+    Checkpoint, Objective, OnTrainProgress, Optimizer, TrainConfig, TrainData, TrainProgress,
+    TrainStats, Trainer,
+};
 
 /// What the tests reach inside the crate for (the planner's sizes, the kernels' sources,
 /// the adapter profiles, the shared constants); not part of the API, and free to change.
@@ -71,7 +77,7 @@ pub mod testing {
     pub use crate::gpu::wgsl::SHADER_FILES;
     pub use crate::kernels::bindings::BINDINGS;
     pub use crate::kernels::tile::{Sizes as TileSizes, TILE_K};
-    pub use crate::kernels::weight_grad::TRAIN_BINDINGS;
+    pub use crate::kernels::train::{OPTIMIZER_BINDINGS, TRAIN_BINDINGS};
     pub use crate::kernels::{prelude_and, Dispatch, Kernel};
     pub use crate::plan::{
         candidates, choose, eval_path, evaluation, fitting_paths, is_llvmpipe, steps_per_dispatch,

@@ -188,7 +188,7 @@ impl Model {
         })
     }
 
-    fn from_bytes(bytes: &[u8]) -> std::result::Result<Model, String> {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> std::result::Result<Model, String> {
         let file = SafeTensors::deserialize(bytes)
             .map_err(|e| format!("not a readable safetensors file ({e})"))?;
         let (_, header) = SafeTensors::read_metadata(bytes)
@@ -225,7 +225,8 @@ impl Model {
         if n_layers == 0 {
             return Err("tensor \"layers.0.weight\" is missing".into());
         }
-        for name in &names {
+        // A training checkpoint's own tensors (crate::train::Checkpoint) ride along.
+        for name in names.iter().filter(|n| !n.starts_with("train.")) {
             let known = (0..n_layers).any(|i| {
                 *name == format!("layers.{i}.weight") || *name == format!("layers.{i}.bias")
             });
@@ -281,6 +282,18 @@ impl Model {
 
     /// Writes the model as a float32 safetensors file that [`Model::load`] and PyTorch read.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_with(path.as_ref(), &[], HashMap::new())
+    }
+
+    /// Writes the model with `extra` tensors and metadata beside it (a training
+    /// checkpoint's), first to a file beside `path` that then replaces it, so that an
+    /// interrupted write never leaves a truncated file where a good one was.
+    pub(crate) fn save_with(
+        &self,
+        path: &Path,
+        extra: &[(&str, Vec<usize>, &[f32])],
+        extra_metadata: HashMap<String, String>,
+    ) -> Result<()> {
         self.validate()?;
         let names: Vec<(String, String)> = (0..self.layers.len())
             .map(|i| (format!("layers.{i}.weight"), format!("layers.{i}.bias")))
@@ -290,12 +303,18 @@ impl Model {
             tensors.push((w.as_str(), vec![layer.n_out, layer.n_in], &layer.weight[..]));
             tensors.push((b.as_str(), vec![layer.n_out], &layer.bias[..]));
         }
-        let metadata = HashMap::from([
+        tensors.extend(extra.iter().cloned());
+        let mut metadata = HashMap::from([
             (KEY_X_DIM.to_string(), self.x_dim.to_string()),
             (KEY_Y_DIM.to_string(), self.y_dim.to_string()),
             (KEY_ACTIVATION.to_string(), self.activation.to_string()),
             (KEY_OUTPUT.to_string(), self.output.to_string()),
         ]);
-        write_f32(path.as_ref(), &tensors, Some(metadata))
+        metadata.extend(extra_metadata);
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        write_f32(&partial, &tensors, Some(metadata))?;
+        std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))
     }
 }

@@ -20,6 +20,7 @@ impl Engine {
     pub fn set_runtime_checks(&mut self, on: bool) -> Result<()> {
         self.pipelines.set_runtime_checks(on);
         self.train_pipelines.set_runtime_checks(on);
+        self.optim_pipelines.set_runtime_checks(on);
         self.rebuild()
     }
 
@@ -28,6 +29,7 @@ impl Engine {
     fn rebuild(&mut self) -> Result<()> {
         self.pipelines.clear();
         self.train_pipelines.clear();
+        self.optim_pipelines.clear();
         self.self_check()
     }
 

@@ -11,6 +11,7 @@ mod call;
 mod hooks;
 mod self_check;
 mod submission;
+mod training;
 mod weight_grad;
 mod workspace;
 
@@ -19,6 +20,7 @@ use std::sync::Mutex;
 
 pub use best_of::{pick_best, BestOf};
 use call::Job;
+pub(crate) use training::{StepInputs, TrainingShape, TrainingState};
 pub use weight_grad::WeightGrad;
 use workspace::{Room, Workspace};
 
@@ -29,11 +31,11 @@ use crate::error::{Error, Result};
 use crate::gpu::bindings::{self, storage_count};
 use crate::gpu::pipelines::{PipelineCache, PipelineSource};
 use crate::gpu::pool::Pool;
-use crate::gpu::readback::{binding_limit, storage_init};
+use crate::gpu::readback::{binding_limit, buffer_with, storage_init};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::layout::{scratch_layout, ScratchLayout};
 use crate::kernels::params::{Params, RUNNING};
-use crate::kernels::weight_grad::TRAIN_BINDINGS;
+use crate::kernels::train::{OPTIMIZER_BINDINGS, TRAIN_BINDINGS};
 use crate::kernels::{tile, Kernel};
 use crate::model::Model;
 use crate::outputs::{check_non_finite, Evaluation, Refinement};
@@ -61,9 +63,13 @@ pub struct Engine {
     layer_table: wgpu::Buffer,
     bind_layout: wgpu::BindGroupLayout,
     pipelines: PipelineCache<PipelineKey>,
-    /// Group 1 of the weight-gradient kernels, and their pipelines (over groups 0 and 1).
+    /// Group 1 of the weight-gradient and training kernels, and their pipelines (over
+    /// groups 0 and 1).
     train_layout: wgpu::BindGroupLayout,
     train_pipelines: PipelineCache<Kernel>,
+    /// The optimiser's one group, and its pipelines.
+    optim_layout: wgpu::BindGroupLayout,
+    optim_pipelines: PipelineCache<Kernel>,
     /// The buffers of earlier calls, kept for later calls of the same size class.
     workspaces: Pool<Room, Workspace>,
     choice: PathChoice,
@@ -139,20 +145,28 @@ impl Engine {
             ));
         }
         let bind_layout = bindings::layout(ctx.device(), "ebm mlp", &BINDINGS);
-        let train_layout = bindings::layout(ctx.device(), "ebm weight gradients", &TRAIN_BINDINGS);
+        let train_layout = bindings::layout(ctx.device(), "ebm training", &TRAIN_BINDINGS);
+        let optim_layout = bindings::layout(ctx.device(), "ebm optimiser", &OPTIMIZER_BINDINGS);
         let engine = Engine {
             ctx: ctx.clone(),
             model: model.clone(),
-            weights: storage_init(ctx, "weights", bytemuck::cast_slice(&weights)),
+            weights: buffer_with(
+                ctx,
+                "weights",
+                bytemuck::cast_slice(&weights),
+                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            ),
             layer_table: storage_init(ctx, "layer table", bytemuck::cast_slice(&layout.layers)),
             layout,
             pipelines: PipelineCache::new(ctx, "ebm mlp", &[&bind_layout]),
             train_pipelines: PipelineCache::new(
                 ctx,
-                "ebm weight gradients",
+                "ebm training",
                 &[&bind_layout, &train_layout],
             ),
+            optim_pipelines: PipelineCache::new(ctx, "ebm optimiser", &[&optim_layout]),
             train_layout,
+            optim_layout,
             bind_layout,
             workspaces: Pool::new(WORKSPACE_BUDGET),
             choice,

@@ -10,7 +10,8 @@ use crate::gpu::readback::{binding_limit, read_back, storage_init};
 use crate::gpu::submit::{submit, Copy, Run};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::params::Params;
-use crate::kernels::weight_grad::{dispatches, MAX_CHAINS_PER_SUM, TRAIN_BINDINGS};
+use crate::kernels::train::{TrainParams, TRAIN_BINDINGS};
+use crate::kernels::weight_grad::{dispatches, MAX_CHAINS_PER_SUM};
 use crate::model::Layer;
 use crate::tensors::check_finite;
 
@@ -38,6 +39,9 @@ struct Buffers {
     /// read-write ones (a buffer cannot be both in one bind group).
     unused_read: wgpu::Buffer,
     unused_write: wgpu::Buffer,
+    unused_stats: wgpu::Buffer,
+    /// The training table's uniform block, which weight_grad does not read.
+    train: wgpu::Buffer,
 }
 
 impl Engine {
@@ -115,8 +119,12 @@ impl Engine {
                 &self.train_layout,
                 &TRAIN_BINDINGS,
                 vec![
+                    b.train.as_entire_binding(),
                     b.chain_weights.as_entire_binding(),
                     b.param_grads.as_entire_binding(),
+                    b.unused_write.as_entire_binding(),
+                    b.unused_read.as_entire_binding(),
+                    b.unused_stats.as_entire_binding(),
                 ],
             ),
         ];
@@ -239,6 +247,12 @@ impl Engine {
             ),
             unused_read: storage_init(&self.ctx, "unused", &[0u8; 64]),
             unused_write: storage_init(&self.ctx, "unused", &[0u8; 64]),
+            unused_stats: storage_init(&self.ctx, "unused", &[0u8; 64]),
+            train: make(
+                "train params",
+                std::mem::size_of::<TrainParams>() as u64,
+                wgpu::BufferUsages::UNIFORM,
+            ),
         }
     }
 

@@ -7,6 +7,8 @@
 pub enum Access {
     /// A uniform block bound at a dynamic offset (one block per dispatch).
     UniformDynamic,
+    /// A uniform block bound whole.
+    Uniform,
     /// `var<storage, read>`.
     Read,
     /// `var<storage, read_write>`.
@@ -36,7 +38,7 @@ pub(crate) fn layout(
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: wgpu::BindingType::Buffer {
                 ty: match b.access {
-                    Access::UniformDynamic => wgpu::BufferBindingType::Uniform,
+                    Access::UniformDynamic | Access::Uniform => wgpu::BufferBindingType::Uniform,
                     Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
                     Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                 },
@@ -56,7 +58,7 @@ pub(crate) fn layout(
 pub(crate) fn storage_count(table: &[Binding]) -> u32 {
     table
         .iter()
-        .filter(|b| b.access != Access::UniformDynamic)
+        .filter(|b| !matches!(b.access, Access::UniformDynamic | Access::Uniform))
         .count() as u32
 }
 

@@ -8,6 +8,7 @@
 //! | layered | `layered.wgsl`      | `kernels/layered.rs` | a dispatch per layer and step      |
 //! | trace   | `trace.wgsl`        | `kernels/trace.rs`   | the per-step summary of a trace    |
 //! | weight gradients | `backprop.wgsl`, `weight_grad.wgsl` | `kernels/weight_grad.rs` | dE/dtheta summed over a batch |
+//! | training | `train.wgsl`, `optimizer.wgsl` | `kernels/train.rs` | negatives, loss, Adam or SGD |
 //!
 //! Each family module gives its sizes, specialisation constants and dispatch shapes; the
 //! planner (`crate::plan`) composes them. All share one binding table (`bindings`), the
@@ -23,9 +24,11 @@ pub(crate) mod layout;
 pub(crate) mod params;
 pub(crate) mod tile;
 pub(crate) mod trace;
+pub(crate) mod train;
 pub(crate) mod weight_grad;
 
 use crate::error::{Error, Result};
+use crate::gpu::bindings::Binding;
 use crate::gpu::wgsl;
 
 /// One compute kernel: an entry point of a root shader file.
@@ -59,11 +62,21 @@ pub enum Kernel {
     Backprop,
     /// Weight gradients: the weighted sum over chains, one parameter per invocation.
     WeightGrad,
+    /// Training: each negative's start (its replay slot or a draw of the noise).
+    DrawNegatives,
+    /// Training: the refined negatives back into their replay slots.
+    StoreNegatives,
+    /// Training: the loss, its statistics and dLoss/dE per chain (one workgroup).
+    LossWeights,
+    /// Training: the gradient's and weights' norms, clipping and halting (one workgroup).
+    GradNorm,
+    /// Training: the optimiser's update of every parameter.
+    Update,
 }
 
 impl Kernel {
     /// Every kernel the crate ships.
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::Eval,
         Kernel::Chain,
         Kernel::Tile,
@@ -78,6 +91,11 @@ impl Kernel {
         Kernel::TraceReduce,
         Kernel::Backprop,
         Kernel::WeightGrad,
+        Kernel::DrawNegatives,
+        Kernel::StoreNegatives,
+        Kernel::LossWeights,
+        Kernel::GradNorm,
+        Kernel::Update,
     ];
 
     /// The entry point's name.
@@ -96,6 +114,11 @@ impl Kernel {
             Kernel::TraceReduce => "trace_reduce",
             Kernel::Backprop => "backprop",
             Kernel::WeightGrad => "weight_grad",
+            Kernel::DrawNegatives => "draw_negatives",
+            Kernel::StoreNegatives => "store_negatives",
+            Kernel::LossWeights => "loss_weights",
+            Kernel::GradNorm => "grad_norm",
+            Kernel::Update => "update",
         }
     }
 
@@ -108,6 +131,8 @@ impl Kernel {
             Kernel::TraceReduce => "trace.wgsl",
             Kernel::Backprop => "backprop.wgsl",
             Kernel::WeightGrad => "weight_grad.wgsl",
+            Kernel::DrawNegatives | Kernel::StoreNegatives | Kernel::LossWeights => "train.wgsl",
+            Kernel::GradNorm | Kernel::Update => "optimizer.wgsl",
             Kernel::LayeredXpart
             | Kernel::LayeredForward
             | Kernel::LayeredOutput
@@ -124,6 +149,21 @@ impl Kernel {
         match self {
             Kernel::TileSubgroup => &[("lane_sum.wgsl", "lane_sum_subgroup.wgsl")],
             _ => &[],
+        }
+    }
+
+    /// The binding tables of its pipeline layout, group by group: the optimiser's own, the
+    /// MLP's and the training table for the kernels of a training step, the MLP's alone for
+    /// the rest.
+    pub fn binding_tables(self) -> &'static [&'static [Binding]] {
+        match self {
+            Kernel::GradNorm | Kernel::Update => &[&train::OPTIMIZER_BINDINGS],
+            Kernel::Backprop
+            | Kernel::WeightGrad
+            | Kernel::DrawNegatives
+            | Kernel::StoreNegatives
+            | Kernel::LossWeights => &[&bindings::BINDINGS, &train::TRAIN_BINDINGS],
+            _ => &[&bindings::BINDINGS],
         }
     }
 

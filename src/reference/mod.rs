@@ -1,7 +1,8 @@
 //! The float64 CPU reference of every kernel, written loop for loop like the shaders so the
 //! two can be read side by side. Tests hold the GPU to it; it is also a slow fallback.
 //! `mlp` is the network, this file the refinement (samplers, stop rules, projections),
-//! `trace` the per-step summary.
+//! `trace` the per-step summary, `weight_grad` dE/dtheta over a batch, `train` a training
+//! step.
 
 use crate::config::{RefineConfig, Sampler};
 use crate::constants::ADAPT_GAIN;
@@ -10,11 +11,13 @@ use crate::rng::langevin_normals;
 
 mod mlp;
 mod trace;
+mod train;
 mod weight_grad;
 
 use mlp::row;
 pub use mlp::{energy_and_grad, eval};
 pub use trace::summarise;
+pub use train::{train_step, TrainState};
 pub use weight_grad::{weight_grad, LayerGrad};
 
 /// K steps of (Langevin) refinement for every chain; returns final y `[n, y_dim]` and the

@@ -1,0 +1,124 @@
+// The optimiser of a training step, over its own bind group (it writes the weights, which
+// every other kernel reads):
+//   grad_norm  one workgroup: the global norms of the gradient and of the weights, the
+//              clipping scale, and the halt of a step whose loss, gradient or weights are
+//              not finite (no update runs after it)
+//   update     one parameter per invocation: Adam (decoupled weight decay, as AdamW) or
+//              SGD, on the weight and on its transposed copy
+// The host twins are `OptimParams` and `OPTIMIZER_BINDINGS` in src/kernels/train.rs; the
+// float64 twin is src/reference/train.rs.
+
+#import layer_desc.wgsl
+
+struct OptimParams {
+    n_params: u32,      // parameters (the weights before the transposed copies)
+    n_layers: u32,
+    kind: u32,          // OPTIMIZER_ADAM or OPTIMIZER_SGD
+    step: u32,          // the training step
+    row: u32,           // its statistics row
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    clip: f32,          // > 0: the gradient is scaled to at most this global norm
+    bias1: f32,         // Adam's bias corrections 1 - beta^(step + 1)
+    bias2: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+override WORKGROUP_SIZE: u32;
+
+@group(0) @binding(0) var<uniform> optim: OptimParams;
+@group(0) @binding(1) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(2) var<storage, read> layer_table: array<LayerDesc>;
+@group(0) @binding(3) var<storage, read> param_grads: array<f32>;
+// Adam's first moments [n_params], then its second moments [n_params].
+@group(0) @binding(4) var<storage, read_write> moments: array<f32>;
+@group(0) @binding(5) var<storage, read_write> train_stats: array<u32>;
+
+fn finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+var<workgroup> squares: array<vec2<f32>, TRAIN_THREADS>;
+
+@compute @workgroup_size(TRAIN_THREADS)
+fn grad_norm(@builtin(local_invocation_index) lid: u32) {
+    var sum = vec2<f32>(0.0);
+    for (var p = lid; p < optim.n_params; p += TRAIN_THREADS) {
+        let g = param_grads[p];
+        let w = weights[p];
+        sum += vec2<f32>(g * g, w * w);
+    }
+    squares[lid] = sum;
+    for (var half = TRAIN_THREADS / 2u; half > 0u; half /= 2u) {
+        workgroupBarrier();
+        if lid < half {
+            squares[lid] += squares[lid + half];
+        }
+    }
+    if lid == 0u {
+        let norms = sqrt(squares[0]);
+        let at = STATS_HEADER + optim.row * STATS_ROW;
+        var flags = train_stats[at + ROW_FLAGS];
+        flags |= select(0u, FLAG_GRAD, !finite(norms.x));
+        flags |= select(0u, FLAG_WEIGHTS, !finite(norms.y));
+        var scale = 1.0;
+        if optim.clip > 0.0 {
+            scale = min(1.0, optim.clip / (norms.x + 1e-6));
+        }
+        train_stats[at + ROW_GRAD_NORM] = bitcast<u32>(norms.x);
+        train_stats[at + ROW_WEIGHT_NORM] = bitcast<u32>(norms.y);
+        train_stats[at + ROW_CLIP_SCALE] = bitcast<u32>(scale);
+        train_stats[at + ROW_FLAGS] = flags;
+        train_stats[CLIP_SCALE] = bitcast<u32>(scale);
+        if flags != 0u && train_stats[HALTED_AT] == RUNNING {
+            train_stats[HALTED_AT] = optim.step;
+            train_stats[HALTED_FLAGS] = flags;
+        }
+    }
+}
+
+// The layer that holds parameter p.
+fn layer_of(p: u32) -> LayerDesc {
+    var l = 0u;
+    for (; l + 1u < optim.n_layers; l++) {
+        if p < layer_table[l + 1u].weight {
+            break;
+        }
+    }
+    return layer_table[l];
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn update(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let p = gid.y * groups.x * WORKGROUP_SIZE + gid.x;
+    if p >= optim.n_params || train_stats[HALTED_AT] != RUNNING {
+        return;
+    }
+    let g = param_grads[p] * bitcast<f32>(train_stats[CLIP_SCALE]);
+    var w = weights[p];
+    w -= optim.lr * optim.weight_decay * w;
+    if optim.kind == OPTIMIZER_ADAM {
+        let m = optim.beta1 * moments[p] + (1.0 - optim.beta1) * g;
+        let v = optim.beta2 * moments[optim.n_params + p] + (1.0 - optim.beta2) * g * g;
+        moments[p] = m;
+        moments[optim.n_params + p] = v;
+        w -= optim.lr * (m / optim.bias1) / (sqrt(v / optim.bias2) + optim.eps);
+    } else {
+        w -= optim.lr * g;
+    }
+    weights[p] = w;
+    let layer = layer_of(p);
+    if p >= layer.weight && p < layer.bias {
+        let j = (p - layer.weight) / layer.n_in;
+        let i = (p - layer.weight) % layer.n_in;
+        weights[layer.weight_t + i * layer.n_out + j] = w;
+    }
+}

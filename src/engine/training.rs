@@ -1,0 +1,530 @@
+//! The device side of training: the buffers of a training run (the step's batch, the
+//! replay buffer of negatives, the optimiser's moments, the statistics) and the recording of
+//! one training step as one submission that reads nothing back: the negatives' start, the
+//! fused sampler, back-propagation over negatives and positives, the loss and its weights,
+//! the weight gradient, its norm and the update, which writes the engine's own weights, so
+//! that the next step's sampler (and every later `eval` or `refine`) runs the new ones.
+//! `crate::train` drives it.
+
+use super::Engine;
+use crate::config::RefineConfig;
+use crate::constants::{STATS_HEADER, STATS_ROW};
+use crate::error::{Error, Result};
+use crate::gpu::bindings::bind_group;
+use crate::gpu::readback::{binding_limit, read_back};
+use crate::kernels::bindings::BINDINGS;
+use crate::kernels::params::{ChainState, Params};
+use crate::kernels::train::{
+    grid, one_group, per_negative, OptimParams, TrainParams, OPTIMIZER_BINDINGS, TRAIN_BINDINGS,
+};
+use crate::kernels::weight_grad::{dispatches as weight_grad_dispatches, MAX_CHAINS_PER_SUM};
+use crate::kernels::{Dispatch, Kernel};
+use crate::model::Model;
+use crate::plan::{self, KernelPath};
+
+/// What the device state of a training run is made for.
+pub(crate) struct TrainingShape<'a> {
+    /// Positives (and negatives) per step.
+    pub batch: usize,
+    /// Slots of the replay buffer (0: none).
+    pub replay: usize,
+    /// Statistics rows kept between read-backs.
+    pub rows: u32,
+    /// The negatives' sampler (None: negatives are the noise's draws, as for NCE).
+    pub sampler: Option<&'a RefineConfig>,
+}
+
+/// The buffers of a training run, their bind groups, and the sampler's plan.
+pub(crate) struct TrainingState {
+    batch: u32,
+    replay_slots: u64,
+    rows: u32,
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+    params: wgpu::Buffer,
+    train: wgpu::Buffer,
+    optim: wgpu::Buffer,
+    param_grads: wgpu::Buffer,
+    replay: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    moments: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    main_group: wgpu::BindGroup,
+    train_group: wgpu::BindGroup,
+    optim_group: wgpu::BindGroup,
+    /// The sampler's dispatches (empty without a sampler), its pipelines' accept rule and
+    /// the uniform block its settings give.
+    sampler: Vec<Dispatch>,
+    rule: u32,
+    path: Option<KernelPath>,
+    base: Params,
+}
+
+/// What one step writes before it runs: the batch and the uniform blocks' step fields.
+pub(crate) struct StepInputs<'a> {
+    /// The positives' x, `[batch, x_dim]`.
+    pub x: &'a [f32],
+    /// The positives' y, `[batch, y_dim]`.
+    pub y: &'a [f32],
+    /// The negatives' sampler seed for this step.
+    pub sampler_seed: u64,
+    pub train: TrainParams,
+    pub optim: OptimParams,
+}
+
+impl TrainingState {
+    /// The kernel path the negatives' sampler runs on.
+    pub fn sampler_path(&self) -> Option<KernelPath> {
+        self.path
+    }
+
+    /// Rows of statistics kept between read-backs.
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+}
+
+impl Engine {
+    /// The device state of a training run of `shape`, with the noise distribution
+    /// `noise` (per coordinate of y its mean, then its standard deviation) and the replay
+    /// buffer's first contents `replay` (`[shape.replay, y_dim]`).
+    pub(crate) fn training_state(
+        &self,
+        shape: &TrainingShape<'_>,
+        noise: &[f32],
+        replay: &[f32],
+    ) -> Result<TrainingState> {
+        let (x_dim, y_dim) = (self.model.x_dim as u64, self.model.y_dim as u64);
+        let b = shape.batch as u64;
+        let chains = 2 * b;
+        let params_count = u64::from(self.layout.params);
+        let limit = binding_limit(&self.ctx.limits());
+        if chains as usize > MAX_CHAINS_PER_SUM {
+            return Err(Error::config(
+                "TrainConfig::batch",
+                format!(
+                    "{b} is over the most one step takes, {}",
+                    MAX_CHAINS_PER_SUM / 2
+                ),
+            ));
+        }
+        let storage = crate::gpu::bindings::storage_count(&BINDINGS)
+            + crate::gpu::bindings::storage_count(&TRAIN_BINDINGS);
+        let have = self.ctx.limits().max_storage_buffers_per_shader_stage;
+        if have < storage {
+            return Err(Error::Limit {
+                kernel: "training",
+                resource: "storage buffers per shader stage",
+                needed: u64::from(storage),
+                limit: u64::from(have),
+            });
+        }
+        let words = |w: u64| 4 * w.max(1);
+        let sizes = [
+            (
+                "scratch",
+                words(chains * u64::from(self.layout.train_units)),
+            ),
+            ("replay buffer", words(shape.replay as u64 * y_dim)),
+            ("optimiser moments", words(2 * params_count)),
+        ];
+        for (what, bytes) in sizes {
+            if bytes > limit {
+                return Err(Error::Limit {
+                    kernel: "training",
+                    resource: what,
+                    needed: bytes,
+                    limit,
+                });
+            }
+        }
+        let device = self.ctx.device();
+        let storage_usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
+        let make = |label: &str, size: u64, usage: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let storage = |label: &str, size: u64| make(label, size, storage_usage);
+        let (path, sampler, rule, base) = match shape.sampler {
+            Some(config) => {
+                let path = self.path_for(shape.batch)?;
+                let steps_per_dispatch = match self.forced_steps_per_dispatch {
+                    0 => plan::steps_per_dispatch(
+                        self.ctx.adapter_info(),
+                        &self.plan_limits(),
+                        &self.model,
+                        path,
+                        config,
+                    ),
+                    k => k,
+                };
+                let dispatches = plan::RefinePlan {
+                    path,
+                    model: &self.model,
+                    chains: shape.batch as u32,
+                    steps_per_dispatch,
+                    accept_rule: config.sampler.rule_id() != 0,
+                    trace: false,
+                }
+                .segment(0..config.steps, true);
+                let base = self
+                    .layout
+                    .params(&self.model, chains as usize)
+                    .with_settings(config);
+                (Some(path), dispatches, config.sampler.rule_id(), base)
+            }
+            None => (
+                None,
+                Vec::new(),
+                0,
+                self.layout.params(&self.model, chains as usize),
+            ),
+        };
+        let table = match shape.sampler {
+            Some(config) => config.checked_table()?,
+            None => Vec::new(),
+        };
+        let schedule = storage("schedule", 8 * (table.len() as u64).max(1));
+        if !table.is_empty() {
+            self.ctx
+                .queue()
+                .write_buffer(&schedule, 0, bytemuck::cast_slice(&table));
+        }
+        let stats_bytes = 4 * u64::from(STATS_HEADER + shape.rows * STATS_ROW);
+        let blocks = sampler.len() as u64 + 1;
+        let st_words = (std::mem::size_of::<ChainState>() / 4) as u64;
+        let x = storage("x", words(chains * x_dim));
+        let y = storage("y", words(chains * y_dim));
+        let energy = storage("energy", words(chains));
+        let grad = storage("grad", words(chains * y_dim));
+        let scratch = storage(
+            "scratch",
+            words(chains * u64::from(self.layout.train_units)),
+        );
+        let fixed = storage("fixed", words(b * y_dim));
+        let chain_state = storage("chain state", words(chains * st_words));
+        let trace = storage("trace", 16);
+        let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let params = make("params", self.params_stride * blocks, uniform);
+        let train = make(
+            "train params",
+            std::mem::size_of::<TrainParams>() as u64,
+            uniform,
+        );
+        let optim = make(
+            "optimiser params",
+            std::mem::size_of::<OptimParams>() as u64,
+            uniform,
+        );
+        let chain_weights = storage("chain weights", words(chains));
+        let param_grads = storage("parameter gradients", words(params_count));
+        let replay_buffer = storage("replay buffer", words(shape.replay as u64 * y_dim));
+        let noise_buffer = storage("noise", words(2 * y_dim));
+        let stats = storage("training statistics", stats_bytes);
+        let moments = storage("optimiser moments", words(2 * params_count));
+        let readback_bytes = [
+            stats_bytes,
+            words(params_count),
+            words(2 * params_count),
+            words(shape.replay as u64 * y_dim),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(4);
+        let readback = make(
+            "training readback",
+            readback_bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let queue = self.ctx.queue();
+        if self.poison {
+            for buffer in [&y, &energy, &grad, &scratch, &chain_weights, &param_grads] {
+                let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
+                queue.write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
+            }
+        }
+        queue.write_buffer(&noise_buffer, 0, bytemuck::cast_slice(noise));
+        if !replay.is_empty() {
+            queue.write_buffer(&replay_buffer, 0, bytemuck::cast_slice(replay));
+        }
+        queue.write_buffer(&moments, 0, &vec![0u8; words(2 * params_count) as usize]);
+        let mut header = vec![0u32; (stats_bytes / 4) as usize];
+        header[crate::constants::HALTED_AT as usize] = crate::constants::RUNNING;
+        queue.write_buffer(&stats, 0, bytemuck::cast_slice(&header));
+        let main_resources = BINDINGS
+            .iter()
+            .map(|binding| match binding.name {
+                "params" => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &params,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                }),
+                "weights" => self.weights.as_entire_binding(),
+                "layer_table" => self.layer_table.as_entire_binding(),
+                "xs" => x.as_entire_binding(),
+                "ys" => y.as_entire_binding(),
+                "energies" => energy.as_entire_binding(),
+                "grads" => grad.as_entire_binding(),
+                "scratch" => scratch.as_entire_binding(),
+                "schedule" => schedule.as_entire_binding(),
+                "fixed" => fixed.as_entire_binding(),
+                "chain_state" => chain_state.as_entire_binding(),
+                "trace" => trace.as_entire_binding(),
+                other => unreachable!("binding {other} of the MLP table"),
+            })
+            .collect();
+        let main_group = bind_group(
+            device,
+            "ebm training",
+            &self.bind_layout,
+            &BINDINGS,
+            main_resources,
+        );
+        let train_group = bind_group(
+            device,
+            "ebm training",
+            &self.train_layout,
+            &TRAIN_BINDINGS,
+            vec![
+                train.as_entire_binding(),
+                chain_weights.as_entire_binding(),
+                param_grads.as_entire_binding(),
+                replay_buffer.as_entire_binding(),
+                noise_buffer.as_entire_binding(),
+                stats.as_entire_binding(),
+            ],
+        );
+        let optim_group = bind_group(
+            device,
+            "ebm optimiser",
+            &self.optim_layout,
+            &OPTIMIZER_BINDINGS,
+            vec![
+                optim.as_entire_binding(),
+                self.weights.as_entire_binding(),
+                self.layer_table.as_entire_binding(),
+                param_grads.as_entire_binding(),
+                moments.as_entire_binding(),
+                stats.as_entire_binding(),
+            ],
+        );
+        Ok(TrainingState {
+            batch: shape.batch as u32,
+            replay_slots: shape.replay as u64,
+            rows: shape.rows,
+            x,
+            y,
+            params,
+            train,
+            optim,
+            param_grads,
+            replay: replay_buffer,
+            stats,
+            moments,
+            readback,
+            main_group,
+            train_group,
+            optim_group,
+            sampler,
+            rule,
+            path,
+            base,
+        })
+    }
+
+    /// The pipeline of a training kernel.
+    fn training_pipeline(&self, kernel: Kernel) -> Result<wgpu::ComputePipeline> {
+        let cache = match kernel {
+            Kernel::GradNorm | Kernel::Update => &self.optim_pipelines,
+            _ => &self.train_pipelines,
+        };
+        cache.get(&self.ctx, kernel, || self.pipeline_source(kernel, 0, 0))
+    }
+
+    /// Records and submits one training step; nothing is read back.
+    pub(crate) fn submit_training_step(
+        &self,
+        st: &TrainingState,
+        inputs: &StepInputs<'_>,
+    ) -> Result<wgpu::SubmissionIndex> {
+        let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
+        let b = st.batch as usize;
+        let queue = self.ctx.queue();
+        // Negatives first (each with its positive's x), then the positives.
+        if x_dim > 0 {
+            queue.write_buffer(&st.x, 0, bytemuck::cast_slice(inputs.x));
+            queue.write_buffer(
+                &st.x,
+                (4 * b * x_dim) as u64,
+                bytemuck::cast_slice(inputs.x),
+            );
+        }
+        queue.write_buffer(
+            &st.y,
+            (4 * b * y_dim) as u64,
+            bytemuck::cast_slice(inputs.y),
+        );
+        queue.write_buffer(&st.train, 0, bytemuck::bytes_of(&inputs.train));
+        queue.write_buffer(&st.optim, 0, bytemuck::bytes_of(&inputs.optim));
+        // One uniform block per sampler dispatch (its steps, layer, energy), then the
+        // block of the training kernels (every chain of the step).
+        let stride = self.params_stride as usize;
+        let seeded = Params {
+            seed_lo: inputs.sampler_seed as u32,
+            seed_hi: (inputs.sampler_seed >> 32) as u32,
+            ..st.base
+        };
+        let mut blocks = vec![0u8; stride * (st.sampler.len() + 1)];
+        for (i, d) in st.sampler.iter().enumerate() {
+            let block = Params {
+                n_chains: st.batch,
+                step_offset: d.step_offset,
+                steps: d.steps,
+                write_energy: u32::from(d.write_energy),
+                layer: d.layer,
+                ..seeded
+            };
+            blocks[i * stride..i * stride + std::mem::size_of::<Params>()]
+                .copy_from_slice(bytemuck::bytes_of(&block));
+        }
+        let own = st.sampler.len() * stride;
+        let whole = Params {
+            n_chains: 2 * st.batch,
+            ..seeded
+        };
+        blocks[own..own + std::mem::size_of::<Params>()]
+            .copy_from_slice(bytemuck::bytes_of(&whole));
+        queue.write_buffer(&st.params, 0, &blocks);
+
+        let sampler_pipelines = st
+            .sampler
+            .iter()
+            .map(|d| match d.kernel {
+                Kernel::Tile if self.subgroups => {
+                    self.pipeline(Kernel::TileSubgroup, d.chains, st.rule)
+                }
+                kernel => self.pipeline(kernel, d.chains, st.rule),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let [backprop, weight_grad] = weight_grad_dispatches(2 * st.batch, self.layout.params);
+        let before = [per_negative(Kernel::DrawNegatives, st.batch)];
+        let after = [
+            per_negative(Kernel::StoreNegatives, st.batch),
+            backprop,
+            one_group(Kernel::LossWeights),
+            weight_grad,
+        ];
+        let optimiser = [
+            one_group(Kernel::GradNorm),
+            Dispatch::of(Kernel::Update, grid(self.layout.params)),
+        ];
+        let pipelines = |ds: &[Dispatch]| {
+            ds.iter()
+                .map(|d| self.training_pipeline(d.kernel))
+                .collect::<Result<Vec<_>>>()
+        };
+        let (before_p, after_p, optim_p) = (
+            pipelines(&before)?,
+            pipelines(&after)?,
+            pipelines(&optimiser)?,
+        );
+
+        let mut encoder = self
+            .ctx
+            .device()
+            .create_command_encoder(&Default::default());
+        encoder.clear_buffer(&st.param_grads, 0, None);
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("ebm training step"),
+                timestamp_writes: None,
+            });
+            let own_offset = own as u32;
+            let mut run = |pipeline: &wgpu::ComputePipeline, offset: u32, groups: (u32, u32)| {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &st.main_group, &[offset]);
+                pass.set_bind_group(1, &st.train_group, &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
+            };
+            for (d, p) in before.iter().zip(&before_p) {
+                run(p, own_offset, d.groups);
+            }
+            for (i, (d, p)) in st.sampler.iter().zip(&sampler_pipelines).enumerate() {
+                run(p, (i * stride) as u32, d.groups);
+            }
+            for (d, p) in after.iter().zip(&after_p) {
+                run(p, own_offset, d.groups);
+            }
+            for (d, p) in optimiser.iter().zip(&optim_p) {
+                pass.set_pipeline(p);
+                pass.set_bind_group(0, &st.optim_group, &[]);
+                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+            }
+        }
+        Ok(queue.submit([encoder.finish()]))
+    }
+
+    /// Copies `bytes` of `from` back to the host (waiting for every step submitted).
+    fn read_training(
+        &self,
+        st: &TrainingState,
+        from: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u32>> {
+        let mut encoder = self
+            .ctx
+            .device()
+            .create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(from, 0, &st.readback, 0, bytes);
+        self.ctx.queue().submit([encoder.finish()]);
+        read_back(&self.ctx, &st.readback, bytes)
+    }
+
+    /// The statistics: the header, then the rows.
+    pub(crate) fn training_stats(&self, st: &TrainingState) -> Result<Vec<u32>> {
+        self.read_training(st, &st.stats, st.stats.size())
+    }
+
+    /// The parameters as the model packs them (every layer's weight then bias).
+    pub(crate) fn training_params(&self, st: &TrainingState) -> Result<Vec<f32>> {
+        let words = self.read_training(st, &self.weights, 4 * u64::from(self.layout.params))?;
+        Ok(bytemuck::cast_slice(&words).to_vec())
+    }
+
+    /// Adam's moments: first, then second, per parameter.
+    pub(crate) fn training_moments(&self, st: &TrainingState) -> Result<Vec<f32>> {
+        let words = self.read_training(st, &st.moments, 8 * u64::from(self.layout.params))?;
+        Ok(bytemuck::cast_slice(&words).to_vec())
+    }
+
+    /// The replay buffer, `[slots, y_dim]`.
+    pub(crate) fn training_replay(&self, st: &TrainingState) -> Result<Vec<f32>> {
+        let bytes = 4 * st.replay_slots * self.model.y_dim as u64;
+        let words = self.read_training(st, &st.replay, bytes)?;
+        Ok(bytemuck::cast_slice(&words).to_vec())
+    }
+
+    /// Restores Adam's moments (a resumed run).
+    pub(crate) fn set_training_moments(&self, st: &TrainingState, moments: &[f32]) {
+        self.ctx
+            .queue()
+            .write_buffer(&st.moments, 0, bytemuck::cast_slice(moments));
+    }
+
+    /// Runs `work` inside the context's error scopes, as one training stage.
+    pub(crate) fn guarded_training<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.ctx.guarded("training", work)
+    }
+
+    /// Replaces the host copy of the model by the trained one read back (the same shapes).
+    pub(crate) fn set_host_model(&mut self, model: Model) {
+        debug_assert_eq!(model.shape(), self.model.shape());
+        self.model = model;
+    }
+}
