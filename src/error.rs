@@ -95,11 +95,11 @@ pub enum Error {
     },
     /// Training met a loss, gradient or weight that is not finite. No update ran from that
     /// step on: the weights are those before it (the last checkpoint is the last one saved).
-    #[error("training diverged at step {step}: the {quantity} is not finite (NaN or infinite); no update ran from that step on. Lower the learning rate, clip the gradient (TrainConfig::clip_grad_norm), raise the regulariser (TrainConfig::alpha) or lower the negatives' step size")]
+    #[error("training diverged at step {step}: not finite (NaN or infinite): {quantity}; no update ran from that step on. Lower the learning rate, clip the gradient (TrainConfig::clip_grad_norm), raise the regulariser (TrainConfig::alpha) or lower the negatives' step size")]
     Diverged {
         /// The first training step whose loss, gradient or weights were not finite.
         step: u64,
-        /// What was not finite: `loss`, `weight gradient` or `weights` (joined with "and").
+        /// What was not finite: `loss`, `weight gradient`, `weights` (joined with ", ").
         quantity: String,
     },
     /// A kernel needs more of a device resource than the adapter has.

@@ -64,7 +64,34 @@ pub fn write_f32(
         .map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
     let bytes = safetensors::serialize(views, metadata)
         .map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    std::fs::write(path, sorted_header(bytes)).map_err(|e| Error::io(path, e))
+}
+
+/// The file with its JSON header's keys in sorted order: safetensors writes the metadata
+/// map in a hash map's order, which changes from process to process, and the same tensors
+/// should give the same bytes (a reproducible run, a checksum).
+fn sorted_header(bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return bytes;
+    };
+    // serde_json's maps are ordered by key.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    let mut json = value.to_string().into_bytes();
+    // The data that follows stays aligned to 8 bytes, as safetensors pads it.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - len);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + len..]);
+    out
 }
 
 /// Checks that every value is finite, naming the first bad one.

@@ -102,6 +102,7 @@ impl Checkpoint {
                 Err(_) => Err(bad(format!("tensor {name:?} is missing"))),
             }
         };
+        let step = number(KEY_STEP)?;
         let d = model.y_dim;
         let params: usize = model.layers.iter().map(|l| l.n_out * (l.n_in + 1)).sum();
         let (shape, moments) = tensor(MOMENTS, true)?.unwrap_or_default();
@@ -133,7 +134,7 @@ impl Checkpoint {
             moments,
             replay,
             noise,
-            step: number(KEY_STEP)?,
+            step,
             seed: number(KEY_SEED)?,
             objective: get(KEY_OBJECTIVE)?,
             optimizer: get(KEY_OPTIMIZER)?,

@@ -99,7 +99,7 @@ impl Trainer {
     /// data's (per coordinate of y), the replay buffer starts with its draws.
     pub fn new(engine: Engine, data: TrainData, config: &TrainConfig) -> Result<Trainer> {
         check_data(engine.model(), &data)?;
-        config.validate()?;
+        check_config(engine.model(), config)?;
         let noise = draws::noise_of(&data.y, engine.model().y_dim);
         let replay = draws::first_replay(config.seed, config.replay_slots(), &noise);
         Trainer::start(engine, data, config, noise, replay, 0)
@@ -115,7 +115,7 @@ impl Trainer {
         checkpoint: &Checkpoint,
     ) -> Result<Trainer> {
         check_data(engine.model(), &data)?;
-        config.validate()?;
+        check_config(engine.model(), config)?;
         if engine.model() != &checkpoint.model {
             return Err(Error::config(
                 "Trainer::resume",
@@ -453,7 +453,7 @@ fn what_failed(flags: u32) -> String {
     .filter(|(bit, _)| flags & bit != 0)
     .map(|(_, name)| name)
     .collect();
-    names.join(" and ")
+    names.join(", ")
 }
 
 /// `model` with its parameters replaced by `params` (every layer's weight then bias).
@@ -478,6 +478,25 @@ pub(crate) fn unpack(model: &Model, params: &[f32]) -> Model {
         layers,
         ..model.clone()
     }
+}
+
+/// The settings are valid, and the negatives' simplex groups divide the model's y.
+fn check_config(model: &Model, config: &TrainConfig) -> Result<()> {
+    config.validate()?;
+    if let (Objective::ContrastiveDivergence, Some(g)) =
+        (config.objective, config.negatives.simplex)
+    {
+        if model.y_dim % g as usize != 0 {
+            return Err(Error::config(
+                "TrainConfig::negatives",
+                format!(
+                    "RefineConfig::simplex: groups of {g} do not divide the model's y_dim {}",
+                    model.y_dim
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The data fit the model: shapes, rows of x and y alike, finite values.

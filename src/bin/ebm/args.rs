@@ -2,15 +2,16 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
-use ebm::{PathChoice, Shape};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use ebm::{Activation, Objective, Optimizer, Output, PathChoice, Shape};
 
 #[derive(Parser)]
 #[command(
     name = "ebm",
     version,
-    about = "Energy-based model inference on the GPU",
-    after_help = "Exit codes: 0 success; 1 the run failed (no adapter, GPU error, lost device, out of memory, non-finite chains); 2 bad input (flags, files, values); 130 interrupted by Ctrl-C (output written, marked cancelled)."
+    about = "Energy-based model inference and training on the GPU",
+    after_help = "Exit codes: 0 success; 1 the run failed (no adapter, GPU error, lost device, out of memory, non-finite chains, training that diverged); 2 bad input (flags, files, values); 130 interrupted by Ctrl-C (output written; refine's marked cancelled)."
 )]
 pub struct Cli {
     /// Print nothing on success: no summary line, no progress bar (warnings and errors
@@ -36,6 +37,14 @@ pub enum Command {
     /// and int32 tensors `steps_taken` [B] (fewer than K where it stopped early) and
     /// `accepted` [B] (the steps it accepted). Prints a one-line summary to stderr.
     Refine(Box<RefineArgs>),
+    /// Train a model on data: contrastive divergence (negatives from the sampler, with a
+    /// replay buffer) or noise-contrastive estimation, on the GPU. Writes the model file
+    /// (--out), and optionally a per-step CSV log (--log) and checkpoints
+    /// (<OUT>.ckpt.safetensors, --checkpoint-every) to resume from (--resume). Prints a
+    /// one-line summary to stderr. The sampler options (--prior-l2, --clamp, --simplex,
+    /// --clip-grad, --mala, --keep-if-lower and theirs) shape the negatives' sampler as
+    /// they shape refine's.
+    Train(Box<TrainArgs>),
     /// Time whole refinements of the standard workloads.
     Bench(BenchArgs),
 }
@@ -104,16 +113,9 @@ pub struct RefineArgs {
     /// GPU.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// lambda of the prior (lambda/2)|y|^2 added to the energy.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub prior_l2: f32,
-    /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
-    #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
-    pub clamp: Option<(f32, f32)>,
-    /// Project every group of G consecutive coordinates of y onto the probability simplex
-    /// after each step (a one-hot relaxation; y_dim must be a multiple of G).
-    #[arg(long, value_name = "G")]
-    pub simplex: Option<u32>,
+    /// The sampler's options (shared with the negatives of `ebm train`).
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
     /// R chains per row of --x: --y0 (and --fixed) hold R starts per row, rows i*R..i*R+R
     /// for x row i; writes the lowest-energy chain of each x (`y`, `energy`), which one
     /// it was (`best`, int32) and the spread of the R final energies (`spread`).
@@ -122,34 +124,6 @@ pub struct RefineArgs {
     /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where fixed.
     #[arg(long)]
     pub fixed: Option<PathBuf>,
-    /// Scale each chain's step direction dE/dy + lambda y down to at most this norm.
-    #[arg(long, allow_negative_numbers = true)]
-    pub clip_grad: Option<f32>,
-    /// Metropolis-adjusted Langevin: each step is a proposal that each chain accepts or
-    /// refuses with the exact MALA ratio, so the chains sample exp(-E / T) with no
-    /// step-size bias. Needs --temperature > 0; not with --clamp, --clip-grad or
-    /// --simplex. Writes each chain's acceptance rate (`acceptance`).
-    #[arg(long, conflicts_with = "keep_if_lower")]
-    pub mala: bool,
-    /// With --mala: adapt each chain's step size toward --target-accept during the first
-    /// N steps (then it stays fixed, and sampling is exact again).
-    #[arg(long, value_name = "N", requires = "mala")]
-    pub adapt_steps: Option<u32>,
-    /// With --mala --adapt-steps: the acceptance rate to adapt toward (default 0.574).
-    #[arg(long, allow_negative_numbers = true, requires = "adapt_steps")]
-    pub target_accept: Option<f32>,
-    /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
-    /// chain's step size is multiplied by --shrink.
-    #[arg(long)]
-    pub keep_if_lower: bool,
-    /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
-    #[arg(
-        long,
-        default_value_t = 0.5,
-        allow_negative_numbers = true,
-        requires = "keep_if_lower"
-    )]
-    pub shrink: f32,
     /// Stop a chain once |dE/dy + lambda y| is at most TOL (tested before every step).
     #[arg(long, value_name = "TOL", allow_negative_numbers = true)]
     pub stop_grad: Option<f32>,
@@ -182,6 +156,185 @@ pub struct RefineArgs {
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// The options of the sampler: `refine`'s chains, and the negatives of `train`.
+#[derive(Args)]
+pub struct SamplerArgs {
+    /// lambda of the prior (lambda/2)|y|^2 added to the energy.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub prior_l2: f32,
+    /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
+    #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
+    pub clamp: Option<(f32, f32)>,
+    /// Project every group of G consecutive coordinates of y onto the probability simplex
+    /// after each step (a one-hot relaxation; y_dim must be a multiple of G).
+    #[arg(long, value_name = "G")]
+    pub simplex: Option<u32>,
+    /// Scale each chain's step direction dE/dy + lambda y down to at most this norm.
+    #[arg(long, allow_negative_numbers = true)]
+    pub clip_grad: Option<f32>,
+    /// Metropolis-adjusted Langevin: each step is a proposal that each chain accepts or
+    /// refuses with the exact MALA ratio, so the chains sample exp(-E / T) with no
+    /// step-size bias. Needs a temperature above 0; not with --clamp, --clip-grad or
+    /// --simplex. (`refine` writes each chain's acceptance rate, `acceptance`.)
+    #[arg(long, conflicts_with = "keep_if_lower")]
+    pub mala: bool,
+    /// With --mala: adapt each chain's step size toward --target-accept during the first
+    /// N steps (then it stays fixed, and sampling is exact again).
+    #[arg(long, value_name = "N", requires = "mala")]
+    pub adapt_steps: Option<u32>,
+    /// With --mala --adapt-steps: the acceptance rate to adapt toward (default 0.574).
+    #[arg(long, allow_negative_numbers = true, requires = "adapt_steps")]
+    pub target_accept: Option<f32>,
+    /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
+    /// chain's step size is multiplied by --shrink.
+    #[arg(long)]
+    pub keep_if_lower: bool,
+    /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        allow_negative_numbers = true,
+        requires = "keep_if_lower"
+    )]
+    pub shrink: f32,
+}
+
+impl SamplerArgs {
+    /// The first of these flags that was given (set away from its default), if any.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            ("--prior-l2", self.prior_l2 != 0.0),
+            ("--clamp", self.clamp.is_some()),
+            ("--simplex", self.simplex.is_some()),
+            ("--clip-grad", self.clip_grad.is_some()),
+            ("--mala", self.mala),
+            ("--keep-if-lower", self.keep_if_lower),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)
+        .map(|(flag, _)| flag)
+    }
+}
+
+#[derive(Args)]
+#[command(group(
+    ArgGroup::new("model_from")
+        .required(true)
+        .args(["init", "hidden", "resume"])
+))]
+pub struct TrainArgs {
+    /// The training data: answers y, float32 .npy [N, y_dim].
+    #[arg(long, value_name = "Y.npy")]
+    pub data: PathBuf,
+    /// What each row of --data is conditioned on, float32 .npy [N, x_dim] (omit for an
+    /// unconditional model, x_dim 0).
+    #[arg(long, value_name = "X.npy")]
+    pub x: Option<PathBuf>,
+    /// Start from this model file's weights.
+    #[arg(long, value_name = "M.safetensors", conflicts_with_all = ["hidden", "resume"])]
+    pub init: Option<PathBuf>,
+    /// Start from random weights (PyTorch's nn.Linear initialisation) of an MLP with these
+    /// hidden widths, e.g. 128,128; y_dim is --data's columns, x_dim --x's (0 without).
+    #[arg(
+        long,
+        value_name = "W1,W2,...",
+        value_delimiter = ',',
+        num_args = 1,
+        requires = "activation",
+        conflicts_with = "resume"
+    )]
+    pub hidden: Option<Vec<usize>>,
+    /// With --hidden: the activation after every hidden layer (relu, leaky_relu, tanh,
+    /// sigmoid, silu, gelu, gelu_tanh, softplus).
+    #[arg(long, requires = "hidden")]
+    pub activation: Option<Activation>,
+    /// With --hidden: the output function, identity (default), square or softplus.
+    #[arg(long, requires = "hidden")]
+    pub output: Option<Output>,
+    /// With --hidden --output square: outputs of the last layer (default 1).
+    #[arg(long, value_name = "M", requires = "hidden")]
+    pub outputs: Option<usize>,
+    /// With --hidden: the seed of the random weights (default: --seed).
+    #[arg(long, value_name = "S", requires = "hidden")]
+    pub init_seed: Option<u64>,
+    /// The step count to reach, in all: a run resumed from a checkpoint at step S takes
+    /// STEPS - S more.
+    #[arg(long, value_name = "STEPS")]
+    pub steps: u64,
+    /// Positives (rows of --data, drawn with replacement) per step, and as many negatives.
+    #[arg(long, value_name = "B")]
+    pub batch: usize,
+    /// The optimiser's learning rate.
+    #[arg(long, value_name = "LR", allow_negative_numbers = true)]
+    pub lr: f32,
+    /// The loss: cd (contrastive divergence, negatives from the sampler; the default) or
+    /// nce (noise-contrastive estimation against a Gaussian fitted to --data).
+    #[arg(long, value_parser = objective_parser())]
+    pub objective: Option<Objective>,
+    /// The optimiser: adam (AdamW, betas 0.9, 0.999; the default) or sgd.
+    #[arg(long, value_parser = optimizer_parser())]
+    pub optimizer: Option<Optimizer>,
+    /// Decoupled weight decay (default 0).
+    #[arg(long, value_name = "DECAY", allow_negative_numbers = true)]
+    pub weight_decay: Option<f32>,
+    /// Scale the weight gradient down to at most this global L2 norm (default 1; 0: never).
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
+    pub clip_grad_norm: Option<f32>,
+    /// cd: the weight of the energy-square regulariser alpha (mean E+^2 + mean E-^2)
+    /// (default 1).
+    #[arg(long, value_name = "A", allow_negative_numbers = true)]
+    pub alpha: Option<f32>,
+    /// cd: sampler steps K that refine each step's negatives (default 20).
+    #[arg(long, value_name = "K")]
+    pub negative_steps: Option<u32>,
+    /// cd: the negatives' sampler step size eta (default 0.01).
+    #[arg(long, value_name = "ETA", allow_negative_numbers = true)]
+    pub negative_step_size: Option<f32>,
+    /// cd: the negatives' sampler temperature T (default 1; 0: gradient descent).
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    pub negative_temperature: Option<f32>,
+    /// cd: the negatives' sampler options.
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
+    /// cd: slots of the replay buffer of persistent negatives, at least --batch (default
+    /// 10000; 0: every step's negatives start from noise).
+    #[arg(long, value_name = "SIZE")]
+    pub buffer: Option<usize>,
+    /// cd with a buffer: the share of each step's negatives restarted from noise instead of
+    /// their slot (default 0.05).
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub reinit: Option<f32>,
+    /// Seeds every draw of the run: batches, negatives, the buffer's start (default 0; a
+    /// resumed run keeps its checkpoint's). The same seed gives bit-identical output on
+    /// the same GPU.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Read the statistics back every N steps (default 100); the log still gets every
+    /// step's row.
+    #[arg(long, value_name = "N")]
+    pub log_every: Option<u32>,
+    #[arg(long, default_value = "auto", help = NEGATIVES_KERNEL_HELP)]
+    pub kernel: PathChoice,
+    /// The trained model file (safetensors, the format every ebm command reads).
+    #[arg(long, value_name = "M.safetensors")]
+    pub out: PathBuf,
+    /// Write every step's statistics to FILE.csv: step, loss, energy_pos, energy_neg,
+    /// grad_norm, weight_norm, clip_scale (a new file; a resumed run's holds its own
+    /// steps).
+    #[arg(long, value_name = "FILE.csv")]
+    pub log: Option<PathBuf>,
+    /// Every N steps, at the last step and when Ctrl-C stops the run, write a checkpoint
+    /// to <OUT>.ckpt.safetensors (e.g. m.safetensors.ckpt.safetensors for --out
+    /// m.safetensors), replacing the last one; a run that diverges leaves the last good one.
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
+    /// Go on from this checkpoint (the model, optimiser, buffer and step in it; --seed,
+    /// --objective, --optimizer and --buffer default to its own): the same command with
+    /// --resume ends where the uninterrupted run would have, bit for bit.
+    #[arg(long, value_name = "CKPT")]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -217,6 +370,24 @@ pub struct BenchArgs {
 }
 
 const KERNEL_HELP: &str = "Kernel path: auto (chosen from the model, batch and adapter), chain (one chain per invocation), tile (workgroup tiles, size chosen by batch), tile4, tile8, tile16, tile32, or layered (a dispatch per layer)";
+
+const NEGATIVES_KERNEL_HELP: &str = "cd: the kernel path of the negatives' sampler: auto (the default), chain, tile, tile4, tile8, tile16, tile32 or layered";
+
+/// `--objective cd|nce`.
+fn objective_parser() -> impl TypedValueParser<Value = Objective> {
+    PossibleValuesParser::new(["cd", "nce"]).map(|s| match s.as_str() {
+        "nce" => Objective::NoiseContrastive,
+        _ => Objective::ContrastiveDivergence,
+    })
+}
+
+/// `--optimizer adam|sgd`.
+fn optimizer_parser() -> impl TypedValueParser<Value = Optimizer> {
+    PossibleValuesParser::new(["adam", "sgd"]).map(|s| match s.as_str() {
+        "sgd" => Optimizer::Sgd,
+        _ => Optimizer::ADAM,
+    })
+}
 
 /// `--clamp LO,HI`.
 fn parse_clamp(s: &str) -> Result<(f32, f32), String> {

@@ -39,12 +39,42 @@ const FLAGS: &[(&str, &str)] = &[
     ("PathChoice::Auto", "--kernel auto"),
     ("PathChoice::Exactly", "--kernel"),
     ("PathChoice", "--kernel"),
+    ("TrainConfig::objective", "--objective"),
+    ("TrainConfig::alpha", "--alpha"),
+    ("TrainConfig::optimizer", "--optimizer"),
+    ("TrainConfig::learning_rate", "--lr"),
+    ("TrainConfig::weight_decay", "--weight-decay"),
+    ("TrainConfig::clip_grad_norm", "--clip-grad-norm"),
+    ("TrainConfig::batch", "--batch"),
+    ("TrainConfig::negatives", "--negative-*"),
+    ("TrainConfig::replay", "--buffer"),
+    ("TrainConfig::reinit", "--reinit"),
+    ("TrainConfig::seed", "--seed"),
+    ("TrainConfig::log_every", "--log-every"),
+    ("TrainData::y", "--data"),
+    ("TrainData::x", "--x"),
+    ("Trainer::run", "--steps"),
+    ("Trainer::resume", "--resume"),
+];
+
+/// The flags `ebm train` gives the negatives' sampler where `refine` has its own.
+pub const NEGATIVES_FLAGS: &[(&str, &str)] = &[
+    ("RefineConfig::steps", "--negative-steps"),
+    ("RefineConfig::step_size", "--negative-step-size"),
+    ("RefineConfig::temperature", "--negative-temperature"),
 ];
 
 /// The flag that sets the library's `field`, if it has one.
-pub fn flag_of(field: &str) -> Option<&'static str> {
-    FLAGS
+#[cfg(test)]
+fn flag_of(field: &str) -> Option<&'static str> {
+    flag_in(field, &[])
+}
+
+/// As `flag_of`, `renamed` (a subcommand's own spellings) first.
+fn flag_in(field: &str, renamed: &[(&str, &'static str)]) -> Option<&'static str> {
+    renamed
         .iter()
+        .chain(FLAGS)
         .find(|(f, _)| *f == field)
         .map(|(_, flag)| *flag)
 }
@@ -52,8 +82,21 @@ pub fn flag_of(field: &str) -> Option<&'static str> {
 /// `text` with every setting name in it replaced by its flag, longest names first (so
 /// `Sampler::Mala::target_accept` is not read as `Sampler::Mala`). A name only counts
 /// where no identifier character follows it.
-pub fn in_flags(text: &str) -> String {
-    let mut names: Vec<&(&str, &str)> = FLAGS.iter().collect();
+#[cfg(test)]
+fn in_flags(text: &str) -> String {
+    in_flags_with(text, &[])
+}
+
+/// As `in_flags`, with `renamed` (a subcommand's own spellings) before the common ones.
+fn in_flags_with(text: &str, renamed: &[(&str, &'static str)]) -> String {
+    let mut names: Vec<&(&str, &str)> = renamed
+        .iter()
+        .chain(
+            FLAGS
+                .iter()
+                .filter(|(f, _)| !renamed.iter().any(|(r, _)| r == f)),
+        )
+        .collect();
     names.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
     let mut out = text.to_string();
     for (name, flag) in names {
@@ -78,23 +121,28 @@ fn replace_names(text: &str, name: &str, flag: &str) -> String {
     out + rest
 }
 
-/// The files behind the library's input names: `x`, `y`, `y0`, `fixed`.
+/// The files behind the library's input names (`x`, `y`, `y0`, `fixed`, `TrainData::x`,
+/// `TrainData::y`), and the flags a subcommand spells its own way.
 #[derive(Default)]
 pub struct InputFiles<'a> {
     /// `--x`.
     pub x: Option<&'a Path>,
-    /// The flag and file of the chains' y: `--y` (eval) or `--y0` (refine).
+    /// The flag and file of the chains' y: `--y` (eval), `--y0` (refine) or `--data`
+    /// (train).
     pub y: Option<(&'static str, &'a Path)>,
     /// `--fixed`.
     pub fixed: Option<&'a Path>,
+    /// Settings this subcommand sets by other flags than `FLAGS` says (`train`'s
+    /// negatives: `NEGATIVES_FLAGS`).
+    pub renamed: &'static [(&'static str, &'static str)],
 }
 
 impl InputFiles<'_> {
     /// `--y0 starts.npy` for the library's name `y0`; None for names of the CLI's own.
     fn describe(&self, name: &str) -> Option<String> {
         let (flag, path) = match name {
-            "x" => ("--x", self.x?),
-            "y" | "y0" => self.y?,
+            "x" | "TrainData::x" => ("--x", self.x?),
+            "y" | "y0" | "TrainData::y" => self.y?,
             "fixed" => ("--fixed", self.fixed?),
             _ => return None,
         };
@@ -105,16 +153,31 @@ impl InputFiles<'_> {
 /// The message the command line prints for `e`: settings named by their flags, the
 /// library's input names by their flag and file.
 pub fn describe(e: &Error, files: &InputFiles<'_>) -> String {
+    let renamed = files.renamed;
     match e {
+        // The negatives' own setting at fault, named in the message: `RefineConfig::x: ...`.
+        Error::Config { field, message } if *field == "TrainConfig::negatives" => {
+            match message.split_once(": ") {
+                Some((inner, rest)) if flag_in(inner, renamed).is_some() => {
+                    let flag = flag_in(inner, renamed).unwrap_or(field);
+                    format!("invalid option {flag}: {}", in_flags_with(rest, renamed))
+                }
+                _ => format!(
+                    "invalid option {}: {}",
+                    flag_in(field, renamed).unwrap_or(field),
+                    in_flags_with(message, renamed)
+                ),
+            }
+        }
         Error::Config { field, message } => {
-            let flag = flag_of(field).unwrap_or(field);
-            format!("invalid option {flag}: {}", in_flags(message))
+            let flag = flag_in(field, renamed).unwrap_or(field);
+            format!("invalid option {flag}: {}", in_flags_with(message, renamed))
         }
         Error::Input { name, message } => {
             let name = files.describe(name).unwrap_or_else(|| name.clone());
-            format!("{name}: {}", in_flags(message))
+            format!("{name}: {}", in_flags_with(message, renamed))
         }
-        other => in_flags(&other.to_string()),
+        other => in_flags_with(&other.to_string(), renamed),
     }
 }
 
@@ -147,6 +210,19 @@ mod tests {
         "Engine::set_max_chunk",
         "Engine::refine_best_of(r)",
         "PathChoice",
+        "TrainConfig::objective",
+        "TrainConfig::alpha",
+        "TrainConfig::optimizer",
+        "TrainConfig::learning_rate",
+        "TrainConfig::weight_decay",
+        "TrainConfig::clip_grad_norm",
+        "TrainConfig::batch",
+        "TrainConfig::replay",
+        "TrainConfig::reinit",
+        "TrainConfig::seed",
+        "TrainConfig::log_every",
+        "Trainer::run",
+        "Trainer::resume",
     ];
 
     #[test]
@@ -184,7 +260,10 @@ mod tests {
             found.iter().any(|n| n == "RefineConfig::step_size"),
             "the scan found none of the library's setting names: {found:?}"
         );
-        for name in &found {
+        // Functions a message advises the library's user to call: no setting, and no
+        // message the command line can meet (it makes the engine itself).
+        const NOT_SETTINGS: [&str; 1] = ["Engine::new"];
+        for name in found.iter().filter(|n| !NOT_SETTINGS.contains(&n.as_str())) {
             let mapped = in_flags(name);
             assert!(
                 mapped.starts_with("--") && !mapped.contains("::"),
@@ -195,13 +274,16 @@ mod tests {
 
     /// `Type::name` tokens of the setting types inside string literals of `text`.
     fn names_in_strings(text: &str) -> Vec<String> {
-        const TYPES: [&str; 6] = [
+        const TYPES: [&str; 9] = [
             "RefineConfig::",
             "Schedule::",
             "StopRule::",
             "Sampler::",
             "Engine::",
             "PathChoice",
+            "TrainConfig::",
+            "TrainData::",
+            "Trainer::",
         ];
         let mut names = Vec::new();
         for line in text.lines() {
@@ -305,11 +387,61 @@ mod tests {
     }
 
     #[test]
+    fn train_names_its_negatives_flags_and_data() {
+        let files = InputFiles {
+            x: Some(Path::new("x.npy")),
+            y: Some(("--data", Path::new("y.npy"))),
+            fixed: None,
+            renamed: NEGATIVES_FLAGS,
+        };
+        let e = Error::config(
+            "TrainConfig::negatives",
+            "RefineConfig::step_size: must be a positive number, got -1",
+        );
+        assert_eq!(
+            describe(&e, &files),
+            "invalid option --negative-step-size: must be a positive number, got -1"
+        );
+        let e = Error::config(
+            "RefineConfig::temperature",
+            "Sampler::Mala needs a temperature above 0 at every step; RefineConfig::steps too",
+        );
+        assert_eq!(
+            describe(&e, &files),
+            "invalid option --negative-temperature: --mala needs a temperature above 0 at every step; --negative-steps too"
+        );
+        // refine keeps its own names.
+        assert_eq!(
+            describe(&e, &InputFiles::default()),
+            "invalid option --temperature: --mala needs a temperature above 0 at every step; --steps too"
+        );
+        let e = Error::input("TrainData::y", "holds 3 values");
+        assert_eq!(describe(&e, &files), "--data y.npy: holds 3 values");
+        let e = Error::input("TrainData::x", "holds 3 values");
+        assert_eq!(describe(&e, &files), "--x x.npy: holds 3 values");
+        let e = Error::Diverged {
+            step: 3,
+            quantity: "loss".into(),
+        };
+        let text = describe(&e, &files);
+        assert!(
+            text.contains("(--clip-grad-norm)") && text.contains("(--alpha)"),
+            "{text}"
+        );
+        let e = Error::config("TrainConfig::replay", "8 slots cannot give a batch of 16");
+        assert_eq!(
+            describe(&e, &files),
+            "invalid option --buffer: 8 slots cannot give a batch of 16"
+        );
+    }
+
+    #[test]
     fn input_names_become_flag_and_file() {
         let files = InputFiles {
             x: Some(Path::new("in/x.npy")),
             y: Some(("--y0", Path::new("in/starts.npy"))),
             fixed: Some(Path::new("mask.npy")),
+            renamed: &[],
         };
         let show = |name: &str| describe(&Error::input(name, "holds 3 values"), &files);
         assert_eq!(show("x"), "--x in/x.npy: holds 3 values");

@@ -2,8 +2,8 @@
 //! check them against the model, call the library, write the result.
 //!
 //! Exit codes: 0 success; 1 the run failed (no adapter, a GPU error, a lost device, out of
-//! memory, chains that became non-finite); 2 bad input (a flag, a file, a value: nothing
-//! ran); 130 interrupted by Ctrl-C (the output was still written, marked cancelled).
+//! memory, chains that became non-finite, training that diverged); 2 bad input (a flag, a
+//! file, a value: nothing ran); 130 interrupted by Ctrl-C (the output was still written).
 
 mod args;
 mod bench;
@@ -20,6 +20,7 @@ mod progress_bar;
 mod refine;
 mod summary;
 mod trace_file;
+mod train;
 mod workloads;
 
 use std::process::ExitCode;
@@ -30,11 +31,16 @@ use ebm::{Error, Result};
 use args::{Cli, Command};
 use flags::InputFiles;
 
-/// What a run that did not fail ended with.
+/// What a run ended with, short of an error printed as it is.
 pub enum Outcome {
     Done,
-    /// Ctrl-C stopped it; the output was written, marked cancelled.
+    /// Ctrl-C stopped it; the output was written (a refinement's marked cancelled).
     Interrupted,
+    /// Training diverged: the error, then a note on which files remain (exit 1).
+    Diverged {
+        error: Error,
+        note: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,11 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Ok(Outcome::Diverged { error, note }) => {
+            eprintln!("error: {}", flags::describe(&error, &files));
+            eprintln!("{note}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {}", flags::describe(&e, &files));
             ExitCode::from(if bad_input(&e) { 2 } else { 1 })
@@ -65,11 +76,19 @@ fn input_files(command: &Command) -> InputFiles<'_> {
             x: a.x.as_deref(),
             y: Some(("--y", &a.y)),
             fixed: None,
+            renamed: &[],
         },
         Command::Refine(a) => InputFiles {
             x: a.x.as_deref(),
             y: Some(("--y0", &a.y0)),
             fixed: a.fixed.as_deref(),
+            renamed: &[],
+        },
+        Command::Train(a) => InputFiles {
+            x: a.x.as_deref(),
+            y: Some(("--data", &a.data)),
+            fixed: None,
+            renamed: flags::NEGATIVES_FLAGS,
         },
         Command::Info | Command::Bench(_) => InputFiles::default(),
     }
@@ -92,6 +111,7 @@ fn run(cli: &Cli) -> Result<Outcome> {
         Command::Info => info::info().map(|()| Outcome::Done),
         Command::Eval(args) => eval::eval(args, cli.quiet).map(|()| Outcome::Done),
         Command::Refine(args) => refine::refine(args, cli.quiet),
+        Command::Train(args) => train::train(args, cli.quiet),
         Command::Bench(args) => bench::bench(args).map(|()| Outcome::Done),
     }
 }

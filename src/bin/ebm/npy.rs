@@ -18,8 +18,51 @@ fn io(path: &Path, source: std::io::Error) -> Error {
 /// Reads a float32 array `[n, dim]` (or `[n]` when `dim` is 1) of at least one row, with
 /// finite values; errors name the file.
 pub fn read_batch(path: &Path, dim: usize) -> Result<(usize, Vec<f32>)> {
-    let name = path.display().to_string();
-    let bad = |m: String| Error::input(name.clone(), m);
+    let bad = bad_in(path);
+    let (npy, shape) = open_f32(path)?;
+    let n = match shape[..] {
+        [n, d] if d == dim => n,
+        [n] if dim == 1 => n,
+        _ => {
+            return Err(bad(format!(
+                "has shape {shape:?}; expected [batch, {dim}] to match the model"
+            )))
+        }
+    };
+    if n == 0 {
+        return Err(bad("empty batch: at least one row is needed".into()));
+    }
+    Ok((n, read_finite(npy, path)?))
+}
+
+/// Reads a float32 2-D array `[rows, columns]` of at least one row and one column, with
+/// finite values: `(rows, columns, values)`. Errors name the file.
+#[allow(dead_code)]
+pub fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
+    let bad = bad_in(path);
+    let (npy, shape) = open_f32(path)?;
+    let [rows, columns] = shape[..] else {
+        return Err(bad(format!(
+            "has shape {shape:?}; expected a 2-D array [rows, columns]"
+        )));
+    };
+    if rows == 0 {
+        return Err(bad("has no rows: at least one is needed".into()));
+    }
+    if columns == 0 {
+        return Err(bad("has no columns: at least one is needed".into()));
+    }
+    Ok((rows, columns, read_finite(npy, path)?))
+}
+
+/// An `Error::Input` naming `path`.
+fn bad_in(path: &Path) -> impl Fn(String) -> Error + '_ {
+    move |m| Error::input(path.display().to_string(), m)
+}
+
+/// Opens a float32 array in C order; its shape.
+fn open_f32(path: &Path) -> Result<(npyz::NpyFile<BufReader<File>>, Vec<usize>)> {
+    let bad = bad_in(path);
     let file = File::open(path).map_err(|e| io(path, e))?;
     let npy = npyz::NpyFile::new(BufReader::new(file))
         .map_err(|e| bad(format!("not a readable .npy file ({e})")))?;
@@ -37,19 +80,13 @@ pub fn read_batch(path: &Path, dim: usize) -> Result<(usize, Vec<f32>)> {
             "is stored in Fortran order; save np.ascontiguousarray(a) instead".into(),
         ));
     }
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let n = match shape[..] {
-        [n, d] if d == dim => n,
-        [n] if dim == 1 => n,
-        _ => {
-            return Err(bad(format!(
-                "has shape {shape:?}; expected [batch, {dim}] to match the model"
-            )))
-        }
-    };
-    if n == 0 {
-        return Err(bad("empty batch: at least one row is needed".into()));
-    }
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    Ok((npy, shape))
+}
+
+/// The array's values, every one finite.
+fn read_finite(npy: npyz::NpyFile<BufReader<File>>, path: &Path) -> Result<Vec<f32>> {
+    let bad = bad_in(path);
     let data: Vec<f32> = npy
         .into_vec()
         .map_err(|e| bad(format!("could not read its data, is it truncated? ({e})")))?;
@@ -59,7 +96,7 @@ pub fn read_batch(path: &Path, dim: usize) -> Result<(usize, Vec<f32>)> {
             data[i]
         )));
     }
-    Ok((n, data))
+    Ok(data)
 }
 
 /// Writes a float32 array of the given shape (for the tests that include this file: the
@@ -94,12 +131,18 @@ mod tests {
             read_batch(&p, 3).unwrap(),
             (2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
         );
+        assert_eq!(
+            read_matrix(&p).unwrap(),
+            (2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        );
         let err = read_batch(&p, 2).unwrap_err().to_string();
         assert!(
             err.contains("a.npy") && err.contains("expected [batch, 2]"),
             "{err}"
         );
         write_f32(&p, &[2], &[1.0, f32::NAN]).unwrap();
+        let err = read_matrix(&p).unwrap_err().to_string();
+        assert!(err.contains("expected a 2-D array"), "{err}");
         let err = read_batch(&p, 1).unwrap_err().to_string();
         assert!(
             err.contains("non-finite value (NaN) at flat index 1"),

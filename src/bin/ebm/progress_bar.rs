@@ -1,5 +1,5 @@
-//! The progress bar of a long refinement, on stderr, shown only on a terminal and only once
-//! the refinement has run for about a second (never with --quiet).
+//! The progress bar of a long refinement or training run, on stderr, shown only on a
+//! terminal and only once the run has gone on for about a second (never with --quiet).
 
 use std::time::Duration;
 
@@ -18,28 +18,40 @@ impl ProgressBar {
         ProgressBar { bar: None, quiet }
     }
 
-    /// Shows `p`, starting the bar if the run has gone on long enough.
+    /// Shows a refinement's progress `p`, starting the bar if it has gone on long enough.
     pub fn show(&mut self, p: &Progress) {
+        self.show_steps(p.steps_done, p.steps_total, p.elapsed, None);
+    }
+
+    /// Shows `done` of `total` steps after `elapsed`, and `note` after them (e.g. the
+    /// latest loss), starting the bar if the run has gone on long enough. `done` may start
+    /// above 0 (a resumed training run): the time left is estimated from this run's steps.
+    pub fn show_steps(&mut self, done: u64, total: u64, elapsed: Duration, note: Option<&str>) {
         if self.quiet {
             return;
         }
-        if self.bar.is_none() && p.elapsed >= Self::AFTER && p.steps_done < p.steps_total {
+        if self.bar.is_none() && elapsed >= Self::AFTER && done < total {
             // indicatif draws nothing where stderr is not a terminal.
             let bar = indicatif::ProgressBar::with_draw_target(
-                Some(p.steps_total),
+                Some(total),
                 indicatif::ProgressDrawTarget::stderr(),
-            );
+            )
+            .with_position(done);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:40}] {pos}/{len} steps, {eta} left",
+                    "{elapsed_precise} [{bar:40}] {pos}/{len} steps, {eta} left{msg}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
             );
+            bar.reset_eta();
             self.bar = Some(bar);
         }
         if let Some(bar) = &self.bar {
-            bar.set_position(p.steps_done);
+            if let Some(note) = note {
+                bar.set_message(format!(", {note}"));
+            }
+            bar.set_position(done);
         }
     }
 

@@ -12,7 +12,7 @@ use ebm::{
     Sampler, Schedule, StopRule,
 };
 
-use crate::args::{dispatch_budget, RefineArgs};
+use crate::args::{dispatch_budget, RefineArgs, SamplerArgs};
 use crate::files::{check_not_input, check_output, check_writable};
 use crate::inputs::{read_fixed, read_job, Job};
 use crate::interrupt::interrupt_flag;
@@ -22,50 +22,62 @@ use crate::summary::{refine_line, Energies, RefineRun};
 use crate::trace_file;
 use crate::Outcome;
 
-/// The refinement the flags ask for, checked.
-fn config_of(args: &RefineArgs) -> Result<RefineConfig> {
-    let sampler = if args.mala {
+/// `config` with the sampler options of `flags` (`refine`'s, or `train`'s for its
+/// negatives): the sampler, the prior, the clamp, the gradient clip and the simplex.
+pub fn with_sampler(flags: &SamplerArgs, config: RefineConfig) -> RefineConfig {
+    let sampler = if flags.mala {
         Sampler::Mala {
-            adapt_steps: args.adapt_steps.unwrap_or(0),
-            target_accept: args.target_accept.unwrap_or(0.574),
+            adapt_steps: flags.adapt_steps.unwrap_or(0),
+            target_accept: flags.target_accept.unwrap_or(0.574),
         }
-    } else if args.keep_if_lower {
+    } else if flags.keep_if_lower {
         Sampler::KeepIfLower {
-            shrink: args.shrink,
+            shrink: flags.shrink,
         }
     } else {
         Sampler::Langevin
     };
+    RefineConfig {
+        sampler,
+        prior_l2: flags.prior_l2,
+        clamp: flags.clamp,
+        clip_grad: flags.clip_grad,
+        simplex: flags.simplex,
+        ..config
+    }
+}
+
+/// The refinement the flags ask for, checked.
+fn config_of(args: &RefineArgs) -> Result<RefineConfig> {
     let stages = match &args.stages {
         Some(s) => parse_stages(s).map_err(|e| Error::config("--stages", e))?,
         None => Vec::new(),
     };
-    let config = RefineConfig {
-        steps: args.steps,
-        // With --stages (which sets every step's eta and T) neither is given.
-        step_size: args.step_size.unwrap_or(RefineConfig::default().step_size),
-        temperature: args.temperature.unwrap_or(0.0),
-        schedule: Schedule {
-            shape: args.schedule,
-            step_size_end: args.step_size_end,
-            temperature_end: args.temperature_end,
-            stages,
+    let config = with_sampler(
+        &args.sampler,
+        RefineConfig {
+            steps: args.steps,
+            // With --stages (which sets every step's eta and T) neither is given.
+            step_size: args.step_size.unwrap_or(RefineConfig::default().step_size),
+            temperature: args.temperature.unwrap_or(0.0),
+            schedule: Schedule {
+                shape: args.schedule,
+                step_size_end: args.step_size_end,
+                temperature_end: args.temperature_end,
+                stages,
+            },
+            seed: args.seed.unwrap_or(0),
+            stop: StopRule {
+                grad: args.stop_grad,
+                change: args.stop_change,
+                below: args.stop_below,
+            },
+            trace: args.trace.is_some(),
+            dispatch_ms: dispatch_budget(args.dispatch_ms),
+            keep_non_finite: args.keep_non_finite,
+            ..RefineConfig::default()
         },
-        seed: args.seed.unwrap_or(0),
-        prior_l2: args.prior_l2,
-        clamp: args.clamp,
-        clip_grad: args.clip_grad,
-        simplex: args.simplex,
-        sampler,
-        stop: StopRule {
-            grad: args.stop_grad,
-            change: args.stop_change,
-            below: args.stop_below,
-        },
-        trace: args.trace.is_some(),
-        dispatch_ms: dispatch_budget(args.dispatch_ms),
-        keep_non_finite: args.keep_non_finite,
-    };
+    );
     config.validate()?;
     if args.seed.is_some() && config.step_table()?.iter().all(|[_, noise]| *noise == 0.0) {
         return Err(Error::config(
@@ -132,7 +144,7 @@ pub fn refine(args: &RefineArgs, quiet: bool) -> Result<Outcome> {
         engine.set_max_chunk(c)?;
     }
     // From here on, Ctrl-C stops the refinement rather than the process.
-    let interrupted = interrupt_flag();
+    let interrupted = interrupt_flag("stopping at the next submission");
     // The summary's "before"; nothing to compute with --quiet.
     let before = match quiet {
         true => None,

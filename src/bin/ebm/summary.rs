@@ -1,5 +1,6 @@
-//! The one line a successful `ebm eval` or `ebm refine` prints to stderr (not with
-//! --quiet): how many chains ran on which kernel path, how long it took, and the energies.
+//! The one line a successful `ebm eval`, `ebm refine` or `ebm train` prints to stderr
+//! (not with --quiet): how many chains or steps ran on which kernel path, how long it
+//! took, and the energies or the loss.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -117,6 +118,65 @@ pub fn eval_line(chains: usize, path: KernelPath, time: Duration, e: &Energies) 
     line
 }
 
+/// How a training run went, for its summary.
+pub struct TrainRun<'a> {
+    /// The step it began at (a resumed run's checkpoint's; else 0).
+    pub from: u64,
+    /// The step it reached.
+    pub reached: u64,
+    /// The step it was to reach (--steps).
+    pub total: u64,
+    /// Whether Ctrl-C stopped it.
+    pub interrupted: bool,
+    /// The time its steps took.
+    pub time: Duration,
+    /// The loss of its first and last step (None: no step ran).
+    pub loss: Option<(f32, f32)>,
+    /// The negatives' sampler's kernel path (None: NCE, negatives from the noise).
+    pub path: Option<KernelPath>,
+    /// The GPU adapter.
+    pub adapter: &'a str,
+}
+
+/// `ebm train: 1000 steps in 12.3 s (12.3 ms per step), negatives on tile16, adapter
+/// llvmpipe; loss 1.39 -> 0.0123`.
+pub fn train_line(r: &TrainRun<'_>) -> String {
+    let steps = r.reached - r.from;
+    let mut line = String::from("ebm train: ");
+    if r.interrupted {
+        let _ = write!(line, "interrupted at step {} of {}: ", r.reached, r.total);
+    }
+    match r.from {
+        0 => {
+            let _ = write!(line, "{steps} steps");
+        }
+        from => {
+            let _ = write!(line, "steps {from} -> {} ({steps} run)", r.reached);
+        }
+    }
+    let _ = write!(line, " in {}", seconds(r.time));
+    if steps > 0 {
+        let per_step = r.time.as_secs_f64() * 1e3 / steps as f64;
+        let _ = write!(line, " ({} ms per step)", short(per_step));
+    }
+    match r.path {
+        Some(path) => {
+            let _ = write!(line, ", negatives on {path}");
+        }
+        None => line += ", negatives from the noise (nce)",
+    }
+    let _ = write!(line, ", adapter {}", r.adapter);
+    if let Some((first, last)) = r.loss {
+        let _ = write!(
+            line,
+            "; loss {} -> {}",
+            short(f64::from(first)),
+            short(f64::from(last))
+        );
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +231,35 @@ mod tests {
             line,
             "ebm eval: 5 chains on chain in 0.012 s; energy mean 1.5, min 1, max 2"
         );
+    }
+
+    #[test]
+    fn train_lines() {
+        let mut run = TrainRun {
+            from: 0,
+            reached: 1000,
+            total: 1000,
+            interrupted: false,
+            time: Duration::from_millis(12_300),
+            loss: Some((1.386, 0.01234)),
+            path: Some(KernelPath::Tile { chains: 16 }),
+            adapter: "llvmpipe",
+        };
+        assert_eq!(
+            train_line(&run),
+            "ebm train: 1000 steps in 12.3 s (12.3 ms per step), negatives on tile16, adapter llvmpipe; loss 1.39 -> 0.0123"
+        );
+        run.from = 400;
+        run.path = None;
+        assert_eq!(
+            train_line(&run),
+            "ebm train: steps 400 -> 1000 (600 run) in 12.3 s (20.5 ms per step), negatives from the noise (nce), adapter llvmpipe; loss 1.39 -> 0.0123"
+        );
+        run.interrupted = true;
+        run.reached = 400;
+        run.loss = None;
+        assert!(train_line(&run).starts_with(
+            "ebm train: interrupted at step 400 of 1000: steps 400 -> 400 (0 run) in 12.3 s, negatives"
+        ));
     }
 }

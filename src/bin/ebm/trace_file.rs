@@ -45,6 +45,17 @@ pub fn number(v: f64) -> String {
     }
 }
 
+/// As [`number`], for a float32: the shortest form that reads back to the same f32.
+pub fn number32(v: f32) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.is_finite() && !(1e-4..1e16).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// The trace as CSV: a header, then one line per step.
 fn csv(rows: &[TraceRow]) -> String {
     let mut text = String::from("step,min_energy,mean_energy,max_energy,mean_grad_norm\n");
@@ -107,6 +118,17 @@ mod tests {
             mean_energy: 0.25,
             max_energy: 1.5e20,
             mean_grad_norm: 0.0,
+        }
+    }
+
+    #[test]
+    fn float32_numbers_are_short_and_exact() {
+        assert_eq!(number32(0.1), "0.1");
+        assert_eq!(number32(-0.0), "0");
+        assert_eq!(number32(1.0e-7), "1e-7");
+        assert_eq!(number32(f32::NAN), "NaN");
+        for v in [1.0f32 / 3.0, 2.5e-5, f32::MAX, f32::MIN_POSITIVE, 123456.78] {
+            assert_eq!(number32(v).parse::<f32>().unwrap(), v, "{v}");
         }
     }
 
