@@ -1,8 +1,8 @@
 // The optimiser of a training step, over its own bind group (it writes the weights, which
 // every other kernel reads):
 //   grad_norm  one workgroup: the global norms of the gradient and of the weights, the
-//              clipping scale, and the halt of a step whose loss, gradient or weights are
-//              not finite (no update runs after it)
+//              clipping scale, and the halt of a step whose loss, gradient, weights or
+//              updated weights would not be finite (no update runs from it on)
 //   update     one parameter per invocation: Adam (decoupled weight decay, as AdamW) or
 //              SGD, on the weight and on its transposed copy
 // The host twins are `OptimParams` and `OPTIMIZER_BINDINGS` in src/kernels/train.rs; the
@@ -44,6 +44,23 @@ fn finite(v: f32) -> bool {
 }
 
 var<workgroup> squares: array<vec2<f32>, TRAIN_THREADS>;
+var<workgroup> unfit: array<u32, TRAIN_THREADS>;
+var<workgroup> step_scale: f32;
+
+// Parameter p after this step's update at clipping scale `scale`: (weight, first moment,
+// second moment). `update` writes it; `grad_norm` checks first that every one is finite.
+fn updated(p: u32, scale: f32) -> vec3<f32> {
+    let g = param_grads[p] * scale;
+    var w = weights[p];
+    w -= optim.lr * optim.weight_decay * w;
+    if optim.kind == OPTIMIZER_ADAM {
+        let m = optim.beta1 * moments[p] + (1.0 - optim.beta1) * g;
+        let v = optim.beta2 * moments[optim.n_params + p] + (1.0 - optim.beta2) * g * g;
+        w -= optim.lr * (m / optim.bias1) / (sqrt(v / optim.bias2) + optim.eps);
+        return vec3<f32>(w, m, v);
+    }
+    return vec3<f32>(w - optim.lr * g, 0.0, 0.0);
+}
 
 @compute @workgroup_size(TRAIN_THREADS)
 fn grad_norm(@builtin(local_invocation_index) lid: u32) {
@@ -61,15 +78,35 @@ fn grad_norm(@builtin(local_invocation_index) lid: u32) {
         }
     }
     if lid == 0u {
+        var scale = 1.0;
+        let norm = sqrt(squares[0].x);
+        if optim.clip > 0.0 {
+            scale = min(1.0, optim.clip / (norm + 1e-6));
+        }
+        step_scale = scale;
+    }
+    workgroupBarrier();
+    // The update's results, checked before any is written: a step that would leave a
+    // weight or moment not finite halts instead, and the weights stay those before it.
+    let scale = step_scale;
+    var bad = 0u;
+    for (var p = lid; p < optim.n_params; p += TRAIN_THREADS) {
+        let next = updated(p, scale);
+        bad += u32(!finite(next.x) || !finite(next.y) || !finite(next.z));
+    }
+    unfit[lid] = bad;
+    for (var half = TRAIN_THREADS / 2u; half > 0u; half /= 2u) {
+        workgroupBarrier();
+        if lid < half {
+            unfit[lid] += unfit[lid + half];
+        }
+    }
+    if lid == 0u {
         let norms = sqrt(squares[0]);
         let at = STATS_HEADER + optim.row * STATS_ROW;
         var flags = train_stats[at + ROW_FLAGS];
         flags |= select(0u, FLAG_GRAD, !finite(norms.x));
-        flags |= select(0u, FLAG_WEIGHTS, !finite(norms.y));
-        var scale = 1.0;
-        if optim.clip > 0.0 {
-            scale = min(1.0, optim.clip / (norms.x + 1e-6));
-        }
+        flags |= select(0u, FLAG_WEIGHTS, !finite(norms.y) || unfit[0] > 0u);
         train_stats[at + ROW_GRAD_NORM] = bitcast<u32>(norms.x);
         train_stats[at + ROW_WEIGHT_NORM] = bitcast<u32>(norms.y);
         train_stats[at + ROW_CLIP_SCALE] = bitcast<u32>(scale);
@@ -102,17 +139,11 @@ fn update(
     if p >= optim.n_params || train_stats[HALTED_AT] != RUNNING {
         return;
     }
-    let g = param_grads[p] * bitcast<f32>(train_stats[CLIP_SCALE]);
-    var w = weights[p];
-    w -= optim.lr * optim.weight_decay * w;
+    let next = updated(p, bitcast<f32>(train_stats[CLIP_SCALE]));
+    let w = next.x;
     if optim.kind == OPTIMIZER_ADAM {
-        let m = optim.beta1 * moments[p] + (1.0 - optim.beta1) * g;
-        let v = optim.beta2 * moments[optim.n_params + p] + (1.0 - optim.beta2) * g * g;
-        moments[p] = m;
-        moments[optim.n_params + p] = v;
-        w -= optim.lr * (m / optim.bias1) / (sqrt(v / optim.bias2) + optim.eps);
-    } else {
-        w -= optim.lr * g;
+        moments[p] = next.y;
+        moments[optim.n_params + p] = next.z;
     }
     weights[p] = w;
     let layer = layer_of(p);

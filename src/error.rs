@@ -93,9 +93,10 @@ pub enum Error {
         /// The first few, with the step each went non-finite at.
         first: String,
     },
-    /// Training met a loss, gradient or weight that is not finite. No update ran from that
-    /// step on: the weights are those before it (the last checkpoint is the last one saved).
-    #[error("training diverged at step {step}: not finite (NaN or infinite): {quantity}; no update ran from that step on. Lower the learning rate, clip the gradient (TrainConfig::clip_grad_norm), raise the regulariser (TrainConfig::alpha) or lower the negatives' step size")]
+    /// Training met a loss, gradient or weight (or an update that would make one) that is
+    /// not finite. No update ran from that step on: the weights are those before it (the
+    /// last checkpoint is the last one saved).
+    #[error("training diverged at step {step}: not finite (NaN or infinite): {quantity}; no update ran from that step on. Lower the learning rate, clip the gradient (TrainConfig::clip_grad_norm), raise contrastive divergence's regulariser (TrainConfig::alpha) or lower the negatives' step size")]
     Diverged {
         /// The first training step whose loss, gradient or weights were not finite.
         step: u64,

@@ -80,7 +80,9 @@ fn sorted_header(bytes: Vec<u8>) -> Vec<u8> {
     let Some(header) = bytes.get(8..8 + len) else {
         return bytes;
     };
-    // serde_json's maps are ordered by key.
+    // serde_json's maps are ordered by key (BTreeMap; the crate's `preserve_order`
+    // feature would break this, and tests/cli_train.rs would say so: it compares two runs'
+    // files byte for byte).
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
         return bytes;
     };

@@ -197,6 +197,14 @@ fn a_resumed_run_ends_with_the_uninterrupted_runs_weights() {
         .err()
         .unwrap();
         assert!(err.to_string().contains("TrainConfig::seed"), "{err}");
+        // A checkpoint built in code is checked too.
+        let mut short = checkpoint.clone();
+        short.moments.pop();
+        let engine = Engine::new(&ctx(), &checkpoint.model).unwrap();
+        let err = Trainer::resume(engine, data.clone(), &config, &short)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("Checkpoint::moments"), "{err}");
         let engine = Engine::new(&ctx(), &m).unwrap();
         let err = Trainer::resume(engine, data.clone(), &config, &checkpoint)
             .err()
@@ -228,10 +236,17 @@ fn divergence_stops_training_with_the_step_and_keeps_the_weights_before_it() {
     assert!(!quantity.is_empty());
     let message = err.to_string();
     assert!(message.contains(&format!("step {step}")), "{message}");
-    let kept = trainer.model().unwrap();
+    let kept = params(&trainer.model().unwrap());
     assert!(
-        params(&kept).iter().all(|v| v.is_finite()),
+        kept.iter().all(|v| v.is_finite()),
         "the weights kept are not finite"
+    );
+    // They are those of the step before the one named, bit for bit.
+    let data = train_data(&m, 50, 1);
+    assert_eq!(
+        kept,
+        trained(&m, &data, &config, *step),
+        "not the weights before step {step}"
     );
     assert!(
         trainer.checkpoint().is_err(),
@@ -328,6 +343,14 @@ fn bad_data_and_settings_are_refused_with_their_names() {
                 ..Default::default()
             },
             "TrainConfig::negatives",
+        ),
+        (
+            good.clone(),
+            TrainConfig {
+                log_every: u32::MAX,
+                ..Default::default()
+            },
+            "TrainConfig::log_every",
         ),
         (
             good.clone(),

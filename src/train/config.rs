@@ -3,6 +3,9 @@
 use crate::config::RefineConfig;
 use crate::error::{Error, Result};
 
+/// The most steps whose statistics the GPU keeps between read-backs (32 bytes each).
+pub const MAX_LOG_EVERY: u32 = 1 << 20;
+
 /// What training minimises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Objective {
@@ -87,7 +90,7 @@ pub struct TrainConfig {
     /// Seeds every draw of the run: batches, negatives, the replay buffer's start.
     pub seed: u64,
     /// Statistics come back every this many steps (and at the end of each
-    /// [`crate::Trainer::run`]).
+    /// [`crate::Trainer::run`]); at most 2^20.
     pub log_every: u32,
 }
 
@@ -164,10 +167,13 @@ impl TrainConfig {
                 format!("{} must be a share in [0, 1]", self.reinit),
             ));
         }
-        if self.log_every == 0 {
+        if !(1..=MAX_LOG_EVERY).contains(&self.log_every) {
             return Err(Error::config(
                 "TrainConfig::log_every",
-                "must be at least 1",
+                format!(
+                    "{} must be from 1 to {MAX_LOG_EVERY} (the GPU keeps that many steps' statistics between read-backs)",
+                    self.log_every
+                ),
             ));
         }
         if self.objective == Objective::ContrastiveDivergence {

@@ -105,9 +105,10 @@ impl Trainer {
         Trainer::start(engine, data, config, noise, replay, 0)
     }
 
-    /// A trainer that goes on from `checkpoint`, bit for bit as the run that wrote it
-    /// would have: `engine` must run the checkpoint's model, and `config` have its seed,
-    /// objective, optimiser and replay buffer size (other settings may change).
+    /// A trainer that goes on from `checkpoint`: with the data and settings of the run that
+    /// wrote it, bit for bit as that run would have gone on. `engine` must run the
+    /// checkpoint's model, and `config` have its seed, objective, optimiser and replay
+    /// buffer size; other settings may change (and the run with them).
     pub fn resume(
         engine: Engine,
         data: TrainData,
@@ -149,6 +150,7 @@ impl Trainer {
                 &checkpoint.optimizer,
             ));
         }
+        check_checkpoint(checkpoint)?;
         let slots = checkpoint.replay.len() / checkpoint.model.y_dim;
         if config.replay_slots() != slots {
             return Err(differs(
@@ -222,14 +224,17 @@ impl Trainer {
 
     /// Runs `steps` training steps, with no read-back but the statistics every
     /// `log_every` steps and after the last; returns every step's statistics. `progress`
-    /// is called after every step and may stop the run early. A loss, gradient or weight
-    /// that is not finite ends it with [`Error::Diverged`].
+    /// is called after every step, with the statistics as they come back, and may stop the
+    /// run early. A loss, gradient or (updated) weight that is not finite ends it with
+    /// [`Error::Diverged`] at the next read-back: the statistics of that call are then
+    /// only those the callback was given, [`Trainer::step`] counts the steps submitted,
+    /// and the weights are those before the step named.
     pub fn run(
         &mut self,
         steps: u64,
         mut progress: Option<OnTrainProgress<'_>>,
     ) -> Result<Vec<TrainStats>> {
-        let end = self.step + steps;
+        let end = self.step.saturating_add(steps);
         if end > u64::from(u32::MAX) {
             return Err(Error::config(
                 "Trainer::run",
@@ -478,6 +483,50 @@ pub(crate) fn unpack(model: &Model, params: &[f32]) -> Model {
         layers,
         ..model.clone()
     }
+}
+
+/// A checkpoint's state fits its model (one built in code need not have come through
+/// `Checkpoint::load`'s checks).
+fn check_checkpoint(c: &Checkpoint) -> Result<()> {
+    let d = c.model.y_dim;
+    let params: usize = c.model.layers.iter().map(|l| l.n_out * (l.n_in + 1)).sum();
+    let bad = |field: &'static str, message: String| Err(Error::config(field, message));
+    if c.moments.len() != 2 * params {
+        return bad(
+            "Checkpoint::moments",
+            format!(
+                "holds {} values; the model's {params} parameters need {}",
+                c.moments.len(),
+                2 * params
+            ),
+        );
+    }
+    if c.replay.len() % d != 0 {
+        return bad(
+            "Checkpoint::replay",
+            format!(
+                "holds {} values, not a multiple of the model's y_dim {d}",
+                c.replay.len()
+            ),
+        );
+    }
+    if c.noise.len() != 2 * d || c.noise[d..].iter().any(|sd| !(sd.is_finite() && *sd > 0.0)) {
+        return bad(
+            "Checkpoint::noise",
+            format!(
+                "needs {} values (y_dim means, then as many standard deviations above 0)",
+                2 * d
+            ),
+        );
+    }
+    for (field, data) in [
+        ("Checkpoint::moments", &c.moments),
+        ("Checkpoint::replay", &c.replay),
+        ("Checkpoint::noise", &c.noise),
+    ] {
+        check_finite(field, data).map_err(|m| Error::config(field, m))?;
+    }
+    Ok(())
 }
 
 /// The settings are valid, and the negatives' simplex groups divide the model's y.

@@ -68,7 +68,7 @@ pub fn train(args: &TrainArgs, quiet: bool) -> Result<Outcome> {
         }
     }
     let model = model_of(args, resumed.as_ref(), &config, &y, x.as_ref())?;
-    // As `Engine::refine` checks it for refine (`Trainer` does not).
+    // Checked here too, to name the flag (`Trainer` names `TrainConfig::negatives`).
     if let Some(g) = config.negatives.simplex {
         if config.objective == Objective::ContrastiveDivergence && model.y_dim % g as usize != 0 {
             return Err(Error::config(
