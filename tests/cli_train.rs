@@ -742,7 +742,7 @@ fn bad_flags_exit_2_naming_the_flag() {
         ),
         (
             args(&[FRESH, &["--log-every", "0"]]),
-            "error: invalid option --log-every: must be at least 1",
+            "error: invalid option --log-every: 0 must be from 1 to 1048576",
         ),
         (
             args(&[FRESH, &["--negative-step-size", "-1"]]),

@@ -167,6 +167,21 @@ impl Engine {
         Ok(chunk)
     }
 
+    /// The most steps one fused dispatch of a refinement of `config` on `path` takes: the
+    /// planner's choice (llvmpipe's loop budget), or what a test forced.
+    pub(super) fn steps_per_dispatch(&self, path: KernelPath, config: &RefineConfig) -> u32 {
+        match self.forced_steps_per_dispatch {
+            0 => plan::steps_per_dispatch(
+                self.ctx.adapter_info(),
+                &self.plan_limits(),
+                &self.model,
+                path,
+                config,
+            ),
+            k => k,
+        }
+    }
+
     /// The longest one submission of `job` should run.
     fn budget(&self, job: &Job<'_>) -> Option<Duration> {
         match job {
@@ -212,16 +227,7 @@ impl Engine {
             Job::Eval => (0, u32::MAX, layout),
             Job::Refine { config, .. } => (
                 config.sampler.rule_id(),
-                match self.forced_steps_per_dispatch {
-                    0 => plan::steps_per_dispatch(
-                        self.ctx.adapter_info(),
-                        &self.plan_limits(),
-                        &self.model,
-                        path,
-                        config,
-                    ),
-                    k => k,
-                },
+                self.steps_per_dispatch(path, config),
                 layout.with_settings(config),
             ),
         };

@@ -154,16 +154,7 @@ impl Engine {
         let (path, sampler, rule, base) = match shape.sampler {
             Some(config) => {
                 let path = self.path_for(shape.batch)?;
-                let steps_per_dispatch = match self.forced_steps_per_dispatch {
-                    0 => plan::steps_per_dispatch(
-                        self.ctx.adapter_info(),
-                        &self.plan_limits(),
-                        &self.model,
-                        path,
-                        config,
-                    ),
-                    k => k,
-                };
+                let steps_per_dispatch = self.steps_per_dispatch(path, config);
                 let dispatches = plan::RefinePlan {
                     path,
                     model: &self.model,

@@ -127,30 +127,35 @@ pub struct LayerDesc {
     pub delta: u32,
 }
 
+/// Size and (member, offset) of struct `name` as naga lays out shader file `file` (for the
+/// tests that hold host twins to their WGSL structs).
+#[cfg(test)]
+pub(crate) fn wgsl_layout_in(file: &str, name: &str) -> (u32, Vec<(String, u32)>) {
+    let module = naga::front::wgsl::parse_str(&crate::kernels::prelude_and(file).unwrap()).unwrap();
+    let (_, ty) = module
+        .types
+        .iter()
+        .find(|(_, t)| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("struct {name} not in {file}"));
+    match &ty.inner {
+        naga::TypeInner::Struct { members, span } => (
+            *span,
+            members
+                .iter()
+                .map(|m| (m.name.clone().unwrap(), m.offset))
+                .collect(),
+        ),
+        _ => panic!("{name} is not a struct"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::mem::{offset_of, size_of};
 
     fn wgsl_layout(name: &str) -> (u32, Vec<(String, u32)>) {
-        let module =
-            naga::front::wgsl::parse_str(&crate::kernels::prelude_and("bindings.wgsl").unwrap())
-                .unwrap();
-        let (_, ty) = module
-            .types
-            .iter()
-            .find(|(_, t)| t.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("struct {name} not in bindings.wgsl"));
-        match &ty.inner {
-            naga::TypeInner::Struct { members, span } => (
-                *span,
-                members
-                    .iter()
-                    .map(|m| (m.name.clone().unwrap(), m.offset))
-                    .collect(),
-            ),
-            _ => panic!("{name} is not a struct"),
-        }
+        wgsl_layout_in("bindings.wgsl", name)
     }
 
     macro_rules! offsets {

@@ -98,28 +98,8 @@ pub(crate) fn one_group(kernel: Kernel) -> Dispatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::params::wgsl_layout_in as wgsl_layout;
     use std::mem::{offset_of, size_of};
-
-    /// Size and (member, offset) of struct `name` as naga lays out `file`.
-    fn wgsl_layout(file: &str, name: &str) -> (u32, Vec<(String, u32)>) {
-        let source = crate::kernels::prelude_and(file).unwrap();
-        let module = naga::front::wgsl::parse_str(&source).unwrap();
-        let (_, ty) = module
-            .types
-            .iter()
-            .find(|(_, t)| t.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("struct {name} not in {file}"));
-        match &ty.inner {
-            naga::TypeInner::Struct { members, span } => (
-                *span,
-                members
-                    .iter()
-                    .map(|m| (m.name.clone().unwrap(), m.offset))
-                    .collect(),
-            ),
-            _ => panic!("{name} is not a struct"),
-        }
-    }
 
     macro_rules! offsets {
         ($ty:ty; $($field:ident),*) => {
