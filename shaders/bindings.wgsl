@@ -68,6 +68,13 @@ fn finite4(v: vec4<f32>) -> vec4<bool> {
     return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u);
 }
 
+// Keep-if-lower: the step-size multipliers after an accepted step, grown by 1 / sqrt(shrink)
+// (two accepted steps undo one refusal) up to 1, the schedule's own size (step.wgsl's
+// settle, tile.wgsl's settle4).
+fn regrown(scale: vec4<f32>) -> vec4<f32> {
+    return min(vec4<f32>(1.0), scale * inverseSqrt(params.shrink));
+}
+
 fn finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }

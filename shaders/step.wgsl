@@ -78,8 +78,9 @@ fn proposal_flag(c: u32) -> u32 {
 
 // After the energy u_next and dE/dy of chain c's proposal are known (in grads): keeps the
 // proposal or restores y and dE/dy; a kept proposal that held a NaN or infinity is recorded
-// in the chain's non_finite_at. Keep-if-lower keeps it if the energy did not rise, and
-// otherwise shrinks the chain's step size; MALA keeps it with probability
+// in the chain's non_finite_at. Keep-if-lower keeps it if the energy did not rise (and
+// grows the chain's step size back toward the schedule's), and otherwise shrinks the
+// chain's step size; MALA keeps it with probability
 //   min(1, exp(-(U' - U) / T) q(y | y') / q(y' | y)),  q(b | a) = N(b; a - eta dU(a), 2 eta T),
 // and during the warm-up moves the step size toward the target acceptance rate.
 fn settle(c: u32, step: u32, u_next: f32) {
@@ -114,6 +115,9 @@ fn settle(c: u32, step: u32, u_next: f32) {
         st.change = abs(u_next - st.energy);
         st.energy = u_next;
         st.accepted += 1u;
+        if RULE == RULE_KEEP_IF_LOWER {
+            st.step_scale = regrown(vec4<f32>(st.step_scale)).x;
+        }
     } else {
         for (var k = 0u; k < params.y_dim; k++) {
             ys[base + k] = scratch[saved_y(c, k)];

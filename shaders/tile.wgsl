@@ -489,6 +489,7 @@ fn settle4(step: u32) {
     }
     accept = accept & moving;
     if RULE == RULE_KEEP_IF_LOWER {
+        step_scale = select(step_scale, regrown(step_scale), accept);
         step_scale = select(step_scale, step_scale * params.shrink, moving & !accept);
     }
     note_non_finite(step, proposal_bad & accept);

@@ -23,7 +23,9 @@ pub enum Sampler {
         target_accept: f32,
     },
     /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
-    /// chain's step size is multiplied by `shrink`.
+    /// chain's step size is multiplied by `shrink`; an accepted step grows it again by
+    /// 1 / sqrt(shrink) (two accepted steps undo one refusal), never past the schedule's
+    /// own size.
     KeepIfLower {
         /// Factor in (0, 1) a refused step multiplies the chain's step size by.
         shrink: f32,

@@ -22,7 +22,7 @@ fn test_model() -> Model {
 }
 
 /// Keep-if-lower with and without noise: refused steps leave y as it was and shrink the
-/// chain's step size; accepted counts and step sizes match the reference exactly. Few,
+/// chain's step size, accepted ones grow it back (up to the given size); accepted counts and step sizes match the reference exactly. Few,
 /// large steps: near a minimum the energy change falls under float32's resolution, where
 /// float32 and float64 may decide differently.
 #[test]
@@ -46,6 +46,15 @@ fn keep_if_lower_matches_the_reference_on_every_path() {
             assert!(refused > 0, "{what}: no step was refused");
             assert!(gpu.accepted.iter().any(|&a| a > 0), "{what}: no step kept");
             assert!(want.step_scale.iter().any(|&s| s < 1.0));
+            // Accepted steps grew some shrunk step size back: by 1 / sqrt(0.5), so its
+            // multiplier is an odd power of sqrt(2), not a power of 2.
+            assert!(
+                gpu.step_scale
+                    .iter()
+                    .any(|&s| s < 1.0 && (f64::from(s).log2() * 2.0).round() as i64 % 2 != 0),
+                "{what}: no step size grew back: {:?}",
+                gpu.step_scale
+            );
         }
     }
 }

@@ -203,6 +203,8 @@ fn refine_chain(
                     change = u - u_next;
                     (y, u, d) = (next, u_next, d_next);
                     out.accepted += 1;
+                    // Grown back by 1 / sqrt(shrink), up to the schedule's own size.
+                    out.step_scale = (out.step_scale / f64::from(shrink).sqrt()).min(1.0);
                 } else {
                     out.step_scale *= f64::from(shrink);
                 }

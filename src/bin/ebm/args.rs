@@ -188,7 +188,8 @@ pub struct SamplerArgs {
     #[arg(long, allow_negative_numbers = true, requires = "adapt_steps")]
     pub target_accept: Option<f32>,
     /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
-    /// chain's step size is multiplied by --shrink.
+    /// chain's step size is multiplied by --shrink; each accepted step grows it again by
+    /// 1 / sqrt(--shrink), never past --step-size.
     #[arg(long)]
     pub keep_if_lower: bool,
     /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
