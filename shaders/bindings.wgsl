@@ -47,13 +47,15 @@ struct ChainState {
     accepted: u32,    // proposals accepted (MALA, keep-if-lower); every step for Langevin
     change: f32,      // |energy change| of the last step taken (FLT_MAX before the first)
     non_finite_at: u32,  // the first step whose result held a NaN or infinity, RUNNING if none
-    _pad1: u32,
-    _pad2: u32,
+    adapt_error: f32,      // MALA's warm-up: dual averaging's mean of (target - acceptance)
+    adapt_log_scale: f32,  // ... and its average of log step scale, kept after the warm-up
+    warmup_accepted: u32,  // proposals accepted during the warm-up (MALA's adapt_steps)
+    _pad: u32,
 }
 
 // RUNNING, STOP_GRAD, STOP_CHANGE, STOP_BELOW, RULE_LANGEVIN, RULE_MALA,
-// RULE_KEEP_IF_LOWER and ADAPT_GAIN (MALA's warm-up multiplies a chain's step size by
-// exp(ADAPT_GAIN * (accepted - target))) come from the host (src/constants.rs).
+// RULE_KEEP_IF_LOWER and DA_MU, DA_GAMMA, DA_T0, DA_KAPPA (MALA's warm-up, `dual_average`)
+// come from the host (src/constants.rs).
 
 // Overrides without defaults: every pipeline sets them.
 override WORKGROUP_SIZE: u32;
@@ -73,6 +75,30 @@ fn finite4(v: vec4<f32>) -> vec4<bool> {
 // settle, tile.wgsl's settle4).
 fn regrown(scale: vec4<f32>) -> vec4<f32> {
     return min(vec4<f32>(1.0), scale * inverseSqrt(params.shrink));
+}
+
+// MALA's acceptance probability min(1, exp(log_alpha)); 0 for a NaN.
+fn accept_probability(log_alpha: vec4<f32>) -> vec4<f32> {
+    let p = exp(min(log_alpha, vec4<f32>(0.0)));
+    return select(select(vec4<f32>(0.0), vec4<f32>(1.0), log_alpha > vec4<f32>(0.0)), p, finite4(p));
+}
+
+// One step of MALA's warm-up by dual averaging (src/constants.rs, DA_*), after warm-up step
+// `step` (from 0) with acceptance probability `prob`: the new error mean, the new average
+// of log scale, and the scale the next step takes.
+struct Adapted {
+    error: vec4<f32>,
+    log_bar: vec4<f32>,
+    scale: vec4<f32>,
+}
+
+fn dual_average(step: u32, prob: vec4<f32>, error: vec4<f32>, log_bar: vec4<f32>) -> Adapted {
+    let m = f32(step + 1u);
+    let w = 1.0 / (m + DA_T0);
+    let e = (1.0 - w) * error + w * (params.target_accept - prob);
+    let log_scale = DA_MU - sqrt(m) / DA_GAMMA * e;
+    let k = pow(m, -DA_KAPPA);
+    return Adapted(e, k * log_scale + (1.0 - k) * log_bar, exp(log_scale));
 }
 
 fn finite(v: f32) -> bool {

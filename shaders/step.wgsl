@@ -82,7 +82,8 @@ fn proposal_flag(c: u32) -> u32 {
 // grows the chain's step size back toward the schedule's), and otherwise shrinks the
 // chain's step size; MALA keeps it with probability
 //   min(1, exp(-(U' - U) / T) q(y | y') / q(y' | y)),  q(b | a) = N(b; a - eta dU(a), 2 eta T),
-// and during the warm-up moves the step size toward the target acceptance rate.
+// and during the warm-up adapts the step size toward the target acceptance rate by dual
+// averaging (bindings.wgsl's dual_average).
 fn settle(c: u32, step: u32, u_next: f32) {
     var st = chain_state[c];
     let base = c * params.y_dim;
@@ -105,7 +106,12 @@ fn settle(c: u32, step: u32, u_next: f32) {
         let log_alpha = -(u_next - st.energy) / temperature - ratio / (2.0 * noise * noise);
         accept = log(accept_uniform(params.chain_offset + c, step)) < log_alpha;
         if step < params.adapt_steps {
-            st.step_scale *= exp(ADAPT_GAIN * (select(0.0, 1.0, accept) - params.target_accept));
+            let prob = accept_probability(vec4<f32>(log_alpha)).x;
+            let a = dual_average(step, vec4<f32>(prob), vec4<f32>(st.adapt_error), vec4<f32>(st.adapt_log_scale));
+            st.adapt_error = a.error.x;
+            st.adapt_log_scale = a.log_bar.x;
+            // The last warm-up step leaves the averaged scale for the steps after it.
+            st.step_scale = select(a.scale.x, exp(a.log_bar.x), step + 1u == params.adapt_steps);
         }
     }
     if accept {
@@ -115,6 +121,9 @@ fn settle(c: u32, step: u32, u_next: f32) {
         st.change = abs(u_next - st.energy);
         st.energy = u_next;
         st.accepted += 1u;
+        if step < params.adapt_steps {
+            st.warmup_accepted += 1u;
+        }
         if RULE == RULE_KEEP_IF_LOWER {
             st.step_scale = regrown(vec4<f32>(st.step_scale)).x;
         }

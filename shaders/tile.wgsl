@@ -74,6 +74,9 @@ var<private> step_scale: vec4<f32>;
 var<private> steps_taken: vec4<u32>;
 var<private> accepted: vec4<u32>;
 var<private> change: vec4<f32>;
+var<private> adapt_error: vec4<f32>;
+var<private> adapt_log_scale: vec4<f32>;
+var<private> warmup_accepted: vec4<u32>;
 var<private> moving: vec4<bool>;  // chains that take this step
 // The first step whose result held a NaN or infinity in a coordinate this thread owns
 // (RUNNING if none), and whether the proposal of this step does (accept rules); combined
@@ -233,6 +236,11 @@ fn load_state() {
             accepted[q] = st.accepted;
             change[q] = st.change;
             non_finite[q] = st.non_finite_at;
+            if RULE == RULE_MALA {
+                adapt_error[q] = st.adapt_error;
+                adapt_log_scale[q] = st.adapt_log_scale;
+                warmup_accepted[q] = st.warmup_accepted;
+            }
         }
     }
 }
@@ -483,8 +491,12 @@ fn settle4(step: u32) {
             accept[q] = log(accept_uniform(params.chain_offset + chain_of(q), step)) < log_alpha[q];
         }
         if step < params.adapt_steps {
-            let adapted = step_scale * exp(ADAPT_GAIN * (select(vec4<f32>(0.0), vec4<f32>(1.0), accept) - params.target_accept));
-            step_scale = select(step_scale, adapted, moving);
+            let a = dual_average(step, accept_probability(log_alpha), adapt_error, adapt_log_scale);
+            adapt_error = select(adapt_error, a.error, moving);
+            adapt_log_scale = select(adapt_log_scale, a.log_bar, moving);
+            // The last warm-up step leaves the averaged scale for the steps after it.
+            let next = select(a.scale, exp(a.log_bar), step + 1u == params.adapt_steps);
+            step_scale = select(step_scale, next, moving);
         }
     }
     accept = accept & moving;
@@ -496,6 +508,9 @@ fn settle4(step: u32) {
     change = select(change, abs(u_next - u_cur), accept);
     u_cur = select(u_cur, u_next, accept);
     accepted += select(vec4<u32>(0u), vec4<u32>(1u), accept);
+    if RULE == RULE_MALA && step < params.adapt_steps {
+        warmup_accepted += select(vec4<u32>(0u), vec4<u32>(1u), accept);
+    }
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
             yreg[a] = select(ycur[a], yreg[a], accept);
@@ -565,7 +580,11 @@ fn store_state() {
             let c = chain_of(q);
             if c < params.n_chains {
                 let first_bad = atomicLoad(&tile_non_finite[4u * group + q]);
-                chain_state[c] = ChainState(u_cur[q], step_scale[q], steps_taken[q], accepted[q], change[q], first_bad, 0u, 0u);
+                // The warm-up's state lives in registers only for MALA (RULE folds the rest).
+                let mala = RULE == RULE_MALA;
+                chain_state[c] = ChainState(u_cur[q], step_scale[q], steps_taken[q], accepted[q], change[q], first_bad,
+                    select(0.0, adapt_error[q], mala), select(0.0, adapt_log_scale[q], mala),
+                    select(0u, warmup_accepted[q], mala), 0u);
             }
         }
     }

@@ -17,7 +17,9 @@ pub enum Sampler {
     /// chain's step size moves toward `target_accept` (then it stays fixed, and the
     /// sampler is exact again).
     Mala {
-        /// Warm-up steps during which the step size adapts (0: no adaptation).
+        /// Warm-up steps during which each chain's step size adapts by dual averaging, as
+        /// Stan's does (0: no adaptation); it ends on the average of the warm-up's log step
+        /// sizes. `Refinement::warmup_and_after_acceptance` tells the two parts apart.
         adapt_steps: u32,
         /// Acceptance rate the adaptation aims at (0.574 is optimal for smooth targets).
         target_accept: f32,

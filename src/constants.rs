@@ -92,9 +92,18 @@ pub const RULE_MALA: u32 = 1;
 /// The `RULE` override: keep-if-lower descent.
 pub const RULE_KEEP_IF_LOWER: u32 = 2;
 
-/// The gain of MALA's step-size adaptation: after each warm-up step a chain's step size is
-/// multiplied by exp(ADAPT_GAIN * (accepted - target)), accepted being 0 or 1.
-pub const ADAPT_GAIN: f32 = 0.1;
+/// MALA's warm-up adapts each chain's step size by dual averaging (Nesterov 2009, as Stan
+/// does: Hoffman & Gelman 2014, section 3.2): after warm-up step m (from 1) with acceptance
+/// probability a, H <- (1 - 1/(m + DA_T0)) H + (target - a) / (m + DA_T0); the log step
+/// scale is DA_MU - sqrt(m) H / DA_GAMMA, and its average with weight m^-DA_KAPPA is the
+/// scale kept after the warm-up. DA_GAMMA: how hard the error pulls the step size.
+pub const DA_GAMMA: f32 = 0.05;
+/// ... the iterations that damp the first errors' weight.
+pub const DA_T0: f32 = 10.0;
+/// ... how fast the average forgets early scales.
+pub const DA_KAPPA: f32 = 0.75;
+/// ... dual averaging's target of log step scale: log(10), ten times the size given.
+pub const DA_MU: f32 = std::f32::consts::LN_10;
 
 /// A value of a shared constant, as WGSL declares it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,7 +130,10 @@ pub fn shared() -> Vec<(String, Value)> {
         ("RULE_LANGEVIN", Value::U32(RULE_LANGEVIN)),
         ("RULE_MALA", Value::U32(RULE_MALA)),
         ("RULE_KEEP_IF_LOWER", Value::U32(RULE_KEEP_IF_LOWER)),
-        ("ADAPT_GAIN", Value::F32(ADAPT_GAIN)),
+        ("DA_MU", Value::F32(DA_MU)),
+        ("DA_GAMMA", Value::F32(DA_GAMMA)),
+        ("DA_T0", Value::F32(DA_T0)),
+        ("DA_KAPPA", Value::F32(DA_KAPPA)),
         ("TRAIN_THREADS", Value::U32(TRAIN_THREADS)),
         ("OBJECTIVE_CD", Value::U32(OBJECTIVE_CD)),
         ("OBJECTIVE_NCE", Value::U32(OBJECTIVE_NCE)),

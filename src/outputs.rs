@@ -35,8 +35,11 @@ pub struct Refinement {
     /// it took).
     pub accepted: Vec<u32>,
     /// Each chain's final step-size multiplier, `[n]`: 1 but for keep-if-lower (which
-    /// shrinks it) and MALA's warm-up (which adapts it).
+    /// shrinks it and grows it back) and MALA's warm-up (which adapts it).
     pub step_scale: Vec<f32>,
+    /// Proposals each chain accepted during MALA's warm-up (`Sampler::Mala::adapt_steps`),
+    /// `[n]`; 0 for the other samplers.
+    pub warmup_accepted: Vec<u32>,
     /// With `RefineConfig::trace`: per step, the batch's min / mean / max energy and mean
     /// gradient norm, reduced on the GPU (a cancelled refinement: the steps every chunk
     /// reached).
@@ -51,6 +54,27 @@ pub struct Refinement {
 }
 
 impl Refinement {
+    /// MALA with a warm-up of `adapt_steps`: per chain, the share of proposals accepted
+    /// during the warm-up and after it (where the step size no longer moves, so the
+    /// acceptance the adaptation reached); NaN for a chain that took no step in a part.
+    pub fn warmup_and_after_acceptance(&self, adapt_steps: u32) -> (Vec<f32>, Vec<f32>) {
+        let share = |a: u32, k: u32| {
+            if k == 0 {
+                f32::NAN
+            } else {
+                a as f32 / k as f32
+            }
+        };
+        self.steps_taken
+            .iter()
+            .zip(self.accepted.iter().zip(&self.warmup_accepted))
+            .map(|(&k, (&a, &w))| {
+                let in_warmup = k.min(adapt_steps);
+                (share(w, in_warmup), share(a - w, k - in_warmup))
+            })
+            .unzip()
+    }
+
     /// Per chain, the share of its steps whose proposal was accepted (MALA,
     /// keep-if-lower; 1 for Langevin), 1 for a chain that took no step.
     pub fn acceptance_rate(&self) -> Vec<f32> {

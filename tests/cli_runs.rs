@@ -280,6 +280,50 @@ fn counts_and_steps_are_int32_tensors() {
     assert_eq!(file.f32("y").len(), 18);
 }
 
+/// `--mala --adapt-steps N`: the summary gives the acceptance during and after the warm-up,
+/// and the file each chain's, consistent with its counts.
+#[test]
+fn mala_reports_the_warmup_and_what_follows_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, x, y) = small_job(dir.path());
+    let out = dir.path().join("out.safetensors");
+    let args = [
+        "refine",
+        "--steps",
+        "40",
+        "--step-size",
+        "0.05",
+        "--temperature",
+        "0.1",
+        "--prior-l2",
+        "1",
+        "--mala",
+        "--adapt-steps",
+        "10",
+    ];
+    let files = [
+        ("--model", m.as_path()),
+        ("--x", &x),
+        ("--y0", &y),
+        ("--out", &out),
+    ];
+    let text = stderr(&ebm(&args, &files));
+    assert!(text.contains("; MALA acceptance "), "{text}");
+    assert!(text.contains("in the 10-step warm-up, "), "{text}");
+    let file = TensorFile::open(&out);
+    let (during, after) = (
+        file.f32("acceptance_warmup"),
+        file.f32("acceptance_after_warmup"),
+    );
+    let (accepted, overall) = (file.i32("accepted"), file.f32("acceptance"));
+    for c in 0..6 {
+        // 10 steps in the warm-up and 30 after, for chains that never stop.
+        let total = (during[c] * 10.0 + after[c] * 30.0).round() as i32;
+        assert_eq!(total, accepted[c], "chain {c}");
+        assert!((overall[c] - accepted[c] as f32 / 40.0).abs() < 1e-6);
+    }
+}
+
 /// `--best-of 2`: `best` is int32, the index of the lower-energy chain of each pair, as
 /// the same refinement of every chain shows.
 #[test]

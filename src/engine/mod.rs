@@ -387,6 +387,7 @@ impl Engine {
             steps_taken: out.states.iter().map(|s| s.steps_taken).collect(),
             accepted: out.states.iter().map(|s| s.accepted).collect(),
             step_scale: out.states.iter().map(|s| s.step_scale).collect(),
+            warmup_accepted: out.states.iter().map(|s| s.warmup_accepted).collect(),
             trace: out.trace.map(|t| t.rows()),
             non_finite_at,
             cancelled: out.cancelled,

@@ -96,8 +96,10 @@ pub struct ChainState {
     pub accepted: u32,
     pub change: f32,
     pub non_finite_at: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    pub adapt_error: f32,
+    pub adapt_log_scale: f32,
+    pub warmup_accepted: u32,
+    pub _pad: u32,
 }
 
 impl ChainState {
@@ -181,7 +183,7 @@ mod tests {
         let (size, members) = wgsl_layout("ChainState");
         assert_eq!(size as usize, size_of::<ChainState>());
         let host = offsets!(ChainState; energy, step_scale, steps_taken, accepted, change, non_finite_at,
-            _pad1, _pad2);
+            adapt_error, adapt_log_scale, warmup_accepted, _pad);
         assert_eq!(members, host);
     }
 

@@ -5,7 +5,7 @@
 //! step.
 
 use crate::config::{RefineConfig, Sampler};
-use crate::constants::ADAPT_GAIN;
+use crate::constants::{DA_GAMMA, DA_KAPPA, DA_MU, DA_T0};
 use crate::model::Model;
 use crate::rng::langevin_normals;
 
@@ -51,6 +51,8 @@ pub struct ReferenceRun {
     pub accepted: Vec<u32>,
     /// Each chain's final step-size multiplier, `[n]`.
     pub step_scale: Vec<f64>,
+    /// Proposals each chain accepted during MALA's warm-up, `[n]`.
+    pub warmup_accepted: Vec<u32>,
     /// With `config.trace`: per step, (energy, gradient norm) of every chain before it, `[K][n]`,
     /// a stopped chain keeping the values it stopped with.
     pub trace: Vec<Vec<(f64, f64)>>,
@@ -86,6 +88,7 @@ pub fn refine_full(
         steps_taken: Vec::with_capacity(n),
         accepted: Vec::with_capacity(n),
         step_scale: Vec::with_capacity(n),
+        warmup_accepted: Vec::with_capacity(n),
         trace: vec![Vec::with_capacity(n); if config.trace { steps } else { 0 }],
     };
     for c in 0..n {
@@ -105,6 +108,7 @@ pub fn refine_full(
         run.steps_taken.push(chain.steps_taken);
         run.accepted.push(chain.accepted);
         run.step_scale.push(chain.step_scale);
+        run.warmup_accepted.push(chain.warmup_accepted);
         for (s, rows) in run.trace.iter_mut().enumerate() {
             rows.push(chain.trace[s.min(chain.trace.len() - 1)]);
         }
@@ -118,6 +122,7 @@ struct ChainRun {
     steps_taken: u32,
     accepted: u32,
     step_scale: f64,
+    warmup_accepted: u32,
     trace: Vec<(f64, f64)>,
 }
 
@@ -138,8 +143,11 @@ fn refine_chain(
         steps_taken: config.steps,
         accepted: 0,
         step_scale: 1.0,
+        warmup_accepted: 0,
         trace: Vec::new(),
     };
+    // MALA's warm-up by dual averaging (bindings.wgsl's dual_average).
+    let (mut adapt_error, mut adapt_log_scale) = (0.0f64, 0.0f64);
     let mut change = f64::from(f32::MAX);
     for step in 0..config.steps {
         if step > 0 && config.sampler == Sampler::Langevin {
@@ -230,10 +238,27 @@ fn refine_chain(
                     change = (u_next - u).abs();
                     (y, u, d) = (next, u_next, d_next);
                     out.accepted += 1;
+                    if step < adapt_steps {
+                        out.warmup_accepted += 1;
+                    }
                 }
                 if step < adapt_steps {
-                    let hit = if accept { 1.0 } else { 0.0 };
-                    out.step_scale *= (ADAPT_GAIN * (hit - target_accept)).exp() as f64;
+                    let prob = if log_alpha.is_nan() {
+                        0.0
+                    } else {
+                        log_alpha.min(0.0).exp()
+                    };
+                    let m = f64::from(step + 1);
+                    let w = 1.0 / (m + f64::from(DA_T0));
+                    adapt_error = (1.0 - w) * adapt_error + w * (f64::from(target_accept) - prob);
+                    let log_scale = f64::from(DA_MU) - m.sqrt() / f64::from(DA_GAMMA) * adapt_error;
+                    let k = m.powf(-f64::from(DA_KAPPA));
+                    adapt_log_scale = k * log_scale + (1.0 - k) * adapt_log_scale;
+                    out.step_scale = if step + 1 == adapt_steps {
+                        adapt_log_scale.exp()
+                    } else {
+                        log_scale.exp()
+                    };
                 }
             }
         }

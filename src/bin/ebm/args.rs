@@ -33,7 +33,8 @@ pub enum Command {
     /// y <- clamp(y - eta * (dE/dy + lambda * y) + sqrt(2 eta T) * N(0, I)).
     /// Writes float32 tensors `y` [B, y_dim], `energy` [B] (the prior included),
     /// `acceptance` [B] (the share of each chain's steps accepted by --mala or
-    /// --keep-if-lower, 1 otherwise) and `step_scale` [B] (its final step-size multiplier),
+    /// --keep-if-lower, 1 otherwise; with --adapt-steps also `acceptance_warmup` and
+    /// `acceptance_after_warmup`) and `step_scale` [B] (its final step-size multiplier),
     /// and int32 tensors `steps_taken` [B] (fewer than K where it stopped early) and
     /// `accepted` [B] (the steps it accepted). Prints a one-line summary to stderr.
     Refine(Box<RefineArgs>),
@@ -181,7 +182,8 @@ pub struct SamplerArgs {
     #[arg(long, conflicts_with = "keep_if_lower")]
     pub mala: bool,
     /// With --mala: adapt each chain's step size toward --target-accept during the first
-    /// N steps (then it stays fixed, and sampling is exact again).
+    /// N steps by dual averaging (then it stays fixed, and sampling is exact again); the
+    /// summary gives the acceptance during and after the warm-up.
     #[arg(long, value_name = "N", requires = "mala")]
     pub adapt_steps: Option<u32>,
     /// With --mala --adapt-steps: the acceptance rate to adapt toward (default 0.574).

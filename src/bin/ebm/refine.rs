@@ -185,7 +185,7 @@ pub fn refine(args: &RefineArgs, quiet: bool) -> Result<Outcome> {
     if let (Some(path), Some(rows)) = (&args.trace, &all.trace) {
         trace_file::write_trace(path, rows)?;
     }
-    write_output(&args.out, &written, &job, args)?;
+    write_output(&args.out, &written, &job, args, &config)?;
     let bad = all.non_finite_at.iter().flatten().count();
     if bad > 0 {
         eprintln!(
@@ -204,6 +204,10 @@ pub fn refine(args: &RefineArgs, quiet: bool) -> Result<Outcome> {
             time,
             before,
             after: Energies::of(written.energy()),
+            warmup: warmup_steps(&config).map(|k| {
+                let (during, after) = all.warmup_and_after_acceptance(k);
+                (k, finite_mean(&during), finite_mean(&after))
+            }),
         };
         eprintln!("{}", refine_line(&run));
     }
@@ -247,7 +251,13 @@ fn energies_at_start(engine: &Engine, job: &Job, per_x: usize, prior_l2: f32) ->
 
 /// Writes the output file: float32 values, int32 counts and indices, and the run's status
 /// in the metadata.
-fn write_output(out: &Path, written: &Written, job: &Job, args: &RefineArgs) -> Result<()> {
+fn write_output(
+    out: &Path,
+    written: &Written,
+    job: &Job,
+    args: &RefineArgs,
+    config: &RefineConfig,
+) -> Result<()> {
     let status = match written.all().cancelled {
         true => "cancelled",
         false => "complete",
@@ -258,6 +268,7 @@ fn write_output(out: &Path, written: &Written, job: &Job, args: &RefineArgs) -> 
     ]);
     let (n, y_dim) = (job.n, job.model.y_dim);
     let acceptance;
+    let split;
     let tensors = match written {
         Written::Best(best, r) => {
             let m = n / r;
@@ -270,6 +281,7 @@ fn write_output(out: &Path, written: &Written, job: &Job, args: &RefineArgs) -> 
         }
         Written::All(result) => {
             acceptance = result.acceptance_rate();
+            split = warmup_steps(config).map(|k| result.warmup_and_after_acceptance(k));
             let mut tensors = vec![
                 Tensor::new("y", vec![n, y_dim], Values::F32(&result.y)),
                 Tensor::new("energy", vec![n], Values::F32(&result.energy)),
@@ -278,6 +290,18 @@ fn write_output(out: &Path, written: &Written, job: &Job, args: &RefineArgs) -> 
                 Tensor::new("acceptance", vec![n], Values::F32(&acceptance)),
                 Tensor::new("step_scale", vec![n], Values::F32(&result.step_scale)),
             ];
+            if let Some((during, after)) = &split {
+                tensors.push(Tensor::new(
+                    "acceptance_warmup",
+                    vec![n],
+                    Values::F32(during),
+                ));
+                tensors.push(Tensor::new(
+                    "acceptance_after_warmup",
+                    vec![n],
+                    Values::F32(after),
+                ));
+            }
             if args.keep_non_finite {
                 let at: Vec<i32> = result
                     .non_finite_at
@@ -290,4 +314,18 @@ fn write_output(out: &Path, written: &Written, job: &Job, args: &RefineArgs) -> 
         }
     };
     out_file::write(out, &tensors, Some(metadata))
+}
+
+/// MALA's warm-up steps, where it has one.
+fn warmup_steps(config: &RefineConfig) -> Option<u32> {
+    match config.sampler {
+        Sampler::Mala { adapt_steps, .. } if adapt_steps > 0 => Some(adapt_steps),
+        _ => None,
+    }
+}
+
+/// The mean of the finite values (NaN: a chain with no step in that part).
+fn finite_mean(v: &[f32]) -> f32 {
+    let finite: Vec<f32> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    finite.iter().sum::<f32>() / finite.len().max(1) as f32
 }

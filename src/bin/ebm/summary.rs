@@ -73,6 +73,8 @@ pub struct RefineRun {
     pub before: Energies,
     /// Of the chains written.
     pub after: Energies,
+    /// MALA with a warm-up: its steps, and the mean acceptance during it and after it.
+    pub warmup: Option<(u32, f32, f32)>,
 }
 
 /// `ebm refine: 1000 chains x 100 steps on tile16 in 0.42 s; energy mean 3.21 -> 0.0512,
@@ -99,6 +101,12 @@ pub fn refine_line(r: &RefineRun) -> String {
     );
     if r.after.non_finite > 0 {
         let _ = write!(line, " ({} non-finite left out)", r.after.non_finite);
+    }
+    if let Some((steps, during, after)) = r.warmup {
+        let _ = write!(
+            line,
+            "; MALA acceptance {during:.3} in the {steps}-step warm-up, {after:.3} after"
+        );
     }
     line
 }
@@ -211,11 +219,16 @@ mod tests {
             time: Duration::from_millis(420),
             before: Energies::of(&[3.21, 1.9, 4.53]),
             after: Energies::of(&[0.0512, 0.0011, 0.1013]),
+            warmup: None,
         };
         assert_eq!(
             refine_line(&run),
             "ebm refine: 1000 chains x 100 steps on tile16 in 0.42 s; energy mean 3.21 -> 0.0512, min 1.9 -> 0.0011"
         );
+        run.warmup = Some((50, 0.912, 0.581));
+        assert!(refine_line(&run)
+            .ends_with("; MALA acceptance 0.912 in the 50-step warm-up, 0.581 after"));
+        run.warmup = None;
         run.best_of = Some((4, 250));
         assert!(refine_line(&run).contains("in 0.42 s, best of 4 for each of 250 x;"));
         run.cancelled_at = Some(7);
