@@ -6,12 +6,13 @@
 //! that the next step's sampler (and every later `eval` or `refine`) runs the new ones.
 //! `crate::train` drives it.
 
+use super::workspace::Buffers;
 use super::Engine;
 use crate::config::RefineConfig;
 use crate::constants::{STATS_HEADER, STATS_ROW};
 use crate::error::{Error, Result};
 use crate::gpu::bindings::bind_group;
-use crate::gpu::readback::{binding_limit, read_back};
+use crate::gpu::readback::{binding_limit, empty_buffer, read_back};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::params::{ChainState, Params};
 use crate::kernels::train::{
@@ -39,33 +40,41 @@ pub(crate) struct TrainingState {
     batch: u32,
     replay_slots: u64,
     rows: u32,
-    x: wgpu::Buffer,
-    y: wgpu::Buffer,
-    params: wgpu::Buffer,
+    /// The MLP table's buffers (a call's workspace's, sized for the step's 2 B chains).
+    b: Buffers,
     train: wgpu::Buffer,
     optim: wgpu::Buffer,
     param_grads: wgpu::Buffer,
     replay: wgpu::Buffer,
     stats: wgpu::Buffer,
     moments: wgpu::Buffer,
-    readback: wgpu::Buffer,
     main_group: wgpu::BindGroup,
     train_group: wgpu::BindGroup,
     optim_group: wgpu::BindGroup,
-    /// The sampler's dispatches (empty without a sampler), its pipelines' accept rule and
-    /// the uniform block its settings give.
+    /// The sampler's dispatches (empty without a sampler), and the uniform block its
+    /// settings give.
     sampler: Vec<Dispatch>,
-    rule: u32,
-    path: Option<KernelPath>,
     base: Params,
+    path: Option<KernelPath>,
+    /// Every dispatch of a step, in order, with its pipeline: made once, with the state.
+    runs: Vec<StepRun>,
+}
+
+/// One dispatch of a training step.
+struct StepRun {
+    pipeline: wgpu::ComputePipeline,
+    /// Its uniform block's offset in group 0 (the MLP's table, with the training table as
+    /// group 1); None: the optimiser's own group.
+    block: Option<u32>,
+    groups: (u32, u32),
 }
 
 /// What one step writes before it runs: the batch and the uniform blocks' step fields.
-pub(crate) struct StepInputs<'a> {
+pub(crate) struct StepInputs {
     /// The positives' x, `[batch, x_dim]`.
-    pub x: &'a [f32],
+    pub x: Vec<f32>,
     /// The positives' y, `[batch, y_dim]`.
-    pub y: &'a [f32],
+    pub y: Vec<f32>,
     /// The negatives' sampler seed for this step.
     pub sampler_seed: u64,
     pub train: TrainParams,
@@ -142,14 +151,7 @@ impl Engine {
         let storage_usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
-        let make = |label: &str, size: u64, usage: wgpu::BufferUsages| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
+        let make = |label: &str, size, usage| empty_buffer(&self.ctx, label, size, usage);
         let storage = |label: &str, size: u64| make(label, size, storage_usage);
         let (path, sampler, rule, base) = match shape.sampler {
             Some(config) => {
@@ -248,35 +250,20 @@ impl Engine {
         let mut header = vec![0u32; (stats_bytes / 4) as usize];
         header[crate::constants::HALTED_AT as usize] = crate::constants::RUNNING;
         queue.write_buffer(&stats, 0, bytemuck::cast_slice(&header));
-        let main_resources = BINDINGS
-            .iter()
-            .map(|binding| match binding.name {
-                "params" => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &params,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-                }),
-                "weights" => self.weights.as_entire_binding(),
-                "layer_table" => self.layer_table.as_entire_binding(),
-                "xs" => x.as_entire_binding(),
-                "ys" => y.as_entire_binding(),
-                "energies" => energy.as_entire_binding(),
-                "grads" => grad.as_entire_binding(),
-                "scratch" => scratch.as_entire_binding(),
-                "schedule" => schedule.as_entire_binding(),
-                "fixed" => fixed.as_entire_binding(),
-                "chain_state" => chain_state.as_entire_binding(),
-                "trace" => trace.as_entire_binding(),
-                other => unreachable!("binding {other} of the MLP table"),
-            })
-            .collect();
-        let main_group = bind_group(
-            device,
-            "ebm training",
-            &self.bind_layout,
-            &BINDINGS,
-            main_resources,
-        );
+        let b = Buffers {
+            x,
+            y,
+            energy,
+            grad,
+            scratch,
+            fixed,
+            chain_state,
+            trace,
+            schedule,
+            readback,
+            params,
+        };
+        let main_group = self.bind_group_of(&b);
         let train_group = bind_group(
             device,
             "ebm training",
@@ -305,61 +292,96 @@ impl Engine {
                 stats.as_entire_binding(),
             ],
         );
+        let runs = self.step_runs(&sampler, rule, shape.batch as u32)?;
         Ok(TrainingState {
             batch: shape.batch as u32,
             replay_slots: shape.replay as u64,
             rows: shape.rows,
-            x,
-            y,
-            params,
+            b,
             train,
             optim,
             param_grads,
             replay: replay_buffer,
             stats,
             moments,
-            readback,
             main_group,
             train_group,
             optim_group,
             sampler,
-            rule,
-            path,
             base,
+            path,
+            runs,
         })
     }
 
-    /// The pipeline of a training kernel.
-    fn training_pipeline(&self, kernel: Kernel) -> Result<wgpu::ComputePipeline> {
-        let cache = match kernel {
-            Kernel::GradNorm | Kernel::Update => &self.optim_pipelines,
-            _ => &self.train_pipelines,
-        };
-        cache.get(&self.ctx, kernel, || self.pipeline_source(kernel, 0, 0))
+    /// Every dispatch of a step over `batch` positives and as many negatives, with its
+    /// pipeline: the negatives' start, the `sampler`'s dispatches (accept rule `rule`),
+    /// the negatives' store, backprop, the loss, the weight gradient, then the optimiser.
+    /// The sampler's dispatch i reads uniform block i; the training kernels the block after.
+    fn step_runs(&self, sampler: &[Dispatch], rule: u32, batch: u32) -> Result<Vec<StepRun>> {
+        let stride = self.params_stride as u32;
+        let own = Some(sampler.len() as u32 * stride);
+        let [backprop, weight_grad] = weight_grad_dispatches(2 * batch, self.layout.params);
+        let mut runs = vec![(per_negative(Kernel::DrawNegatives, batch), own)];
+        runs.extend((0..).zip(sampler).map(|(i, d)| (*d, Some(i * stride))));
+        runs.extend([
+            (per_negative(Kernel::StoreNegatives, batch), own),
+            (backprop, own),
+            (one_group(Kernel::LossWeights), own),
+            (weight_grad, own),
+            (one_group(Kernel::GradNorm), None),
+            (Dispatch::of(Kernel::Update, grid(self.layout.params)), None),
+        ]);
+        runs.into_iter()
+            .map(|(d, block)| {
+                let pipeline = match d.kernel {
+                    Kernel::Tile if self.subgroups => {
+                        self.pipeline(Kernel::TileSubgroup, d.chains, rule)
+                    }
+                    Kernel::GradNorm | Kernel::Update => {
+                        self.optim_pipelines
+                            .get(&self.ctx, d.kernel, || self.pipeline_source(d.kernel, 0, 0))
+                    }
+                    k @ (Kernel::DrawNegatives
+                    | Kernel::StoreNegatives
+                    | Kernel::Backprop
+                    | Kernel::LossWeights
+                    | Kernel::WeightGrad) => self
+                        .train_pipelines
+                        .get(&self.ctx, k, || self.pipeline_source(k, 0, 0)),
+                    k => self.pipeline(k, d.chains, rule),
+                }?;
+                Ok(StepRun {
+                    pipeline,
+                    block,
+                    groups: d.groups,
+                })
+            })
+            .collect()
     }
 
     /// Records and submits one training step; nothing is read back.
     pub(crate) fn submit_training_step(
         &self,
         st: &TrainingState,
-        inputs: &StepInputs<'_>,
+        inputs: &StepInputs,
     ) -> Result<wgpu::SubmissionIndex> {
         let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
         let b = st.batch as usize;
         let queue = self.ctx.queue();
         // Negatives first (each with its positive's x), then the positives.
         if x_dim > 0 {
-            queue.write_buffer(&st.x, 0, bytemuck::cast_slice(inputs.x));
+            queue.write_buffer(&st.b.x, 0, bytemuck::cast_slice(&inputs.x));
             queue.write_buffer(
-                &st.x,
+                &st.b.x,
                 (4 * b * x_dim) as u64,
-                bytemuck::cast_slice(inputs.x),
+                bytemuck::cast_slice(&inputs.x),
             );
         }
         queue.write_buffer(
-            &st.y,
+            &st.b.y,
             (4 * b * y_dim) as u64,
-            bytemuck::cast_slice(inputs.y),
+            bytemuck::cast_slice(&inputs.y),
         );
         queue.write_buffer(&st.train, 0, bytemuck::bytes_of(&inputs.train));
         queue.write_buffer(&st.optim, 0, bytemuck::bytes_of(&inputs.optim));
@@ -391,41 +413,7 @@ impl Engine {
         };
         blocks[own..own + std::mem::size_of::<Params>()]
             .copy_from_slice(bytemuck::bytes_of(&whole));
-        queue.write_buffer(&st.params, 0, &blocks);
-
-        let sampler_pipelines = st
-            .sampler
-            .iter()
-            .map(|d| match d.kernel {
-                Kernel::Tile if self.subgroups => {
-                    self.pipeline(Kernel::TileSubgroup, d.chains, st.rule)
-                }
-                kernel => self.pipeline(kernel, d.chains, st.rule),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let [backprop, weight_grad] = weight_grad_dispatches(2 * st.batch, self.layout.params);
-        let before = [per_negative(Kernel::DrawNegatives, st.batch)];
-        let after = [
-            per_negative(Kernel::StoreNegatives, st.batch),
-            backprop,
-            one_group(Kernel::LossWeights),
-            weight_grad,
-        ];
-        let optimiser = [
-            one_group(Kernel::GradNorm),
-            Dispatch::of(Kernel::Update, grid(self.layout.params)),
-        ];
-        let pipelines = |ds: &[Dispatch]| {
-            ds.iter()
-                .map(|d| self.training_pipeline(d.kernel))
-                .collect::<Result<Vec<_>>>()
-        };
-        let (before_p, after_p, optim_p) = (
-            pipelines(&before)?,
-            pipelines(&after)?,
-            pipelines(&optimiser)?,
-        );
-
+        queue.write_buffer(&st.b.params, 0, &blocks);
         let mut encoder = self
             .ctx
             .device()
@@ -436,26 +424,16 @@ impl Engine {
                 label: Some("ebm training step"),
                 timestamp_writes: None,
             });
-            let own_offset = own as u32;
-            let mut run = |pipeline: &wgpu::ComputePipeline, offset: u32, groups: (u32, u32)| {
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, &st.main_group, &[offset]);
-                pass.set_bind_group(1, &st.train_group, &[]);
-                pass.dispatch_workgroups(groups.0, groups.1, 1);
-            };
-            for (d, p) in before.iter().zip(&before_p) {
-                run(p, own_offset, d.groups);
-            }
-            for (i, (d, p)) in st.sampler.iter().zip(&sampler_pipelines).enumerate() {
-                run(p, (i * stride) as u32, d.groups);
-            }
-            for (d, p) in after.iter().zip(&after_p) {
-                run(p, own_offset, d.groups);
-            }
-            for (d, p) in optimiser.iter().zip(&optim_p) {
-                pass.set_pipeline(p);
-                pass.set_bind_group(0, &st.optim_group, &[]);
-                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+            for run in &st.runs {
+                pass.set_pipeline(&run.pipeline);
+                match run.block {
+                    Some(offset) => {
+                        pass.set_bind_group(0, &st.main_group, &[offset]);
+                        pass.set_bind_group(1, &st.train_group, &[]);
+                    }
+                    None => pass.set_bind_group(0, &st.optim_group, &[]),
+                }
+                pass.dispatch_workgroups(run.groups.0, run.groups.1, 1);
             }
         }
         Ok(queue.submit([encoder.finish()]))
@@ -472,9 +450,9 @@ impl Engine {
             .ctx
             .device()
             .create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(from, 0, &st.readback, 0, bytes);
+        encoder.copy_buffer_to_buffer(from, 0, &st.b.readback, 0, bytes);
         self.ctx.queue().submit([encoder.finish()]);
-        read_back(&self.ctx, &st.readback, bytes)
+        read_back(&self.ctx, &st.b.readback, bytes)
     }
 
     /// The statistics: the header, then the rows.

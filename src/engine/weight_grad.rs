@@ -6,7 +6,7 @@
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::bindings::{bind_group, Access};
-use crate::gpu::readback::{binding_limit, read_back, storage_init};
+use crate::gpu::readback::{binding_limit, empty_buffer, read_back, storage_init};
 use crate::gpu::submit::{submit, Copy, Run};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::params::Params;
@@ -209,17 +209,9 @@ impl Engine {
 
     /// Buffers for chunks of up to `chunk` chains.
     fn weight_grad_buffers(&self, chunk: usize) -> Buffers {
-        let device = self.ctx.device();
         let chunk = chunk as u64;
         let words = |w: u64| 4 * w.max(1);
-        let make = |label: &str, size: u64, usage: wgpu::BufferUsages| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
+        let make = |label: &str, size, usage| empty_buffer(&self.ctx, label, size, usage);
         let storage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;

@@ -206,7 +206,7 @@ impl Engine {
     }
 
     /// The bind group over `ws` and the weights: every binding of the table, by its index.
-    fn bind_group_of(&self, ws: &Buffers) -> wgpu::BindGroup {
+    pub(super) fn bind_group_of(&self, ws: &Buffers) -> wgpu::BindGroup {
         let mut resources: Vec<Option<wgpu::BindingResource>> = vec![None; BINDINGS.len()];
         resources[at::PARAMS] = Some(wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &ws.params,

@@ -24,6 +24,13 @@ pub struct Binding {
     pub access: Access,
 }
 
+impl Binding {
+    /// A binding of the name `name`, seen with `access` (for the tables, as a const).
+    pub const fn new(name: &'static str, access: Access) -> Binding {
+        Binding { name, access }
+    }
+}
+
 /// The bind group layout of `table`, visible to compute shaders.
 pub(crate) fn layout(
     device: &wgpu::Device,

@@ -35,6 +35,21 @@ pub(crate) fn buffer_with(
     buffer
 }
 
+/// A buffer of `size` bytes and `usage`, its contents unset.
+pub(crate) fn empty_buffer(
+    ctx: &Context,
+    label: &str,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage,
+        mapped_at_creation: false,
+    })
+}
+
 /// A storage buffer holding `contents`.
 pub(crate) fn storage_init(ctx: &Context, label: &str, contents: &[u8]) -> wgpu::Buffer {
     buffer_with(ctx, label, contents, wgpu::BufferUsages::STORAGE)

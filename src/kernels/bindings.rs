@@ -3,24 +3,20 @@
 
 use crate::gpu::bindings::{Access, Binding};
 
-const fn b(name: &'static str, access: Access) -> Binding {
-    Binding { name, access }
-}
-
 /// In binding order.
 pub const BINDINGS: [Binding; 12] = [
-    b("params", Access::UniformDynamic),
-    b("weights", Access::Read),
-    b("layer_table", Access::Read),
-    b("xs", Access::Read),
-    b("ys", Access::ReadWrite),
-    b("energies", Access::ReadWrite),
-    b("grads", Access::ReadWrite),
-    b("scratch", Access::ReadWrite),
-    b("schedule", Access::Read),
-    b("fixed", Access::Read),
-    b("chain_state", Access::ReadWrite),
-    b("trace", Access::ReadWrite),
+    Binding::new("params", Access::UniformDynamic),
+    Binding::new("weights", Access::Read),
+    Binding::new("layer_table", Access::Read),
+    Binding::new("xs", Access::Read),
+    Binding::new("ys", Access::ReadWrite),
+    Binding::new("energies", Access::ReadWrite),
+    Binding::new("grads", Access::ReadWrite),
+    Binding::new("scratch", Access::ReadWrite),
+    Binding::new("schedule", Access::Read),
+    Binding::new("fixed", Access::Read),
+    Binding::new("chain_state", Access::ReadWrite),
+    Binding::new("trace", Access::ReadWrite),
 ];
 
 /// The index of the binding named `name`, evaluated at compile time: a name that is not in

@@ -12,28 +12,24 @@ use super::{Dispatch, Kernel};
 use crate::constants::WORKGROUP_SIZE;
 use crate::gpu::bindings::{Access, Binding};
 
-const fn b(name: &'static str, access: Access) -> Binding {
-    Binding { name, access }
-}
-
 /// Group 1 of the training kernels (shaders/train_bindings.wgsl), in binding order.
 pub const TRAIN_BINDINGS: [Binding; 6] = [
-    b("train", Access::Uniform),
-    b("chain_weights", Access::ReadWrite),
-    b("param_grads", Access::ReadWrite),
-    b("replay", Access::ReadWrite),
-    b("noise", Access::Read),
-    b("train_stats", Access::ReadWrite),
+    Binding::new("train", Access::Uniform),
+    Binding::new("chain_weights", Access::ReadWrite),
+    Binding::new("param_grads", Access::ReadWrite),
+    Binding::new("replay", Access::ReadWrite),
+    Binding::new("noise", Access::Read),
+    Binding::new("train_stats", Access::ReadWrite),
 ];
 
 /// Group 0 of the optimiser (shaders/optimizer.wgsl), in binding order.
 pub const OPTIMIZER_BINDINGS: [Binding; 6] = [
-    b("optim", Access::Uniform),
-    b("weights", Access::ReadWrite),
-    b("layer_table", Access::Read),
-    b("param_grads", Access::Read),
-    b("moments", Access::ReadWrite),
-    b("train_stats", Access::ReadWrite),
+    Binding::new("optim", Access::Uniform),
+    Binding::new("weights", Access::ReadWrite),
+    Binding::new("layer_table", Access::Read),
+    Binding::new("param_grads", Access::Read),
+    Binding::new("moments", Access::ReadWrite),
+    Binding::new("train_stats", Access::ReadWrite),
 ];
 
 /// `TrainParams` in WGSL (shaders/train_bindings.wgsl).

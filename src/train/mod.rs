@@ -251,16 +251,7 @@ impl Trainer {
         let result = engine.guarded_training(|| {
             while step < end {
                 let inputs = step_inputs(engine.model(), config, data, state, step);
-                engine.submit_training_step(
-                    state,
-                    &StepInputs {
-                        x: &inputs.x,
-                        y: &inputs.y,
-                        sampler_seed: inputs.sampler_seed,
-                        train: inputs.train,
-                        optim: inputs.optim,
-                    },
-                )?;
+                engine.submit_training_step(state, &inputs)?;
                 step += 1;
                 let mut stats = Vec::new();
                 if step % u64::from(config.log_every) == 0 || step == end {
@@ -328,15 +319,6 @@ impl Trainer {
     }
 }
 
-/// A step's inputs, owned.
-struct OwnedInputs {
-    x: Vec<f32>,
-    y: Vec<f32>,
-    sampler_seed: u64,
-    train: TrainParams,
-    optim: OptimParams,
-}
-
 /// What step `step` writes: its positives, seeds and uniform blocks.
 fn step_inputs(
     model: &Model,
@@ -344,7 +326,7 @@ fn step_inputs(
     data: &TrainData,
     state: &TrainingState,
     step: u64,
-) -> OwnedInputs {
+) -> StepInputs {
     let (x_dim, y_dim) = (model.x_dim, model.y_dim);
     let t = step as u32;
     let n = data.y.len() / y_dim;
@@ -398,7 +380,7 @@ fn step_inputs(
         bias2,
         ..Default::default()
     };
-    OwnedInputs {
+    StepInputs {
         x,
         y,
         sampler_seed: draws::sampler_seed(config.seed, t),
