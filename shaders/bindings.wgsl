@@ -37,6 +37,8 @@ struct Params {
     save: u32,          // scratch units of the saved y and dE/dy and the proposal's non-finite flag
                         // (accept rules, chain/layered)
     trace_summary: u32, // offset in `trace` of the per-step summaries (trace_reduce)
+    replicas: u32,      // replica exchange: chains per group (0: no exchange)
+    exchange_every: u32, // ... steps between swap rounds
 }
 
 // The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).
@@ -50,11 +52,16 @@ struct ChainState {
     adapt_error: f32,      // MALA's warm-up: dual averaging's mean of (target - acceptance)
     adapt_log_scale: f32,  // ... and its average of log step scale, kept after the warm-up
     warmup_accepted: u32,  // proposals accepted during the warm-up (MALA's adapt_steps)
-    _pad: u32,
+    heat: f32,             // the factor of the schedule's temperature this chain runs at
+                           // (replica exchange's ladder; 1 otherwise)
+    walker: u32,           // replica exchange: the walker in this chain (WALKER_*), which
+                           // moves with y
+    swaps_proposed: u32,   // ... swaps proposed between this replica and the next hotter one
+    swaps_accepted: u32,   // ... and accepted
 }
 
 // RUNNING, STOP_GRAD, STOP_CHANGE, STOP_BELOW, RULE_LANGEVIN, RULE_MALA,
-// RULE_KEEP_IF_LOWER and DA_MU, DA_GAMMA, DA_T0, DA_KAPPA (MALA's warm-up, `dual_average`)
+// RULE_KEEP_IF_LOWER, WALKER_* and DA_MU, DA_GAMMA, DA_T0, DA_KAPPA (MALA's warm-up, `dual_average`)
 // come from the host (src/constants.rs).
 
 // Overrides without defaults: every pipeline sets them.

@@ -1,7 +1,7 @@
 // One refinement step of one chain from its gradient in `grads`, y updated in place:
 //   y <- clamp(y - eta * clip(dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
 // with (eta, sqrt(2 eta T)) = schedule[step] times the chain's step-size multiplier
-// (chain_state.step_scale), clip() scaling to at most clip_grad if > 0; fixed coordinates neither
+// (chain_state.step_scale), T times the chain's temperature factor (chain_state.heat), clip() scaling to at most clip_grad if > 0; fixed coordinates neither
 // move nor count in the norm. With an accept rule (RULE != 0) this is a proposal: y and
 // dE/dy are saved first (scratch units `save`), and settle() keeps or restores them.
 // Shared by the kernels that keep one chain per invocation at update time; the step of a
@@ -91,7 +91,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
     if RULE == RULE_MALA {
         let at = schedule[step];
         let eta = at.x * st.step_scale;
-        let noise = at.y * sqrt(st.step_scale);
+        let noise = at.y * sqrt(st.step_scale * st.heat);
         var ratio = 0.0;
         for (var k = 0u; k < params.y_dim; k++) {
             if !is_fixed(base + k) {
@@ -102,7 +102,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
                 ratio += back * back - there * there;
             }
         }
-        let temperature = at.y * at.y / (2.0 * at.x);
+        let temperature = st.heat * at.y * at.y / (2.0 * at.x);
         let log_alpha = -(u_next - st.energy) / temperature - ratio / (2.0 * noise * noise);
         accept = log(accept_uniform(params.chain_offset + c, step)) < log_alpha;
         if step < params.adapt_steps {
@@ -145,8 +145,8 @@ fn settle(c: u32, step: u32, u_next: f32) {
 fn step_chain(c: u32, step: u32) {
     let chain = params.chain_offset + c;
     let base = c * params.y_dim;
-    let multiplier = chain_state[c].step_scale;
-    let at = vec2<f32>(schedule[step].x * multiplier, schedule[step].y * sqrt(multiplier));
+    let st = chain_state[c];
+    let at = vec2<f32>(schedule[step].x * st.step_scale, schedule[step].y * sqrt(st.step_scale * st.heat));
     var scale = 1.0;
     if params.clip_grad > 0.0 {
         let norm = grad_norm(c);

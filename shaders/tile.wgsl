@@ -71,6 +71,8 @@ var<private> energy_part: vec4<f32>;
 // ChainState of the group's 4 chains (the same in every lane of the group).
 var<private> u_cur: vec4<f32>;
 var<private> step_scale: vec4<f32>;
+// Each chain's factor of the schedule's temperature (ChainState.heat).
+var<private> heat: vec4<f32>;
 var<private> steps_taken: vec4<u32>;
 var<private> accepted: vec4<u32>;
 var<private> change: vec4<f32>;
@@ -224,6 +226,7 @@ fn load_state() {
         }
     }
     step_scale = vec4<f32>(1.0);
+    heat = vec4<f32>(1.0);
     steps_taken = vec4<u32>(0u);  // chains past the batch count as stopped
     non_finite = vec4<u32>(RUNNING);
     for (var q = 0u; q < 4u; q++) {
@@ -232,6 +235,7 @@ fn load_state() {
             let st = chain_state[c];
             u_cur[q] = st.energy;
             step_scale[q] = st.step_scale;
+            heat[q] = st.heat;
             steps_taken[q] = st.steps_taken;
             accepted[q] = st.accepted;
             change[q] = st.change;
@@ -418,7 +422,7 @@ fn tile_running() -> bool {
 fn update(step: u32) {
     let at = schedule[step];
     let eta = at.x * step_scale;
-    let noise_scale = at.y * sqrt(step_scale);
+    let noise_scale = at.y * sqrt(step_scale * heat);
     // Gradient clipping: the norm over a chain's coordinates, which the lanes of its group
     // share out, so the squares are summed over lanes.
     var clip = vec4<f32>(1.0);
@@ -473,7 +477,7 @@ fn settle4(step: u32) {
     if RULE == RULE_MALA {
         let at = schedule[step];
         let eta = at.x * step_scale;
-        let noise = at.y * sqrt(step_scale);
+        let noise = at.y * sqrt(step_scale * heat);
         var part = vec4<f32>(0.0);
         for (var a = 0u; a < MAX_UNITS; a++) {
             if a < owned(params.y_dim) {
@@ -485,7 +489,7 @@ fn settle4(step: u32) {
             }
         }
         let ratio = lane_sum(part, true);
-        let temperature = at.y * at.y / (2.0 * at.x);
+        let temperature = heat * at.y * at.y / (2.0 * at.x);
         let log_alpha = -(u_next - u_cur) / temperature - ratio / (2.0 * noise * noise);
         for (var q = 0u; q < 4u; q++) {
             accept[q] = log(accept_uniform(params.chain_offset + chain_of(q), step)) < log_alpha[q];
@@ -582,9 +586,18 @@ fn store_state() {
                 let first_bad = atomicLoad(&tile_non_finite[4u * group + q]);
                 // The warm-up's state lives in registers only for MALA (RULE folds the rest).
                 let mala = RULE == RULE_MALA;
-                chain_state[c] = ChainState(u_cur[q], step_scale[q], steps_taken[q], accepted[q], change[q], first_bad,
-                    select(0.0, adapt_error[q], mala), select(0.0, adapt_log_scale[q], mala),
-                    select(0u, warmup_accepted[q], mala), 0u);
+                // The temperature factor and replica exchange's fields stay as they were.
+                var st = chain_state[c];
+                st.energy = u_cur[q];
+                st.step_scale = step_scale[q];
+                st.steps_taken = steps_taken[q];
+                st.accepted = accepted[q];
+                st.change = change[q];
+                st.non_finite_at = first_bad;
+                st.adapt_error = select(0.0, adapt_error[q], mala);
+                st.adapt_log_scale = select(0.0, adapt_log_scale[q], mala);
+                st.warmup_accepted = select(0u, warmup_accepted[q], mala);
+                chain_state[c] = st;
             }
         }
     }

@@ -45,6 +45,128 @@ impl Sampler {
     }
 }
 
+/// The temperature factors of replica exchange's ladder, coldest first: replica r of each
+/// x runs at `ladder[r]` times the schedule's temperature T(t).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ladder {
+    /// Factors spaced geometrically from `coldest` to `hottest` over the replicas.
+    Geometric {
+        /// The factor of replica 0 (1 keeps the schedule's temperature).
+        coldest: f32,
+        /// The factor of the last replica.
+        hottest: f32,
+    },
+    /// One factor per replica, increasing.
+    Explicit(Vec<f32>),
+}
+
+impl Ladder {
+    /// The factor of each of `replicas` replicas, coldest first.
+    pub fn factors(&self, replicas: u32) -> Vec<f32> {
+        match self {
+            Ladder::Explicit(factors) => factors.clone(),
+            Ladder::Geometric { coldest, hottest } => {
+                let (lo, hi) = (f64::from(*coldest), f64::from(*hottest));
+                (0..replicas)
+                    .map(|r| {
+                        let t = if replicas > 1 {
+                            f64::from(r) / f64::from(replicas - 1)
+                        } else {
+                            0.0
+                        };
+                        (lo * (hi / lo).powf(t)) as f32
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Replica exchange (parallel tempering): the chains of each x are groups of `replicas`
+/// consecutive chains (several groups per x are independent ensembles), replica r running at
+/// `ladder` factor r times the schedule's temperature. After every `every` steps (never after
+/// the last), neighbouring replicas (r, r + 1) of each group, the pairs with r even and odd by
+/// turns, propose to swap their states, accepted with the exact Metropolis probability
+/// min(1, exp((1/T_r - 1/T_r+1)(U_r - U_r+1))). The draws are keyed by seed, chain and step
+/// like the noise, so results do not depend on batch size or chunking. A swap moves a
+/// chain's y, energy and gradient; its temperature, step size and counts stay with the
+/// replica. Chains that stopped early take no part. The replicas of a group must fix the
+/// same coordinates at the same values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exchange {
+    /// Replicas per group (at least 2).
+    pub replicas: u32,
+    /// Steps between swap rounds (at least 1).
+    pub every: u32,
+    /// The temperature factors.
+    pub ladder: Ladder,
+}
+
+impl Exchange {
+    /// Checks the settings against a refinement's step table, naming the one at fault; gives
+    /// the ladder's factors.
+    pub(crate) fn checked_factors(&self, table: &[[f32; 2]]) -> Result<Vec<f32>> {
+        if self.replicas < 2 {
+            return Err(Error::config(
+                "Exchange::replicas",
+                format!("needs at least 2 replicas to swap, got {}", self.replicas),
+            ));
+        }
+        if self.every == 0 {
+            return Err(Error::config(
+                "Exchange::every",
+                "swap rounds need at least 1 step between them",
+            ));
+        }
+        let factors = self.ladder.factors(self.replicas);
+        if let Ladder::Geometric { coldest, hottest } = self.ladder {
+            if !(coldest.is_finite() && hottest.is_finite() && coldest > 0.0 && coldest < hottest) {
+                return Err(Error::config(
+                    "Ladder::Geometric",
+                    format!(
+                        "needs 0 < coldest < hottest, both finite, got {coldest} and {hottest}"
+                    ),
+                ));
+            }
+        }
+        if factors.len() != self.replicas as usize {
+            return Err(Error::config(
+                "Ladder::Explicit",
+                format!(
+                    "gives {} factors for {} replicas",
+                    factors.len(),
+                    self.replicas
+                ),
+            ));
+        }
+        if !factors.iter().all(|f| f.is_finite() && *f > 0.0)
+            || factors.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(Error::config(
+                "Ladder::Explicit",
+                format!("factors must be finite, positive and increasing, got {factors:?}"),
+            ));
+        }
+        if let Some(step) = table.iter().position(|[_, noise]| *noise <= 0.0) {
+            return Err(Error::config(
+                "RefineConfig::temperature",
+                format!("replica exchange needs a temperature above 0 at every step; step {step} has none"),
+            ));
+        }
+        let hottest = factors[factors.len() - 1];
+        if table
+            .iter()
+            .any(|[_, noise]| !(noise * hottest.sqrt()).is_finite())
+        {
+            return Err(Error::config(
+                "Exchange::ladder",
+                format!("the hottest factor {hottest} makes the noise overflow float32"),
+            ));
+        }
+        Ok(factors)
+    }
+}
+
 /// When a chain stops early. Each test is made before every step on the chain's current
 /// y; a stopped chain takes no more steps and keeps its y.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -92,6 +214,8 @@ pub struct RefineConfig {
     pub simplex: Option<u32>,
     /// Whether each proposed step is taken (Langevin, MALA, keep-if-lower).
     pub sampler: Sampler,
+    /// Replica exchange between the chains of each x, at a ladder of temperatures.
+    pub exchange: Option<Exchange>,
     /// Per-chain early stopping.
     pub stop: StopRule,
     /// Record, per step, the min / mean / max energy and the mean gradient norm over the
@@ -124,6 +248,7 @@ impl Default for RefineConfig {
             clip_grad: None,
             simplex: None,
             sampler: Sampler::Langevin,
+            exchange: None,
             stop: StopRule::default(),
             trace: false,
             dispatch_ms: Some(DEFAULT_DISPATCH_MS),
@@ -198,6 +323,9 @@ impl RefineConfig {
         }
         let table = self.step_table()?;
         self.validate_sampler(&table)?;
+        if let Some(exchange) = &self.exchange {
+            exchange.checked_factors(&table)?;
+        }
         for (flag, value) in [
             ("StopRule::grad", self.stop.grad),
             ("StopRule::change", self.stop.change),

@@ -92,6 +92,18 @@ pub const RULE_MALA: u32 = 1;
 /// The `RULE` override: keep-if-lower descent.
 pub const RULE_KEEP_IF_LOWER: u32 = 2;
 
+/// Replica exchange's walkers (`ChainState::walker`): the low bits say where the walker
+/// in a replica last was, the rest count its round trips. A walker heading up last visited
+/// the coldest replica ...
+pub const WALKER_UP: u32 = 1;
+/// ... one heading down reached the hottest after that; back at the coldest it has made a
+/// round trip.
+pub const WALKER_DOWN: u32 = 2;
+/// ... the bits of the direction.
+pub const WALKER_DIRECTION: u32 = 3;
+/// ... where the count of round trips starts.
+pub const WALKER_TRIPS_SHIFT: u32 = 2;
+
 /// MALA's warm-up adapts each chain's step size by dual averaging (Nesterov 2009, as Stan
 /// does: Hoffman & Gelman 2014, section 3.2): after warm-up step m (from 1) with acceptance
 /// probability a, H <- (1 - 1/(m + DA_T0)) H + (target - a) / (m + DA_T0); the log step
@@ -130,6 +142,10 @@ pub fn shared() -> Vec<(String, Value)> {
         ("RULE_LANGEVIN", Value::U32(RULE_LANGEVIN)),
         ("RULE_MALA", Value::U32(RULE_MALA)),
         ("RULE_KEEP_IF_LOWER", Value::U32(RULE_KEEP_IF_LOWER)),
+        ("WALKER_UP", Value::U32(WALKER_UP)),
+        ("WALKER_DOWN", Value::U32(WALKER_DOWN)),
+        ("WALKER_DIRECTION", Value::U32(WALKER_DIRECTION)),
+        ("WALKER_TRIPS_SHIFT", Value::U32(WALKER_TRIPS_SHIFT)),
         ("DA_MU", Value::F32(DA_MU)),
         ("DA_GAMMA", Value::F32(DA_GAMMA)),
         ("DA_T0", Value::F32(DA_T0)),

@@ -51,6 +51,76 @@ pub struct Refinement {
     pub non_finite_at: Vec<Option<u32>>,
     /// Whether a progress callback stopped the refinement before its last step.
     pub cancelled: bool,
+    /// With `RefineConfig::exchange`: how the swaps went.
+    pub exchange: Option<ExchangeReport>,
+}
+
+/// What replica exchange did, per group of replicas (group g holds chains g R .. g R + R).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExchangeReport {
+    /// Replicas per group, R.
+    pub replicas: u32,
+    /// Each replica's factor of the schedule's temperature, coldest first, `[R]`.
+    pub ladder: Vec<f32>,
+    /// Swaps proposed between replicas r and r + 1 of each group, `[groups, R - 1]`.
+    pub proposed: Vec<u32>,
+    /// ... and accepted, `[groups, R - 1]`.
+    pub accepted: Vec<u32>,
+    /// Round trips (a walker's way from the coldest replica to the hottest and back) made in
+    /// each group, `[groups]`.
+    pub round_trips: Vec<u32>,
+}
+
+impl ExchangeReport {
+    /// The report of the final chain states of a refinement in groups of `ladder.len()`.
+    pub(crate) fn from_states(
+        ladder: Vec<f32>,
+        states: &[crate::kernels::params::ChainState],
+    ) -> Self {
+        let r = ladder.len();
+        let mut report = ExchangeReport {
+            replicas: r as u32,
+            ladder,
+            proposed: Vec::new(),
+            accepted: Vec::new(),
+            round_trips: Vec::new(),
+        };
+        for group in states.chunks(r) {
+            for s in &group[..r - 1] {
+                report.proposed.push(s.swaps_proposed);
+                report.accepted.push(s.swaps_accepted);
+            }
+            report
+                .round_trips
+                .push(group.iter().map(|s| s.round_trips()).sum());
+        }
+        report
+    }
+
+    /// Per pair (r, r + 1), the share of proposed swaps accepted over every group, `[R - 1]`
+    /// (NaN where none was proposed).
+    pub fn pair_acceptance(&self) -> Vec<f32> {
+        let pairs = self.replicas as usize - 1;
+        (0..pairs)
+            .map(|p| {
+                let (mut a, mut n) = (0u64, 0u64);
+                for g in 0..self.round_trips.len() {
+                    a += u64::from(self.accepted[g * pairs + p]);
+                    n += u64::from(self.proposed[g * pairs + p]);
+                }
+                if n == 0 {
+                    f32::NAN
+                } else {
+                    a as f32 / n as f32
+                }
+            })
+            .collect()
+    }
+
+    /// Round trips over every group.
+    pub fn total_round_trips(&self) -> u64 {
+        self.round_trips.iter().map(|&t| u64::from(t)).sum()
+    }
 }
 
 impl Refinement {

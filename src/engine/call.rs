@@ -44,6 +44,14 @@ impl Job<'_> {
         matches!(self, Job::Refine { config, .. } if config.trace && config.steps > 0)
     }
 
+    /// Replica exchange's settings, if any.
+    fn exchange(&self) -> Option<&crate::config::Exchange> {
+        match self {
+            Job::Refine { config, .. } => config.exchange.as_ref(),
+            Job::Eval => None,
+        }
+    }
+
     fn stage(&self) -> &'static str {
         match self {
             Job::Eval => "eval",
@@ -153,6 +161,17 @@ impl Engine {
                 ));
             }
             chunk = chunk.min(fits as usize);
+        }
+        // Replica exchange swaps within groups: a chunk holds whole groups.
+        if let Some(x) = job.exchange() {
+            let r = x.replicas as usize;
+            if chunk < r {
+                return Err(Error::config(
+                    "Exchange::replicas",
+                    format!("{r} replicas do not fit in one chunk of this device ({chunk} chains at most)"),
+                ));
+            }
+            chunk = chunk / r * r;
         }
         // The watchdog budget: one step of a chunk must fit it, by the best estimate at
         // hand. CPU adapters drive no display and have no watchdog: their chunks stay whole.
@@ -326,11 +345,17 @@ impl Engine {
         if let Some(f) = chunk.fixed {
             queue.write_buffer(&b.fixed, 0, bytemuck::cast_slice(f));
         }
-        queue.write_buffer(
-            &b.chain_state,
-            0,
-            bytemuck::cast_slice(&vec![ChainState::start(); m]),
-        );
+        let states: Vec<ChainState> = match call.job.exchange() {
+            Some(x) => {
+                let heat = x.ladder.factors(x.replicas);
+                let r = x.replicas as usize;
+                (chunk.start..chunk.start + m)
+                    .map(|c| ChainState::start_replica(c % r, heat[c % r]))
+                    .collect()
+            }
+            None => vec![ChainState::start(); m],
+        };
+        queue.write_buffer(&b.chain_state, 0, bytemuck::cast_slice(&states));
         if self.poison {
             for buffer in [&b.energy, &b.grad, &b.scratch, &b.trace, &b.readback] {
                 let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
@@ -359,6 +384,11 @@ impl Engine {
                     steps_per_dispatch: call.steps_per_dispatch,
                     accept_rule: call.rule != 0,
                     trace: call.job.trace(),
+                    exchange: call.job.exchange().map(|x| plan::ExchangePlan {
+                        replicas: x.replicas,
+                        every: x.every,
+                        steps: total,
+                    }),
                 }
                 .segment(done..end, finish)
             } else {

@@ -38,7 +38,7 @@ use crate::kernels::params::{Params, RUNNING};
 use crate::kernels::train::{OPTIMIZER_BINDINGS, TRAIN_BINDINGS};
 use crate::kernels::{tile, Kernel};
 use crate::model::Model;
-use crate::outputs::{check_non_finite, Evaluation, Refinement};
+use crate::outputs::{check_non_finite, Evaluation, ExchangeReport, Refinement};
 use crate::plan::{self, KernelPath, PathChoice};
 use crate::progress::OnProgress;
 use crate::tensors::check_finite;
@@ -352,6 +352,9 @@ impl Engine {
             Some(f) => Some(f.iter().map(|&b| u32::from(b)).collect()),
             None => None,
         };
+        if let Some(exchange) = &config.exchange {
+            self.check_replicas(x, y0, fixed.as_deref(), exchange.replicas as usize)?;
+        }
         let path = self.path_for(n)?;
         let job = Job::Refine {
             config,
@@ -391,7 +394,47 @@ impl Engine {
             trace: out.trace.map(|t| t.rows()),
             non_finite_at,
             cancelled: out.cancelled,
+            exchange: config
+                .exchange
+                .as_ref()
+                .map(|x| ExchangeReport::from_states(x.ladder.factors(x.replicas), &out.states)),
         })
+    }
+
+    /// Replica exchange swaps states between the chains of a group of `r`: they must be
+    /// whole groups of one x, fixing the same coordinates at the same values.
+    fn check_replicas(&self, x: &[f32], y0: &[f32], fixed: Option<&[u32]>, r: usize) -> Result<()> {
+        let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
+        let n = y0.len() / y_dim;
+        if n % r != 0 {
+            return Err(Error::input(
+                "y",
+                format!("{n} chains are not whole groups of Exchange::replicas = {r}"),
+            ));
+        }
+        for g in 0..n / r {
+            let first = g * r;
+            for c in first + 1..first + r {
+                if x[c * x_dim..(c + 1) * x_dim] != x[first * x_dim..(first + 1) * x_dim] {
+                    return Err(Error::input(
+                        "x",
+                        format!("chains {first} and {c} are replicas of one group (Exchange::replicas = {r}) but their x differ"),
+                    ));
+                }
+                let Some(f) = fixed else { continue };
+                let differs = (0..y_dim).any(|k| {
+                    let (i, j) = (first * y_dim + k, c * y_dim + k);
+                    f[i] != f[j] || (f[i] != 0 && y0[i].to_bits() != y0[j].to_bits())
+                });
+                if differs {
+                    return Err(Error::input(
+                        "fixed",
+                        format!("chains {first} and {c} are replicas of one group (Exchange::replicas = {r}) but fix different coordinates or values"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The chains of a batch, or an error naming the input that does not fit the model.

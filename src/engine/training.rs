@@ -164,6 +164,7 @@ impl Engine {
                     steps_per_dispatch,
                     accept_rule: config.sampler.rule_id() != 0,
                     trace: false,
+                    exchange: None,
                 }
                 .segment(0..config.steps, true);
                 let base = self

@@ -7,6 +7,7 @@
 //! | tile    | `tile.wgsl`         | `kernels/tile.rs`    | every step, a tile per workgroup   |
 //! | layered | `layered.wgsl`      | `kernels/layered.rs` | a dispatch per layer and step      |
 //! | trace   | `trace.wgsl`        | `kernels/trace.rs`   | the per-step summary of a trace    |
+//! | exchange | `exchange.wgsl`    | `kernels/exchange.rs` | a swap round of replica exchange  |
 //! | weight gradients | `backprop.wgsl`, `weight_grad.wgsl` | `kernels/weight_grad.rs` | dE/dtheta summed over a batch |
 //! | training | `train.wgsl`, `optimizer.wgsl` | `kernels/train.rs` | negatives, loss, Adam or SGD |
 //!
@@ -18,6 +19,7 @@
 
 pub(crate) mod bindings;
 pub(crate) mod eval;
+pub(crate) mod exchange;
 pub(crate) mod fused;
 pub(crate) mod layered;
 pub(crate) mod layout;
@@ -58,6 +60,8 @@ pub enum Kernel {
     LayeredSettle,
     /// The per-step summary of a trace (min, mean, max energy, mean gradient norm).
     TraceReduce,
+    /// Replica exchange: one round of swaps between neighbouring replicas.
+    Exchange,
     /// Weight gradients: energies and every layer's dE/dz, one chain per invocation.
     Backprop,
     /// Weight gradients: the weighted sum over chains, one parameter per invocation.
@@ -76,7 +80,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel the crate ships.
-    pub const ALL: [Kernel; 19] = [
+    pub const ALL: [Kernel; 20] = [
         Kernel::Eval,
         Kernel::Chain,
         Kernel::Tile,
@@ -89,6 +93,7 @@ impl Kernel {
         Kernel::LayeredStart,
         Kernel::LayeredSettle,
         Kernel::TraceReduce,
+        Kernel::Exchange,
         Kernel::Backprop,
         Kernel::WeightGrad,
         Kernel::DrawNegatives,
@@ -112,6 +117,7 @@ impl Kernel {
             Kernel::LayeredStart => "layered_start",
             Kernel::LayeredSettle => "layered_settle",
             Kernel::TraceReduce => "trace_reduce",
+            Kernel::Exchange => "exchange",
             Kernel::Backprop => "backprop",
             Kernel::WeightGrad => "weight_grad",
             Kernel::DrawNegatives => "draw_negatives",
@@ -129,6 +135,7 @@ impl Kernel {
             Kernel::Chain => "chain.wgsl",
             Kernel::Tile | Kernel::TileSubgroup => "tile.wgsl",
             Kernel::TraceReduce => "trace.wgsl",
+            Kernel::Exchange => "exchange.wgsl",
             Kernel::Backprop => "backprop.wgsl",
             Kernel::WeightGrad => "weight_grad.wgsl",
             Kernel::DrawNegatives | Kernel::StoreNegatives | Kernel::LossWeights => "train.wgsl",

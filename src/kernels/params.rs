@@ -40,6 +40,8 @@ pub struct Params {
     pub trace: u32,
     pub save: u32,
     pub trace_summary: u32,
+    pub replicas: u32,
+    pub exchange_every: u32,
 }
 
 impl Params {
@@ -56,6 +58,10 @@ impl Params {
         p.clamp_hi = clamp.1;
         p.clip_grad = config.clip_grad.unwrap_or(0.0);
         p.simplex = config.simplex.unwrap_or(0);
+        if let Some(exchange) = &config.exchange {
+            p.replicas = exchange.replicas;
+            p.exchange_every = exchange.every;
+        }
         match config.sampler {
             Sampler::Langevin => {}
             Sampler::Mala {
@@ -84,7 +90,7 @@ impl Params {
 
 use crate::config::{RefineConfig, Sampler};
 pub use crate::constants::RUNNING;
-use crate::constants::{STOP_BELOW, STOP_CHANGE, STOP_GRAD};
+use crate::constants::{STOP_BELOW, STOP_CHANGE, STOP_GRAD, WALKER_TRIPS_SHIFT, WALKER_UP};
 
 /// One chain's state across steps and dispatches (`ChainState` in WGSL).
 #[repr(C)]
@@ -99,7 +105,10 @@ pub struct ChainState {
     pub adapt_error: f32,
     pub adapt_log_scale: f32,
     pub warmup_accepted: u32,
-    pub _pad: u32,
+    pub heat: f32,
+    pub walker: u32,
+    pub swaps_proposed: u32,
+    pub swaps_accepted: u32,
 }
 
 impl ChainState {
@@ -110,8 +119,24 @@ impl ChainState {
             steps_taken: RUNNING,
             change: f32::MAX,
             non_finite_at: RUNNING,
+            heat: 1.0,
             ..Default::default()
         }
+    }
+
+    /// The state before the first step of replica `slot` of a replica-exchange group at
+    /// temperature factor `heat`: the walker of the coldest replica starts heading up.
+    pub fn start_replica(slot: usize, heat: f32) -> Self {
+        ChainState {
+            heat,
+            walker: if slot == 0 { WALKER_UP } else { 0 },
+            ..ChainState::start()
+        }
+    }
+
+    /// Round trips (coldest to hottest and back) the walker now in this chain completed.
+    pub fn round_trips(&self) -> u32 {
+        self.walker >> WALKER_TRIPS_SHIFT
     }
 }
 
@@ -174,7 +199,7 @@ mod tests {
             n_layers, stride, seed_lo, seed_hi, delta_a, delta_b,
             prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart, clip_grad,
             use_fixed, simplex, shrink, adapt_steps, target_accept, stop_flags, stop_grad,
-            stop_change, stop_below, trace, save, trace_summary);
+            stop_change, stop_below, trace, save, trace_summary, replicas, exchange_every);
         assert_eq!(members, host);
     }
 
@@ -183,7 +208,8 @@ mod tests {
         let (size, members) = wgsl_layout("ChainState");
         assert_eq!(size as usize, size_of::<ChainState>());
         let host = offsets!(ChainState; energy, step_scale, steps_taken, accepted, change, non_finite_at,
-            adapt_error, adapt_log_scale, warmup_accepted, _pad);
+            adapt_error, adapt_log_scale, warmup_accepted, heat, walker, swaps_proposed,
+            swaps_accepted);
         assert_eq!(members, host);
     }
 

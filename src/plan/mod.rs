@@ -20,7 +20,7 @@ pub use llvmpipe::{is_llvmpipe, steps_per_dispatch};
 
 use crate::constants::TILE_CHAINS;
 use crate::error::{Error, Result};
-use crate::kernels::{eval, fused, layered::Layered, tile, trace, Dispatch};
+use crate::kernels::{eval, exchange, fused, layered::Layered, tile, trace, Dispatch};
 use crate::model::Model;
 pub use crate::path::{KernelPath, PathChoice};
 /// Workgroups the automatic choice wants a refinement to fill before it grows the tile.
@@ -134,26 +134,60 @@ pub struct RefinePlan<'a> {
     pub accept_rule: bool,
     /// Whether the refinement ends with the trace's reduction.
     pub trace: bool,
+    /// Replica exchange's swap rounds, if any.
+    pub exchange: Option<ExchangePlan>,
+}
+
+/// When replica exchange's swap rounds come in a refinement.
+#[derive(Clone, Copy, Debug)]
+pub struct ExchangePlan {
+    /// Chains per group.
+    pub replicas: u32,
+    /// Steps between rounds.
+    pub every: u32,
+    /// Steps of the whole refinement (no round follows the last).
+    pub steps: u32,
 }
 
 impl RefinePlan<'_> {
     /// The dispatches of one submission: steps `steps.start..steps.end`; `finish` ends the
     /// refinement after `steps.end` steps (all of them, or fewer when it was cancelled):
     /// the final energy, and with `trace` the trace's reduction.
+    /// With replica exchange the steps run in pieces that end where a swap round comes:
+    /// each such piece ends with the energy of every chain, then the round.
     pub fn segment(&self, steps: std::ops::Range<u32>, finish: bool) -> Vec<Dispatch> {
-        let (m, model) = (self.chains, self.model);
-        let mut out = match self.path {
-            KernelPath::Layered => {
-                Layered { model, m }.segment(steps.clone(), finish, self.accept_rule)
-            }
-            KernelPath::Chain | KernelPath::Tile { .. } => {
-                fused::dispatches(self.path, m, steps.clone(), finish, self.steps_per_dispatch)
-            }
+        let pieces = match self.exchange {
+            Some(x) => exchange::pieces(steps.clone(), x.every, x.steps),
+            None => vec![steps.clone()],
         };
+        let last = pieces.len() - 1;
+        let mut out = Vec::new();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let end_of_call = finish && i == last;
+            let round = self
+                .exchange
+                .filter(|x| !end_of_call && exchange::swaps_after(piece.end, x.every, x.steps));
+            out.extend(self.steps(piece.clone(), end_of_call || round.is_some()));
+            if let Some(x) = round {
+                out.push(exchange::round(self.chains, x.replicas, piece.end));
+            }
+        }
         if finish && self.trace && steps.end > 0 {
             out.push(trace::reduction(steps.end));
         }
         out
+    }
+
+    /// The path's dispatches for `steps`, with `energy` the energy of every chain after
+    /// them.
+    fn steps(&self, steps: std::ops::Range<u32>, energy: bool) -> Vec<Dispatch> {
+        let (m, model) = (self.chains, self.model);
+        match self.path {
+            KernelPath::Layered => Layered { model, m }.segment(steps, energy, self.accept_rule),
+            KernelPath::Chain | KernelPath::Tile { .. } => {
+                fused::dispatches(self.path, m, steps, energy, self.steps_per_dispatch)
+            }
+        }
     }
 }
 

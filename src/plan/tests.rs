@@ -28,6 +28,7 @@ fn plan(path: KernelPath, model: &Model, m: u32, spd: u32, rule: bool) -> Refine
         steps_per_dispatch: spd,
         accept_rule: rule,
         trace: true,
+        exchange: None,
     }
 }
 

@@ -5,7 +5,9 @@
 //! step.
 
 use crate::config::{RefineConfig, Sampler};
-use crate::constants::{DA_GAMMA, DA_KAPPA, DA_MU, DA_T0};
+use crate::constants::{
+    DA_GAMMA, DA_KAPPA, DA_MU, DA_T0, WALKER_DIRECTION, WALKER_DOWN, WALKER_TRIPS_SHIFT, WALKER_UP,
+};
 use crate::model::Model;
 use crate::rng::langevin_normals;
 
@@ -71,8 +73,15 @@ pub fn accept_uniform(seed: u64, chain: u32, step: u32) -> f64 {
     crate::rng::uniform(crate::rng::philox4x32_10([0, step, chain, 1], crate::rng::key(seed))[0])
 }
 
+/// The uniform number in (0, 1] the replica-exchange swap of the pair whose colder chain is
+/// `chain` draws at swap step `step` (shaders/exchange.wgsl's swap_uniform).
+pub fn swap_uniform(seed: u64, chain: u32, step: u32) -> f64 {
+    crate::rng::uniform(crate::rng::philox4x32_10([0, step, chain, 2], crate::rng::key(seed))[0])
+}
+
 /// The reference refinement with every option: the sampler's accept rule, early stopping,
-/// the trace. Written step for step like the kernels (see shaders/step.wgsl).
+/// the trace, replica exchange. Written step for step like the kernels (see
+/// shaders/step.wgsl and shaders/exchange.wgsl).
 pub fn refine_full(
     model: &Model,
     x: &[f32],
@@ -80,8 +89,95 @@ pub fn refine_full(
     fixed: Option<&[bool]>,
     config: &RefineConfig,
 ) -> ReferenceRun {
+    refine_exchange(model, x, y0, fixed, config).0
+}
+
+/// As [`refine_full`], with replica exchange's swap counts: per group of
+/// `config.exchange`'s replicas, (proposed, accepted) per pair `[groups, R - 1]` and the
+/// round trips `[groups]` (empty without exchange).
+pub fn refine_exchange(
+    model: &Model,
+    x: &[f32],
+    y0: &[f32],
+    fixed: Option<&[bool]>,
+    config: &RefineConfig,
+) -> (ReferenceRun, Vec<(u32, u32)>, Vec<u32>) {
     let n = y0.len() / model.y_dim;
     let steps = config.steps as usize;
+    let table = config.step_table().expect("a valid refinement config");
+    let ladder = config
+        .exchange
+        .as_ref()
+        .map(|x| x.ladder.factors(x.replicas));
+    let mut chains: Vec<ChainWalk> = (0..n)
+        .map(|c| {
+            let fixed: Vec<bool> = (0..model.y_dim)
+                .map(|k| fixed.is_some_and(|f| f[c * model.y_dim + k]))
+                .collect();
+            let (heat, walker) = match &ladder {
+                Some(l) => {
+                    let slot = c % l.len();
+                    (f64::from(l[slot]), if slot == 0 { WALKER_UP } else { 0 })
+                }
+                None => (1.0, 0),
+            };
+            ChainWalk::new(
+                model,
+                row(x, model.x_dim, c),
+                row(y0, model.y_dim, c),
+                fixed,
+                c as u32,
+                heat,
+                walker,
+                config,
+            )
+        })
+        .collect();
+    let mut swaps = Vec::new();
+    match &config.exchange {
+        None => {
+            for chain in &mut chains {
+                for step in 0..config.steps {
+                    chain.step(model, step, &table, config);
+                }
+            }
+        }
+        Some(x) => {
+            let r = x.replicas as usize;
+            swaps = vec![(0, 0); n / r * (r - 1)];
+            for step in 0..config.steps {
+                for chain in &mut chains {
+                    chain.step(model, step, &table, config);
+                }
+                let b = step + 1;
+                if crate::kernels::exchange::swaps_after(b, x.every, config.steps) {
+                    let [eta, noise] = table[step as usize].map(f64::from);
+                    let temperature = noise * noise / (2.0 * eta);
+                    for g in 0..n / r {
+                        for slot in (0..r - 1).filter(|s| s % 2 == (b / x.every) as usize % 2) {
+                            let (lo, hi) = chains.split_at_mut(g * r + slot + 1);
+                            let (a, c) = (&mut lo[g * r + slot], &mut hi[0]);
+                            let counts = &mut swaps[g * (r - 1) + slot];
+                            if a.stopped || c.stopped {
+                                continue;
+                            }
+                            let (ua, uc) =
+                                (a.energy_now(model, config), c.energy_now(model, config));
+                            counts.0 += 1;
+                            let log_alpha = (1.0 / (a.heat * temperature)
+                                - 1.0 / (c.heat * temperature))
+                                * (ua - uc);
+                            let u = swap_uniform(config.seed, a.chain, b);
+                            if ua.is_finite() && uc.is_finite() && u.ln() < log_alpha {
+                                counts.1 += 1;
+                                ChainWalk::swap(a, c, slot as u32, x.replicas);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
     let mut run = ReferenceRun {
         y: Vec::with_capacity(n * model.y_dim),
         energy: Vec::with_capacity(n),
@@ -91,20 +187,10 @@ pub fn refine_full(
         warmup_accepted: Vec::with_capacity(n),
         trace: vec![Vec::with_capacity(n); if config.trace { steps } else { 0 }],
     };
-    for c in 0..n {
-        let fixed: Vec<bool> = (0..model.y_dim)
-            .map(|k| fixed.is_some_and(|f| f[c * model.y_dim + k]))
-            .collect();
-        let chain = refine_chain(
-            model,
-            &row(x, model.x_dim, c),
-            row(y0, model.y_dim, c),
-            &fixed,
-            c as u32,
-            config,
-        );
+    let mut trips = Vec::new();
+    for chain in &chains {
         run.y.extend(&chain.y);
-        run.energy.push(chain.energy);
+        run.energy.push(chain.energy_now(model, config));
         run.steps_taken.push(chain.steps_taken);
         run.accepted.push(chain.accepted);
         run.step_scale.push(chain.step_scale);
@@ -113,48 +199,105 @@ pub fn refine_full(
             rows.push(chain.trace[s.min(chain.trace.len() - 1)]);
         }
     }
-    run
+    if let Some(l) = &ladder {
+        trips = chains
+            .chunks(l.len())
+            .map(|g| g.iter().map(|c| c.walker >> WALKER_TRIPS_SHIFT).sum())
+            .collect();
+    }
+    (run, swaps, trips)
 }
 
-struct ChainRun {
+/// One chain of a reference refinement, step by step.
+struct ChainWalk {
+    x: Vec<f64>,
     y: Vec<f64>,
-    energy: f64,
+    fixed: Vec<bool>,
+    chain: u32,
+    /// U and dE/dy + lambda y: of the current y for the accept rules, of the last step's
+    /// start for Langevin (as the kernels keep them).
+    u: f64,
+    d: Vec<f64>,
+    change: f64,
+    stopped: bool,
     steps_taken: u32,
     accepted: u32,
     step_scale: f64,
     warmup_accepted: u32,
+    /// MALA's warm-up by dual averaging (bindings.wgsl's dual_average).
+    adapt_error: f64,
+    adapt_log_scale: f64,
+    /// The factor of the schedule's temperature (replica exchange's ladder).
+    heat: f64,
+    /// Replica exchange's walker word (WALKER_*), which moves with y.
+    walker: u32,
     trace: Vec<(f64, f64)>,
 }
 
-fn refine_chain(
-    model: &Model,
-    x: &[f64],
-    mut y: Vec<f64>,
-    fixed: &[bool],
-    chain: u32,
-    config: &RefineConfig,
-) -> ChainRun {
-    let lambda = f64::from(config.prior_l2);
-    let table = config.step_table().expect("a valid refinement config");
-    let (mut u, mut d) = potential(model, x, &y, lambda);
-    let mut out = ChainRun {
-        y: Vec::new(),
-        energy: 0.0,
-        steps_taken: config.steps,
-        accepted: 0,
-        step_scale: 1.0,
-        warmup_accepted: 0,
-        trace: Vec::new(),
-    };
-    // MALA's warm-up by dual averaging (bindings.wgsl's dual_average).
-    let (mut adapt_error, mut adapt_log_scale) = (0.0f64, 0.0f64);
-    let mut change = f64::from(f32::MAX);
-    for step in 0..config.steps {
-        if step > 0 && config.sampler == Sampler::Langevin {
-            let (u_new, d_new) = potential(model, x, &y, lambda);
-            change = (u_new - u).abs();
-            (u, d) = (u_new, d_new);
+impl ChainWalk {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model: &Model,
+        x: Vec<f64>,
+        y: Vec<f64>,
+        fixed: Vec<bool>,
+        chain: u32,
+        heat: f64,
+        walker: u32,
+        config: &RefineConfig,
+    ) -> Self {
+        let (u, d) = potential(model, &x, &y, f64::from(config.prior_l2));
+        ChainWalk {
+            x,
+            y,
+            fixed,
+            chain,
+            u,
+            d,
+            change: f64::from(f32::MAX),
+            stopped: false,
+            steps_taken: config.steps,
+            accepted: 0,
+            step_scale: 1.0,
+            warmup_accepted: 0,
+            adapt_error: 0.0,
+            adapt_log_scale: 0.0,
+            heat,
+            walker,
+            trace: Vec::new(),
         }
+    }
+
+    /// U of the current y.
+    fn energy_now(&self, model: &Model, config: &RefineConfig) -> f64 {
+        potential(model, &self.x, &self.y, f64::from(config.prior_l2)).0
+    }
+
+    /// Replica exchange's swap of neighbours `a` (replica `slot`) and `b` (`slot + 1`) of
+    /// `replicas`: y, U, dE/dy, the last change and the walker move; the rest stays.
+    fn swap(a: &mut ChainWalk, b: &mut ChainWalk, slot: u32, replicas: u32) {
+        std::mem::swap(&mut a.y, &mut b.y);
+        std::mem::swap(&mut a.u, &mut b.u);
+        std::mem::swap(&mut a.d, &mut b.d);
+        std::mem::swap(&mut a.change, &mut b.change);
+        let walker = a.walker;
+        a.walker = arrived(b.walker, slot, replicas);
+        b.walker = arrived(walker, slot + 1, replicas);
+    }
+
+    /// Step `step` (nothing once stopped).
+    fn step(&mut self, model: &Model, step: u32, table: &[[f32; 2]], config: &RefineConfig) {
+        if self.stopped {
+            return;
+        }
+        let lambda = f64::from(config.prior_l2);
+        let (x, fixed, chain) = (&self.x, &self.fixed, self.chain);
+        if step > 0 && config.sampler == Sampler::Langevin {
+            let (u_new, d_new) = potential(model, x, &self.y, lambda);
+            self.change = (u_new - self.u).abs();
+            (self.u, self.d) = (u_new, d_new);
+        }
+        let (u, d) = (self.u, &self.d);
         let norm = d
             .iter()
             .zip(fixed)
@@ -163,23 +306,27 @@ fn refine_chain(
             .sum::<f64>()
             .sqrt();
         if config.trace {
-            out.trace.push((u, norm));
+            self.trace.push((u, norm));
         }
         let stop = config.stop;
         if stop.grad.is_some_and(|t| norm <= f64::from(t))
-            || stop.change.is_some_and(|t| change <= f64::from(t))
+            || stop.change.is_some_and(|t| self.change <= f64::from(t))
             || stop.below.is_some_and(|t| u <= f64::from(t))
         {
-            out.steps_taken = step;
-            break;
+            self.steps_taken = step;
+            self.stopped = true;
+            return;
         }
         let [eta, noise] = table[step as usize].map(f64::from);
-        let (eta, noise) = (eta * out.step_scale, noise * out.step_scale.sqrt());
+        let (eta, noise) = (
+            eta * self.step_scale,
+            noise * (self.step_scale * self.heat).sqrt(),
+        );
         let clip = match config.clip_grad.map(f64::from) {
             Some(c) if norm > c => c / norm,
             _ => 1.0,
         };
-        let mut next = y.clone();
+        let mut next = self.y.clone();
         for (k, v) in next.iter_mut().enumerate() {
             if fixed[k] {
                 continue;
@@ -202,19 +349,19 @@ fn refine_chain(
         }
         match config.sampler {
             Sampler::Langevin => {
-                y = next;
-                out.accepted += 1;
+                self.y = next;
+                self.accepted += 1;
             }
             Sampler::KeepIfLower { shrink } => {
                 let (u_next, d_next) = potential(model, x, &next, lambda);
                 if u_next <= u {
-                    change = u - u_next;
-                    (y, u, d) = (next, u_next, d_next);
-                    out.accepted += 1;
+                    self.change = u - u_next;
+                    (self.y, self.u, self.d) = (next, u_next, d_next);
+                    self.accepted += 1;
                     // Grown back by 1 / sqrt(shrink), up to the schedule's own size.
-                    out.step_scale = (out.step_scale / f64::from(shrink).sqrt()).min(1.0);
+                    self.step_scale = (self.step_scale / f64::from(shrink).sqrt()).min(1.0);
                 } else {
-                    out.step_scale *= f64::from(shrink);
+                    self.step_scale *= f64::from(shrink);
                 }
             }
             Sampler::Mala {
@@ -223,23 +370,23 @@ fn refine_chain(
             } => {
                 let (u_next, d_next) = potential(model, x, &next, lambda);
                 // log q(y | y') - log q(y' | y), both N(mean, noise^2 I) over the moving
-                // coordinates, and the Boltzmann factor at T = noise^2 / (2 eta).
+                // coordinates, and the Boltzmann factor at T = heat noise^2 / (2 eta).
                 let mut ratio = 0.0;
-                for k in (0..y.len()).filter(|&k| !fixed[k]) {
-                    let forward = next[k] - y[k] + eta * d[k];
-                    let reverse = y[k] - next[k] + eta * d_next[k];
+                for k in (0..self.y.len()).filter(|&k| !fixed[k]) {
+                    let forward = next[k] - self.y[k] + eta * d[k];
+                    let reverse = self.y[k] - next[k] + eta * d_next[k];
                     ratio += reverse * reverse - forward * forward;
                 }
                 let [eta0, noise0] = table[step as usize].map(f64::from);
-                let temperature = noise0 * noise0 / (2.0 * eta0);
+                let temperature = self.heat * noise0 * noise0 / (2.0 * eta0);
                 let log_alpha = -(u_next - u) / temperature - ratio / (2.0 * noise * noise);
                 let accept = accept_uniform(config.seed, chain, step).ln() < log_alpha;
                 if accept {
-                    change = (u_next - u).abs();
-                    (y, u, d) = (next, u_next, d_next);
-                    out.accepted += 1;
+                    self.change = (u_next - u).abs();
+                    (self.y, self.u, self.d) = (next, u_next, d_next);
+                    self.accepted += 1;
                     if step < adapt_steps {
-                        out.warmup_accepted += 1;
+                        self.warmup_accepted += 1;
                     }
                 }
                 if step < adapt_steps {
@@ -250,12 +397,14 @@ fn refine_chain(
                     };
                     let m = f64::from(step + 1);
                     let w = 1.0 / (m + f64::from(DA_T0));
-                    adapt_error = (1.0 - w) * adapt_error + w * (f64::from(target_accept) - prob);
-                    let log_scale = f64::from(DA_MU) - m.sqrt() / f64::from(DA_GAMMA) * adapt_error;
+                    self.adapt_error =
+                        (1.0 - w) * self.adapt_error + w * (f64::from(target_accept) - prob);
+                    let log_scale =
+                        f64::from(DA_MU) - m.sqrt() / f64::from(DA_GAMMA) * self.adapt_error;
                     let k = m.powf(-f64::from(DA_KAPPA));
-                    adapt_log_scale = k * log_scale + (1.0 - k) * adapt_log_scale;
-                    out.step_scale = if step + 1 == adapt_steps {
-                        adapt_log_scale.exp()
+                    self.adapt_log_scale = k * log_scale + (1.0 - k) * self.adapt_log_scale;
+                    self.step_scale = if step + 1 == adapt_steps {
+                        self.adapt_log_scale.exp()
                     } else {
                         log_scale.exp()
                     };
@@ -263,9 +412,23 @@ fn refine_chain(
             }
         }
     }
-    out.energy = potential(model, x, &y, lambda).0;
-    out.y = y;
-    out
+}
+
+/// The walker's word after it arrived in replica `slot` of `replicas` (shaders/exchange.wgsl's
+/// arrived).
+fn arrived(walker: u32, slot: u32, replicas: u32) -> u32 {
+    let direction = walker & WALKER_DIRECTION;
+    let mut trips = walker >> WALKER_TRIPS_SHIFT;
+    let mut next = direction;
+    if slot == 0 {
+        if direction == WALKER_DOWN {
+            trips += 1;
+        }
+        next = WALKER_UP;
+    } else if slot + 1 == replicas && direction == WALKER_UP {
+        next = WALKER_DOWN;
+    }
+    (trips << WALKER_TRIPS_SHIFT) | next
 }
 
 /// Projects v onto the probability simplex {v >= 0, sum v = 1} in place, by Michelot's

@@ -186,6 +186,12 @@ impl TrainConfig {
                     ),
                 ));
             }
+            if self.negatives.exchange.is_some() {
+                return Err(Error::config(
+                    "TrainConfig::negatives",
+                    "the negatives' sampler has no replica exchange; leave RefineConfig::exchange unset",
+                ));
+            }
             if self.negatives.trace {
                 return Err(Error::config(
                     "TrainConfig::negatives",
