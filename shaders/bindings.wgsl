@@ -16,21 +16,21 @@ struct Params {
     seed_hi: u32,
     delta_a: u32,       // scratch units of the two back-propagation buffers
     delta_b: u32,
-    prior_l2: f32,
+    prior_l2: f32,      // lambda without a vertex penalty (the schedule holds each step's)
     use_clamp: u32,
     clamp_lo: f32,
     clamp_hi: f32,
     write_energy: u32,  // 0: this dispatch leaves the energy to a later one
     layer: u32,         // the layer a dispatch of the layered path works on
     xpart: u32,         // scratch units of W_x x + b (layered path)
-    clip_grad: f32,     // > 0: each step's dE/dy + prior_l2 y is scaled to at most this norm
+    clip_grad: f32,     // > 0: each step's dE/dy + lambda y is scaled to at most this norm
     use_fixed: u32,     // 1: coordinates with fixed[c * y_dim + k] != 0 never move
     simplex: u32,       // > 0: groups of this many coordinates are projected onto the simplex
     shrink: f32,        // keep-if-lower: a refused step multiplies the chain's step size by it
     adapt_steps: u32,   // MALA: steps during which the step size adapts
     target_accept: f32, // MALA: the acceptance rate it adapts toward
     stop_flags: u32,    // early stopping tests: STOP_GRAD | STOP_CHANGE | STOP_BELOW
-    stop_grad: f32,     // stop once |dE/dy + prior_l2 y| <= this
+    stop_grad: f32,     // stop once |dE/dy + lambda y| <= this
     stop_change: f32,   // stop once the last step changed the energy by <= this
     stop_below: f32,    // stop once the energy <= this
     trace: u32,         // 1: record (energy, gradient norm) per step and chain in `trace`
@@ -108,6 +108,22 @@ fn dual_average(step: u32, prob: vec4<f32>, error: vec4<f32>, log_bar: vec4<f32>
     return Adapted(e, k * log_scale + (1.0 - k) * log_bar, exp(log_scale));
 }
 
+// The energy's prior at the current step: U = E + (lambda / 2) |y|^2 + energy_offset, from
+// the prior_l2 and the vertex penalty w (1 - |y_group|^2) summed over the groups (lambda =
+// prior_l2 - 2 w, energy_offset = w * groups). use_prior_of(row) sets them from a row of
+// the schedule before a step's (or the final) energies and moves.
+var<private> lambda: f32;
+var<private> energy_offset: f32;
+
+fn use_prior_of(row: u32) {
+    let at = schedule[row];
+    lambda = at.z;
+    energy_offset = 0.0;
+    if params.simplex > 0u {
+        energy_offset = at.w * f32(params.y_dim / params.simplex);
+    }
+}
+
 fn finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }
@@ -121,8 +137,10 @@ fn finite(v: f32) -> bool {
 @group(0) @binding(6) var<storage, read_write> grads: array<f32>;
 // Unit-major so that neighbouring invocations (chains) touch neighbouring words.
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
-// Per step: (step size eta, noise scale sqrt(2 eta T)), from the schedule (src/schedule.rs).
-@group(0) @binding(8) var<storage, read> schedule: array<vec2<f32>>;
+// Per step: (step size eta, noise scale sqrt(2 eta T), the prior's lambda, the vertex
+// penalty's weight w), from the schedule (src/config.rs, RefineConfig::checked_table); one
+// row more than the steps, for the energy after the last.
+@group(0) @binding(8) var<storage, read> schedule: array<vec4<f32>>;
 // Per chain and coordinate, [n, y_dim]: nonzero where y is fixed at its start value.
 @group(0) @binding(9) var<storage, read> fixed: array<u32>;
 @group(0) @binding(10) var<storage, read_write> chain_state: array<ChainState>;

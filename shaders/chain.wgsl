@@ -24,6 +24,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     // Accept rules keep the energy and dE/dy of the current y: each step computes them
     // once, at the proposal. The first step of a dispatch starts from y's.
+    use_prior_of(params.step_offset);
     if RULE != 0u && params.steps > 0u && !stopped(c) {
         chain_state[c].energy = forward(c) + prior_energy(c);
         backward(c);
@@ -31,6 +32,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
     let needs_energy = params.trace != 0u || params.stop_flags != 0u;
     for (var s = 0u; s < params.steps && !stopped(c); s++) {
         let step = params.step_offset + s;
+        use_prior_of(step);
         if RULE == 0u {
             var u = forward(c);
             if needs_energy {
@@ -50,5 +52,6 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
     if params.write_energy == 0u {
         return;
     }
+    use_prior_of(params.step_offset + params.steps);
     energies[c] = forward(c) + prior_energy(c);
 }

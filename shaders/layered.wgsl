@@ -184,6 +184,7 @@ fn layered_output(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= params.n_chains {
         return;
     }
+    use_prior_of(params.step_offset);
     energies[c] = output_layer(c) + prior_energy(c);
 }
 
@@ -195,6 +196,7 @@ fn layered_update(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let step = params.step_offset;
+    use_prior_of(step);
     let u = select(energies[c], chain_state[c].energy, RULE != 0u);
     if begin_step(c, step, u) {
         step_chain(c, step);
@@ -218,5 +220,6 @@ fn layered_settle(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= params.n_chains || stopped(c) {
         return;
     }
+    use_prior_of(params.step_offset);
     settle(c, params.step_offset, energies[c]);
 }

@@ -1,5 +1,5 @@
 // One refinement step of one chain from its gradient in `grads`, y updated in place:
-//   y <- clamp(y - eta * clip(dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1))
+//   y <- clamp(y - eta * clip(dE/dy + lambda * y) + sqrt(2 eta T) * N(0, 1))
 // with (eta, sqrt(2 eta T)) = schedule[step] times the chain's step-size multiplier
 // (chain_state.step_scale), T times the chain's temperature factor (chain_state.heat), clip() scaling to at most clip_grad if > 0; fixed coordinates neither
 // move nor count in the norm. With an accept rule (RULE != 0) this is a proposal: y and
@@ -12,13 +12,13 @@
 #import philox.wgsl
 #import mlp.wgsl
 
-// |dE/dy + prior_l2 y| of chain c over the coordinates that move.
+// |dE/dy + lambda y| of chain c over the coordinates that move.
 fn grad_norm(c: u32) -> f32 {
     let base = c * params.y_dim;
     var sumsq = 0.0;
     for (var i = base; i < base + params.y_dim; i++) {
         if !is_fixed(i) {
-            let d = grads[i] + params.prior_l2 * ys[i];
+            let d = grads[i] + lambda * ys[i];
             sumsq += d * d;
         }
     }
@@ -97,8 +97,8 @@ fn settle(c: u32, step: u32, u_next: f32) {
             if !is_fixed(base + k) {
                 let y = scratch[saved_y(c, k)];
                 let y_next = ys[base + k];
-                let there = y_next - y + eta * (scratch[saved_grad(c, k)] + params.prior_l2 * y);
-                let back = y - y_next + eta * (grads[base + k] + params.prior_l2 * y_next);
+                let there = y_next - y + eta * (scratch[saved_grad(c, k)] + lambda * y);
+                let back = y - y_next + eta * (grads[base + k] + lambda * y_next);
                 ratio += back * back - there * there;
             }
         }
@@ -173,7 +173,7 @@ fn step_chain(c: u32, step: u32) {
                 continue;
             }
             let yi = ys[i];
-            var next = yi - at.x * ((grads[i] + params.prior_l2 * yi) * scale) + noise[q];
+            var next = yi - at.x * ((grads[i] + lambda * yi) * scale) + noise[q];
             bad = bad || !finite(next);
             if params.use_clamp != 0u {
                 next = clamp(next, params.clamp_lo, params.clamp_hi);
@@ -232,12 +232,12 @@ fn is_fixed(i: u32) -> bool {
     return params.use_fixed != 0u && fixed[i] != 0u;
 }
 
-// (prior_l2 / 2) |y|^2 of chain c.
+// (lambda / 2) |y|^2 + energy_offset of chain c (use_prior_of).
 fn prior_energy(c: u32) -> f32 {
     var prior = 0.0;
     for (var k = 0u; k < params.y_dim; k++) {
         let yk = ys[c * params.y_dim + k];
         prior += yk * yk;
     }
-    return 0.5 * params.prior_l2 * prior;
+    return 0.5 * lambda * prior + energy_offset;
 }

@@ -331,10 +331,10 @@ fn energy4() -> vec4<f32> {
     var part = energy_part;
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
-            part += 0.5 * params.prior_l2 * yreg[a] * yreg[a];
+            part += 0.5 * lambda * yreg[a] * yreg[a];
         }
     }
-    return lane_sum(part, true);
+    return lane_sum(part, true) + energy_offset;
 }
 
 // dE/dy at the current y: in acc after backward() (RULE 0), kept in gcur (accept rules).
@@ -345,13 +345,13 @@ fn current_grad(a: u32) -> vec4<f32> {
     return gcur[a];
 }
 
-// |dE/dy + prior_l2 y| per chain over the coordinates that move, summed over the lanes.
+// |dE/dy + lambda y| per chain over the coordinates that move, summed over the lanes.
 // Every thread of the workgroup calls it.
 fn grad_norm4() -> vec4<f32> {
     var sumsq = vec4<f32>(0.0);
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
-            let d = select(current_grad(a) + params.prior_l2 * yreg[a], vec4<f32>(0.0), fixed_mask[a]);
+            let d = select(current_grad(a) + lambda * yreg[a], vec4<f32>(0.0), fixed_mask[a]);
             sumsq += d * d;
         }
     }
@@ -415,7 +415,7 @@ fn tile_running() -> bool {
     return workgroupUniformLoad(&tile_live) != 0u;
 }
 
-// One step of y <- clamp(y - eta * (dE/dy + prior_l2 * y) + sqrt(2 eta T) * N(0, 1)) for the
+// One step of y <- clamp(y - eta * (dE/dy + lambda * y) + sqrt(2 eta T) * N(0, 1)) for the
 // `moving` chains, with (eta, sqrt(2 eta T)) = schedule[step] times each chain's step-size
 // multiplier, from current_grad(); the new y also goes to `act` for the next forward pass.
 // With an accept rule it is a proposal: the current y stays in ycur.
@@ -444,7 +444,7 @@ fn update(step: u32) {
             if RULE != 0u {
                 ycur[a] = y;
             }
-            var next = y - eta * ((current_grad(a) + params.prior_l2 * y) * clip) + noise_scale * noise;
+            var next = y - eta * ((current_grad(a) + lambda * y) * clip) + noise_scale * noise;
             bad = bad | (!finite4(next) & moving & !fixed_mask[a]);
             if params.use_clamp != 0u {
                 next = clamp(next, vec4<f32>(params.clamp_lo), vec4<f32>(params.clamp_hi));
@@ -483,8 +483,8 @@ fn settle4(step: u32) {
             if a < owned(params.y_dim) {
                 let y = ycur[a];
                 let y_next = yreg[a];
-                let there = y_next - y + eta * (gcur[a] + params.prior_l2 * y);
-                let back = y - y_next + eta * (acc[a] + params.prior_l2 * y_next);
+                let there = y_next - y + eta * (gcur[a] + lambda * y);
+                let back = y - y_next + eta * (acc[a] + lambda * y_next);
                 part += select(back * back - there * there, vec4<f32>(0.0), fixed_mask[a]);
             }
         }
@@ -621,6 +621,7 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
     lane = index / groups();
     tile_chain = wg.x * CHAINS;
     load_state();
+    use_prior_of(params.step_offset);
     // Accept rules keep the energy and dE/dy of the current y: each step computes them
     // once, at the proposal. The first step of a dispatch starts from y's.
     if RULE != 0u && params.steps > 0u {
@@ -640,6 +641,7 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
             break;
         }
         let step = params.step_offset + s;
+        use_prior_of(step);
         if RULE == 0u {
             forward(false);
             backward();
@@ -667,6 +669,7 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
         }
     }
     if params.write_energy != 0u {
+        use_prior_of(params.step_offset + params.steps);
         workgroupBarrier();
         var prior = vec4<f32>(0.0);
         if lane == 0u {
@@ -677,7 +680,7 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
         }
         forward(true);
         if lane == 0u {
-            var energy = 0.5 * params.prior_l2 * prior;
+            var energy = 0.5 * lambda * prior + energy_offset;
             var terms = vec4<f32>(0.0);
             let out = layer_table[params.n_layers - 1u];
             for (var j = 0u; j < out.n_out; j++) {

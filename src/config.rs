@@ -2,7 +2,7 @@
 
 use crate::constants::{RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA};
 use crate::error::{Error, Result};
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, Shape};
 
 /// Whether each proposed step is taken.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -167,6 +167,59 @@ impl Exchange {
     }
 }
 
+/// A penalty that pushes each simplex group toward a vertex (a one-hot point): w(t) times
+/// the sum over groups of 1 - |y_group|^2, which is 0 at a vertex and largest at the
+/// group's centre. It is part of the energy U every step uses (the drift, the stop tests,
+/// keep-if-lower's comparison, replica exchange's swaps) and of the final energy, at the
+/// weight of that step (the last step's for the final energy). Keep-if-lower takes only a
+/// constant weight: it compares energies of different steps. The weight w moves from `start` to `end` over the steps by `shape`
+/// (t = step / (K - 1)), so that it can grow from 0 while the temperature anneals.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VertexPenalty {
+    /// w at the first step.
+    pub start: f32,
+    /// w at the last step.
+    pub end: f32,
+    /// How w moves between them (geometric needs both > 0).
+    pub shape: Shape,
+}
+
+impl VertexPenalty {
+    /// w at `step` of `steps`.
+    fn weight(&self, step: u32, steps: u32) -> f64 {
+        let t = if steps > 1 {
+            f64::from(step) / f64::from(steps - 1)
+        } else {
+            0.0
+        };
+        self.shape.at(f64::from(self.start), f64::from(self.end), t)
+    }
+
+    fn validate(&self, simplex: Option<u32>) -> Result<()> {
+        let field = "RefineConfig::vertex_penalty";
+        if simplex.is_none() {
+            return Err(Error::config(
+                field,
+                "pushes simplex groups to their vertices: set RefineConfig::simplex too",
+            ));
+        }
+        let (a, b) = (self.start, self.end);
+        if !(a.is_finite() && b.is_finite() && a >= 0.0 && b >= 0.0) {
+            return Err(Error::config(
+                field,
+                format!("weights must be numbers >= 0, got start {a} and end {b}"),
+            ));
+        }
+        if self.shape == Shape::Geometric && !(a > 0.0 && b > 0.0) {
+            return Err(Error::config(
+                field,
+                format!("a geometric weight needs start and end > 0, got {a} and {b}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// When a chain stops early. Each test is made before every step on the chain's current
 /// y; a stopped chain takes no more steps and keeps its y.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -212,6 +265,13 @@ pub struct RefineConfig {
     /// simplex {v >= 0, sum v = 1} after each step (a one-hot relaxation; groups holding a
     /// fixed coordinate are left alone). y_dim must be a multiple of it.
     pub simplex: Option<u32>,
+    /// The penalty toward the vertices of the simplex groups (needs `simplex`).
+    pub vertex_penalty: Option<VertexPenalty>,
+    /// After the last step, round each simplex group to its vertex (a one for its largest
+    /// coordinate, zeros elsewhere; groups holding a fixed coordinate stay as they are) and
+    /// evaluate the model there ([`crate::Refinement::decoded`]); best-of-R then picks by
+    /// that energy. Needs `simplex`.
+    pub decode: bool,
     /// Whether each proposed step is taken (Langevin, MALA, keep-if-lower).
     pub sampler: Sampler,
     /// Replica exchange between the chains of each x, at a ladder of temperatures.
@@ -247,6 +307,8 @@ impl Default for RefineConfig {
             clamp: None,
             clip_grad: None,
             simplex: None,
+            vertex_penalty: None,
+            decode: false,
             sampler: Sampler::Langevin,
             exchange: None,
             stop: StopRule::default(),
@@ -263,8 +325,57 @@ impl RefineConfig {
         self.checked_table().map(drop)
     }
 
-    /// Checks every setting, and gives the step table (`step_table`) the checks computed.
-    pub(crate) fn checked_table(&self) -> Result<Vec<[f32; 2]>> {
+    /// Checks every setting, and gives the kernels' table: per step (eta, sqrt(2 eta T),
+    /// the prior's lambda, the vertex penalty's weight w), the step table (`step_table`)
+    /// the checks computed beside what the vertex penalty adds. The penalty's w (1 - |y|^2)
+    /// per group is lambda' = prior_l2 - 2 w on |y|^2 / 2, and w per group as a constant.
+    /// One row more than the steps: the prior of the energy after the last step (the last
+    /// step's; the first's with no steps).
+    pub(crate) fn checked_table(&self) -> Result<Vec<[f32; 4]>> {
+        let table = self.checked_steps()?;
+        if let Some(p) = &self.vertex_penalty {
+            p.validate(self.simplex)?;
+            let moves = p.shape != Shape::Constant && p.start != p.end;
+            if moves && matches!(self.sampler, Sampler::KeepIfLower { .. }) {
+                return Err(Error::config(
+                    "RefineConfig::vertex_penalty",
+                    "a weight that moves cannot be used with Sampler::KeepIfLower: it compares energies of different steps, which the moving weight would make unequal (use start = end, or Langevin)",
+                ));
+            }
+        }
+        if self.decode && self.simplex.is_none() {
+            return Err(Error::config(
+                "RefineConfig::decode",
+                "rounds simplex groups to their vertices: set RefineConfig::simplex too",
+            ));
+        }
+        let prior = |step: u32| {
+            let w = self
+                .vertex_penalty
+                .map_or(0.0, |p| p.weight(step, self.steps));
+            [(f64::from(self.prior_l2) - 2.0 * w) as f32, w as f32]
+        };
+        let mut rows: Vec<[f32; 4]> = table
+            .iter()
+            .zip(0..)
+            .map(|([eta, noise], step)| {
+                let [lambda, w] = prior(step);
+                [*eta, *noise, lambda, w]
+            })
+            .collect();
+        let [lambda, w] = prior(self.steps.saturating_sub(1));
+        rows.push([0.0, 0.0, lambda, w]);
+        if rows.iter().any(|r| !r[2].is_finite()) {
+            return Err(Error::config(
+                "RefineConfig::vertex_penalty",
+                "the weight overflows float32",
+            ));
+        }
+        Ok(rows)
+    }
+
+    /// Checks every setting but the vertex penalty, and gives the step table.
+    fn checked_steps(&self) -> Result<Vec<[f32; 2]>> {
         if !(self.step_size.is_finite() && self.step_size > 0.0) {
             return Err(Error::config(
                 "RefineConfig::step_size",

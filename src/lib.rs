@@ -50,12 +50,14 @@ mod trace;
 mod train;
 
 pub use activation::{Activation, Output};
-pub use config::{Exchange, Ladder, RefineConfig, Sampler, StopRule, DEFAULT_DISPATCH_MS};
+pub use config::{
+    Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty, DEFAULT_DISPATCH_MS,
+};
 pub use context::{adapters, Context};
 pub use engine::{pick_best, BestOf, Engine, WeightGrad};
 pub use error::{Error, Result};
 pub use model::{Layer, Model, ModelSpec};
-pub use outputs::{Evaluation, ExchangeReport, Refinement};
+pub use outputs::{round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement};
 pub use path::{KernelPath, PathChoice};
 pub use progress::{OnProgress, Progress};
 pub use schedule::{parse_stages, Schedule, Shape, Stage};

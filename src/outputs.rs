@@ -53,6 +53,43 @@ pub struct Refinement {
     pub cancelled: bool,
     /// With `RefineConfig::exchange`: how the swaps went.
     pub exchange: Option<ExchangeReport>,
+    /// With `RefineConfig::decode`: each chain's y rounded to the vertices of its simplex
+    /// groups, and the model's energy there.
+    pub decoded: Option<Decoded>,
+}
+
+/// Relaxed answers rounded to discrete ones: each simplex group of y set to the vertex of
+/// its largest coordinate (the first on ties), groups holding a fixed coordinate left as
+/// they are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// The rounded y per chain, `[n, y_dim]`.
+    pub y: Vec<f32>,
+    /// E(x, rounded y) per chain, the model alone (no prior, no penalty), `[n]`: for a
+    /// constraint energy, 0 where the rounded answer meets every constraint.
+    pub energy: Vec<f32>,
+}
+
+/// `y` (`[n, y_dim]`) with each group of `g` coordinates set to the vertex of its largest
+/// coordinate (the first on ties; NaN counts as smallest), except groups where `fixed` holds
+/// a coordinate.
+pub fn round_to_vertices(y: &[f32], g: usize, fixed: Option<&[bool]>) -> Vec<f32> {
+    let mut out = y.to_vec();
+    for (b, group) in out.chunks_mut(g).enumerate() {
+        if fixed.is_some_and(|f| f[b * g..(b + 1) * g].iter().any(|&h| h)) {
+            continue;
+        }
+        let mut best = 0;
+        for k in 1..group.len() {
+            if group[k] > group[best] || group[best].is_nan() && !group[k].is_nan() {
+                best = k;
+            }
+        }
+        for (k, v) in group.iter_mut().enumerate() {
+            *v = f32::from(u8::from(k == best));
+        }
+    }
+    out
 }
 
 /// What replica exchange did, per group of replicas (group g holds chains g R .. g R + R).

@@ -31,7 +31,8 @@ impl Shape {
         Shape::Geometric,
     ];
 
-    fn at(self, start: f64, end: f64, t: f64) -> f64 {
+    /// The value at t in [0, 1] between `start` and `end`.
+    pub(crate) fn at(self, start: f64, end: f64, t: f64) -> f64 {
         match self {
             Shape::Constant => start,
             Shape::Linear => start + (end - start) * t,

@@ -183,6 +183,70 @@ fn bad_sampler_stop_and_trace_options_name_their_flag() {
     );
 }
 
+/// Replica exchange, the vertex penalty and decoding: each bad setting names its flag.
+#[test]
+fn bad_exchange_penalty_and_decode_options_name_their_flag() {
+    let d = Dir::new();
+    let (m, x, y) = d.good();
+    let out = d.path("out.safetensors");
+    let fails = |extra: &[&str]| refine_fails(&m, Some(&x), &y, &out, extra);
+    let hot = ["--temperature", "1"];
+    let with = |more: &[&'static str]| [&hot[..], more].concat();
+    assert_has(
+        &fails(&with(&["--replicas", "1"])),
+        &["invalid option --replicas: needs at least 2 replicas to swap, got 1"],
+    );
+    assert_has(
+        &fails(&with(&["--replicas", "2"])),
+        &["5 chains are not whole groups of --replicas = 2"],
+    );
+    assert_has(
+        &fails(&with(&["--replicas", "5"])),
+        &[
+            "error: --x ",
+            "x.npy: chains 0 and 1 are replicas of one group (--replicas = 5) but their x differ",
+        ],
+    );
+    assert_has(
+        &fails(&with(&["--replicas", "5", "--ladder", "3,2"])),
+        &["invalid option --ladder: needs 0 < coldest < hottest"],
+    );
+    assert_has(
+        &fails(&with(&["--replicas", "5", "--ladder-factors", "1,2"])),
+        &["invalid option --ladder-factors: gives 2 factors for 5 replicas"],
+    );
+    assert_has(
+        &fails(&with(&["--replicas", "5", "--swap-every", "0"])),
+        &["invalid option --swap-every"],
+    );
+    assert_has(
+        &fails(&["--replicas", "5"]),
+        &["invalid option --temperature: replica exchange needs a temperature above 0 at every step"],
+    );
+    assert_has(&fails(&["--ladder", "1,4"]), &["--replicas"]);
+    assert_has(&fails(&["--swap-every", "4"]), &["--replicas"]);
+    assert_has(
+        &fails(&["--vertex-penalty", "0,1"]),
+        &["invalid option --vertex-penalty", "set --simplex too"],
+    );
+    assert_has(
+        &fails(&["--simplex", "2", "--vertex-penalty", "0,-1"]),
+        &["invalid option --vertex-penalty: weights must be numbers >= 0"],
+    );
+    assert_has(
+        &fails(&["--simplex", "2", "--vertex-penalty", "0,1", "--keep-if-lower"]),
+        &["invalid option --vertex-penalty: a weight that moves cannot be used with --keep-if-lower"],
+    );
+    assert_has(
+        &fails(&["--vertex-penalty-schedule", "linear"]),
+        &["--vertex-penalty"],
+    );
+    assert_has(
+        &fails(&["--decode"]),
+        &["invalid option --decode", "set --simplex too"],
+    );
+}
+
 /// Options that would be ignored are refused, naming the flag, instead of being dropped.
 #[test]
 fn options_that_would_be_ignored_are_refused() {

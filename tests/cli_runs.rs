@@ -324,6 +324,69 @@ fn mala_reports_the_warmup_and_what_follows_apart() {
     }
 }
 
+/// Replica exchange with a growing vertex penalty and decoding, on a model with groups of 3
+/// (y_dim 3, x_dim 2): 2 groups of 3 replicas (x shared within a group); the file has the
+/// swap acceptance per pair and the round trips per group, the rounded answers and their
+/// energies, and the summary says how the swaps went and how many chains decode to 0.
+#[test]
+fn replica_exchange_and_decoding_write_their_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _, y) = small_job(dir.path());
+    let x = dir.path().join("x_groups.npy");
+    let rows = data(4, 1.0, 5);
+    let xs: Vec<f32> = (0..6)
+        .flat_map(|c| rows[(c / 3) * 2..(c / 3) * 2 + 2].to_vec())
+        .collect();
+    npy::write_f32(&x, &[6, 2], &xs).unwrap();
+    let out = dir.path().join("out.safetensors");
+    let args = [
+        "refine",
+        "--steps",
+        "40",
+        "--step-size",
+        "0.05",
+        "--temperature",
+        "0.2",
+        "--simplex",
+        "3",
+        "--vertex-penalty",
+        "0,2",
+        "--decode",
+        "--replicas",
+        "3",
+        "--ladder",
+        "1,8",
+        "--swap-every",
+        "2",
+    ];
+    let files = [
+        ("--model", m.as_path()),
+        ("--x", &x),
+        ("--y0", &y),
+        ("--out", &out),
+    ];
+    let text = stderr(&ebm(&args, &files));
+    assert!(text.contains("; swaps accepted "), "{text}");
+    assert!(text.contains(" round trips; "), "{text}");
+    assert!(text.contains(" of 6 chains decode to energy 0"), "{text}");
+    let file = TensorFile::open(&out);
+    let acceptance = file.f32("swap_acceptance");
+    assert_eq!(acceptance.len(), 2);
+    assert!(
+        acceptance.iter().all(|a| (0.0..=1.0).contains(a)),
+        "{acceptance:?}"
+    );
+    assert_eq!(file.i32("round_trips").len(), 2);
+    let decoded = file.f32("decoded_y");
+    assert_eq!(decoded.len(), 18);
+    for cell in decoded.chunks(3) {
+        let mut sorted = cell.to_vec();
+        sorted.sort_by(f32::total_cmp);
+        assert_eq!(sorted, [0.0, 0.0, 1.0], "{cell:?}");
+    }
+    assert_eq!(file.f32("decoded_energy").len(), 6);
+}
+
 /// `--best-of 2`: `best` is int32, the index of the lower-energy chain of each pair, as
 /// the same refinement of every chain shows.
 #[test]

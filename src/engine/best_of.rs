@@ -10,13 +10,14 @@ use crate::progress::OnProgress;
 /// The best of R chains per x.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BestOf {
-    /// The lowest-energy final y per x, `[m, y_dim]`.
+    /// The lowest-energy final y per x, `[m, y_dim]` (with `RefineConfig::decode`: the
+    /// rounded y of the chain whose rounded y has the lowest energy).
     pub y: Vec<f32>,
-    /// Its energy, `[m]`.
+    /// Its energy, `[m]` (with `RefineConfig::decode`: the model's, at the rounded y).
     pub energy: Vec<f32>,
     /// Which of the R chains of each x it is (0..R), `[m]`.
     pub best: Vec<u32>,
-    /// Highest minus lowest final energy among each x's R chains, `[m]`.
+    /// Highest minus lowest final (or decoded) energy among each x's R chains, `[m]`.
     pub spread: Vec<f32>,
     /// All m * R chains (chain r of x i is row i * R + r).
     pub all: Refinement,
@@ -87,7 +88,9 @@ impl Engine {
     }
 }
 
-/// The lowest-energy chain of each group of `r` consecutive chains of `all`.
+/// The lowest-energy chain of each group of `r` consecutive chains of `all`: by the
+/// decoded energy where `all` was decoded (ties by the relaxed energy), whose rounded y and
+/// energy it then gives; by the final energy otherwise.
 pub fn pick_best(all: Refinement, r: usize, y_dim: usize) -> BestOf {
     let m = all.energy.len() / r;
     let (mut y, mut energy, mut best, mut spread) = (
@@ -96,15 +99,23 @@ pub fn pick_best(all: Refinement, r: usize, y_dim: usize) -> BestOf {
         Vec::with_capacity(m),
         Vec::with_capacity(m),
     );
-    for (i, group) in all.energy.chunks(r).enumerate() {
+    let (answers, scores) = match &all.decoded {
+        Some(d) => (&d.y, &d.energy),
+        None => (&all.y, &all.energy),
+    };
+    for (i, group) in scores.chunks(r).enumerate() {
+        let relaxed = &all.energy[i * r..(i + 1) * r];
         let (k, &low) = group
             .iter()
             .enumerate()
-            .min_by(|a, b| a.1.total_cmp(b.1))
+            .min_by(|a, b| {
+                a.1.total_cmp(b.1)
+                    .then(relaxed[a.0].total_cmp(&relaxed[b.0]))
+            })
             .expect("r >= 1");
         let high = group.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let row = i * r + k;
-        y.extend_from_slice(&all.y[row * y_dim..(row + 1) * y_dim]);
+        y.extend_from_slice(&answers[row * y_dim..(row + 1) * y_dim]);
         energy.push(low);
         best.push(k as u32);
         spread.push(high - low);

@@ -27,7 +27,7 @@ pub(super) enum Job<'a> {
     /// and the fixed coordinates (`[n, y_dim]`, nonzero where fixed).
     Refine {
         config: &'a RefineConfig,
-        table: &'a [[f32; 2]],
+        table: &'a [[f32; 4]],
         fixed: Option<&'a [u32]>,
     },
 }

@@ -38,7 +38,9 @@ use crate::kernels::params::{Params, RUNNING};
 use crate::kernels::train::{OPTIMIZER_BINDINGS, TRAIN_BINDINGS};
 use crate::kernels::{tile, Kernel};
 use crate::model::Model;
-use crate::outputs::{check_non_finite, Evaluation, ExchangeReport, Refinement};
+use crate::outputs::{
+    check_non_finite, round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement,
+};
 use crate::plan::{self, KernelPath, PathChoice};
 use crate::progress::OnProgress;
 use crate::tensors::check_finite;
@@ -382,6 +384,16 @@ impl Engine {
         if !config.keep_non_finite {
             check_non_finite(&non_finite_at)?;
         }
+        let decoded = match (config.decode, config.simplex) {
+            (true, Some(g)) => {
+                let fixed: Option<Vec<bool>> =
+                    fixed.as_ref().map(|f| f.iter().map(|&v| v != 0).collect());
+                let y = round_to_vertices(&out.y, g as usize, fixed.as_deref());
+                let energy = self.eval(x, &y)?.energy;
+                Some(Decoded { y, energy })
+            }
+            _ => None,
+        };
         Ok(Refinement {
             y: out.y,
             energy: out.energy,
@@ -398,6 +410,7 @@ impl Engine {
                 .exchange
                 .as_ref()
                 .map(|x| ExchangeReport::from_states(x.ladder.factors(x.replicas), &out.states)),
+            decoded,
         })
     }
 

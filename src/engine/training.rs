@@ -184,7 +184,7 @@ impl Engine {
             Some(config) => config.checked_table()?,
             None => Vec::new(),
         };
-        let schedule = storage("schedule", 8 * (table.len() as u64).max(1));
+        let schedule = storage("schedule", 16 * (table.len() as u64).max(1));
         if !table.is_empty() {
             self.ctx
                 .queue()

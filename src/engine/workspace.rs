@@ -99,7 +99,7 @@ impl Engine {
                 "trace",
                 trace::buffer_bytes(chains, room.trace_steps).max(4),
             ),
-            ("schedule", 8 * room.table_rows.max(1)),
+            ("schedule", 16 * room.table_rows.max(1)),
             // The results, then the two timestamps of the pass.
             (
                 "readback",

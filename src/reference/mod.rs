@@ -60,12 +60,28 @@ pub struct ReferenceRun {
     pub trace: Vec<Vec<(f64, f64)>>,
 }
 
-/// U = E + (lambda / 2) |y|^2 and its gradient dE/dy + lambda y.
-fn potential(model: &Model, x: &[f64], y: &[f64], lambda: f64) -> (f64, Vec<f64>) {
+/// The prior of the energy at one row of the kernels' table (`RefineConfig::checked_table`):
+/// U = E + (lambda / 2) |y|^2 + offset, with the vertex penalty's w folded in.
+#[derive(Clone, Copy)]
+struct Prior {
+    lambda: f64,
+    offset: f64,
+}
+
+impl Prior {
+    fn of(row: &[f32; 4], groups: f64) -> Prior {
+        Prior {
+            lambda: f64::from(row[2]),
+            offset: f64::from(row[3]) * groups,
+        }
+    }
+}
+
+/// U = E + (lambda / 2) |y|^2 + offset, and the model's dE/dy.
+fn potential(model: &Model, x: &[f64], y: &[f64], prior: Prior) -> (f64, Vec<f64>) {
     let (e, g) = energy_and_grad(model, x, y);
-    let prior = 0.5 * lambda * y.iter().map(|v| v * v).sum::<f64>();
-    let d = g.iter().zip(y).map(|(g, y)| g + lambda * y).collect();
-    (e + prior, d)
+    let square = 0.5 * prior.lambda * y.iter().map(|v| v * v).sum::<f64>();
+    (e + square + prior.offset, g)
 }
 
 /// The uniform number in (0, 1] MALA's accept test of `chain` at `step` draws.
@@ -104,7 +120,11 @@ pub fn refine_exchange(
 ) -> (ReferenceRun, Vec<(u32, u32)>, Vec<u32>) {
     let n = y0.len() / model.y_dim;
     let steps = config.steps as usize;
-    let table = config.step_table().expect("a valid refinement config");
+    let table = config.checked_table().expect("a valid refinement config");
+    let groups = config
+        .simplex
+        .map_or(0.0, |g| (model.y_dim / g as usize) as f64);
+    let prior = |row: u32| Prior::of(&table[row as usize], groups);
     let ladder = config
         .exchange
         .as_ref()
@@ -129,6 +149,7 @@ pub fn refine_exchange(
                 c as u32,
                 heat,
                 walker,
+                prior(0),
                 config,
             )
         })
@@ -138,7 +159,7 @@ pub fn refine_exchange(
         None => {
             for chain in &mut chains {
                 for step in 0..config.steps {
-                    chain.step(model, step, &table, config);
+                    chain.step(model, step, &table[step as usize], prior(step), config);
                 }
             }
         }
@@ -147,11 +168,12 @@ pub fn refine_exchange(
             swaps = vec![(0, 0); n / r * (r - 1)];
             for step in 0..config.steps {
                 for chain in &mut chains {
-                    chain.step(model, step, &table, config);
+                    chain.step(model, step, &table[step as usize], prior(step), config);
                 }
                 let b = step + 1;
                 if crate::kernels::exchange::swaps_after(b, x.every, config.steps) {
-                    let [eta, noise] = table[step as usize].map(f64::from);
+                    let [eta, noise] =
+                        [table[step as usize][0], table[step as usize][1]].map(f64::from);
                     let temperature = noise * noise / (2.0 * eta);
                     for g in 0..n / r {
                         for slot in (0..r - 1).filter(|s| s % 2 == (b / x.every) as usize % 2) {
@@ -162,7 +184,7 @@ pub fn refine_exchange(
                                 continue;
                             }
                             let (ua, uc) =
-                                (a.energy_now(model, config), c.energy_now(model, config));
+                                (a.energy_now(model, prior(b)), c.energy_now(model, prior(b)));
                             counts.0 += 1;
                             let log_alpha = (1.0 / (a.heat * temperature)
                                 - 1.0 / (c.heat * temperature))
@@ -190,7 +212,8 @@ pub fn refine_exchange(
     let mut trips = Vec::new();
     for chain in &chains {
         run.y.extend(&chain.y);
-        run.energy.push(chain.energy_now(model, config));
+        run.energy
+            .push(chain.energy_now(model, prior(config.steps)));
         run.steps_taken.push(chain.steps_taken);
         run.accepted.push(chain.accepted);
         run.step_scale.push(chain.step_scale);
@@ -214,7 +237,7 @@ struct ChainWalk {
     y: Vec<f64>,
     fixed: Vec<bool>,
     chain: u32,
-    /// U and dE/dy + lambda y: of the current y for the accept rules, of the last step's
+    /// U and the model's dE/dy: of the current y for the accept rules, of the last step's
     /// start for Langevin (as the kernels keep them).
     u: f64,
     d: Vec<f64>,
@@ -244,9 +267,10 @@ impl ChainWalk {
         chain: u32,
         heat: f64,
         walker: u32,
+        prior: Prior,
         config: &RefineConfig,
     ) -> Self {
-        let (u, d) = potential(model, &x, &y, f64::from(config.prior_l2));
+        let (u, d) = potential(model, &x, &y, prior);
         ChainWalk {
             x,
             y,
@@ -269,8 +293,8 @@ impl ChainWalk {
     }
 
     /// U of the current y.
-    fn energy_now(&self, model: &Model, config: &RefineConfig) -> f64 {
-        potential(model, &self.x, &self.y, f64::from(config.prior_l2)).0
+    fn energy_now(&self, model: &Model, prior: Prior) -> f64 {
+        potential(model, &self.x, &self.y, prior).0
     }
 
     /// Replica exchange's swap of neighbours `a` (replica `slot`) and `b` (`slot + 1`) of
@@ -285,19 +309,34 @@ impl ChainWalk {
         b.walker = arrived(walker, slot + 1, replicas);
     }
 
-    /// Step `step` (nothing once stopped).
-    fn step(&mut self, model: &Model, step: u32, table: &[[f32; 2]], config: &RefineConfig) {
+    /// Step `step`, whose row of the kernels' table is `row` and prior `prior` (nothing
+    /// once stopped).
+    fn step(
+        &mut self,
+        model: &Model,
+        step: u32,
+        row: &[f32; 4],
+        prior: Prior,
+        config: &RefineConfig,
+    ) {
         if self.stopped {
             return;
         }
-        let lambda = f64::from(config.prior_l2);
+        let lambda = prior.lambda;
         let (x, fixed, chain) = (&self.x, &self.fixed, self.chain);
         if step > 0 && config.sampler == Sampler::Langevin {
-            let (u_new, d_new) = potential(model, x, &self.y, lambda);
+            let (u_new, d_new) = potential(model, x, &self.y, prior);
             self.change = (u_new - self.u).abs();
             (self.u, self.d) = (u_new, d_new);
         }
-        let (u, d) = (self.u, &self.d);
+        // dE/dy + lambda y at the current y, with this step's lambda.
+        let u = self.u;
+        let d: Vec<f64> = self
+            .d
+            .iter()
+            .zip(&self.y)
+            .map(|(g, y)| g + lambda * y)
+            .collect();
         let norm = d
             .iter()
             .zip(fixed)
@@ -317,7 +356,7 @@ impl ChainWalk {
             self.stopped = true;
             return;
         }
-        let [eta, noise] = table[step as usize].map(f64::from);
+        let [eta, noise] = [row[0], row[1]].map(f64::from);
         let (eta, noise) = (
             eta * self.step_scale,
             noise * (self.step_scale * self.heat).sqrt(),
@@ -353,7 +392,7 @@ impl ChainWalk {
                 self.accepted += 1;
             }
             Sampler::KeepIfLower { shrink } => {
-                let (u_next, d_next) = potential(model, x, &next, lambda);
+                let (u_next, d_next) = potential(model, x, &next, prior);
                 if u_next <= u {
                     self.change = u - u_next;
                     (self.y, self.u, self.d) = (next, u_next, d_next);
@@ -368,16 +407,16 @@ impl ChainWalk {
                 adapt_steps,
                 target_accept,
             } => {
-                let (u_next, d_next) = potential(model, x, &next, lambda);
+                let (u_next, d_next) = potential(model, x, &next, prior);
                 // log q(y | y') - log q(y' | y), both N(mean, noise^2 I) over the moving
                 // coordinates, and the Boltzmann factor at T = heat noise^2 / (2 eta).
                 let mut ratio = 0.0;
                 for k in (0..self.y.len()).filter(|&k| !fixed[k]) {
                     let forward = next[k] - self.y[k] + eta * d[k];
-                    let reverse = self.y[k] - next[k] + eta * d_next[k];
+                    let reverse = self.y[k] - next[k] + eta * (d_next[k] + lambda * next[k]);
                     ratio += reverse * reverse - forward * forward;
                 }
-                let [eta0, noise0] = table[step as usize].map(f64::from);
+                let [eta0, noise0] = [row[0], row[1]].map(f64::from);
                 let temperature = self.heat * noise0 * noise0 / (2.0 * eta0);
                 let log_alpha = -(u_next - u) / temperature - ratio / (2.0 * noise * noise);
                 let accept = accept_uniform(config.seed, chain, step).ln() < log_alpha;

@@ -122,6 +122,47 @@ pub struct RefineArgs {
     /// it was (`best`, int32) and the spread of the R final energies (`spread`).
     #[arg(long, value_name = "R")]
     pub best_of: Option<usize>,
+    /// Replica exchange (parallel tempering): the chains are groups of R consecutive rows
+    /// of --y0 (with --best-of, R divides its count), replica r of a group at --ladder
+    /// factor r times the temperature; every --swap-every steps neighbouring replicas
+    /// propose to swap with the exact Metropolis rule. Needs a temperature above 0 at every
+    /// step; the replicas of a group must share x and --fixed. Writes `swap_acceptance`
+    /// [R-1] (per pair over every group) and `round_trips` (int32, per group).
+    #[arg(long, value_name = "R")]
+    pub replicas: Option<u32>,
+    /// With --replicas: temperature factors spaced geometrically from LO to HI (default
+    /// 1,10).
+    #[arg(long, value_name = "LO,HI", value_parser = parse_pair, requires = "replicas",
+        conflicts_with = "ladder_factors", allow_hyphen_values = true)]
+    pub ladder: Option<(f32, f32)>,
+    /// With --replicas: the R temperature factors, increasing.
+    #[arg(
+        long,
+        value_name = "F1,F2,...",
+        value_delimiter = ',',
+        num_args = 1,
+        requires = "replicas",
+        allow_negative_numbers = true
+    )]
+    pub ladder_factors: Option<Vec<f32>>,
+    /// With --replicas: steps between swap rounds (default 10).
+    #[arg(long, value_name = "S", requires = "replicas")]
+    pub swap_every: Option<u32>,
+    /// With --simplex: add W (1 - |group|^2) per group to the energy, which pushes each
+    /// group toward a vertex (one-hot); W goes from START to END over the steps by
+    /// --vertex-penalty-schedule. With --keep-if-lower only a constant W (START = END).
+    #[arg(long, value_name = "START,END", value_parser = parse_pair, allow_hyphen_values = true)]
+    pub vertex_penalty: Option<(f32, f32)>,
+    /// How the vertex penalty's W moves: linear (default), constant, cosine or geometric.
+    #[arg(long, value_name = "SHAPE", requires = "vertex_penalty")]
+    pub vertex_penalty_schedule: Option<Shape>,
+    /// With --simplex: after the last step round each group to its vertex (the largest
+    /// coordinate; groups with a fixed coordinate stay) and evaluate the model there: writes
+    /// `decoded_y` [B, y_dim] and `decoded_energy` [B] (the model's energy, no prior). With
+    /// --best-of, each x's chain is picked by its decoded energy and its rounded answer is
+    /// written as `y`, its energy as `energy`.
+    #[arg(long)]
+    pub decode: bool,
     /// Coordinates held at their start values: float32 .npy [B, y_dim], nonzero where fixed.
     #[arg(long)]
     pub fixed: Option<PathBuf>,
@@ -166,7 +207,7 @@ pub struct SamplerArgs {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub prior_l2: f32,
     /// Clamp every coordinate of y to [LO, HI] after each step, e.g. `--clamp=-1,1`.
-    #[arg(long, value_parser = parse_clamp, allow_hyphen_values = true)]
+    #[arg(long, value_parser = parse_pair, allow_hyphen_values = true)]
     pub clamp: Option<(f32, f32)>,
     /// Project every group of G consecutive coordinates of y onto the probability simplex
     /// after each step (a one-hot relaxation; y_dim must be a multiple of G).
@@ -393,7 +434,8 @@ fn optimizer_parser() -> impl TypedValueParser<Value = Optimizer> {
 }
 
 /// `--clamp LO,HI`.
-fn parse_clamp(s: &str) -> Result<(f32, f32), String> {
+/// `LO,HI` (`--clamp`, `--ladder`, `--vertex-penalty`).
+fn parse_pair(s: &str) -> Result<(f32, f32), String> {
     let (lo, hi) = s
         .split_once(',')
         .ok_or_else(|| format!("expected LO,HI, got {s:?}"))?;
@@ -420,9 +462,9 @@ mod tests {
 
     #[test]
     fn clamp_takes_lo_comma_hi() {
-        assert_eq!(parse_clamp("-1, 2.5"), Ok((-1.0, 2.5)));
-        assert!(parse_clamp("1").unwrap_err().contains("expected LO,HI"));
-        assert!(parse_clamp("a,1").unwrap_err().contains("not a number"));
+        assert_eq!(parse_pair("-1, 2.5"), Ok((-1.0, 2.5)));
+        assert!(parse_pair("1").unwrap_err().contains("expected LO,HI"));
+        assert!(parse_pair("a,1").unwrap_err().contains("not a number"));
     }
 
     #[test]

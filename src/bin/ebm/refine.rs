@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ebm::{
-    parse_stages, BestOf, Context, Engine, Error, Progress, RefineConfig, Refinement, Result,
-    Sampler, Schedule, StopRule,
+    parse_stages, BestOf, Context, Engine, Error, Exchange, Ladder, Progress, RefineConfig,
+    Refinement, Result, Sampler, Schedule, Shape, StopRule, VertexPenalty,
 };
 
 use crate::args::{dispatch_budget, RefineArgs, SamplerArgs};
@@ -47,6 +47,11 @@ pub fn with_sampler(flags: &SamplerArgs, config: RefineConfig) -> RefineConfig {
     }
 }
 
+/// `--swap-every` when not given.
+const DEFAULT_SWAP_EVERY: u32 = 10;
+/// The hottest factor of `--ladder` when not given.
+const DEFAULT_HOTTEST: f32 = 10.0;
+
 /// The refinement the flags ask for, checked.
 fn config_of(args: &RefineArgs) -> Result<RefineConfig> {
     let stages = match &args.stages {
@@ -73,6 +78,24 @@ fn config_of(args: &RefineArgs) -> Result<RefineConfig> {
                 below: args.stop_below,
             },
             trace: args.trace.is_some(),
+            exchange: args.replicas.map(|replicas| Exchange {
+                replicas,
+                every: args.swap_every.unwrap_or(DEFAULT_SWAP_EVERY),
+                ladder: match (&args.ladder_factors, args.ladder) {
+                    (Some(factors), _) => Ladder::Explicit(factors.clone()),
+                    (None, Some((coldest, hottest))) => Ladder::Geometric { coldest, hottest },
+                    (None, None) => Ladder::Geometric {
+                        coldest: 1.0,
+                        hottest: DEFAULT_HOTTEST,
+                    },
+                },
+            }),
+            vertex_penalty: args.vertex_penalty.map(|(start, end)| VertexPenalty {
+                start,
+                end,
+                shape: args.vertex_penalty_schedule.unwrap_or(Shape::Linear),
+            }),
+            decode: args.decode,
             dispatch_ms: dispatch_budget(args.dispatch_ms),
             keep_non_finite: args.keep_non_finite,
             ..RefineConfig::default()
@@ -133,6 +156,14 @@ pub fn refine(args: &RefineArgs, quiet: bool) -> Result<Outcome> {
     let per_x = args.best_of.unwrap_or(1);
     if per_x == 0 {
         return Err(Error::config("--best-of", "needs at least 1 chain per x"));
+    }
+    if let (Some(r), Some(per_x)) = (args.replicas, args.best_of) {
+        if r as usize > 0 && per_x % r as usize != 0 {
+            return Err(Error::config(
+                "--replicas",
+                format!("{r} replicas do not divide the {per_x} chains per x of --best-of"),
+            ));
+        }
     }
     let job = read_job(&args.model, args.x.as_deref(), &args.y0, "--y0", per_x)?;
     let fixed = match &args.fixed {
@@ -208,6 +239,16 @@ pub fn refine(args: &RefineArgs, quiet: bool) -> Result<Outcome> {
                 let (during, after) = all.warmup_and_after_acceptance(k);
                 (k, finite_mean(&during), finite_mean(&after))
             }),
+            exchange: all
+                .exchange
+                .as_ref()
+                .map(|x| (x.pair_acceptance(), x.total_round_trips())),
+            decoded: all.decoded.as_ref().map(|d| {
+                (
+                    d.energy.iter().filter(|&&e| e == 0.0).count(),
+                    d.energy.len(),
+                )
+            }),
         };
         eprintln!("{}", refine_line(&run));
     }
@@ -269,7 +310,7 @@ fn write_output(
     let (n, y_dim) = (job.n, job.model.y_dim);
     let acceptance;
     let split;
-    let tensors = match written {
+    let mut tensors = match written {
         Written::Best(best, r) => {
             let m = n / r;
             vec![
@@ -313,6 +354,29 @@ fn write_output(
             tensors
         }
     };
+    let all = written.all();
+    if let Some(d) = &all.decoded {
+        tensors.push(Tensor::new("decoded_y", vec![n, y_dim], Values::F32(&d.y)));
+        tensors.push(Tensor::new(
+            "decoded_energy",
+            vec![n],
+            Values::F32(&d.energy),
+        ));
+    }
+    let swap_acceptance;
+    if let Some(x) = &all.exchange {
+        swap_acceptance = x.pair_acceptance();
+        tensors.push(Tensor::new(
+            "swap_acceptance",
+            vec![swap_acceptance.len()],
+            Values::F32(&swap_acceptance),
+        ));
+        tensors.push(Tensor::new(
+            "round_trips",
+            vec![x.round_trips.len()],
+            Values::counts(&x.round_trips),
+        ));
+    }
     out_file::write(out, &tensors, Some(metadata))
 }
 

@@ -75,6 +75,10 @@ pub struct RefineRun {
     pub after: Energies,
     /// MALA with a warm-up: its steps, and the mean acceptance during it and after it.
     pub warmup: Option<(u32, f32, f32)>,
+    /// Replica exchange: the swap acceptance per pair, and the round trips in all.
+    pub exchange: Option<(Vec<f32>, u64)>,
+    /// With --decode: the chains whose rounded answer has energy 0, of all.
+    pub decoded: Option<(usize, usize)>,
 }
 
 /// `ebm refine: 1000 chains x 100 steps on tile16 in 0.42 s; energy mean 3.21 -> 0.0512,
@@ -107,6 +111,17 @@ pub fn refine_line(r: &RefineRun) -> String {
             line,
             "; MALA acceptance {during:.3} in the {steps}-step warm-up, {after:.3} after"
         );
+    }
+    if let Some((pairs, trips)) = &r.exchange {
+        let rates: Vec<String> = pairs.iter().map(|a| format!("{a:.2}")).collect();
+        let _ = write!(
+            line,
+            "; swaps accepted {} (coldest pair first), {trips} round trips",
+            rates.join("/")
+        );
+    }
+    if let Some((zero, all)) = r.decoded {
+        let _ = write!(line, "; {zero} of {all} chains decode to energy 0");
     }
     line
 }
@@ -220,6 +235,8 @@ mod tests {
             before: Energies::of(&[3.21, 1.9, 4.53]),
             after: Energies::of(&[0.0512, 0.0011, 0.1013]),
             warmup: None,
+            exchange: None,
+            decoded: None,
         };
         assert_eq!(
             refine_line(&run),
@@ -229,6 +246,13 @@ mod tests {
         assert!(refine_line(&run)
             .ends_with("; MALA acceptance 0.912 in the 50-step warm-up, 0.581 after"));
         run.warmup = None;
+        run.exchange = Some((vec![0.61, 0.4], 12));
+        run.decoded = Some((97, 100));
+        assert!(refine_line(&run).ends_with(
+            "; swaps accepted 0.61/0.40 (coldest pair first), 12 round trips; 97 of 100 chains decode to energy 0"
+        ));
+        run.exchange = None;
+        run.decoded = None;
         run.best_of = Some((4, 250));
         assert!(refine_line(&run).contains("in 0.42 s, best of 4 for each of 250 x;"));
         run.cancelled_at = Some(7);
