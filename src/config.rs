@@ -2,7 +2,7 @@
 
 use crate::constants::{RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA};
 use crate::error::{Error, Result};
-use crate::schedule::{Schedule, Shape};
+use crate::schedule::{fraction, Schedule, Shape};
 
 /// Whether each proposed step is taken.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -65,19 +65,12 @@ impl Ladder {
     pub fn factors(&self, replicas: u32) -> Vec<f32> {
         match self {
             Ladder::Explicit(factors) => factors.clone(),
-            Ladder::Geometric { coldest, hottest } => {
-                let (lo, hi) = (f64::from(*coldest), f64::from(*hottest));
-                (0..replicas)
-                    .map(|r| {
-                        let t = if replicas > 1 {
-                            f64::from(r) / f64::from(replicas - 1)
-                        } else {
-                            0.0
-                        };
-                        (lo * (hi / lo).powf(t)) as f32
-                    })
-                    .collect()
-            }
+            Ladder::Geometric { coldest, hottest } => (0..replicas)
+                .map(|r| {
+                    let t = fraction(r, replicas);
+                    Shape::Geometric.at(f64::from(*coldest), f64::from(*hottest), t) as f32
+                })
+                .collect(),
         }
     }
 }
@@ -187,11 +180,7 @@ pub struct VertexPenalty {
 impl VertexPenalty {
     /// w at `step` of `steps`.
     fn weight(&self, step: u32, steps: u32) -> f64 {
-        let t = if steps > 1 {
-            f64::from(step) / f64::from(steps - 1)
-        } else {
-            0.0
-        };
+        let t = fraction(step, steps);
         self.shape.at(f64::from(self.start), f64::from(self.end), t)
     }
 

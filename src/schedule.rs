@@ -66,6 +66,16 @@ impl FromStr for Shape {
     }
 }
 
+/// Where step `k` of `steps` lies between the first and the last, t = k / (steps - 1) from 0
+/// to 1 (0 for a single step): what every shape is evaluated at.
+pub(crate) fn fraction(k: u32, steps: u32) -> f64 {
+    if steps > 1 {
+        f64::from(k) / f64::from(steps - 1)
+    } else {
+        0.0
+    }
+}
+
 /// One stage of a staged schedule: `steps` steps at a fixed step size and temperature.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stage {
@@ -207,11 +217,7 @@ impl Schedule {
         }
         (0..steps)
             .map(|k| {
-                let t = if steps > 1 {
-                    f64::from(k) / f64::from(steps - 1)
-                } else {
-                    0.0
-                };
+                let t = fraction(k, steps);
                 let temperature = if t0 == 0.0 && t1 == 0.0 {
                     0.0
                 } else {

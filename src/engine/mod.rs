@@ -339,7 +339,7 @@ impl Engine {
                 ));
             }
         }
-        let fixed: Option<Vec<u32>> = match fixed {
+        let fixed_words: Option<Vec<u32>> = match fixed {
             Some(f) if f.len() != y0.len() => {
                 return Err(Error::input(
                     "fixed",
@@ -355,13 +355,13 @@ impl Engine {
             None => None,
         };
         if let Some(exchange) = &config.exchange {
-            self.check_replicas(x, y0, fixed.as_deref(), exchange.replicas as usize)?;
+            self.check_replicas(x, y0, fixed, exchange.replicas as usize)?;
         }
         let path = self.path_for(n)?;
         let job = Job::Refine {
             config,
             table: &table,
-            fixed: fixed.as_deref(),
+            fixed: fixed_words.as_deref(),
         };
         let out = self.run(&job, x, y0, path, progress)?;
         let y_dim = self.model.y_dim;
@@ -386,9 +386,7 @@ impl Engine {
         }
         let decoded = match (config.decode, config.simplex) {
             (true, Some(g)) => {
-                let fixed: Option<Vec<bool>> =
-                    fixed.as_ref().map(|f| f.iter().map(|&v| v != 0).collect());
-                let y = round_to_vertices(&out.y, g as usize, fixed.as_deref());
+                let y = round_to_vertices(&out.y, g as usize, fixed);
                 let energy = self.eval(x, &y)?.energy;
                 Some(Decoded { y, energy })
             }
@@ -416,7 +414,13 @@ impl Engine {
 
     /// Replica exchange swaps states between the chains of a group of `r`: they must be
     /// whole groups of one x, fixing the same coordinates at the same values.
-    fn check_replicas(&self, x: &[f32], y0: &[f32], fixed: Option<&[u32]>, r: usize) -> Result<()> {
+    fn check_replicas(
+        &self,
+        x: &[f32],
+        y0: &[f32],
+        fixed: Option<&[bool]>,
+        r: usize,
+    ) -> Result<()> {
         let (x_dim, y_dim) = (self.model.x_dim, self.model.y_dim);
         let n = y0.len() / y_dim;
         if n % r != 0 {
@@ -437,7 +441,7 @@ impl Engine {
                 let Some(f) = fixed else { continue };
                 let differs = (0..y_dim).any(|k| {
                     let (i, j) = (first * y_dim + k, c * y_dim + k);
-                    f[i] != f[j] || (f[i] != 0 && y0[i].to_bits() != y0[j].to_bits())
+                    f[i] != f[j] || (f[i] && y0[i].to_bits() != y0[j].to_bits())
                 });
                 if differs {
                     return Err(Error::input(
