@@ -13,10 +13,15 @@
 //! has energy 0 is a solution, and best-of-R keeps the lowest decoded energy per puzzle. No
 //! search and no constraint propagation: only the sampler, the energy and the decode step.
 //!
+//! A chain finds a solution or it does not, independently of the others, so the solver
+//! restarts instead of running every chain at once: each round batches R fresh chains (a new
+//! seed) for every puzzle no chain has solved yet, up to N rounds. A puzzle's budget is N R
+//! chains, as in one best-of-(N R) run, but a puzzle solved in the first round costs R.
+//!
 //! FILE holds one puzzle per line, 81 characters, `0` or `.` for a blank (lines starting
 //! with `#` and blank lines are skipped); benches/sudoku/hard.txt is the benchmark set.
-//! `--chains R` (default 32) and `--steps K` (default 2000) set the budget, `--kernel PATH`
-//! the kernel path (default auto).
+//! `--chains R` (default 4), `--rounds N` (default 8) and `--steps K` (default 2000) set the
+//! budget, `--kernel PATH` the kernel path (default auto).
 
 use std::time::Instant;
 
@@ -35,9 +40,10 @@ const PUZZLES: [&str; 5] = [
     "800000000003600000070090200050007000000045700000100030001000068008500010090000400",
 ];
 
-/// How the solver runs: chains per puzzle, steps, and the kernel path.
+/// How the solver runs: chains per puzzle and round, rounds, steps, and the kernel path.
 struct Budget {
     chains: usize,
+    rounds: u32,
     steps: u32,
     kernel: PathChoice,
 }
@@ -185,14 +191,15 @@ fn print_grid(grid: &[u8]) {
     }
 }
 
-/// The flags: `--puzzles FILE`, `--chains R`, `--steps K`, `--kernel PATH` (auto, chain,
-/// layered, tile...: as `ebm refine --kernel`).
+/// The flags: `--puzzles FILE`, `--chains R`, `--rounds N`, `--steps K`, `--kernel PATH`
+/// (auto, chain, layered, tile...: as `ebm refine --kernel`).
 fn flags() -> Result<(Option<String>, Budget), String> {
     let mut args = std::env::args().skip(1);
     let (mut file, mut budget) = (
         None,
         Budget {
-            chains: 32,
+            chains: 4,
+            rounds: 8,
             steps: 2000,
             kernel: PathChoice::Auto,
         },
@@ -208,11 +215,12 @@ fn flags() -> Result<(Option<String>, Budget), String> {
         match flag.as_str() {
             "--puzzles" => file = Some(value),
             "--chains" => budget.chains = number(&value)? as usize,
+            "--rounds" => budget.rounds = number(&value)?,
             "--steps" => budget.steps = number(&value)?,
             "--kernel" => budget.kernel = value.parse().map_err(|e| format!("--kernel: {e}"))?,
             other => {
                 return Err(format!(
-                    "unknown flag {other}; expected --puzzles FILE, --chains R, --steps K, --kernel PATH"
+                    "unknown flag {other}; expected --puzzles FILE, --chains R, --rounds N, --steps K, --kernel PATH"
                 ))
             }
         }
@@ -228,23 +236,45 @@ fn main() {
     }
 }
 
-fn run() -> Result<(), String> {
-    let (file, budget) = flags()?;
-    let puzzles = puzzles(file.as_deref())?;
-    let ctx = Context::new().map_err(|e| e.to_string())?;
-    let model = constraint_model();
-    let engine = Engine::with_path(&ctx, &model, budget.kernel).map_err(|e| e.to_string())?;
-    let (r, m) = (budget.chains, puzzles.len());
-    println!(
-        "Sudoku as an energy: 729 one-hot coordinates, 243 constraints, E = 0 on a solution.\n\
-         {m} puzzles x {r} chains, {} steps of annealed Langevin with a growing vertex \
-         penalty, all in one refinement on {} ({} path); each chain decoded to a grid.\n",
-        budget.steps,
-        ctx.adapter_info().name,
-        engine.path_for(m * r).map_err(|e| e.to_string())?
-    );
-    let config = RefineConfig {
-        steps: budget.steps,
+/// What the rounds found for one puzzle: the best decoded grid so far and how it was found.
+struct Outcome {
+    /// The decoded grid with the lowest decoded energy over every chain tried.
+    grid: Vec<u8>,
+    /// Its decoded energy (0: a solution).
+    energy: f32,
+    /// The round it came from (1-based).
+    round: u32,
+    chains_tried: usize,
+    chains_solving: usize,
+}
+
+/// Starting points and fixed flags for `r` chains of each puzzle: clue cells one-hot and
+/// fixed, blank cells near the centre of their simplex.
+fn starts(puzzles: &[&[u8]], r: usize, rng: &mut ebm::rng::HostRng) -> (Vec<f32>, Vec<bool>) {
+    let mut y0 = Vec::with_capacity(puzzles.len() * r * 729);
+    let mut fixed = Vec::with_capacity(puzzles.len() * r * 729);
+    for puzzle in puzzles {
+        for _ in 0..r {
+            for &clue in puzzle.iter() {
+                for d in 0..9u8 {
+                    let v = match clue {
+                        0 => 1.0 / 9.0 + 0.01 * rng.symmetric() as f32,
+                        c => f32::from(u8::from(c == d + 1)),
+                    };
+                    y0.push(v);
+                    fixed.push(clue != 0);
+                }
+            }
+        }
+    }
+    (y0, fixed)
+}
+
+/// The refinement of one round: annealed Langevin with the growing vertex penalty, then
+/// decoding; each round draws its noise from its own seed.
+fn round_config(steps: u32, round: u32) -> RefineConfig {
+    RefineConfig {
+        steps,
         step_size: 0.04,
         temperature: 0.02,
         schedule: Schedule {
@@ -259,64 +289,110 @@ fn run() -> Result<(), String> {
             shape: Shape::Linear,
         }),
         decode: true,
-        seed: 2026,
+        seed: 2026 + u64::from(round),
         ..Default::default()
-    };
-    let mut y0 = Vec::with_capacity(m * r * 729);
-    let mut fixed = Vec::with_capacity(m * r * 729);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let (file, budget) = flags()?;
+    let puzzles = puzzles(file.as_deref())?;
+    let ctx = Context::new().map_err(|e| e.to_string())?;
+    let model = constraint_model();
+    let engine = Engine::with_path(&ctx, &model, budget.kernel).map_err(|e| e.to_string())?;
+    let (r, m) = (budget.chains, puzzles.len());
+    println!(
+        "Sudoku as an energy: 729 one-hot coordinates, 243 constraints, E = 0 on a solution.\n\
+         {m} puzzles; each round runs {r} fresh chains per unsolved puzzle in one refinement \
+         ({} steps of annealed Langevin with a growing vertex penalty, each chain decoded to \
+         a grid), at most {} rounds, on {} ({} path for the first).\n",
+        budget.steps,
+        budget.rounds,
+        ctx.adapter_info().name,
+        engine.path_for(m * r).map_err(|e| e.to_string())?
+    );
     let mut rng = ebm::rng::HostRng::new(7, 7);
-    for (_, puzzle) in &puzzles {
-        for _ in 0..r {
-            for &clue in puzzle {
-                for d in 0..9u8 {
-                    let v = match clue {
-                        0 => 1.0 / 9.0 + 0.01 * rng.symmetric() as f32,
-                        c => f32::from(u8::from(c == d + 1)),
-                    };
-                    y0.push(v);
-                    fixed.push(clue != 0);
-                }
+    let mut outcomes: Vec<Option<Outcome>> = (0..m).map(|_| None).collect();
+    let start = Instant::now();
+    for round in 1..=budget.rounds {
+        let open: Vec<usize> = (0..m)
+            .filter(|&i| outcomes[i].as_ref().is_none_or(|o| o.energy != 0.0))
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        let grids: Vec<&[u8]> = open.iter().map(|&i| puzzles[i].1.as_slice()).collect();
+        let (y0, fixed) = starts(&grids, r, &mut rng);
+        let mut shown = u64::MAX;
+        let mut progress = |p: &Progress| {
+            let percent = 100 * p.steps_done / p.steps_total.max(1);
+            if percent != shown {
+                shown = percent;
+                eprint!(
+                    "\r  round {round} of {}: {} puzzles x {r} chains, {percent:3}% of {} steps",
+                    budget.rounds,
+                    open.len(),
+                    budget.steps
+                );
             }
+            std::ops::ControlFlow::Continue(())
+        };
+        let config = round_config(budget.steps, round);
+        let best = engine
+            .refine_best_of_with(&[], &y0, r, Some(&fixed), &config, Some(&mut progress))
+            .map_err(|e| e.to_string())?;
+        let decoded = best.all.decoded.as_ref().ok_or("no decoded answers")?;
+        eprintln!(
+            "\r  round {round} of {}: {} puzzles x {r} chains, done at {:.1} s      ",
+            budget.rounds,
+            open.len(),
+            start.elapsed().as_secs_f64()
+        );
+        for (k, &i) in open.iter().enumerate() {
+            let solving = decoded.energy[k * r..(k + 1) * r]
+                .iter()
+                .filter(|&&e| e == 0.0)
+                .count();
+            let this = Outcome {
+                grid: digits(&best.y[k * 729..(k + 1) * 729]),
+                energy: best.energy[k],
+                round,
+                chains_tried: r,
+                chains_solving: solving,
+            };
+            outcomes[i] = Some(match outcomes[i].take() {
+                None => this,
+                Some(old) => {
+                    let (tried, solving) = (old.chains_tried + r, old.chains_solving + solving);
+                    let mut kept = if this.energy < old.energy { this } else { old };
+                    (kept.chains_tried, kept.chains_solving) = (tried, solving);
+                    kept
+                }
+            });
         }
     }
-    let total = u64::from(budget.steps);
-    let mut shown = u64::MAX;
-    let mut progress = |p: &Progress| {
-        let percent = 100 * p.steps_done / p.steps_total.max(1);
-        if percent != shown {
-            shown = percent;
-            eprint!("\r  refining: {percent:3}% of {total} steps");
-        }
-        std::ops::ControlFlow::Continue(())
-    };
-    let start = Instant::now();
-    let best = engine
-        .refine_best_of_with(&[], &y0, r, Some(&fixed), &config, Some(&mut progress))
-        .map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
-    eprintln!();
-    let decoded = best.all.decoded.as_ref().ok_or("no decoded answers")?;
     let mut solved_count = 0;
     let mut clashes = Vec::new();
-    for (i, (name, puzzle)) in puzzles.iter().enumerate() {
-        let grid = digits(&best.y[i * 729..(i + 1) * 729]);
-        let ok = best.energy[i] == 0.0 && solved(&grid, puzzle);
-        let zero = decoded.energy[i * r..(i + 1) * r]
-            .iter()
-            .filter(|&&e| e == 0.0)
-            .count();
+    let mut chains_run = 0;
+    for ((name, puzzle), outcome) in puzzles.iter().zip(&outcomes) {
+        let o = outcome.as_ref().ok_or("a puzzle was never refined")?;
+        let ok = o.energy == 0.0 && solved(&o.grid, puzzle);
+        chains_run += o.chains_tried;
         let clues = puzzle.iter().filter(|&&p| p > 0).count();
         println!(
-            "{name}: {clues} clues, {}; decoded energy {} (chain {} of {r}); {zero} of {r} chains decode to a solution",
+            "{name}: {clues} clues, {}; decoded energy {} (round {}); {} of {} chains decode to a solution",
             if ok { "SOLVED, valid" } else { "not solved" },
-            best.energy[i],
-            best.best[i]
+            o.energy,
+            o.round,
+            o.chains_solving,
+            o.chains_tried
         );
-        print_grid(&grid);
+        print_grid(&o.grid);
         if ok {
             solved_count += 1;
         } else {
-            let c = clashing_cells(&grid);
+            let c = clashing_cells(&o.grid);
             println!("    ({c} of 81 cells clash with another in their row, column or box)");
             clashes.push(c);
         }
@@ -326,9 +402,11 @@ fn run() -> Result<(), String> {
         println!("Unsolved puzzles: clashing cells in the best decoded grid {clashes:?}");
     }
     println!(
-        "solved {solved_count} of {m}, {:.1} ms per puzzle on average ({m} puzzles in one batch of {} chains: {seconds:.2} s)",
+        "solved {solved_count} of {m}, {:.1} ms per puzzle on average ({seconds:.2} s for {m} puzzles, \
+         {chains_run} chains of {} steps in all, at most {} rounds of {r} chains per puzzle)",
         1e3 * seconds / m as f64,
-        m * r
+        budget.steps,
+        budget.rounds
     );
     Ok(())
 }
