@@ -243,6 +243,11 @@ pub struct RefineConfig {
     pub schedule: Schedule,
     /// Seed of the noise: the same seed gives bit-identical results on the same device.
     pub seed: u64,
+    /// Global index of this batch's first chain: chain c draws the noise chain
+    /// `chain_offset + c` of a whole run would, so the shards of a batch refined on several
+    /// engines (with their offsets) give the bits one engine refining all of it gives. 0 by
+    /// default; with replica exchange, a multiple of `Exchange::replicas`.
+    pub chain_offset: u32,
     /// lambda of the prior (lambda / 2) |y|^2 added to the energy; 0 for none.
     pub prior_l2: f32,
     /// Box [lo, hi] every coordinate of y is clamped to after each step.
@@ -292,6 +297,7 @@ impl Default for RefineConfig {
             temperature: 0.0,
             schedule: Schedule::default(),
             seed: 0,
+            chain_offset: 0,
             prior_l2: 0.0,
             clamp: None,
             clip_grad: None,
@@ -322,6 +328,17 @@ impl RefineConfig {
     /// step's; the first's with no steps).
     pub(crate) fn checked_table(&self) -> Result<Vec<[f32; 4]>> {
         let table = self.checked_steps()?;
+        if let Some(x) = &self.exchange {
+            if x.replicas > 0 && self.chain_offset % x.replicas != 0 {
+                return Err(Error::config(
+                    "RefineConfig::chain_offset",
+                    format!(
+                        "{} is not a multiple of Exchange::replicas = {}: a shard must hold whole groups of replicas",
+                        self.chain_offset, x.replicas
+                    ),
+                ));
+            }
+        }
         if let Some(p) = &self.vertex_penalty {
             p.validate(self.simplex)?;
             let moves = p.shape != Shape::Constant && p.start != p.end;

@@ -223,6 +223,14 @@ fn bad_exchange_penalty_and_decode_options_name_their_flag() {
         &fails(&["--replicas", "5"]),
         &["invalid option --temperature: replica exchange needs a temperature above 0 at every step"],
     );
+    assert_has(
+        &fails(&with(&["--replicas", "5", "--chain-offset", "3"])),
+        &["invalid option --chain-offset: 3 is not a multiple of --replicas = 5"],
+    );
+    assert_has(
+        &fails(&["--chain-offset", "4294967295"]),
+        &["invalid option --chain-offset: 4294967295 plus 5 chains passes the last chain index"],
+    );
     assert_has(&fails(&["--ladder", "1,4"]), &["--replicas"]);
     assert_has(&fails(&["--swap-every", "4"]), &["--replicas"]);
     assert_has(

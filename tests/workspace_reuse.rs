@@ -11,6 +11,7 @@ use common::{ctx, data, model};
 use ebm::{Activation, Engine, KernelPath, Output, PathChoice, RefineConfig, Sampler, StopRule};
 
 /// One call of the sequence.
+#[allow(clippy::large_enum_variant)] // a handful of test calls
 enum Call {
     Eval(usize),
     Refine {

@@ -333,7 +333,7 @@ impl Engine {
         let total = call.job.steps();
         let params = Params {
             n_chains: m as u32,
-            chain_offset: chunk.start as u32,
+            chain_offset: call.params.chain_offset + chunk.start as u32,
             use_fixed: u32::from(chunk.fixed.is_some()),
             ..call.params
         };

@@ -328,6 +328,15 @@ impl Engine {
     ) -> Result<Refinement> {
         let table = config.checked_table()?;
         let n = self.check_batch(x, y0)?;
+        if u64::from(config.chain_offset) + n as u64 > u64::from(u32::MAX) + 1 {
+            return Err(Error::config(
+                "RefineConfig::chain_offset",
+                format!(
+                    "{} plus {n} chains passes the last chain index a noise key holds (2^32 - 1)",
+                    config.chain_offset
+                ),
+            ));
+        }
         if let Some(g) = config.simplex {
             if self.model.y_dim % g as usize != 0 {
                 return Err(Error::config(

@@ -52,6 +52,7 @@ impl Params {
         let clamp = config.clamp.unwrap_or((0.0, 0.0));
         p.seed_lo = config.seed as u32;
         p.seed_hi = (config.seed >> 32) as u32;
+        p.chain_offset = config.chain_offset;
         p.prior_l2 = config.prior_l2;
         p.use_clamp = u32::from(config.clamp.is_some());
         p.clamp_lo = clamp.0;

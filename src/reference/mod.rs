@@ -146,7 +146,7 @@ pub fn refine_exchange(
                 row(x, model.x_dim, c),
                 row(y0, model.y_dim, c),
                 fixed,
-                c as u32,
+                config.chain_offset + c as u32,
                 heat,
                 walker,
                 prior(0),

@@ -192,6 +192,12 @@ impl TrainConfig {
                     "the negatives' sampler has no replica exchange; leave RefineConfig::exchange unset",
                 ));
             }
+            if self.negatives.chain_offset != 0 {
+                return Err(Error::config(
+                    "TrainConfig::negatives",
+                    "the negatives' chains are the training batch's own; leave RefineConfig::chain_offset at 0",
+                ));
+            }
             if self.negatives.trace {
                 return Err(Error::config(
                     "TrainConfig::negatives",

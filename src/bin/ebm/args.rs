@@ -114,6 +114,11 @@ pub struct RefineArgs {
     /// GPU.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Global index of the first chain of --y0 (default 0): its chains draw the noise they
+    /// would as rows N.. of a whole batch, so shards refined apart (each with its offset)
+    /// give the bits of one run over all of them. With --replicas, a multiple of R.
+    #[arg(long, value_name = "N")]
+    pub chain_offset: Option<u32>,
     /// The sampler's options (shared with the negatives of `ebm train`).
     #[command(flatten)]
     pub sampler: SamplerArgs,

@@ -72,6 +72,7 @@ fn config_of(args: &RefineArgs) -> Result<RefineConfig> {
                 stages,
             },
             seed: args.seed.unwrap_or(0),
+            chain_offset: args.chain_offset.unwrap_or(0),
             stop: StopRule {
                 grad: args.stop_grad,
                 change: args.stop_change,
