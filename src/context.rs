@@ -35,28 +35,86 @@ fn rank(info: &wgpu::AdapterInfo) -> u8 {
     }
 }
 
-fn instance() -> wgpu::Instance {
+/// Which adapter to open: the backends searched and a part of the adapter's name. The
+/// default reads `WGPU_BACKEND` (e.g. `vulkan`, `metal`, `dx12`) and `WGPU_ADAPTER_NAME`
+/// (a case-insensitive substring of the name), as the command line does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdapterChoice {
+    /// The backends to search (Vulkan, Metal and DX12 unless `WGPU_BACKEND` says).
+    pub backends: wgpu::Backends,
+    /// A case-insensitive part of the adapter's name; None takes the best kind there is
+    /// (discrete GPUs first, then integrated, virtual and CPU adapters).
+    pub name: Option<String>,
+}
+
+impl Default for AdapterChoice {
+    fn default() -> Self {
+        AdapterChoice {
+            backends: wgpu::Backends::from_env().unwrap_or(DEFAULT_BACKENDS),
+            name: std::env::var("WGPU_ADAPTER_NAME").ok(),
+        }
+    }
+}
+
+impl AdapterChoice {
+    /// The choice of `backend`, a comma-separated list of backend names (`vulkan`,
+    /// `metal`, `dx12`, `gl`), and `name`; an unknown backend name is an error naming it.
+    pub fn new(backend: Option<&str>, name: Option<&str>) -> Result<AdapterChoice> {
+        let mut choice = AdapterChoice::default();
+        if let Some(b) = backend {
+            let known = [
+                "vulkan",
+                "metal",
+                "dx12",
+                "gl",
+                "webgpu",
+                "primary",
+                "secondary",
+            ];
+            let parts: Vec<&str> = b.split(',').map(str::trim).collect();
+            if let Some(bad) = parts
+                .iter()
+                .find(|p| !known.contains(&p.to_lowercase().as_str()))
+            {
+                return Err(Error::config(
+                    "AdapterChoice::backends",
+                    format!("{bad:?} is not a backend; use vulkan, metal, dx12 or gl"),
+                ));
+            }
+            choice.backends = wgpu::Backends::from_comma_list(b);
+        }
+        if let Some(n) = name {
+            choice.name = Some(n.to_string());
+        }
+        Ok(choice)
+    }
+}
+
+fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = wgpu::Backends::from_env().unwrap_or(DEFAULT_BACKENDS);
+    desc.backends = backends;
     wgpu::Instance::new(desc)
 }
 
 /// Every adapter wgpu sees on the backends in use, and the index of the one
 /// [`Context::new`] picks (if any).
 pub fn adapters() -> (Vec<wgpu::AdapterInfo>, Option<usize>) {
-    let instance = instance();
+    adapters_for(&AdapterChoice::default())
+}
+
+/// As [`adapters`], for the backends and name of `choice`.
+pub fn adapters_for(choice: &AdapterChoice) -> (Vec<wgpu::AdapterInfo>, Option<usize>) {
+    let instance = instance_for(choice.backends);
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
-    let chosen = choose(&infos);
+    let chosen = choose(&infos, choice.name.as_deref());
     (infos, chosen)
 }
 
-/// Honours `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter name), else
-/// prefers discrete GPUs, then integrated, virtual, and CPU adapters.
-fn choose(infos: &[wgpu::AdapterInfo]) -> Option<usize> {
-    let wanted = std::env::var("WGPU_ADAPTER_NAME")
-        .ok()
-        .map(|s| s.to_lowercase());
+/// The adapter whose name holds `name` (case-insensitive), else the best kind: discrete
+/// GPUs, then integrated, virtual, and CPU adapters.
+fn choose(infos: &[wgpu::AdapterInfo], name: Option<&str>) -> Option<usize> {
+    let wanted = name.map(str::to_lowercase);
     infos
         .iter()
         .enumerate()
@@ -72,17 +130,33 @@ impl Context {
     /// Opens the best adapter, honouring `WGPU_BACKEND` (e.g. `vulkan`, `metal`, `dx12`)
     /// and `WGPU_ADAPTER_NAME`; fails with a clear error when none is found.
     pub fn new() -> Result<Context> {
-        let instance = instance();
+        Context::with_choice(&AdapterChoice::default())
+    }
+
+    /// Opens the adapter `choice` picks; fails with a clear error when none matches.
+    pub fn with_choice(choice: &AdapterChoice) -> Result<Context> {
+        let instance = instance_for(choice.backends);
         let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
         let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
-        let Some(k) = choose(&infos) else {
+        let Some(k) = choose(&infos, choice.name.as_deref()) else {
+            // Named as the user gave them: the environment's variables, or the choice.
             let mut why = String::new();
-            if let Ok(b) = std::env::var("WGPU_BACKEND") {
-                why += &format!(" for WGPU_BACKEND={b}");
+            match std::env::var("WGPU_BACKEND") {
+                Ok(b) if wgpu::Backends::from_comma_list(&b) == choice.backends => {
+                    why += &format!(" for WGPU_BACKEND={b}")
+                }
+                _ if choice.backends != DEFAULT_BACKENDS => {
+                    why += &format!(" for backends {:?}", choice.backends)
+                }
+                _ => {}
             }
-            if let Ok(n) = std::env::var("WGPU_ADAPTER_NAME") {
+            if let Some(n) = &choice.name {
                 let seen: Vec<_> = infos.iter().map(|i| i.name.as_str()).collect();
-                why += &format!(" matching WGPU_ADAPTER_NAME={n} (seen: {seen:?})");
+                match std::env::var("WGPU_ADAPTER_NAME") {
+                    Ok(e) if &e == n => why += &format!(" matching WGPU_ADAPTER_NAME={n}"),
+                    _ => why += &format!(" whose name holds {n:?}"),
+                }
+                why += &format!(" (seen: {seen:?})");
             }
             return Err(Error::NoAdapter(why));
         };

@@ -53,7 +53,7 @@ pub use activation::{Activation, Output};
 pub use config::{
     Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty, DEFAULT_DISPATCH_MS,
 };
-pub use context::{adapters, Context};
+pub use context::{adapters, adapters_for, AdapterChoice, Context};
 pub use engine::{pick_best, BestOf, Engine, WeightGrad};
 pub use error::{Error, Result};
 pub use model::{Layer, Model, ModelSpec};

@@ -254,6 +254,11 @@ impl Engine {
         plan::eval_path(&self.model, self.ctx.adapter_info())
     }
 
+    /// The context (adapter, device, queue) this engine runs on.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
     /// The model this engine runs.
     pub fn model(&self) -> &Model {
         &self.model

@@ -1,0 +1,56 @@
+"""ebm from Python: energy-based model inference and training on any Vulkan, Metal or DX12 GPU.
+
+An energy E(x, y) is an MLP over concat(x, y) (``Model``: loaded from safetensors, drawn at
+random, or read from a PyTorch ``nn.Sequential`` with ``Model.from_torch``). An ``Engine``
+places it on a GPU (``Context``) and refines whole batches of answers y by gradient descent,
+Langevin dynamics, MALA or keep-if-lower, every step on the GPU: ``Engine.refine`` takes
+every option ``ebm refine`` has, as keyword arguments, and returns NumPy arrays.
+``Trainer`` trains a model's weights on the GPU. ``ebm_wgpu.shard`` splits a batch over
+several engines (Ray actors, one per GPU) with the same bits as one engine.
+
+Arrays: float32 NumPy arrays or CPU torch tensors, any layout (float64 and float16 are
+converted, with a copy). Bad input raises ValueError or TypeError naming the argument; a
+failure on the GPU raises ``EbmError``.
+
+    import numpy as np, ebm_wgpu as ebm
+    model = ebm.Model.random(2, 2, [64, 64])
+    engine = ebm.Engine(model)
+    out = engine.refine(np.zeros((1000, 2), np.float32), np.random.randn(1000, 2).astype(np.float32),
+                        steps=100, step_size=0.01, temperature=0.1, seed=7)
+    out.y, out.energy
+"""
+
+from ._native import (
+    BestOf,
+    Context,
+    EbmError,
+    Engine,
+    Evaluation,
+    Model,
+    Progress,
+    Refinement,
+    Trainer,
+    __version__,
+    adapters,
+)
+
+__all__ = [
+    "BestOf",
+    "Context",
+    "EbmError",
+    "Engine",
+    "Evaluation",
+    "Model",
+    "Progress",
+    "Refinement",
+    "Trainer",
+    "__version__",
+    "adapters",
+]
+
+
+def _rebuild_model(x_dim, y_dim, weights, biases, activation, output):
+    """A pickled Model, rebuilt (see ``Model.__reduce__``)."""
+    return Model.from_layers(
+        x_dim, y_dim, weights, biases, activation=activation, output=output
+    )
