@@ -63,13 +63,12 @@ _spec = importlib.util.spec_from_file_location(
 _rules = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_rules)
 ACTIVATIONS, OUTPUTS = _rules.ACTIVATIONS, _rules.OUTPUTS
-activation_name, layers_of, checked, energy = (
+activation_name, layers_of, layers_for_ebm, energy = (
     _rules.activation_name,
     _rules.layers_of,
-    _rules.checked,
+    _rules.layers_for_ebm,
     _rules.energy,
 )
-_UNUSED_ACTIVATION = _rules._UNUSED_ACTIVATION
 
 __all__ = ["ACTIVATIONS", "OUTPUTS", "export", "energy", "layers_of", "activation_name"]
 
@@ -89,22 +88,15 @@ def export(model: nn.Module, path, x_dim: int, y_dim: int, output: str = "identi
             "export needs the safetensors package: pip install safetensors"
         ) from e
 
-    linears, act = checked(model, x_dim, y_dim, output)
+    weights, biases, act = layers_for_ebm(model, x_dim, y_dim, output)
     tensors = {}
-    for i, lin in enumerate(linears):
-        w = lin.weight.detach().to(device="cpu", dtype=torch.float32).contiguous()
-        if lin.bias is not None:
-            b = lin.bias.detach().to(device="cpu", dtype=torch.float32).contiguous()
-        else:
-            b = torch.zeros(lin.out_features, dtype=torch.float32)
-        for name, t in ((f"layers.{i}.weight", w), (f"layers.{i}.bias", b)):
-            if not torch.isfinite(t).all():
-                raise ValueError(f"{name} holds non-finite values (after conversion to float32)")
-            tensors[name] = t.clone()  # own storage: save_file refuses shared tensors
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        tensors[f"layers.{i}.weight"] = torch.from_numpy(w)
+        tensors[f"layers.{i}.bias"] = torch.from_numpy(b)
     metadata = {
         "ebm.x_dim": str(x_dim),
         "ebm.y_dim": str(y_dim),
-        "ebm.activation": act if act is not None else _UNUSED_ACTIVATION,
+        "ebm.activation": act,
         "ebm.output": output,
     }
     save_file(tensors, str(path), metadata=metadata)

@@ -144,3 +144,35 @@ impl Error {
         }
     }
 }
+
+/// `text` with each setting name of `names` (as the library spells it in errors, e.g.
+/// `RefineConfig::step_size`) replaced by what a front end calls it (a flag, a keyword
+/// argument). The first entry for a name wins; longer names go first (so
+/// `Sampler::Mala::target_accept` is not read as `Sampler::Mala`), and a name counts only
+/// where no identifier character follows it.
+pub fn rename_settings(text: &str, names: &[(&str, &str)]) -> String {
+    let mut order: Vec<&(&str, &str)> = Vec::with_capacity(names.len());
+    for entry in names {
+        if !order.iter().any(|(n, _)| *n == entry.0) {
+            order.push(entry);
+        }
+    }
+    order.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+    let mut out = text.to_string();
+    for (name, renamed) in order {
+        let mut next = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(name) {
+            let after = &rest[at + name.len()..];
+            let whole = !after
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            next += &rest[..at];
+            next += if whole { renamed } else { name };
+            rest = after;
+        }
+        out = next + rest;
+    }
+    out
+}

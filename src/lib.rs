@@ -55,7 +55,7 @@ pub use config::{
 };
 pub use context::{adapters, adapters_for, AdapterChoice, Context};
 pub use engine::{pick_best, BestOf, Engine, WeightGrad};
-pub use error::{Error, Result};
+pub use error::{rename_settings, Error, Result};
 pub use model::{Layer, Model, ModelSpec};
 pub use outputs::{round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement};
 pub use path::{KernelPath, PathChoice};

@@ -91,29 +91,10 @@ fn keyword_of(field: &str, renamed: &[(&str, &'static str)]) -> Option<&'static 
         .map(|(_, k)| *k)
 }
 
-/// `text` with every setting name replaced by its keyword, longest names first, a name
-/// counting only where no identifier character follows it.
+/// `text` with every setting name replaced by its keyword, `renamed` first.
 fn in_keywords(text: &str, renamed: &[(&str, &'static str)]) -> String {
-    let mut names: Vec<&(&str, &str)> = renamed.iter().chain(KEYWORDS).collect();
-    names.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
-    let mut out = text.to_string();
-    for (name, keyword) in names {
-        let mut next = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        while let Some(at) = rest.find(name) {
-            let after = &rest[at + name.len()..];
-            let whole = !after
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_');
-            next.push_str(&rest[..at]);
-            next.push_str(if whole { keyword } else { name });
-            rest = after;
-        }
-        next.push_str(rest);
-        out = next;
-    }
-    out
+    let names: Vec<(&str, &str)> = renamed.iter().chain(KEYWORDS).copied().collect();
+    ebm::rename_settings(text, &names)
 }
 
 /// The names of a call's inputs: the library's `y` is `y0` in a refinement.

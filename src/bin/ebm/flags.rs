@@ -98,36 +98,8 @@ fn in_flags(text: &str) -> String {
 
 /// As `in_flags`, with `renamed` (a subcommand's own spellings) before the common ones.
 fn in_flags_with(text: &str, renamed: &[(&str, &'static str)]) -> String {
-    let mut names: Vec<&(&str, &str)> = renamed
-        .iter()
-        .chain(
-            FLAGS
-                .iter()
-                .filter(|(f, _)| !renamed.iter().any(|(r, _)| r == f)),
-        )
-        .collect();
-    names.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
-    let mut out = text.to_string();
-    for (name, flag) in names {
-        out = replace_names(&out, name, flag);
-    }
-    out
-}
-
-fn replace_names(text: &str, name: &str, flag: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(name) {
-        let after = &rest[at + name.len()..];
-        let whole = !after
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_');
-        out += &rest[..at];
-        out += if whole { flag } else { name };
-        rest = after;
-    }
-    out + rest
+    let names: Vec<(&str, &str)> = renamed.iter().chain(FLAGS).copied().collect();
+    ebm::rename_settings(text, &names)
 }
 
 /// The files behind the library's input names (`x`, `y`, `y0`, `fixed`, `TrainData::x`,
