@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::{create_exception, PyErr};
 
 create_exception!(
-    _native,
+    ebm_wgpu,
     EbmError,
     PyRuntimeError,
     "A refinement, evaluation or training run that failed on the GPU or with a file: no adapter, a lost device, out of memory, non-finite chains, divergence."

@@ -2,7 +2,8 @@
 //! noise-contrastive estimation), as `ebm train` does.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use ebm::{Checkpoint, Objective, Optimizer, PathChoice, RefineConfig, TrainConfig, TrainData};
 use pyo3::exceptions::PyValueError;
@@ -12,7 +13,7 @@ use pyo3::types::PyAny;
 use crate::arrays::rows;
 use crate::context::Context;
 use crate::engine::with_progress;
-use crate::errors::{plain, to_py, Inputs, NEGATIVES};
+use crate::errors::{plain, to_py, EbmError, Inputs, NEGATIVES};
 use crate::model::Model;
 use crate::options::SamplerOptions;
 
@@ -22,10 +23,33 @@ use crate::options::SamplerOptions;
 #[pyclass(module = "ebm_wgpu", frozen)]
 pub struct Trainer {
     inner: Mutex<ebm::Trainer>,
+    /// The step, readable while a run holds the trainer.
+    step: AtomicU64,
 }
 
 fn errors(e: ebm::Error) -> PyErr {
     to_py(e, Inputs { y: Some("y") }, NEGATIVES)
+}
+
+/// The trainer is held by a run.
+struct Busy;
+
+fn busy(_: Busy) -> PyErr {
+    EbmError::new_err(
+        "the trainer is running (in another thread, or this is its progress callback); call this after run returns, or stop the run by returning False from the callback",
+    )
+}
+
+impl Trainer {
+    /// The trainer, or an error while a run holds it (from another thread, or from the
+    /// run's own progress callback): waiting would deadlock the callback's case.
+    fn held(&self) -> Result<MutexGuard<'_, ebm::Trainer>, Busy> {
+        match self.inner.try_lock() {
+            Ok(t) => Ok(t),
+            Err(std::sync::TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => Err(Busy),
+        }
+    }
 }
 
 #[pymethods]
@@ -152,17 +176,20 @@ impl Trainer {
         let data = TrainData { y, x };
         let trainer = py
             .detach(|| {
-                let engine = ebm::Engine::with_path(&ctx, &model, choice)?;
                 match resume {
+                    // The run goes on from the checkpoint's weights, as `ebm train --resume`.
                     Some(path) => {
                         let checkpoint = Checkpoint::load(&path)?;
+                        let engine = ebm::Engine::with_path(&ctx, &checkpoint.model, choice)?;
                         ebm::Trainer::resume(engine, data, &config, &checkpoint)
                     }
-                    None => ebm::Trainer::new(engine, data, &config),
+                    None => ebm::Engine::with_path(&ctx, &model, choice)
+                        .and_then(|engine| ebm::Trainer::new(engine, data, &config)),
                 }
             })
             .map_err(errors)?;
         Ok(Trainer {
+            step: AtomicU64::new(trainer.step()),
             inner: Mutex::new(trainer),
         })
     }
@@ -179,11 +206,16 @@ impl Trainer {
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<HashMap<String, Py<PyAny>>> {
         let stats = with_progress(py, progress, |report| {
-            let mut trainer = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            let mut on =
-                |p: &ebm::TrainProgress<'_>| report(p.step, p.end, p.elapsed.as_secs_f64());
-            trainer.run(steps, Some(&mut on))
+            let mut trainer = self.held()?;
+            let mut on = |p: &ebm::TrainProgress<'_>| {
+                self.step.store(p.step, Ordering::SeqCst);
+                report(p.step, p.end, p.elapsed.as_secs_f64())
+            };
+            let out = trainer.run(steps, Some(&mut on));
+            self.step.store(trainer.step(), Ordering::SeqCst);
+            Ok(out)
         })?
+        .map_err(busy)?
         .map_err(errors)?;
         let column = |f: fn(&ebm::TrainStats) -> f64| {
             numpy::PyArray1::from_vec(py, stats.iter().map(f).collect::<Vec<f64>>())
@@ -216,13 +248,14 @@ impl Trainer {
     /// Steps taken since the run began (a resumed run counts its checkpoint's).
     #[getter]
     fn step(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).step()
+        self.step.load(Ordering::SeqCst)
     }
 
     /// The current weights, read back from the GPU.
     fn model(&self, py: Python<'_>) -> PyResult<Model> {
         let model = py
-            .detach(|| self.inner.lock().unwrap_or_else(|e| e.into_inner()).model())
+            .detach(|| self.held().map(|mut t| t.model()))
+            .map_err(busy)?
             .map_err(errors)?;
         Ok(Model { inner: model })
     }
@@ -231,13 +264,10 @@ impl Trainer {
     /// seed) as a safetensors file; `Trainer(..., resume=path)` goes on from it.
     fn save_checkpoint(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
         py.detach(|| {
-            let checkpoint = self
-                .inner
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .checkpoint()?;
-            checkpoint.save(&path)
+            self.held()
+                .map(|mut t| t.checkpoint().and_then(|c| c.save(&path)))
         })
+        .map_err(busy)?
         .map_err(errors)
     }
 }
