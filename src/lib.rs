@@ -35,6 +35,7 @@ mod error;
 mod gpu;
 mod kernels;
 mod model;
+mod options;
 mod outputs;
 mod pace;
 mod path;
@@ -57,6 +58,10 @@ pub use context::{adapters, adapters_for, AdapterChoice, Context};
 pub use engine::{pick_best, BestOf, Engine, WeightGrad};
 pub use error::{rename_settings, Error, Result};
 pub use model::{Layer, Model, ModelSpec};
+pub use options::{
+    dispatch_budget, RefineOptions, SamplerOptions, DEFAULT_HOTTEST, DEFAULT_SHRINK,
+    DEFAULT_SWAP_EVERY, DEFAULT_TARGET_ACCEPT,
+};
 pub use outputs::{round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement};
 pub use path::{KernelPath, PathChoice};
 pub use progress::{OnProgress, Progress};

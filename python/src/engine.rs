@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use ebm::PathChoice;
+use ebm::{PathChoice, SamplerOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
@@ -13,7 +13,7 @@ use crate::arrays::{mask, rows};
 use crate::context::Context;
 use crate::errors::{plain, to_py, Inputs};
 use crate::model::Model;
-use crate::options::{RefineOptions, SamplerOptions};
+use crate::options::RefineKeywords;
 use crate::results::{BestOf, Evaluation, Refinement};
 
 /// Where a refinement stands, given to the `progress` callback between submissions.
@@ -202,42 +202,45 @@ impl Engine {
         keep_non_finite: bool,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let options = RefineOptions {
-            steps,
-            step_size,
-            temperature,
-            schedule: schedule.to_string(),
-            step_size_end,
-            temperature_end,
-            stages,
-            seed,
-            chain_offset,
-            sampler: SamplerOptions {
-                prior_l2,
-                clamp,
-                clip_grad,
-                simplex,
-                mala,
-                adapt_steps,
-                target_accept,
-                keep_if_lower,
-                shrink,
+        let config = RefineKeywords {
+            options: ebm::RefineOptions {
+                steps,
+                step_size,
+                temperature,
+                step_size_end,
+                temperature_end,
+                seed,
+                chain_offset,
+                sampler: SamplerOptions {
+                    prior_l2,
+                    clamp,
+                    clip_grad,
+                    simplex,
+                    mala,
+                    adapt_steps,
+                    target_accept,
+                    keep_if_lower,
+                    shrink,
+                },
+                replicas,
+                ladder,
+                ladder_factors,
+                swap_every,
+                vertex_penalty,
+                decode,
+                stop_grad,
+                stop_change,
+                stop_below,
+                trace,
+                dispatch_ms,
+                keep_non_finite,
+                ..ebm::RefineOptions::default()
             },
-            replicas,
-            ladder,
-            ladder_factors,
-            swap_every,
-            vertex_penalty,
-            vertex_penalty_schedule,
-            decode,
-            stop_grad,
-            stop_change,
-            stop_below,
-            trace,
-            dispatch_ms,
-            keep_non_finite,
-        };
-        let config = options.config()?;
+            schedule,
+            stages: stages.as_deref(),
+            vertex_penalty_schedule: vertex_penalty_schedule.as_deref(),
+        }
+        .config()?;
         if let (Some(r), Some(per_x)) = (replicas, best_of) {
             if r > 0 && per_x % r as usize != 0 {
                 return Err(PyValueError::new_err(format!(

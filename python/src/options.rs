@@ -1,64 +1,26 @@
-//! The keyword arguments of `Engine.refine`, made into a `RefineConfig` exactly as
-//! `ebm refine` makes its flags into one, so the same options give the same bits.
+//! The keyword arguments of `Engine.refine`, checked as `ebm refine` checks its flags (an
+//! option that needs another, two that exclude each other), then made into a `RefineConfig`
+//! by the library's `RefineOptions`, as the command line's are, so the same options give
+//! the same bits.
 
-use ebm::{
-    parse_stages, Exchange, Ladder, RefineConfig, Sampler, Schedule, Shape, StopRule,
-    VertexPenalty, DEFAULT_DISPATCH_MS,
-};
+use ebm::{parse_stages, RefineConfig, SamplerOptions, Shape};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::errors::plain;
 
-/// `swap_every` when not given (as `--swap-every`).
-const DEFAULT_SWAP_EVERY: u32 = 10;
-/// The hottest factor of `ladder` when not given (as `--ladder`).
-const DEFAULT_HOTTEST: f32 = 10.0;
-/// `target_accept` when not given (as `--target-accept`).
-const DEFAULT_TARGET_ACCEPT: f32 = 0.574;
-/// `shrink` when not given (as `--shrink`).
-const DEFAULT_SHRINK: f32 = 0.5;
-
-/// Every option of a refinement, as Python gives them.
-#[derive(Default)]
-pub struct RefineOptions {
-    pub steps: u32,
-    pub step_size: Option<f32>,
-    pub temperature: f32,
-    pub schedule: String,
-    pub step_size_end: Option<f32>,
-    pub temperature_end: Option<f32>,
-    pub stages: Option<String>,
-    pub seed: Option<u64>,
-    pub chain_offset: u32,
-    pub sampler: SamplerOptions,
-    pub replicas: Option<u32>,
-    pub ladder: Option<(f32, f32)>,
-    pub ladder_factors: Option<Vec<f32>>,
-    pub swap_every: Option<u32>,
-    pub vertex_penalty: Option<(f32, f32)>,
-    pub vertex_penalty_schedule: Option<String>,
-    pub decode: bool,
-    pub stop_grad: Option<f32>,
-    pub stop_change: Option<f32>,
-    pub stop_below: Option<f32>,
-    pub trace: bool,
-    pub dispatch_ms: Option<f32>,
-    pub keep_non_finite: bool,
-}
-
-/// The sampler's options (shared by a refinement and a training run's negatives).
-#[derive(Default)]
-pub struct SamplerOptions {
-    pub prior_l2: f32,
-    pub clamp: Option<(f32, f32)>,
-    pub clip_grad: Option<f32>,
-    pub simplex: Option<u32>,
-    pub mala: bool,
-    pub adapt_steps: Option<u32>,
-    pub target_accept: Option<f32>,
-    pub keep_if_lower: bool,
-    pub shrink: Option<f32>,
+/// `Engine.refine`'s keywords: the library's options, and the three Python gives as text
+/// (parsed here, so that their errors name the keyword).
+pub struct RefineKeywords<'a> {
+    /// Every option but `schedule`, `stages` and `vertex_penalty_schedule` (left at their
+    /// defaults there: `config` sets them from the text below).
+    pub options: ebm::RefineOptions,
+    /// "constant", "linear", "cosine" or "geometric".
+    pub schedule: &'a str,
+    /// "STEPS:ETA:T,...", as `--stages`.
+    pub stages: Option<&'a str>,
+    /// The vertex penalty's shape, as `schedule`.
+    pub vertex_penalty_schedule: Option<&'a str>,
 }
 
 fn shape(name: &str, s: &str) -> PyResult<Shape> {
@@ -76,153 +38,77 @@ fn needs(given: bool, name: &str, other: &str) -> PyResult<()> {
     }
 }
 
-impl SamplerOptions {
-    /// `config` with these options: the sampler, prior, clamp, gradient clip and simplex.
-    pub fn apply(&self, config: RefineConfig) -> PyResult<RefineConfig> {
-        if self.mala && self.keep_if_lower {
-            return Err(PyValueError::new_err(
-                "invalid option mala: not with keep_if_lower (one sampler at a time)",
-            ));
-        }
-        needs(
-            !self.mala && (self.adapt_steps.is_some() || self.target_accept.is_some()),
-            "adapt_steps / target_accept",
-            "mala=True",
-        )?;
-        needs(
-            self.target_accept.is_some() && self.adapt_steps.is_none(),
-            "target_accept",
-            "adapt_steps",
-        )?;
-        needs(
-            !self.keep_if_lower && self.shrink.is_some(),
-            "shrink",
-            "keep_if_lower=True",
-        )?;
-        let sampler = if self.mala {
-            Sampler::Mala {
-                adapt_steps: self.adapt_steps.unwrap_or(0),
-                target_accept: self.target_accept.unwrap_or(DEFAULT_TARGET_ACCEPT),
-            }
-        } else if self.keep_if_lower {
-            Sampler::KeepIfLower {
-                shrink: self.shrink.unwrap_or(DEFAULT_SHRINK),
-            }
-        } else {
-            Sampler::Langevin
-        };
-        Ok(RefineConfig {
-            sampler,
-            prior_l2: self.prior_l2,
-            clamp: self.clamp,
-            clip_grad: self.clip_grad,
-            simplex: self.simplex,
-            ..config
-        })
+/// Refuses sampler options that need or exclude others (as clap does `ebm`'s flags).
+pub fn check_sampler(options: &SamplerOptions) -> PyResult<()> {
+    if options.mala && options.keep_if_lower {
+        return Err(PyValueError::new_err(
+            "invalid option mala: not with keep_if_lower (one sampler at a time)",
+        ));
     }
+    needs(
+        !options.mala && (options.adapt_steps.is_some() || options.target_accept.is_some()),
+        "adapt_steps / target_accept",
+        "mala=True",
+    )?;
+    needs(
+        options.target_accept.is_some() && options.adapt_steps.is_none(),
+        "target_accept",
+        "adapt_steps",
+    )?;
+    needs(
+        !options.keep_if_lower && options.shrink.is_some(),
+        "shrink",
+        "keep_if_lower=True",
+    )
 }
 
-impl RefineOptions {
-    /// The refinement these options ask for, checked (as `ebm refine` checks its flags).
-    pub fn config(&self) -> PyResult<RefineConfig> {
-        let stages = match &self.stages {
+impl RefineKeywords<'_> {
+    /// The refinement these keywords ask for, checked (as `ebm refine` checks its flags).
+    pub fn config(self) -> PyResult<RefineConfig> {
+        let mut options = self.options;
+        options.stages = match self.stages {
             Some(s) => {
-                if self.step_size.is_some() || self.temperature != 0.0 {
+                if options.step_size.is_some() || options.temperature != 0.0 {
                     return Err(PyValueError::new_err(
                         "invalid option stages: sets every step's step size and temperature; leave step_size and temperature out",
                     ));
                 }
-                Some(
-                    parse_stages(s).map_err(|e| {
-                        PyValueError::new_err(format!("invalid option stages: {e}"))
-                    })?,
-                )
+                parse_stages(s)
+                    .map_err(|e| PyValueError::new_err(format!("invalid option stages: {e}")))?
             }
             None => {
-                if self.step_size.is_none() {
+                if options.step_size.is_none() {
                     return Err(PyValueError::new_err(
                         "invalid option step_size: give step_size (or stages)",
                     ));
                 }
-                None
+                Vec::new()
             }
         };
         needs(
-            self.replicas.is_none()
-                && (self.ladder.is_some()
-                    || self.ladder_factors.is_some()
-                    || self.swap_every.is_some()),
+            options.replicas.is_none()
+                && (options.ladder.is_some()
+                    || options.ladder_factors.is_some()
+                    || options.swap_every.is_some()),
             "ladder / ladder_factors / swap_every",
             "replicas",
         )?;
-        if self.ladder.is_some() && self.ladder_factors.is_some() {
+        if options.ladder.is_some() && options.ladder_factors.is_some() {
             return Err(PyValueError::new_err(
                 "invalid option ladder: give ladder or ladder_factors, not both",
             ));
         }
         needs(
-            self.vertex_penalty.is_none() && self.vertex_penalty_schedule.is_some(),
+            options.vertex_penalty.is_none() && self.vertex_penalty_schedule.is_some(),
             "vertex_penalty_schedule",
             "vertex_penalty",
         )?;
-        let config = RefineConfig {
-            steps: self.steps,
-            step_size: self.step_size.unwrap_or(RefineConfig::default().step_size),
-            temperature: self.temperature,
-            schedule: Schedule {
-                shape: shape("schedule", &self.schedule)?,
-                step_size_end: self.step_size_end,
-                temperature_end: self.temperature_end,
-                stages: stages.unwrap_or_default(),
-            },
-            seed: self.seed.unwrap_or(0),
-            chain_offset: self.chain_offset,
-            stop: StopRule {
-                grad: self.stop_grad,
-                change: self.stop_change,
-                below: self.stop_below,
-            },
-            trace: self.trace,
-            exchange: self.replicas.map(|replicas| Exchange {
-                replicas,
-                every: self.swap_every.unwrap_or(DEFAULT_SWAP_EVERY),
-                ladder: match (&self.ladder_factors, self.ladder) {
-                    (Some(factors), _) => Ladder::Explicit(factors.clone()),
-                    (None, Some((coldest, hottest))) => Ladder::Geometric { coldest, hottest },
-                    (None, None) => Ladder::Geometric {
-                        coldest: 1.0,
-                        hottest: DEFAULT_HOTTEST,
-                    },
-                },
-            }),
-            vertex_penalty: match self.vertex_penalty {
-                Some((start, end)) => Some(VertexPenalty {
-                    start,
-                    end,
-                    shape: match &self.vertex_penalty_schedule {
-                        Some(s) => shape("vertex_penalty_schedule", s)?,
-                        None => Shape::Linear,
-                    },
-                }),
-                None => None,
-            },
-            decode: self.decode,
-            dispatch_ms: match self.dispatch_ms {
-                Some(0.0) => None,
-                Some(ms) => Some(ms),
-                None => Some(DEFAULT_DISPATCH_MS),
-            },
-            keep_non_finite: self.keep_non_finite,
-            ..RefineConfig::default()
+        options.schedule = shape("schedule", self.schedule)?;
+        options.vertex_penalty_schedule = match self.vertex_penalty_schedule {
+            Some(s) => Some(shape("vertex_penalty_schedule", s)?),
+            None => None,
         };
-        let config = self.sampler.apply(config)?;
-        config.validate().map_err(plain)?;
-        let noiseless = config.step_table().map_err(plain)?;
-        if self.seed.is_some() && noiseless.iter().all(|[_, noise]| *noise == 0.0) {
-            return Err(PyValueError::new_err(
-                "invalid option seed: would be ignored: no step has noise (the temperature is 0 throughout)",
-            ));
-        }
-        Ok(config)
+        check_sampler(&options.sampler)?;
+        options.config().map_err(plain)
     }
 }

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use ebm::{Checkpoint, Objective, Optimizer, PathChoice, RefineConfig, TrainConfig, TrainData};
+use ebm::{
+    Checkpoint, Objective, Optimizer, PathChoice, RefineConfig, SamplerOptions, TrainConfig,
+    TrainData,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
@@ -15,7 +18,7 @@ use crate::context::Context;
 use crate::engine::with_progress;
 use crate::errors::{plain, to_py, EbmError, Inputs, NEGATIVES};
 use crate::model::Model;
-use crate::options::SamplerOptions;
+use crate::options::check_sampler;
 
 /// A training run: the model's weights live on the GPU and are updated in place; one
 /// step is one submission that reads nothing back but the statistics every `log_every`
@@ -131,12 +134,13 @@ impl Trainer {
             keep_if_lower,
             shrink,
         };
+        check_sampler(&sampler)?;
         let negatives = sampler.apply(RefineConfig {
             steps: negative_steps,
             step_size: negative_step_size,
             temperature: negative_temperature,
             ..TrainConfig::default().negatives
-        })?;
+        });
         let config = TrainConfig {
             objective,
             alpha,

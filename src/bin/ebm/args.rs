@@ -243,7 +243,7 @@ pub struct SamplerArgs {
     /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
     #[arg(
         long,
-        default_value_t = 0.5,
+        default_value_t = ebm::DEFAULT_SHRINK,
         allow_negative_numbers = true,
         requires = "keep_if_lower"
     )]
@@ -251,6 +251,21 @@ pub struct SamplerArgs {
 }
 
 impl SamplerArgs {
+    /// These flags in the library's terms.
+    pub fn options(&self) -> ebm::SamplerOptions {
+        ebm::SamplerOptions {
+            prior_l2: self.prior_l2,
+            clamp: self.clamp,
+            clip_grad: self.clip_grad,
+            simplex: self.simplex,
+            mala: self.mala,
+            adapt_steps: self.adapt_steps,
+            target_accept: self.target_accept,
+            keep_if_lower: self.keep_if_lower,
+            shrink: Some(self.shrink),
+        }
+    }
+
     /// The first of these flags that was given (set away from its default), if any.
     pub fn first_given(&self) -> Option<&'static str> {
         [
@@ -452,15 +467,6 @@ fn parse_pair(s: &str) -> Result<(f32, f32), String> {
     Ok((num(lo)?, num(hi)?))
 }
 
-/// `--dispatch-ms`: the default budget when not given, no split for 0.
-pub fn dispatch_budget(flag: Option<f32>) -> Option<f32> {
-    match flag {
-        Some(0.0) => None,
-        Some(ms) => Some(ms),
-        None => Some(ebm::DEFAULT_DISPATCH_MS),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,13 +476,6 @@ mod tests {
         assert_eq!(parse_pair("-1, 2.5"), Ok((-1.0, 2.5)));
         assert!(parse_pair("1").unwrap_err().contains("expected LO,HI"));
         assert!(parse_pair("a,1").unwrap_err().contains("not a number"));
-    }
-
-    #[test]
-    fn dispatch_ms_zero_means_one_dispatch() {
-        assert_eq!(dispatch_budget(Some(0.0)), None);
-        assert_eq!(dispatch_budget(Some(5.0)), Some(5.0));
-        assert_eq!(dispatch_budget(None), Some(ebm::DEFAULT_DISPATCH_MS));
     }
 
     #[test]

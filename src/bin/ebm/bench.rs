@@ -5,9 +5,9 @@
 use std::time::Instant;
 
 use ebm::rng::HostRng;
-use ebm::{Context, Engine, Error, Model, PathChoice, RefineConfig, Result};
+use ebm::{dispatch_budget, Context, Engine, Error, Model, PathChoice, RefineConfig, Result};
 
-use crate::args::{dispatch_budget, BenchArgs};
+use crate::args::BenchArgs;
 use crate::peak;
 use crate::workloads::{suite, uniform_inputs, workloads, Workload};
 

@@ -182,6 +182,7 @@ mod tests {
         "RefineConfig::decode",
         "RefineConfig::exchange",
         "RefineConfig::chain_offset",
+        "RefineConfig::seed",
         "Exchange::replicas",
         "Exchange::every",
         "Exchange::ladder",

@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ebm::{
-    parse_stages, BestOf, Context, Engine, Error, Exchange, Ladder, Progress, RefineConfig,
-    Refinement, Result, Sampler, Schedule, Shape, StopRule, VertexPenalty,
+    parse_stages, BestOf, Context, Engine, Error, Progress, RefineConfig, RefineOptions,
+    Refinement, Result, Sampler,
 };
 
-use crate::args::{dispatch_budget, RefineArgs, SamplerArgs};
+use crate::args::RefineArgs;
 use crate::files::{check_not_input, check_output, check_writable};
 use crate::inputs::{read_fixed, read_job, Job};
 use crate::interrupt::interrupt_flag;
@@ -22,94 +22,39 @@ use crate::summary::{refine_line, Energies, RefineRun};
 use crate::trace_file;
 use crate::Outcome;
 
-/// `config` with the sampler options of `flags` (`refine`'s, or `train`'s for its
-/// negatives): the sampler, the prior, the clamp, the gradient clip and the simplex.
-pub fn with_sampler(flags: &SamplerArgs, config: RefineConfig) -> RefineConfig {
-    let sampler = if flags.mala {
-        Sampler::Mala {
-            adapt_steps: flags.adapt_steps.unwrap_or(0),
-            target_accept: flags.target_accept.unwrap_or(0.574),
-        }
-    } else if flags.keep_if_lower {
-        Sampler::KeepIfLower {
-            shrink: flags.shrink,
-        }
-    } else {
-        Sampler::Langevin
-    };
-    RefineConfig {
-        sampler,
-        prior_l2: flags.prior_l2,
-        clamp: flags.clamp,
-        clip_grad: flags.clip_grad,
-        simplex: flags.simplex,
-        ..config
-    }
-}
-
-/// `--swap-every` when not given.
-const DEFAULT_SWAP_EVERY: u32 = 10;
-/// The hottest factor of `--ladder` when not given.
-const DEFAULT_HOTTEST: f32 = 10.0;
-
-/// The refinement the flags ask for, checked.
+/// The refinement the flags ask for, checked (clap has already refused flags that need or
+/// exclude others; the library decides what a flag left out becomes).
 fn config_of(args: &RefineArgs) -> Result<RefineConfig> {
     let stages = match &args.stages {
         Some(s) => parse_stages(s).map_err(|e| Error::config("--stages", e))?,
         None => Vec::new(),
     };
-    let config = with_sampler(
-        &args.sampler,
-        RefineConfig {
-            steps: args.steps,
-            // With --stages (which sets every step's eta and T) neither is given.
-            step_size: args.step_size.unwrap_or(RefineConfig::default().step_size),
-            temperature: args.temperature.unwrap_or(0.0),
-            schedule: Schedule {
-                shape: args.schedule,
-                step_size_end: args.step_size_end,
-                temperature_end: args.temperature_end,
-                stages,
-            },
-            seed: args.seed.unwrap_or(0),
-            chain_offset: args.chain_offset.unwrap_or(0),
-            stop: StopRule {
-                grad: args.stop_grad,
-                change: args.stop_change,
-                below: args.stop_below,
-            },
-            trace: args.trace.is_some(),
-            exchange: args.replicas.map(|replicas| Exchange {
-                replicas,
-                every: args.swap_every.unwrap_or(DEFAULT_SWAP_EVERY),
-                ladder: match (&args.ladder_factors, args.ladder) {
-                    (Some(factors), _) => Ladder::Explicit(factors.clone()),
-                    (None, Some((coldest, hottest))) => Ladder::Geometric { coldest, hottest },
-                    (None, None) => Ladder::Geometric {
-                        coldest: 1.0,
-                        hottest: DEFAULT_HOTTEST,
-                    },
-                },
-            }),
-            vertex_penalty: args.vertex_penalty.map(|(start, end)| VertexPenalty {
-                start,
-                end,
-                shape: args.vertex_penalty_schedule.unwrap_or(Shape::Linear),
-            }),
-            decode: args.decode,
-            dispatch_ms: dispatch_budget(args.dispatch_ms),
-            keep_non_finite: args.keep_non_finite,
-            ..RefineConfig::default()
-        },
-    );
-    config.validate()?;
-    if args.seed.is_some() && config.step_table()?.iter().all(|[_, noise]| *noise == 0.0) {
-        return Err(Error::config(
-            "--seed",
-            "would be ignored: no step has noise (the temperature is 0 throughout)",
-        ));
+    RefineOptions {
+        steps: args.steps,
+        step_size: args.step_size,
+        temperature: args.temperature.unwrap_or(0.0),
+        schedule: args.schedule,
+        step_size_end: args.step_size_end,
+        temperature_end: args.temperature_end,
+        stages,
+        seed: args.seed,
+        chain_offset: args.chain_offset.unwrap_or(0),
+        sampler: args.sampler.options(),
+        replicas: args.replicas,
+        ladder: args.ladder,
+        ladder_factors: args.ladder_factors.clone(),
+        swap_every: args.swap_every,
+        vertex_penalty: args.vertex_penalty,
+        vertex_penalty_schedule: args.vertex_penalty_schedule,
+        decode: args.decode,
+        stop_grad: args.stop_grad,
+        stop_change: args.stop_change,
+        stop_below: args.stop_below,
+        trace: args.trace.is_some(),
+        dispatch_ms: args.dispatch_ms,
+        keep_non_finite: args.keep_non_finite,
     }
-    Ok(config)
+    .config()
 }
 
 /// Refuses outputs that cannot be written or would overwrite an input, before any work.

@@ -20,7 +20,6 @@ use crate::files::{check_not_input, check_output};
 use crate::interrupt::interrupt_flag;
 use crate::npy;
 use crate::progress_bar::ProgressBar;
-use crate::refine::with_sampler;
 use crate::summary::{short, train_line, TrainRun};
 use crate::trace_file::number32;
 use crate::Outcome;
@@ -520,19 +519,16 @@ fn config_of(args: &TrainArgs, resumed: Option<&Checkpoint>) -> Result<TrainConf
             "would be ignored: with --buffer 0 every negative starts from noise",
         ));
     }
-    let negatives = with_sampler(
-        &args.sampler,
-        RefineConfig {
-            steps: args.negative_steps.unwrap_or(default.negatives.steps),
-            step_size: args
-                .negative_step_size
-                .unwrap_or(default.negatives.step_size),
-            temperature: args
-                .negative_temperature
-                .unwrap_or(default.negatives.temperature),
-            ..default.negatives.clone()
-        },
-    );
+    let negatives = args.sampler.options().apply(RefineConfig {
+        steps: args.negative_steps.unwrap_or(default.negatives.steps),
+        step_size: args
+            .negative_step_size
+            .unwrap_or(default.negatives.step_size),
+        temperature: args
+            .negative_temperature
+            .unwrap_or(default.negatives.temperature),
+        ..default.negatives.clone()
+    });
     if cd {
         // Checked here, so that its errors name the negatives' own flags.
         negatives.validate()?;
