@@ -176,3 +176,87 @@ pub fn rename_settings(text: &str, names: &[(&str, &str)]) -> String {
     }
     out
 }
+
+/// What a front end calls the setting `field` (as the library spells it in errors), by the
+/// first entry of `names` for it; None where it has no name there.
+pub fn setting_name<'a>(field: &str, names: &[(&str, &'a str)]) -> Option<&'a str> {
+    names.iter().find(|(f, _)| *f == field).map(|(_, n)| *n)
+}
+
+/// An [`Error::Config`]'s `field` and `message` in a front end's words: "invalid option
+/// NAME: MESSAGE", every setting named as `names` names it ([`rename_settings`]). A
+/// training run's negatives (`TrainConfig::negatives`) name their own setting at fault at
+/// the message's start (`RefineConfig::x: ...`): that setting is the one named.
+pub fn describe_setting_error(field: &str, message: &str, names: &[(&str, &str)]) -> String {
+    let (field, message) = match message.split_once(": ") {
+        Some((inner, rest))
+            if field == "TrainConfig::negatives" && setting_name(inner, names).is_some() =>
+        {
+            (inner, rest)
+        }
+        _ => (field, message),
+    };
+    format!(
+        "invalid option {}: {}",
+        setting_name(field, names).unwrap_or(field),
+        rename_settings(message, names)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: &[(&str, &str)] = &[
+        ("RefineConfig::step_size", "--negative-step-size"),
+        ("RefineConfig::step_size", "--step-size"),
+        ("Sampler::Mala", "--mala"),
+        ("Sampler::Mala::target_accept", "--target-accept"),
+        ("TrainConfig::negatives", "--negative-*"),
+    ];
+
+    #[test]
+    fn a_setting_is_named_by_its_first_entry() {
+        assert_eq!(
+            setting_name("RefineConfig::step_size", NAMES),
+            Some("--negative-step-size")
+        );
+        assert_eq!(setting_name("RefineConfig::seed", NAMES), None);
+    }
+
+    #[test]
+    fn setting_errors_speak_the_front_ends_names() {
+        assert_eq!(
+            describe_setting_error(
+                "Sampler::Mala",
+                "Sampler::Mala::target_accept must be in (0, 1)",
+                NAMES
+            ),
+            "invalid option --mala: --target-accept must be in (0, 1)"
+        );
+        assert_eq!(
+            describe_setting_error("RefineConfig::seed", "would be ignored", NAMES),
+            "invalid option RefineConfig::seed: would be ignored"
+        );
+    }
+
+    #[test]
+    fn the_negatives_name_their_own_setting_at_fault() {
+        assert_eq!(
+            describe_setting_error(
+                "TrainConfig::negatives",
+                "RefineConfig::step_size: must be a positive number, got -1",
+                NAMES
+            ),
+            "invalid option --negative-step-size: must be a positive number, got -1"
+        );
+        assert_eq!(
+            describe_setting_error(
+                "TrainConfig::negatives",
+                "unknown: needs Sampler::Mala",
+                NAMES
+            ),
+            "invalid option --negative-*: unknown: needs --mala"
+        );
+    }
+}

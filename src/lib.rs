@@ -56,7 +56,7 @@ pub use config::{
 };
 pub use context::{adapters, adapters_for, AdapterChoice, Context};
 pub use engine::{pick_best, BestOf, Engine, WeightGrad};
-pub use error::{rename_settings, Error, Result};
+pub use error::{describe_setting_error, rename_settings, setting_name, Error, Result};
 pub use model::{Layer, Model, ModelSpec};
 pub use options::{
     dispatch_budget, RefineOptions, SamplerOptions, DEFAULT_HOTTEST, DEFAULT_SHRINK,

@@ -82,19 +82,9 @@ pub const NEGATIVES: &[(&str, &str)] = &[
     ("RefineConfig::temperature", "negative_temperature"),
 ];
 
-/// The keyword that sets `field`, `renamed` first.
-fn keyword_of(field: &str, renamed: &[(&str, &'static str)]) -> Option<&'static str> {
-    renamed
-        .iter()
-        .chain(KEYWORDS)
-        .find(|(f, _)| *f == field)
-        .map(|(_, k)| *k)
-}
-
-/// `text` with every setting name replaced by its keyword, `renamed` first.
-fn in_keywords(text: &str, renamed: &[(&str, &'static str)]) -> String {
-    let names: Vec<(&str, &str)> = renamed.iter().chain(KEYWORDS).copied().collect();
-    ebm::rename_settings(text, &names)
+/// Every setting's keyword, `renamed` first.
+fn keywords_with(renamed: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    renamed.iter().chain(KEYWORDS).copied().collect()
 }
 
 /// The names of a call's inputs: the library's `y` is `y0` in a refinement.
@@ -105,25 +95,12 @@ pub struct Inputs {
 }
 
 /// The Python exception for `e`.
-pub fn to_py(e: Error, inputs: Inputs, renamed: &[(&str, &'static str)]) -> PyErr {
+pub fn to_py(e: Error, inputs: Inputs, renamed: &[(&'static str, &'static str)]) -> PyErr {
+    let keywords = keywords_with(renamed);
     match &e {
-        Error::Config { field, message } if *field == "TrainConfig::negatives" => {
-            // The negatives' own setting at fault, named in the message: `RefineConfig::x: ...`.
-            let (field, message) = match message.split_once(": ") {
-                Some((inner, rest)) if keyword_of(inner, renamed).is_some() => (inner, rest),
-                _ => (*field, message.as_str()),
-            };
-            PyValueError::new_err(format!(
-                "invalid option {}: {}",
-                keyword_of(field, renamed).unwrap_or(field),
-                in_keywords(message, renamed)
-            ))
+        Error::Config { field, message } => {
+            PyValueError::new_err(ebm::describe_setting_error(field, message, &keywords))
         }
-        Error::Config { field, message } => PyValueError::new_err(format!(
-            "invalid option {}: {}",
-            keyword_of(field, renamed).unwrap_or(field),
-            in_keywords(message, renamed)
-        )),
         Error::Input { name, message } => {
             let name = match (name.as_str(), inputs.y) {
                 ("y" | "y0", Some(y)) => y,
@@ -136,12 +113,15 @@ pub fn to_py(e: Error, inputs: Inputs, renamed: &[(&str, &'static str)]) -> PyEr
                 .iter()
                 .find_map(|p| message.strip_prefix(p))
                 .unwrap_or(message);
-            PyValueError::new_err(format!("{name}: {}", in_keywords(message, renamed)))
+            PyValueError::new_err(format!(
+                "{name}: {}",
+                ebm::rename_settings(message, &keywords)
+            ))
         }
         Error::Model(_) | Error::ModelFile { .. } => {
-            PyValueError::new_err(in_keywords(&e.to_string(), renamed))
+            PyValueError::new_err(ebm::rename_settings(&e.to_string(), &keywords))
         }
-        _ => EbmError::new_err(in_keywords(&e.to_string(), renamed)),
+        _ => EbmError::new_err(ebm::rename_settings(&e.to_string(), &keywords)),
     }
 }
 

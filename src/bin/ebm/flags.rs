@@ -76,16 +76,7 @@ pub const NEGATIVES_FLAGS: &[(&str, &str)] = &[
 /// The flag that sets the library's `field`, if it has one.
 #[cfg(test)]
 fn flag_of(field: &str) -> Option<&'static str> {
-    flag_in(field, &[])
-}
-
-/// As `flag_of`, `renamed` (a subcommand's own spellings) first.
-fn flag_in(field: &str, renamed: &[(&str, &'static str)]) -> Option<&'static str> {
-    renamed
-        .iter()
-        .chain(FLAGS)
-        .find(|(f, _)| *f == field)
-        .map(|(_, flag)| *flag)
+    ebm::setting_name(field, FLAGS)
 }
 
 /// `text` with every setting name in it replaced by its flag, longest names first (so
@@ -93,13 +84,12 @@ fn flag_in(field: &str, renamed: &[(&str, &'static str)]) -> Option<&'static str
 /// where no identifier character follows it.
 #[cfg(test)]
 fn in_flags(text: &str) -> String {
-    in_flags_with(text, &[])
+    ebm::rename_settings(text, FLAGS)
 }
 
-/// As `in_flags`, with `renamed` (a subcommand's own spellings) before the common ones.
-fn in_flags_with(text: &str, renamed: &[(&str, &'static str)]) -> String {
-    let names: Vec<(&str, &str)> = renamed.iter().chain(FLAGS).copied().collect();
-    ebm::rename_settings(text, &names)
+/// Every setting's flag, `renamed` (a subcommand's own spellings) first.
+fn flags_with(renamed: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    renamed.iter().chain(FLAGS).copied().collect()
 }
 
 /// The files behind the library's input names (`x`, `y`, `y0`, `fixed`, `TrainData::x`,
@@ -134,31 +124,14 @@ impl InputFiles<'_> {
 /// The message the command line prints for `e`: settings named by their flags, the
 /// library's input names by their flag and file.
 pub fn describe(e: &Error, files: &InputFiles<'_>) -> String {
-    let renamed = files.renamed;
+    let flags = flags_with(files.renamed);
     match e {
-        // The negatives' own setting at fault, named in the message: `RefineConfig::x: ...`.
-        Error::Config { field, message } if *field == "TrainConfig::negatives" => {
-            match message.split_once(": ") {
-                Some((inner, rest)) if flag_in(inner, renamed).is_some() => {
-                    let flag = flag_in(inner, renamed).unwrap_or(field);
-                    format!("invalid option {flag}: {}", in_flags_with(rest, renamed))
-                }
-                _ => format!(
-                    "invalid option {}: {}",
-                    flag_in(field, renamed).unwrap_or(field),
-                    in_flags_with(message, renamed)
-                ),
-            }
-        }
-        Error::Config { field, message } => {
-            let flag = flag_in(field, renamed).unwrap_or(field);
-            format!("invalid option {flag}: {}", in_flags_with(message, renamed))
-        }
+        Error::Config { field, message } => ebm::describe_setting_error(field, message, &flags),
         Error::Input { name, message } => {
             let name = files.describe(name).unwrap_or_else(|| name.clone());
-            format!("{name}: {}", in_flags_with(message, renamed))
+            format!("{name}: {}", ebm::rename_settings(message, &flags))
         }
-        other => in_flags_with(&other.to_string(), renamed),
+        other => ebm::rename_settings(&other.to_string(), &flags),
     }
 }
 
