@@ -45,11 +45,19 @@ pub fn f32_array(py: Python<'_>, values: Vec<f32>, shape: &[usize]) -> PyResult<
         .unbind())
 }
 
-/// An int32 NumPy array of `values` (counts, indices; the command line's int32 tensors).
-pub fn i32_array(py: Python<'_>, values: impl IntoIterator<Item = i64>) -> Py<PyAny> {
+/// An int32 NumPy array of shape `shape` holding `values` (counts, indices; the command
+/// line's int32 tensors), each saturated at `i32::MAX`.
+pub fn i32_array(
+    py: Python<'_>,
+    values: impl IntoIterator<Item = i64>,
+    shape: &[usize],
+) -> PyResult<Py<PyAny>> {
     let v: Vec<i32> = values
         .into_iter()
         .map(|k| i32::try_from(k).unwrap_or(i32::MAX))
         .collect();
-    PyArray1::from_vec(py, v).into_any().unbind()
+    Ok(PyArray1::from_vec(py, v)
+        .reshape(shape.to_vec())?
+        .into_any()
+        .unbind())
 }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use ebm::{BestOf as LibBestOf, Refinement as LibRefinement, Sampler};
-use numpy::PyArrayMethods;
 use pyo3::prelude::*;
 
 use crate::arrays::{f32_array, i32_array};
@@ -82,7 +81,8 @@ impl Refinement {
     ) -> PyResult<Self> {
         let n = r.energy.len();
         let f32s = |v: Vec<f32>, shape: &[usize]| f32_array(py, v, shape);
-        let counts = |v: &[u32]| i32_array(py, v.iter().map(|&k| i64::from(k)));
+        let counts =
+            |v: &[u32], shape: &[usize]| i32_array(py, v.iter().map(|&k| i64::from(k)), shape);
         let (warmup, after) = match config.sampler {
             Sampler::Mala { adapt_steps, .. } if adapt_steps > 0 => {
                 let (w, a) = r.warmup_and_after_acceptance(adapt_steps);
@@ -120,31 +120,25 @@ impl Refinement {
             let pairs = x.pair_acceptance();
             let len = pairs.len();
             let grid = [x.round_trips.len(), len];
-            let counts_of = |v: &[u32]| -> PyResult<Py<PyAny>> {
-                let flat: Vec<i32> = v
-                    .iter()
-                    .map(|&k| i32::try_from(k).unwrap_or(i32::MAX))
-                    .collect();
-                Ok(numpy::PyArray1::from_vec(py, flat)
-                    .reshape(grid.to_vec())?
-                    .into_any()
-                    .unbind())
-            };
             swap_acceptance = Some(f32s(pairs, &[len])?);
-            round_trips = Some(counts(&x.round_trips));
-            swaps_proposed = Some(counts_of(&x.proposed)?);
-            swaps_accepted = Some(counts_of(&x.accepted)?);
+            round_trips = Some(counts(&x.round_trips, &grid[..1])?);
+            swaps_proposed = Some(counts(&x.proposed, &grid)?);
+            swaps_accepted = Some(counts(&x.accepted, &grid)?);
         }
         Ok(Refinement {
             acceptance: f32s(r.acceptance_rate(), &[n])?,
-            steps_taken: counts(&r.steps_taken),
-            accepted: counts(&r.accepted),
+            steps_taken: counts(&r.steps_taken, &[n])?,
+            accepted: counts(&r.accepted, &[n])?,
             step_scale: f32s(r.step_scale.clone(), &[n])?,
             acceptance_warmup: warmup,
             acceptance_after_warmup: after,
             non_finite_at: config
                 .keep_non_finite
-                .then(|| i32_array(py, r.non_finite_at.iter().map(|s| s.map_or(-1, i64::from)))),
+                .then(|| {
+                    let steps = r.non_finite_at.iter().map(|s| s.map_or(-1, i64::from));
+                    i32_array(py, steps, &[n])
+                })
+                .transpose()?,
             trace,
             decoded_y,
             decoded_energy,
@@ -200,7 +194,7 @@ impl BestOf {
         Ok(BestOf {
             y: f32_array(py, b.y, &[m, y_dim])?,
             energy: f32_array(py, b.energy, &[m])?,
-            best: i32_array(py, b.best.iter().map(|&k| i64::from(k))),
+            best: i32_array(py, b.best.iter().map(|&k| i64::from(k)), &[m])?,
             spread: f32_array(py, b.spread, &[m])?,
             all: Py::new(py, Refinement::new(py, b.all, config, y_dim)?)?,
         })
