@@ -42,6 +42,17 @@ pub enum PathChoice {
     Exactly(KernelPath),
 }
 
+/// The name `--kernel` takes for this choice: `auto`, `tile`, or the path's own name.
+impl fmt::Display for PathChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathChoice::Auto => write!(f, "auto"),
+            PathChoice::AnyTile => write!(f, "tile"),
+            PathChoice::Exactly(path) => path.fmt(f),
+        }
+    }
+}
+
 impl FromStr for PathChoice {
     type Err = String;
 
@@ -62,5 +73,24 @@ impl FromStr for PathChoice {
                 }
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_name_parses_and_prints_back() {
+        let mut names = vec!["auto", "chain", "tile", "layered"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        names.extend(TILE_CHAINS.iter().map(|c| format!("tile{c}")));
+        for name in names {
+            let choice: PathChoice = name.parse().unwrap();
+            assert_eq!(choice.to_string(), name);
+        }
+        assert!("tile3".parse::<PathChoice>().is_err());
     }
 }

@@ -224,8 +224,22 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         }
     }
     let mut records = Vec::new();
+    // A suite goes on past a job that fails (a path the driver miscomputes, say), so one
+    // failure does not cost the other paths' figures; the first failure is the exit status.
+    let mut first_failure = None;
     for (job, choice) in plan {
-        let mut r = time_workload(&ctx, job, args.runs, choice, dispatch_ms)?;
+        let mut r = match time_workload(&ctx, job, args.runs, choice, dispatch_ms) {
+            Ok(r) => r,
+            Err(e) if args.suite => {
+                eprintln!(
+                    "ebm bench: {} at batch {} on {choice}: {e}",
+                    job.name, job.batch
+                );
+                first_failure.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         r.peak_share = peak.map(|p| r.gflops / p);
         r.peak_gflops = peak;
         if !args.json {
@@ -239,7 +253,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             serde_json::to_string_pretty(&records).expect("records serialise")
         );
     }
-    Ok(())
+    first_failure.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
