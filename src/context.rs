@@ -111,6 +111,19 @@ pub fn adapters_for(choice: &AdapterChoice) -> (Vec<wgpu::AdapterInfo>, Option<u
     (infos, chosen)
 }
 
+/// What the adapter `choice` picks offers, whether or not `ebm` uses it: all its features,
+/// and the cooperative-matrix (tensor core) shapes wgpu reports for it (`ebm info`). None
+/// when no adapter matches.
+pub fn adapter_offers(
+    choice: &AdapterChoice,
+) -> Option<(wgpu::Features, Vec<wgpu::CooperativeMatrixProperties>)> {
+    let instance = instance_for(choice.backends);
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+    let adapter = &adapters[choose(&infos, choice.name.as_deref())?];
+    Some((adapter.features(), adapter.cooperative_matrix_properties()))
+}
+
 /// The adapter whose name holds `name` (case-insensitive), else the best kind: discrete
 /// GPUs, then integrated, virtual, and CPU adapters.
 fn choose(infos: &[wgpu::AdapterInfo], name: Option<&str>) -> Option<usize> {

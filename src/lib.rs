@@ -54,7 +54,7 @@ pub use activation::{Activation, Output};
 pub use config::{
     Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty, DEFAULT_DISPATCH_MS,
 };
-pub use context::{adapters, adapters_for, AdapterChoice, Context};
+pub use context::{adapter_offers, adapters, adapters_for, AdapterChoice, Context};
 pub use engine::{pick_best, BestOf, Engine, WeightGrad};
 pub use error::{describe_setting_error, rename_settings, setting_name, Error, Result};
 pub use model::{Layer, Model, ModelSpec};

@@ -17,6 +17,28 @@ pub fn info() -> Result<()> {
     let l = ctx.limits();
     println!("chosen: {} on {:?}", info.name, info.backend);
     println!("features: {:?}", ctx.features());
+    if let Some((offered, shapes)) = ebm::adapter_offers(&ebm::AdapterChoice::default()) {
+        println!("adapter offers: {offered:?}");
+        match shapes.is_empty() {
+            true => println!("cooperative matrix shapes: none"),
+            false => println!("cooperative matrix shapes ({}):", shapes.len()),
+        }
+        for s in &shapes {
+            println!(
+                "  {}x{}x{} {:?} -> {:?}{}",
+                s.m_size,
+                s.n_size,
+                s.k_size,
+                s.ab_type,
+                s.cr_type,
+                if s.saturating_accumulation {
+                    " (saturating)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     println!("limits:");
     let rows = [
         (
