@@ -1,7 +1,6 @@
-// Resources shared by every kernel of the fused MLP family. The host twins of `Params` and
-// `LayerDesc` are in src/kernels/params.rs (keep in sync: a test compares their layouts via naga).
-
-#import layer_desc.wgsl
+// Resources shared by every kernel of a refinement, an evaluation and the weight gradients.
+// The host twins of `Params` and `ChainState` are in src/kernels/params.rs (a test compares
+// their layouts via naga); the energy's program is generated code (src/kernels/codegen.rs).
 
 struct Params {
     n_chains: u32,      // chains in this dispatch
@@ -10,19 +9,15 @@ struct Params {
     step_offset: u32,   // global index of its first step (keys the noise)
     x_dim: u32,
     y_dim: u32,
-    n_layers: u32,
     stride: u32,        // scratch holds unit u of chain c at u * stride + c
     seed_lo: u32,
     seed_hi: u32,
-    delta_a: u32,       // scratch units of the two back-propagation buffers
-    delta_b: u32,
     prior_l2: f32,      // lambda without a vertex penalty (the schedule holds each step's)
     use_clamp: u32,
     clamp_lo: f32,
     clamp_hi: f32,
     write_energy: u32,  // 0: this dispatch leaves the energy to a later one
-    layer: u32,         // the layer a dispatch of the layered path works on
-    xpart: u32,         // scratch units of W_x x + b (layered path)
+    layer: u32,         // the product or run of instructions a layered dispatch works on
     clip_grad: f32,     // > 0: each step's dE/dy + lambda y is scaled to at most this norm
     use_fixed: u32,     // 1: coordinates with fixed[c * y_dim + k] != 0 never move
     simplex: u32,       // > 0: groups of this many coordinates are projected onto the simplex
@@ -130,20 +125,20 @@ fn finite(v: f32) -> bool {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;
-@group(0) @binding(2) var<storage, read> layer_table: array<LayerDesc>;
-@group(0) @binding(3) var<storage, read> xs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(5) var<storage, read_write> energies: array<f32>;
-@group(0) @binding(6) var<storage, read_write> grads: array<f32>;
-// Unit-major so that neighbouring invocations (chains) touch neighbouring words.
-@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(2) var<storage, read> xs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ys: array<f32>;
+@group(0) @binding(4) var<storage, read_write> energies: array<f32>;
+@group(0) @binding(5) var<storage, read_write> grads: array<f32>;
+// The energy's tensors, unit-major so that neighbouring invocations (chains) touch
+// neighbouring words; then what an accept rule saves.
+@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
 // Per step: (step size eta, noise scale sqrt(2 eta T), the prior's lambda, the vertex
 // penalty's weight w), from the schedule (src/config.rs, RefineConfig::checked_table); one
 // row more than the steps, for the energy after the last.
-@group(0) @binding(8) var<storage, read> schedule: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> schedule: array<vec4<f32>>;
 // Per chain and coordinate, [n, y_dim]: nonzero where y is fixed at its start value.
-@group(0) @binding(9) var<storage, read> fixed: array<u32>;
-@group(0) @binding(10) var<storage, read_write> chain_state: array<ChainState>;
+@group(0) @binding(8) var<storage, read> fixed: array<u32>;
+@group(0) @binding(9) var<storage, read_write> chain_state: array<ChainState>;
 // With params.trace: (energy, gradient norm) of chain c before step s at 2 (s * stride + c);
 // trace_reduce leaves per step (min, sum, max, sum of gradient norms) from trace_summary on.
-@group(0) @binding(11) var<storage, read_write> trace: array<f32>;
+@group(0) @binding(10) var<storage, read_write> trace: array<f32>;

@@ -13,8 +13,8 @@
 
 #import bindings.wgsl
 #import philox.wgsl
-#import mlp.wgsl
 #import step.wgsl
+#import energy_chain.wgsl
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -24,28 +24,29 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     // Accept rules keep the energy and dE/dy of the current y: each step computes them
     // once, at the proposal. The first step of a dispatch starts from y's.
+    energy_pre(c);
     use_prior_of(params.step_offset);
     if RULE != 0u && params.steps > 0u && !stopped(c) {
-        chain_state[c].energy = forward(c) + prior_energy(c);
-        backward(c);
+        chain_state[c].energy = energy_forward(c) + prior_energy(c);
+        energy_backward(c);
     }
     let needs_energy = params.trace != 0u || params.stop_flags != 0u;
     for (var s = 0u; s < params.steps && !stopped(c); s++) {
         let step = params.step_offset + s;
         use_prior_of(step);
         if RULE == 0u {
-            var u = forward(c);
+            var u = energy_forward(c);
             if needs_energy {
                 u += prior_energy(c);
             }
-            backward(c);
+            energy_backward(c);
             if begin_step(c, step, u) {
                 step_chain(c, step);
             }
         } else if begin_step(c, step, chain_state[c].energy) {
             step_chain(c, step);
-            let u_next = forward(c) + prior_energy(c);
-            backward(c);
+            let u_next = energy_forward(c) + prior_energy(c);
+            energy_backward(c);
             settle(c, step, u_next);
         }
     }
@@ -53,5 +54,5 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     use_prior_of(params.step_offset + params.steps);
-    energies[c] = forward(c) + prior_energy(c);
+    energies[c] = energy_forward(c) + prior_energy(c);
 }

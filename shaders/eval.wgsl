@@ -1,7 +1,7 @@
 // eval: energy and dE/dy of every chain's y (no prior, no step).
 
 #import bindings.wgsl
-#import mlp.wgsl
+#import energy_chain.wgsl
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn eval(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -9,6 +9,7 @@ fn eval(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= params.n_chains {
         return;
     }
-    energies[c] = forward(c);
-    backward(c);
+    energy_pre(c);
+    energies[c] = energy_forward(c);
+    energy_backward(c);
 }

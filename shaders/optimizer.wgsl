@@ -8,11 +8,10 @@
 // The host twins are `OptimParams` and `OPTIMIZER_BINDINGS` in src/kernels/train.rs; the
 // float64 twin is src/reference/train.rs.
 
-#import layer_desc.wgsl
+#import energy_packing.wgsl
 
 struct OptimParams {
     n_params: u32,      // parameters (the weights before the transposed copies)
-    n_layers: u32,
     kind: u32,          // OPTIMIZER_ADAM or OPTIMIZER_SGD
     step: u32,          // the training step
     row: u32,           // its statistics row
@@ -27,17 +26,17 @@ struct OptimParams {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    _pad3: u32,
 }
 
 override WORKGROUP_SIZE: u32;
 
 @group(0) @binding(0) var<uniform> optim: OptimParams;
 @group(0) @binding(1) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(2) var<storage, read> layer_table: array<LayerDesc>;
-@group(0) @binding(3) var<storage, read> param_grads: array<f32>;
+@group(0) @binding(2) var<storage, read> param_grads: array<f32>;
 // Adam's first moments [n_params], then its second moments [n_params].
-@group(0) @binding(4) var<storage, read_write> moments: array<f32>;
-@group(0) @binding(5) var<storage, read_write> train_stats: array<u32>;
+@group(0) @binding(3) var<storage, read_write> moments: array<f32>;
+@group(0) @binding(4) var<storage, read_write> train_stats: array<u32>;
 
 fn finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
@@ -119,17 +118,6 @@ fn grad_norm(@builtin(local_invocation_index) lid: u32) {
     }
 }
 
-// The layer that holds parameter p.
-fn layer_of(p: u32) -> LayerDesc {
-    var l = 0u;
-    for (; l + 1u < optim.n_layers; l++) {
-        if p < layer_table[l + 1u].weight {
-            break;
-        }
-    }
-    return layer_table[l];
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn update(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -146,10 +134,8 @@ fn update(
         moments[optim.n_params + p] = next.z;
     }
     weights[p] = w;
-    let layer = layer_of(p);
-    if p >= layer.weight && p < layer.bias {
-        let j = (p - layer.weight) / layer.n_in;
-        let i = (p - layer.weight) % layer.n_in;
-        weights[layer.weight_t + i * layer.n_out + j] = w;
+    let twin = transposed_twin(p);
+    if twin != NONE {
+        weights[twin] = w;
     }
 }

@@ -10,7 +10,7 @@
 
 #import bindings.wgsl
 #import philox.wgsl
-#import mlp.wgsl
+#import ops_chain.wgsl
 
 // |dE/dy + lambda y| of chain c over the coordinates that move.
 fn grad_norm(c: u32) -> f32 {

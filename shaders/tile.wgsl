@@ -1,32 +1,24 @@
 // tile: every step of a refinement for a tile of CHAINS chains per workgroup, in one
-// dispatch. (One long file on purpose: its functions are the phases of one kernel, reading
-// and writing the per-thread registers declared below; the parts other files share, the
-// thread layout and the lane sums, are imported.) The float32 twin of reference::refine, shaped for a GPU:
-//   - a layer of the tile is a small matrix product [CHAINS, n_in] x [n_in, n_out]; its
-//     activations live in workgroup memory as rows of units, each row a vec4 per group of
-//     4 chains (`act[u * GROUPS + g]`), so every value read feeds 4 chains at once;
-//   - threads are laid out as LANES units x GROUPS chain groups; a thread owns the units
-//     lane, lane + LANES, ... of every layer for its 4 chains (register tiling: up to
-//     MAX_UNITS vec4 accumulators), the same units in the forward and the backward pass,
-//     so act'(z) never leaves the thread (`saved`);
-//   - weight rows go through workgroup memory K_TILE at a time: a weight is read from
-//     device memory once per workgroup and step, and reused by all CHAINS chains;
-//   - W_x x + b of layer 0 is computed once per dispatch (`xpart`), since x never changes;
+// dispatch: the sampler of the tile path shape. The energy is the generated code of
+// energy_tile.wgsl (src/kernels/codegen.rs) over the ops of ops_tile.wgsl:
+//   - threads are laid out as LANES units x GROUPS chain groups of 4 (tile_layout.wgsl); a
+//     thread owns the units lane, lane + LANES, ... of every tensor for its 4 chains, in
+//     registers, the same units in the forward and the backward pass;
+//   - a linear node is a small matrix product [CHAINS, n_in] x [n_in, n_out] whose input
+//     goes through workgroup memory (`act`) and whose weights are read from device memory
+//     once per workgroup and step, K_TILE rows at a time, and reused by all CHAINS chains;
+//   - what depends on x alone (W_x x + b of a first layer, FiLM's scale and shift) is
+//     computed once per dispatch (energy_pre);
 //   - y is read once at the start and written once at the end; in between it lives in the
 //     registers of the threads that own its coordinates (`yreg`).
-// The forward pass reads each layer's transposed copy (`weight_t`), the backward pass the
-// matrix itself: both then read rows, contiguous in device memory.
 //
 // Cost per chain-step (P = multiply-adds of one forward pass, H = hidden units, D = y_dim):
 //   FLOPs 4P + O(H); device memory: 2P x 4 bytes of weights per workgroup and step, shared
 //   by CHAINS chains (8P / CHAINS bytes per chain-step, from L2 on a GPU), nothing else;
 //   dispatches: 1 per refinement; workgroup memory 4 (WIDTH * CHAINS + K_TILE * WIDTH)
-//   bytes (+ 16 WORKGROUP_SIZE for lane_sum); registers: 4 x 3 MAX_UNITS floats per thread
-//   (acc, xpart, yreg; constant-trip loops index them, so they can stay in registers) and
-//   up to 4 MAX_SAVED floats of act'(z), indexed by layer at run time (thread-local memory).
-// Narrow products (at most NARROW outputs) split their rows over the lanes and add the
-// partial sums with lane_sum(), which uses subgroup operations where the adapter has them
-// (lane_sum_subgroup.wgsl) and workgroup memory elsewhere (lane_sum.wgsl).
+//   bytes (+ 16 WORKGROUP_SIZE for lane_sum); registers: the program's REGS vec4 per
+//   thread (its values, derivatives and deltas that live at once) and this file's state
+//   (yreg, masks; ycur, gcur with an accept rule), 4 x MAX_UNITS floats each.
 // Options (the accept rule is the RULE override; the others are runtime flags): each needs
 // a chain's energy and gradient norm, i.e. one or two lane_sum()s per step; an accept rule
 // keeps y and dE/dy of the current y in registers (ycur, gcur) and one more lane_sum for
@@ -36,29 +28,11 @@
 // what lets it run without runtime bounds checks.
 
 #import bindings.wgsl
-#import activation.wgsl
 #import philox.wgsl
 #import tile_layout.wgsl
 #import lane_sum.wgsl
+#import energy_tile.wgsl
 
-// Sizes fixed per pipeline, written by the host in front of this file as constants (not
-// overrides: naga 30 sizes override-sized workgroup arrays from the overrides' defaults):
-//   CHAINS      chains per workgroup, a multiple of 4
-//   WIDTH       rows of `act`: the widest layer, x_dim and y_dim included
-//   K_TILE      weight rows staged per round
-//   LANE_SLOTS  = WORKGROUP_SIZE, the partial sums of lane_sum()
-
-// Registers per thread, fixed because WGSL sizes private arrays with constants, written by
-// the host (src/constants.rs) with the values src/kernels/tile.rs checks every model against:
-//   MAX_UNITS   vec4s of one layer a thread owns
-//   MAX_SAVED   vec4s of act'(z) a thread keeps over all hidden layers
-
-var<workgroup> act: array<vec4<f32>, WIDTH * CHAINS / 4u>;
-var<workgroup> wtile: array<f32, K_TILE * WIDTH>;
-
-var<private> acc: array<vec4<f32>, MAX_UNITS>;
-var<private> saved: array<vec4<f32>, MAX_SAVED>;
-var<private> xpart: array<vec4<f32>, MAX_UNITS>;
 var<private> yreg: array<vec4<f32>, MAX_UNITS>;
 var<private> fixed_mask: array<vec4<bool>, MAX_UNITS>;  // coordinates that never move
 var<private> group_fixed_mask: array<vec4<bool>, MAX_UNITS>;  // simplex groups with a fixed one
@@ -66,7 +40,7 @@ var<private> group_fixed_mask: array<vec4<bool>, MAX_UNITS>;  // simplex groups 
 // gradient dE/dy at the current y (the proposal's lands in acc).
 var<private> ycur: array<vec4<f32>, MAX_UNITS>;
 var<private> gcur: array<vec4<f32>, MAX_UNITS>;
-// The energy terms of the output units this thread owns, from the last forward().
+// This thread's share of the energy (without the prior) of the last energy_forward().
 var<private> energy_part: vec4<f32>;
 // ChainState of the group's 4 chains (the same in every lane of the group).
 var<private> u_cur: vec4<f32>;
@@ -89,109 +63,26 @@ var<workgroup> tile_non_finite: array<atomic<u32>, MAX_GROUPS * 4u>;
 // Whether any chain of a group (then of the tile) still runs.
 var<workgroup> group_live: array<u32, MAX_GROUPS>;
 var<workgroup> tile_live: u32;
-// acc[a] += sum over r < rows of M[r, u_a] * act[r] for this thread's units u_a < cols,
-// where M[r, c] = weights[m + r * ld + c]. Ends with a barrier, so the caller may
-// overwrite `act`.
-fn gemm(m: u32, ld: u32, rows: u32, cols: u32) {
-    let n = owned(cols);
-    for (var r0 = 0u; r0 < rows; r0 += K_TILE) {
-        let kt = min(K_TILE, rows - r0);
-        workgroupBarrier();
-        for (var i = lid; i < kt * cols; i += WORKGROUP_SIZE) {
-            let r = i / cols;
-            wtile[i] = weights[m + (r0 + r) * ld + (i - r * cols)];
-        }
-        workgroupBarrier();
-        for (var k = 0u; k < kt; k++) {
-            let v = act[row(r0 + k)];
-            let w = k * cols + lane;
-            for (var a = 0u; a < MAX_UNITS; a++) {
-                if a < n {
-                    acc[a] += wtile[w + a * lanes()] * v;
-                }
-            }
-        }
-    }
-    workgroupBarrier();
-}
-
-// Products with at most NARROW outputs (the output layer, a narrow y; NARROW from the host):
-// the rows are split over the lanes and the partial sums added with lane_sum() (subgroup
-// operations where the adapter has them), instead of rows / K_TILE rounds of gemm() in which
-// only `cols` lanes work.
-
-fn gemm_narrow(m: u32, ld: u32, rows: u32, cols: u32) {
-    for (var j = 0u; j < cols; j++) {
-        var part = vec4<f32>(0.0);
-        for (var r = lane; r < rows; r += lanes()) {
-            part += weights[m + r * ld + j] * act[row(r)];
-        }
-        let total = lane_sum(part, lane == j);
-        if lane == j {
-            acc[0] += total;
+// The tile's y into tensor dst of the energy's registers (energy_tile.wgsl's forward pass).
+fn load_y(dst: u32) {
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            regs[dst + a] = yreg[a];
         }
     }
 }
 
-// acc += the product M^T act for this thread's units, by whichever of the two suits `cols`.
-// Ends with a barrier, so the caller may overwrite `act`.
-fn product(m: u32, ld: u32, rows: u32, cols: u32) {
-    if cols <= NARROW {
-        gemm_narrow(m, ld, rows, cols);
-        workgroupBarrier();
-    } else {
-        gemm(m, ld, rows, cols);
+// dE/dy from tensor src into acc, where the sampler reads it (the backward pass's end).
+fn store_dy(src: u32) {
+    for (var a = 0u; a < MAX_UNITS; a++) {
+        if a < owned(params.y_dim) {
+            acc[a] = regs[src + a];
+        }
     }
 }
 
-struct Pair4 {
-    value: vec4<f32>,
-    grad: vec4<f32>,
-}
-
-fn act_and_grad4(z: vec4<f32>) -> Pair4 {
-    let a = act_and_grad(z.x);
-    let b = act_and_grad(z.y);
-    let c = act_and_grad(z.z);
-    let d = act_and_grad(z.w);
-    return Pair4(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
-}
-
-fn output_and_grad4(f: vec4<f32>) -> Pair4 {
-    let a = output_and_grad(f.x);
-    let b = output_and_grad(f.y);
-    let c = output_and_grad(f.z);
-    let d = output_and_grad(f.w);
-    return Pair4(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
-}
-
-// x of chain q at coordinate i, 0 past the end of the batch (those chains are never stored).
-fn x_value(q: u32, i: u32) -> f32 {
-    let c = chain_of(q);
-    if c < params.n_chains {
-        return xs[c * params.x_dim + i];
-    }
-    return 0.0;
-}
-
-// Reads the tile's x and y, and computes W_x x + b of layer 0 once for the whole dispatch.
+// Reads the tile's y, fixed masks and chain state.
 fn load_state() {
-    for (var r = lane; r < params.x_dim; r += lanes()) {
-        act[row(r)] = vec4<f32>(x_value(0u, r), x_value(1u, r), x_value(2u, r), x_value(3u, r));
-    }
-    let first = layer_table[0];
-    let n = owned(first.n_out);
-    for (var a = 0u; a < MAX_UNITS; a++) {
-        if a < n {
-            acc[a] = vec4<f32>(weights[first.bias + lane + a * lanes()]);
-        }
-    }
-    product(first.weight_t, first.n_out, params.x_dim, first.n_out);
-    for (var a = 0u; a < MAX_UNITS; a++) {
-        if a < n {
-            xpart[a] = acc[a];
-        }
-    }
     for (var a = 0u; a < MAX_UNITS; a++) {
         if a < owned(params.y_dim) {
             let k = lane + a * lanes();
@@ -206,7 +97,6 @@ fn load_state() {
             }
             yreg[a] = y;
             fixed_mask[a] = fix;
-            act[row(k)] = y;
         }
     }
     if params.simplex > 0u && params.use_fixed != 0u {
@@ -249,83 +139,7 @@ fn load_state() {
     }
 }
 
-// Forward pass of the tile from y in `act`. Hidden layers leave act(z) in `act` and
-// act'(z) in `saved`; the last layer leaves dE/df in `act` (with `energy_terms`, the
-// terms of the energy instead).
-fn forward(energy_terms: bool) {
-    var s = 0u;
-    energy_part = vec4<f32>(0.0);
-    for (var l = 0u; l < params.n_layers; l++) {
-        let layer = layer_table[l];
-        let n = owned(layer.n_out);
-        if l == 0u {
-            for (var a = 0u; a < MAX_UNITS; a++) {
-                if a < n {
-                    acc[a] = xpart[a];
-                }
-            }
-            product(layer.weight_t + params.x_dim * layer.n_out, layer.n_out, params.y_dim, layer.n_out);
-        } else {
-            for (var a = 0u; a < MAX_UNITS; a++) {
-                if a < n {
-                    acc[a] = vec4<f32>(weights[layer.bias + lane + a * lanes()]);
-                }
-            }
-            product(layer.weight_t, layer.n_out, layer.n_in, layer.n_out);
-        }
-        let last = l + 1u == params.n_layers;
-        for (var a = 0u; a < MAX_UNITS; a++) {
-            if a < n {
-                let u = lane + a * lanes();
-                if last {
-                    let e = output_and_grad4(acc[a]);
-                    act[row(u)] = select(e.grad, e.value, energy_terms);
-                    energy_part += e.value;
-                } else {
-                    let h = act_and_grad4(acc[a]);
-                    act[row(u)] = h.value;
-                    saved[s + a] = h.grad;
-                }
-            }
-        }
-        s += owned_max(layer.n_out);
-    }
-    workgroupBarrier();
-}
-
-// dE/dy of the tile from the dE/df forward() left in `act`, into acc[a] for this thread's
-// coordinates of y.
-fn backward() {
-    var s = 0u;
-    for (var l = 0u; l + 1u < params.n_layers; l++) {
-        s += owned_max(layer_table[l].n_out);
-    }
-    for (var l = params.n_layers - 1u; l > 0u; l--) {
-        let layer = layer_table[l];
-        let n = owned(layer.n_in);
-        s -= owned_max(layer.n_in);
-        for (var a = 0u; a < MAX_UNITS; a++) {
-            if a < n {
-                acc[a] = vec4<f32>(0.0);
-            }
-        }
-        product(layer.weight, layer.n_in, layer.n_out, layer.n_in);
-        for (var a = 0u; a < MAX_UNITS; a++) {
-            if a < n {
-                act[row(lane + a * lanes())] = acc[a] * saved[s + a];
-            }
-        }
-    }
-    let first = layer_table[0];
-    for (var a = 0u; a < MAX_UNITS; a++) {
-        if a < owned(params.y_dim) {
-            acc[a] = vec4<f32>(0.0);
-        }
-    }
-    product(first.weight + params.x_dim, first.n_in, first.n_out, params.y_dim);
-}
-
-// The energy of the group's 4 chains, the prior included, at the y of the last forward()
+// The energy of the group's 4 chains, the prior included, at the y of the last energy_forward()
 // (in yreg). Every thread of the workgroup calls it.
 fn energy4() -> vec4<f32> {
     var part = energy_part;
@@ -337,7 +151,8 @@ fn energy4() -> vec4<f32> {
     return lane_sum(part, true) + energy_offset;
 }
 
-// dE/dy at the current y: in acc after backward() (RULE 0), kept in gcur (accept rules).
+// dE/dy at the current y: in acc after energy_backward() (RULE 0), kept in gcur (accept
+// rules).
 fn current_grad(a: u32) -> vec4<f32> {
     if RULE == 0u {
         return acc[a];
@@ -417,7 +232,8 @@ fn tile_running() -> bool {
 
 // One step of y <- clamp(y - eta * (dE/dy + lambda * y) + sqrt(2 eta T) * N(0, 1)) for the
 // `moving` chains, with (eta, sqrt(2 eta T)) = schedule[step] times each chain's step-size
-// multiplier, from current_grad(); the new y also goes to `act` for the next forward pass.
+// multiplier, from current_grad(); the new y also goes to `act`, where project_groups()
+// works on it.
 // With an accept rule it is a proposal: the current y stays in ycur.
 fn update(step: u32) {
     let at = schedule[step];
@@ -469,7 +285,8 @@ fn note_non_finite(step: u32, bad: vec4<bool>) {
     non_finite = select(non_finite, vec4<u32>(step), bad & non_finite == vec4<u32>(RUNNING));
 }
 
-// Accept rules, once forward() and backward() have run at the proposal (its dE/dy in acc):
+// Accept rules, once energy_forward() and energy_backward() have run at the proposal (its
+// dE/dy in acc):
 // as settle() in step.wgsl, for the group's 4 chains.
 fn settle4(step: u32) {
     let u_next = energy4();
@@ -563,6 +380,8 @@ fn project_groups() {
             yreg[a] = act[row(lane + a * lanes())];
         }
     }
+    // The next forward pass writes `act` before its first barrier.
+    workgroupBarrier();
 }
 
 fn store_state() {
@@ -621,12 +440,13 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
     lane = index / groups();
     tile_chain = wg.x * CHAINS;
     load_state();
+    energy_pre();
     use_prior_of(params.step_offset);
     // Accept rules keep the energy and dE/dy of the current y: each step computes them
     // once, at the proposal. The first step of a dispatch starts from y's.
     if RULE != 0u && params.steps > 0u {
-        forward(false);
-        backward();
+        energy_forward();
+        energy_backward();
         u_cur = energy4();
         for (var a = 0u; a < MAX_UNITS; a++) {
             if a < owned(params.y_dim) {
@@ -643,8 +463,8 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
         let step = params.step_offset + s;
         use_prior_of(step);
         if RULE == 0u {
-            forward(false);
-            backward();
+            energy_forward();
+            energy_backward();
             var u = vec4<f32>(0.0);
             if needs_energy {
                 u = energy4();
@@ -654,39 +474,17 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
         } else {
             begin4(step, u_cur);
             update(step);
-            forward(false);
-            backward();
+            energy_forward();
+            energy_backward();
             settle4(step);
         }
     }
-    if RULE != 0u {
-        // A refused proposal is still in `act`: the final energy needs the kept y.
-        workgroupBarrier();
-        for (var a = 0u; a < MAX_UNITS; a++) {
-            if a < owned(params.y_dim) {
-                act[row(lane + a * lanes())] = yreg[a];
-            }
-        }
-    }
     if params.write_energy != 0u {
+        // The kept y is in yreg (a refused proposal's is gone).
         use_prior_of(params.step_offset + params.steps);
-        workgroupBarrier();
-        var prior = vec4<f32>(0.0);
+        energy_forward();
+        let energy = energy4();
         if lane == 0u {
-            for (var k = 0u; k < params.y_dim; k++) {
-                let y = act[row(k)];
-                prior += y * y;
-            }
-        }
-        forward(true);
-        if lane == 0u {
-            var energy = 0.5 * lambda * prior + energy_offset;
-            var terms = vec4<f32>(0.0);
-            let out = layer_table[params.n_layers - 1u];
-            for (var j = 0u; j < out.n_out; j++) {
-                terms += act[row(j)];
-            }
-            energy += terms;
             for (var q = 0u; q < 4u; q++) {
                 let c = chain_of(q);
                 if c < params.n_chains {

@@ -1,22 +1,30 @@
 // weight_grad: sum over the chains c of chain_weights[c] dE_c/dtheta for every parameter
-// theta (each layer's weight [n_out, n_in], then its bias, packed as in `weights`), from
-// what backprop.wgsl left in scratch: dE/dW[j, i] = dE/dz[j] * input[i], dE/db[j] = dE/dz[j].
+// theta (packed as in `weights`), from what backprop.wgsl left in scratch: each linear's
+// dE/dW[j, i] = dE/dout[j] * input[i] and dE/db[j] = dE/dout[j], each norm's gain
+// dE/dout[i] * xhat[i] and bias dE/dout[i] (energy_train.wgsl's param_grad, generated).
 // One invocation per parameter, the chains summed in order, so the result does not depend
 // on scheduling (no atomics); added to param_grads, which the host clears first, so a batch
 // split into chunks sums chunk by chunk in order.
 
 #import train_bindings.wgsl
-#import mlp.wgsl
+#import energy_train.wgsl
+#import energy_grads.wgsl
 
-// Input i of layer l for chain c: x then y for layer 0, the activation below otherwise.
-fn layer_input(l: u32, i: u32, c: u32) -> f32 {
-    if l > 0u {
-        return scratch[unit(layer_table[l - 1u].act + i, c)];
+// Sum over the chains of chain_weights[c] * scratch[a] (* scratch[b]).
+fn chain_sum1(a: u32) -> f32 {
+    var sum = 0.0;
+    for (var c = 0u; c < params.n_chains; c++) {
+        sum += chain_weights[c] * scratch[unit(a, c)];
     }
-    if i < params.x_dim {
-        return xs[c * params.x_dim + i];
+    return sum;
+}
+
+fn chain_sum2(a: u32, b: u32) -> f32 {
+    var sum = 0.0;
+    for (var c = 0u; c < params.n_chains; c++) {
+        sum += chain_weights[c] * scratch[unit(a, c)] * scratch[unit(b, c)];
     }
-    return ys[c * params.y_dim + (i - params.x_dim)];
+    return sum;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -26,29 +34,8 @@ fn weight_grad(
 ) {
     // Parameters over a 2-D grid of workgroups, row by row.
     let p = gid.y * groups.x * WORKGROUP_SIZE + gid.x;
-    var l = 0u;
-    for (; l + 1u < params.n_layers; l++) {
-        if p < layer_table[l + 1u].weight {
-            break;
-        }
-    }
-    let layer = layer_table[l];
-    let end = layer.bias + layer.n_out;
-    if p < layer.weight || p >= end {
+    if p >= N_PARAMS {
         return;
     }
-    var sum = 0.0;
-    if p < layer.bias {
-        let j = (p - layer.weight) / layer.n_in;
-        let i = (p - layer.weight) % layer.n_in;
-        for (var c = 0u; c < params.n_chains; c++) {
-            sum += chain_weights[c] * scratch[unit(layer.delta + j, c)] * layer_input(l, i, c);
-        }
-    } else {
-        let j = p - layer.bias;
-        for (var c = 0u; c < params.n_chains; c++) {
-            sum += chain_weights[c] * scratch[unit(layer.delta + j, c)];
-        }
-    }
-    param_grads[p] += sum;
+    param_grads[p] += param_grad(p);
 }

@@ -5,16 +5,19 @@
 //!
 //! Sizes that change per pipeline (a tile's `CHAINS`, `WIDTH`, `K_TILE`) are written into
 //! the source the same way, by `kernels::Kernel::source_for`; override constants
-//! (`ACTIVATION`, `OUTPUT`, `RULE`, `WORKGROUP_SIZE`) have no default in WGSL, so a pipeline
+//! (`RULE`, `WORKGROUP_SIZE`) have no default in WGSL, so a pipeline
 //! that forgot one fails instead of running on a stale value.
 
-use crate::activation::{Activation, Output};
+use crate::energy::{Activation, Head};
 
 /// vec4 accumulators per thread in the tile kernel: the units of one layer a thread owns,
 /// 4 chains each (`acc`, `xpart`, `yreg`, ... in tile.wgsl).
 pub const MAX_UNITS: u32 = 8;
-/// vec4s of act'(z) a tile-kernel thread keeps over all hidden layers (`saved`).
-pub const MAX_SAVED: u32 = 32;
+/// vec4 registers a tile-kernel thread may give the energy's program (`regs` in
+/// ops_tile.wgsl: the values, derivatives and deltas that live at once), beside the
+/// sampler's own; graphs that need more run on smaller tiles (more lanes per chain, fewer
+/// units per thread) or another path.
+pub const MAX_REGS: u32 = 64;
 /// Products with at most this many outputs split their rows over the lanes (tile.wgsl's
 /// `gemm_narrow`) instead of staging weight tiles.
 pub const NARROW: u32 = 4;
@@ -76,6 +79,21 @@ pub const ROW_FLAGS: u32 = 6;
 /// Row word: the training step the row is of (u32).
 pub const ROW_STEP: u32 = 7;
 
+/// The elementwise two-input ops of the generated energy code (`Instr::Binary`).
+pub const BINARY_ADD: u32 = 0;
+/// ... `a - b`.
+pub const BINARY_SUB: u32 = 1;
+/// ... `a * b`.
+pub const BINARY_MUL: u32 = 2;
+/// How a layered product starts its sums (`ProductDesc::init` in layered.wgsl): from
+/// weights (a bias, or 0) ...
+pub const INIT_FILL: u32 = 0;
+/// ... from a tensor (a linear's x-only part) ...
+pub const INIT_TENSOR: u32 = 1;
+/// ... or from what its output holds (a later block of the same linear).
+pub const INIT_ADD: u32 = 2;
+/// An offset that points nowhere: the generated energy code's "no bias", "no gain".
+pub const NONE: u32 = u32::MAX;
 /// `ChainState::steps_taken` (and `non_finite_at`) of a chain that has not stopped.
 pub const RUNNING: u32 = u32::MAX;
 /// Bits of `Params::stop_flags`: stop once the gradient norm is small enough.
@@ -130,7 +148,7 @@ pub enum Value {
 pub fn shared() -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = [
         ("MAX_UNITS", Value::U32(MAX_UNITS)),
-        ("MAX_SAVED", Value::U32(MAX_SAVED)),
+        ("MAX_REGS", Value::U32(MAX_REGS)),
         ("NARROW", Value::U32(NARROW)),
         ("MAX_GROUPS", Value::U32(MAX_GROUPS)),
         ("LAYERED_TILE", Value::U32(LAYERED_TILE)),
@@ -175,18 +193,30 @@ pub fn shared() -> Vec<(String, Value)> {
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
     .collect();
-    // The ids the ACTIVATION and OUTPUT overrides take, named after the functions.
+    // The ids of the activations and energy heads the generated energy code passes to
+    // shaders/ops.wgsl, named after them.
     for a in Activation::ALL {
         out.push((
             format!("ACTIVATION_{}", a.name().to_uppercase()),
             Value::U32(a.shader_id()),
         ));
     }
-    for o in Output::ALL {
+    for h in Head::ALL {
         out.push((
-            format!("OUTPUT_{}", o.name().to_uppercase()),
-            Value::U32(o.shader_id()),
+            format!("HEAD_{}", h.name().to_uppercase()),
+            Value::U32(h.shader_id()),
         ));
+    }
+    for (name, value) in [
+        ("NONE", NONE),
+        ("BINARY_ADD", BINARY_ADD),
+        ("BINARY_SUB", BINARY_SUB),
+        ("BINARY_MUL", BINARY_MUL),
+        ("INIT_FILL", INIT_FILL),
+        ("INIT_TENSOR", INIT_TENSOR),
+        ("INIT_ADD", INIT_ADD),
+    ] {
+        out.push((name.to_string(), Value::U32(value)));
     }
     out
 }

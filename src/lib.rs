@@ -26,7 +26,6 @@
 
 #![warn(missing_docs)]
 
-mod activation;
 mod config;
 mod constants;
 mod context;
@@ -34,7 +33,7 @@ mod engine;
 mod error;
 mod gpu;
 mod kernels;
-mod model;
+pub mod energy;
 mod options;
 mod outputs;
 mod pace;
@@ -50,14 +49,13 @@ pub mod toy;
 mod trace;
 mod train;
 
-pub use activation::{Activation, Output};
+pub use energy::{Activation, GraphBuilder, Head, Layer, Model, ModelSpec, Op, Output};
 pub use config::{
     Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty, DEFAULT_DISPATCH_MS,
 };
 pub use context::{adapter_offers, adapters, adapters_for, AdapterChoice, Context};
 pub use engine::{pick_best, BestOf, Engine, WeightGrad};
 pub use error::{describe_setting_error, rename_settings, setting_name, Error, Result};
-pub use model::{Layer, Model, ModelSpec};
 pub use options::{
     dispatch_budget, RefineOptions, SamplerOptions, DEFAULT_HOTTEST, DEFAULT_SHRINK,
     DEFAULT_SWAP_EVERY, DEFAULT_TARGET_ACCEPT,
@@ -101,14 +99,33 @@ pub mod testing {
         pub use crate::profiles::*;
     }
 
-    /// Parses and validates a kernel's module for `sizes`, then resolves its override
-    /// constants (those of `constants` it declares) as a pipeline would.
+    pub use crate::energy::samples;
+    pub use crate::kernels::compiled::Compiled;
+
+    /// The complete WGSL module of `kernel` for `model`, with tiles of `chains` chains
+    /// within `limits`.
+    pub fn source(
+        kernel: Kernel,
+        model: &crate::Model,
+        chains: u32,
+        limits: &wgpu::Limits,
+    ) -> crate::Result<String> {
+        let compiled = crate::kernels::compiled::Compiled::new(model)?;
+        let sizes = TileSizes::for_program(&compiled, chains, limits);
+        kernel.source_for(&sizes, &compiled.files(kernel, chains))
+    }
+
+    /// Parses and validates a kernel's module for `model` (tiles of `chains` chains within
+    /// `limits`), then resolves its override constants (those of `constants` it declares)
+    /// as a pipeline would.
     pub fn specialise(
         kernel: Kernel,
-        sizes: &TileSizes,
+        model: &crate::Model,
+        chains: u32,
+        limits: &wgpu::Limits,
         constants: &[(&str, f64)],
     ) -> crate::Result<naga::Module> {
-        let source = kernel.source_for(sizes)?;
+        let source = source(kernel, model, chains, limits)?;
         crate::gpu::module::specialise(
             kernel.entry_point(),
             &source,

@@ -193,7 +193,7 @@ impl Engine {
             0 => plan::steps_per_dispatch(
                 self.ctx.adapter_info(),
                 &self.plan_limits(),
-                &self.model,
+                &self.compiled,
                 path,
                 config,
             ),
@@ -241,7 +241,7 @@ impl Engine {
         let n = y.len() / y_dim;
         let chunk = self.chunk_size(job, n, path)?;
         let steps = job.steps();
-        let layout = self.layout.params(&self.model, chunk);
+        let layout = self.compiled.params(&self.model, chunk);
         let (rule, steps_per_dispatch, params) = match job {
             Job::Eval => (0, u32::MAX, layout),
             Job::Refine { config, .. } => (
@@ -379,7 +379,7 @@ impl Engine {
             let dispatches = if refining {
                 plan::RefinePlan {
                     path: call.path,
-                    model: &self.model,
+                    compiled: &self.compiled,
                     chains: m as u32,
                     steps_per_dispatch: call.steps_per_dispatch,
                     accept_rule: call.rule != 0,
@@ -392,7 +392,7 @@ impl Engine {
                 }
                 .segment(done..end, finish)
             } else {
-                plan::evaluation(call.path, &self.model, m as u32)
+                plan::evaluation(call.path, &self.compiled, m as u32)
             };
             let submitted = Instant::now();
             let (index, copied) = self.submit(

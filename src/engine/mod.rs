@@ -31,13 +31,13 @@ use crate::error::{Error, Result};
 use crate::gpu::bindings::{self, storage_count};
 use crate::gpu::pipelines::{PipelineCache, PipelineSource};
 use crate::gpu::pool::Pool;
-use crate::gpu::readback::{binding_limit, buffer_with, storage_init};
+use crate::gpu::readback::{binding_limit, buffer_with};
 use crate::kernels::bindings::BINDINGS;
-use crate::kernels::layout::{scratch_layout, ScratchLayout};
+use crate::kernels::compiled::Compiled;
 use crate::kernels::params::{Params, RUNNING};
 use crate::kernels::train::{OPTIMIZER_BINDINGS, TRAIN_BINDINGS};
 use crate::kernels::{tile, Kernel};
-use crate::model::Model;
+use crate::energy::Model;
 use crate::outputs::{
     check_non_finite, round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement,
 };
@@ -60,9 +60,8 @@ type PipelineKey = (Kernel, u32, u32);
 pub struct Engine {
     ctx: Context,
     model: Model,
-    layout: ScratchLayout,
+    compiled: Compiled,
     weights: wgpu::Buffer,
-    layer_table: wgpu::Buffer,
     bind_layout: wgpu::BindGroupLayout,
     pipelines: PipelineCache<PipelineKey>,
     /// Group 1 of the weight-gradient and training kernels, and their pipelines (over
@@ -103,8 +102,8 @@ impl Engine {
         model.validate()?;
         ctx.check_alive()?;
         let limits = ctx.limits();
-        let (layout, weights) = scratch_layout(model)?;
-        let weight_bytes = (weights.len() * 4) as u64;
+        let compiled = Compiled::new(model)?;
+        let weight_bytes = (compiled.weights.len() * 4) as u64;
         let binding_limit = binding_limit(&limits);
         let limit = |resource, needed, limit| Error::Limit {
             kernel: "refine",
@@ -137,7 +136,8 @@ impl Engine {
                 u64::from(limits.max_compute_invocations_per_workgroup),
             ));
         }
-        let per_chain = 4 * u64::from(layout.units.max(model.x_dim as u32).max(model.y_dim as u32));
+        let per_chain =
+            4 * u64::from(compiled.units.max(model.x_dim as u32).max(model.y_dim as u32));
         let max_chunk = (binding_limit / per_chain).min(u64::from(u32::MAX)) as usize;
         if max_chunk == 0 {
             return Err(limit(
@@ -146,7 +146,7 @@ impl Engine {
                 binding_limit,
             ));
         }
-        let bind_layout = bindings::layout(ctx.device(), "ebm mlp", &BINDINGS);
+        let bind_layout = bindings::layout(ctx.device(), "ebm energy", &BINDINGS);
         let train_layout = bindings::layout(ctx.device(), "ebm training", &TRAIN_BINDINGS);
         let optim_layout = bindings::layout(ctx.device(), "ebm optimiser", &OPTIMIZER_BINDINGS);
         let engine = Engine {
@@ -155,12 +155,11 @@ impl Engine {
             weights: buffer_with(
                 ctx,
                 "weights",
-                bytemuck::cast_slice(&weights),
+                bytemuck::cast_slice(&compiled.weights),
                 wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             ),
-            layer_table: storage_init(ctx, "layer table", bytemuck::cast_slice(&layout.layers)),
-            layout,
-            pipelines: PipelineCache::new(ctx, "ebm mlp", &[&bind_layout]),
+            compiled,
+            pipelines: PipelineCache::new(ctx, "ebm energy", &[&bind_layout]),
             train_pipelines: PipelineCache::new(
                 ctx,
                 "ebm training",
@@ -206,14 +205,15 @@ impl Engine {
         let limits = self.plan_limits();
         let tiled = matches!(kernel, Kernel::Tile | Kernel::TileSubgroup);
         if tiled {
-            if let Some(why) = tile::misfit(&self.model, chains, &limits) {
+            if let Some(why) = tile::misfit_program(&self.compiled.infer, chains, &limits) {
                 return Err(Error::Gpu {
                     stage: "tile",
                     message: why,
                 });
             }
         }
-        let sizes = tile::Sizes::for_model(&self.model, chains.max(4), &limits);
+        let chains = chains.max(4);
+        let sizes = tile::Sizes::for_program(&self.compiled, chains, &limits);
         let workgroup_size = if tiled {
             crate::constants::TILE_THREADS
         } else {
@@ -221,10 +221,8 @@ impl Engine {
         };
         Ok(PipelineSource {
             entry: kernel.entry_point(),
-            source: kernel.source_for(&sizes)?,
+            source: kernel.source_for(&sizes, &self.compiled.files(kernel, chains))?,
             constants: vec![
-                ("ACTIVATION", f64::from(self.model.activation.shader_id())),
-                ("OUTPUT", f64::from(self.model.output.shader_id())),
                 ("WORKGROUP_SIZE", f64::from(workgroup_size)),
                 ("RULE", f64::from(rule)),
             ],
@@ -235,14 +233,17 @@ impl Engine {
     /// fits its limits, layered (what `ebm bench` times, and what `PathChoice::Exactly`
     /// accepts in [`Engine::with_path`]).
     pub fn fitting_paths(ctx: &Context, model: &Model) -> Vec<KernelPath> {
-        plan::fitting_paths(model, &ctx.limits())
+        match Compiled::new(model) {
+            Ok(compiled) => plan::fitting_paths(&compiled, &ctx.limits()),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The path a refinement of `n` chains runs on.
     pub fn path_for(&self, n: usize) -> Result<KernelPath> {
         plan::choose(
             self.choice,
-            &self.model,
+            &self.compiled,
             n,
             self.ctx.adapter_info(),
             &self.plan_limits(),
@@ -251,7 +252,7 @@ impl Engine {
 
     /// The path evaluations run on.
     pub fn eval_path(&self) -> KernelPath {
-        plan::eval_path(&self.model, self.ctx.adapter_info())
+        plan::eval_path(&self.compiled, self.ctx.adapter_info())
     }
 
     /// The context (adapter, device, queue) this engine runs on.

@@ -35,11 +35,11 @@ impl Engine {
         )?;
         let info = self.ctx.adapter_info();
         let limits = self.plan_limits();
-        for path in plan::candidates(self.choice, &self.model, info, &limits) {
+        for path in plan::candidates(self.choice, &self.compiled, info, &limits) {
             // A refinement that spans more than one dispatch, as long ones do on some drivers:
             // a full run of steps (which the driver must not cut short), then one more.
             let langevin = RefineConfig::default();
-            let steps = match plan::steps_per_dispatch(info, &limits, &self.model, path, &langevin)
+            let steps = match plan::steps_per_dispatch(info, &limits, &self.compiled, path, &langevin)
             {
                 u32::MAX => 4,
                 spd => spd.saturating_add(1).min(2001),

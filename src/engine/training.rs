@@ -20,7 +20,7 @@ use crate::kernels::train::{
 };
 use crate::kernels::weight_grad::{dispatches as weight_grad_dispatches, MAX_CHAINS_PER_SUM};
 use crate::kernels::{Dispatch, Kernel};
-use crate::model::Model;
+use crate::energy::Model;
 use crate::plan::{self, KernelPath};
 
 /// What the device state of a training run is made for.
@@ -106,7 +106,7 @@ impl Engine {
         let (x_dim, y_dim) = (self.model.x_dim as u64, self.model.y_dim as u64);
         let b = shape.batch as u64;
         let chains = 2 * b;
-        let params_count = u64::from(self.layout.params);
+        let params_count = u64::from(self.compiled.params);
         let limit = binding_limit(&self.ctx.limits());
         if chains as usize > MAX_CHAINS_PER_SUM {
             return Err(Error::config(
@@ -132,7 +132,7 @@ impl Engine {
         let sizes = [
             (
                 "scratch",
-                words(chains * u64::from(self.layout.train_units)),
+                words(chains * u64::from(self.compiled.train_units)),
             ),
             ("replay buffer", words(shape.replay as u64 * y_dim)),
             ("optimiser moments", words(2 * params_count)),
@@ -159,7 +159,7 @@ impl Engine {
                 let steps_per_dispatch = self.steps_per_dispatch(path, config);
                 let dispatches = plan::RefinePlan {
                     path,
-                    model: &self.model,
+                    compiled: &self.compiled,
                     chains: shape.batch as u32,
                     steps_per_dispatch,
                     accept_rule: config.sampler.rule_id() != 0,
@@ -168,7 +168,7 @@ impl Engine {
                 }
                 .segment(0..config.steps, true);
                 let base = self
-                    .layout
+                    .compiled
                     .params(&self.model, chains as usize)
                     .with_settings(config);
                 (Some(path), dispatches, config.sampler.rule_id(), base)
@@ -177,7 +177,7 @@ impl Engine {
                 None,
                 Vec::new(),
                 0,
-                self.layout.params(&self.model, chains as usize),
+                self.compiled.params(&self.model, chains as usize),
             ),
         };
         let table = match shape.sampler {
@@ -199,7 +199,7 @@ impl Engine {
         let grad = storage("grad", words(chains * y_dim));
         let scratch = storage(
             "scratch",
-            words(chains * u64::from(self.layout.train_units)),
+            words(chains * u64::from(self.compiled.train_units)),
         );
         let fixed = storage("fixed", words(b * y_dim));
         let chain_state = storage("chain state", words(chains * st_words));
@@ -287,7 +287,6 @@ impl Engine {
             vec![
                 optim.as_entire_binding(),
                 self.weights.as_entire_binding(),
-                self.layer_table.as_entire_binding(),
                 param_grads.as_entire_binding(),
                 moments.as_entire_binding(),
                 stats.as_entire_binding(),
@@ -322,7 +321,7 @@ impl Engine {
     fn step_runs(&self, sampler: &[Dispatch], rule: u32, batch: u32) -> Result<Vec<StepRun>> {
         let stride = self.params_stride as u32;
         let own = Some(sampler.len() as u32 * stride);
-        let [backprop, weight_grad] = weight_grad_dispatches(2 * batch, self.layout.params);
+        let [backprop, weight_grad] = weight_grad_dispatches(2 * batch, self.compiled.params);
         let mut runs = vec![(per_negative(Kernel::DrawNegatives, batch), own)];
         runs.extend((0..).zip(sampler).map(|(i, d)| (*d, Some(i * stride))));
         runs.extend([
@@ -331,7 +330,7 @@ impl Engine {
             (one_group(Kernel::LossWeights), own),
             (weight_grad, own),
             (one_group(Kernel::GradNorm), None),
-            (Dispatch::of(Kernel::Update, grid(self.layout.params)), None),
+            (Dispatch::of(Kernel::Update, grid(self.compiled.params)), None),
         ]);
         runs.into_iter()
             .map(|(d, block)| {
@@ -463,13 +462,13 @@ impl Engine {
 
     /// The parameters as the model packs them (every layer's weight then bias).
     pub(crate) fn training_params(&self, st: &TrainingState) -> Result<Vec<f32>> {
-        let words = self.read_training(st, &self.weights, 4 * u64::from(self.layout.params))?;
+        let words = self.read_training(st, &self.weights, 4 * u64::from(self.compiled.params))?;
         Ok(bytemuck::cast_slice(&words).to_vec())
     }
 
     /// Adam's moments: first, then second, per parameter.
     pub(crate) fn training_moments(&self, st: &TrainingState) -> Result<Vec<f32>> {
-        let words = self.read_training(st, &st.moments, 8 * u64::from(self.layout.params))?;
+        let words = self.read_training(st, &st.moments, 8 * u64::from(self.compiled.params))?;
         Ok(bytemuck::cast_slice(&words).to_vec())
     }
 

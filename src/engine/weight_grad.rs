@@ -1,5 +1,5 @@
 //! Weight gradients of a batch: sum over chains c of w_c dE(x_c, y_c)/dtheta for every
-//! layer's weight and bias, on the GPU (kernels/weight_grad.rs), chunk by chunk, summed in
+//! parameter, on the GPU (kernels/weight_grad.rs), chunk by chunk, summed in
 //! order so that the result does not depend on the chunking or on scheduling. Training's
 //! objectives are built from it: each is a choice of the per-chain weights w_c.
 
@@ -12,7 +12,7 @@ use crate::kernels::bindings::BINDINGS;
 use crate::kernels::params::Params;
 use crate::kernels::train::{TrainParams, TRAIN_BINDINGS};
 use crate::kernels::weight_grad::{dispatches, MAX_CHAINS_PER_SUM};
-use crate::model::Layer;
+use crate::energy::Param;
 use crate::tensors::check_finite;
 
 /// The gradient of a weighted sum of energies with respect to the model's parameters.
@@ -20,9 +20,9 @@ use crate::tensors::check_finite;
 pub struct WeightGrad {
     /// E(x, y) per chain, `[n]`.
     pub energy: Vec<f32>,
-    /// Per layer, in the model's layout: `weight` `[n_out, n_in]` holds the sum of
-    /// w_c dE_c/dW, `bias` `[n_out]` the sum of w_c dE_c/db.
-    pub layers: Vec<Layer>,
+    /// Per parameter of the model, in its order, name and shape: the sum of
+    /// w_c dE_c/dtheta.
+    pub params: Vec<Param>,
 }
 
 /// The buffers of one weight-gradient call.
@@ -46,7 +46,7 @@ struct Buffers {
 
 impl Engine {
     /// The energy of every chain and sum over chains c of `chain_weights[c]` dE_c/dtheta for
-    /// every layer's weight and bias: `x` is `[n, x_dim]`, `y` `[n, y_dim]`,
+    /// every parameter: `x` is `[n, x_dim]`, `y` `[n, y_dim]`,
     /// `chain_weights` `[n]`. With w_c = 1/n this is the gradient of the mean energy; a
     /// contrastive objective weighs positives and negatives with opposite signs.
     pub fn weight_grad(&self, x: &[f32], y: &[f32], chain_weights: &[f32]) -> Result<WeightGrad> {
@@ -62,7 +62,7 @@ impl Engine {
         }
         check_finite("chain_weights", chain_weights)
             .map_err(|m| Error::input("chain_weights", m))?;
-        let per_chain = 4 * u64::from(self.layout.train_units);
+        let per_chain = 4 * u64::from(self.compiled.train_units);
         let chunk = ((binding_limit(&self.ctx.limits()) / per_chain) as usize)
             .min(self.max_chunk)
             .min(MAX_CHAINS_PER_SUM)
@@ -78,23 +78,22 @@ impl Engine {
         let (energy, grads) = self.ctx.guarded("weight gradients", || {
             self.weight_grad_chunks(x, y, chain_weights, chunk)
         })?;
-        let layers = self
-            .layout
-            .layers
+        let mut at = 0;
+        let params = self
+            .model
+            .params
             .iter()
-            .map(|d| {
-                let at = |offset: u32, len: u32| {
-                    grads[offset as usize..(offset + len) as usize].to_vec()
-                };
-                Layer {
-                    n_in: d.n_in as usize,
-                    n_out: d.n_out as usize,
-                    weight: at(d.weight, d.n_in * d.n_out),
-                    bias: at(d.bias, d.n_out),
+            .map(|p| {
+                let n = p.data.len();
+                at += n;
+                Param {
+                    name: p.name.clone(),
+                    shape: p.shape.clone(),
+                    data: grads[at - n..at].to_vec(),
                 }
             })
             .collect();
-        Ok(WeightGrad { energy, layers })
+        Ok(WeightGrad { energy, params })
     }
 
     /// Runs the batch in chunks of `chunk` chains, each added to the parameter gradients
@@ -110,7 +109,7 @@ impl Engine {
         let n = y.len() / y_dim;
         let b = self.weight_grad_buffers(chunk);
         let queue = self.ctx.queue();
-        let params_count = u64::from(self.layout.params);
+        let params_count = u64::from(self.compiled.params);
         let groups = [
             self.bind_group_over(&b),
             bind_group(
@@ -145,7 +144,7 @@ impl Engine {
             let params = Params {
                 n_chains: m as u32,
                 chain_offset: start as u32,
-                ..self.layout.params(&self.model, chunk)
+                ..self.compiled.params(&self.model, chunk)
             };
             queue.write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
             if x_dim > 0 {
@@ -171,7 +170,7 @@ impl Engine {
                     queue.write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
                 }
             }
-            let [first, second] = dispatches(m as u32, self.layout.params);
+            let [first, second] = dispatches(m as u32, self.compiled.params);
             let runs = [
                 Run {
                     pipeline: &backprop,
@@ -215,14 +214,14 @@ impl Engine {
         let storage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
-        let params = u64::from(self.layout.params);
+        let params = u64::from(self.compiled.params);
         Buffers {
             x: make("x", words(chunk * self.model.x_dim as u64), storage),
             y: make("y", words(chunk * self.model.y_dim as u64), storage),
             energy: make("energy", words(chunk), storage),
             scratch: make(
                 "scratch",
-                words(chunk * u64::from(self.layout.train_units)),
+                words(chunk * u64::from(self.compiled.train_units)),
                 storage,
             ),
             chain_weights: make("chain weights", words(chunk), storage),
@@ -260,7 +259,6 @@ impl Engine {
                     size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
                 }),
                 "weights" => self.weights.as_entire_binding(),
-                "layer_table" => self.layer_table.as_entire_binding(),
                 "xs" => b.x.as_entire_binding(),
                 "ys" => b.y.as_entire_binding(),
                 "energies" => b.energy.as_entire_binding(),

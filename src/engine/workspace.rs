@@ -92,7 +92,7 @@ impl Engine {
             ("y", words(chains * y_dim)),
             ("energy", words(chains)),
             ("grad", words(chains * y_dim)),
-            ("scratch", words(chains * u64::from(self.layout.units))),
+            ("scratch", words(chains * u64::from(self.compiled.units))),
             ("fixed", words(chains * y_dim)),
             ("chain state", words(chains * state_words)),
             (
@@ -215,7 +215,6 @@ impl Engine {
         }));
         for (index, buffer) in [
             (at::WEIGHTS, &self.weights),
-            (at::LAYER_TABLE, &self.layer_table),
             (at::XS, &ws.x),
             (at::YS, &ws.y),
             (at::ENERGIES, &ws.energy),

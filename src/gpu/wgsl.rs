@@ -3,7 +3,9 @@
 //! dependency order. So which shader needs which is written in the shaders themselves.
 //!
 //! A swap replaces one file by another wherever it is imported (the same functions, built
-//! another way: `lane_sum.wgsl` by `lane_sum_subgroup.wgsl`).
+//! another way: `lane_sum.wgsl` by `lane_sum_subgroup.wgsl`). Generated files (the
+//! energy's code, `kernels::codegen`) are given by name and text and imported like the
+//! others.
 
 include!(concat!(env!("OUT_DIR"), "/shader_files.rs"));
 
@@ -15,6 +17,17 @@ fn lookup(name: &str) -> Option<(&'static str, &'static str)> {
     SHADER_FILES.iter().find(|(n, _)| *n == name).copied()
 }
 
+/// The name and text of file `name`: a generated one, else the crate's.
+fn find<'g>(name: &str, generated: &'g [(&str, String)]) -> Option<(String, &'g str)>
+where
+    'static: 'g,
+{
+    if let Some((n, text)) = generated.iter().find(|(n, _)| *n == name) {
+        return Some((n.to_string(), text.as_str()));
+    }
+    lookup(name).map(|(n, text)| (n.to_string(), text))
+}
+
 /// The files `text` imports, in order, with their line numbers (from 1).
 pub(crate) fn imports(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
@@ -24,11 +37,17 @@ pub(crate) fn imports(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// The module of `root`: every file it imports (transitively, each once, a file's imports
 /// before it), then `root` itself, with the import lines turned into comments. `swaps`
-/// replace a file by another wherever it is imported. An error names the file and line of
-/// an import that names no shader, or the cycle an import closes.
-pub(crate) fn assemble(root: &str, swaps: &[(&str, &str)]) -> Result<String, String> {
+/// replace a file by another wherever it is imported; `generated` files are found by name
+/// before the crate's. An error names the file and line of an import that names no shader,
+/// or the cycle an import closes.
+pub(crate) fn assemble(
+    root: &str,
+    swaps: &[(&str, &str)],
+    generated: &[(&str, String)],
+) -> Result<String, String> {
     let mut walk = Walk {
         swaps,
+        generated,
         path: Vec::new(),
         done: Vec::new(),
         out: String::new(),
@@ -40,10 +59,11 @@ pub(crate) fn assemble(root: &str, swaps: &[(&str, &str)]) -> Result<String, Str
 /// A depth-first walk of the imports.
 struct Walk<'s> {
     swaps: &'s [(&'s str, &'s str)],
+    generated: &'s [(&'s str, String)],
     /// The files being visited, root first.
-    path: Vec<&'static str>,
+    path: Vec<String>,
     /// The files already written.
-    done: Vec<&'static str>,
+    done: Vec<String>,
     out: String,
 }
 
@@ -55,7 +75,7 @@ impl Walk<'_> {
             .iter()
             .find(|(old, _)| *old == name)
             .map_or(name, |(_, new)| *new);
-        let (name, text) = lookup(name).ok_or_else(|| match from {
+        let (name, text) = find(name, self.generated).ok_or_else(|| match from {
             Some((parent, line)) => format!(
                 "shaders/{parent} line {line}: imports {name}, which is not a file of shaders/"
             ),
@@ -71,9 +91,9 @@ impl Walk<'_> {
                 self.path.join(" -> ")
             ));
         }
-        self.path.push(name);
+        self.path.push(name.clone());
         for (line, import) in imports(text) {
-            self.visit(import, Some((name, line)))?;
+            self.visit(import, Some((&name, line)))?;
         }
         self.path.pop();
         self.out.push_str(&format!("// ---- {name}\n"));
@@ -93,10 +113,25 @@ impl Walk<'_> {
 mod tests {
     use super::*;
 
+    /// Empty stand-ins for the generated files (the ordering does not depend on them).
+    fn generated() -> Vec<(&'static str, String)> {
+        [
+            "energy_chain.wgsl",
+            "energy_layered.wgsl",
+            "energy_tile.wgsl",
+            "energy_train.wgsl",
+            "energy_grads.wgsl",
+            "energy_packing.wgsl",
+        ]
+        .into_iter()
+        .map(|n| (n, String::new()))
+        .collect()
+    }
+
     #[test]
     fn every_file_comes_once_after_its_imports() {
         for (root, _) in SHADER_FILES {
-            let module = assemble(root, &[]).unwrap();
+            let module = assemble(root, &[], &generated()).unwrap();
             let order: Vec<&str> = module
                 .lines()
                 .filter_map(|l| l.strip_prefix("// ---- "))
@@ -104,7 +139,10 @@ mod tests {
             assert_eq!(order.last(), Some(root));
             for (i, name) in order.iter().enumerate() {
                 assert!(!order[i + 1..].contains(name), "{root}: {name} twice");
-                for (_, import) in imports(lookup(name).unwrap().1) {
+                let Some((_, text)) = lookup(name) else {
+                    continue;
+                };
+                for (_, import) in imports(text) {
                     let at = order.iter().position(|n| *n == import).unwrap();
                     assert!(at < i, "{root}: {name} before its import {import}");
                 }
@@ -114,16 +152,21 @@ mod tests {
 
     #[test]
     fn a_swap_replaces_a_file_wherever_it_is_imported() {
-        let module = assemble("tile.wgsl", &[("lane_sum.wgsl", "lane_sum_subgroup.wgsl")]).unwrap();
+        let module = assemble(
+            "tile.wgsl",
+            &[("lane_sum.wgsl", "lane_sum_subgroup.wgsl")],
+            &generated(),
+        )
+        .unwrap();
         assert!(module.contains("// ---- lane_sum_subgroup.wgsl"));
         assert!(!module.contains("// ---- lane_sum.wgsl"));
     }
 
     #[test]
     fn unknown_files_are_named() {
-        let err = assemble("nothing.wgsl", &[]).unwrap_err();
+        let err = assemble("nothing.wgsl", &[], &[]).unwrap_err();
         assert!(err.contains("nothing.wgsl"), "{err}");
-        let err = assemble("tile.wgsl", &[("lane_sum.wgsl", "gone.wgsl")]).unwrap_err();
+        let err = assemble("tile.wgsl", &[("lane_sum.wgsl", "gone.wgsl")], &generated()).unwrap_err();
         assert!(
             err.contains("gone.wgsl") && err.contains("shaders/tile.wgsl"),
             "{err}"

@@ -1,13 +1,13 @@
-//! The binding table of every kernel of the energy MLP (shaders/bindings.wgsl): written
+//! The binding table of every kernel of a refinement, evaluation or weight gradient
+//! (shaders/bindings.wgsl): written
 //! once here; layouts and bind groups are built from it, and a test holds it to the WGSL.
 
 use crate::gpu::bindings::{Access, Binding};
 
 /// In binding order.
-pub const BINDINGS: [Binding; 12] = [
+pub const BINDINGS: [Binding; 11] = [
     Binding::new("params", Access::UniformDynamic),
     Binding::new("weights", Access::Read),
-    Binding::new("layer_table", Access::Read),
     Binding::new("xs", Access::Read),
     Binding::new("ys", Access::ReadWrite),
     Binding::new("energies", Access::ReadWrite),
@@ -51,7 +51,6 @@ pub(crate) mod at {
     use super::index;
     pub const PARAMS: usize = index("params");
     pub const WEIGHTS: usize = index("weights");
-    pub const LAYER_TABLE: usize = index("layer_table");
     pub const XS: usize = index("xs");
     pub const YS: usize = index("ys");
     pub const ENERGIES: usize = index("energies");

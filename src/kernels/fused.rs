@@ -4,7 +4,7 @@
 
 use super::{Dispatch, Kernel};
 use crate::constants::WORKGROUP_SIZE;
-use crate::model::Model;
+use super::compiled::Compiled;
 use crate::path::KernelPath;
 
 /// A fused path's dispatches for `steps`: runs of at most `steps_per_dispatch` steps, and
@@ -45,25 +45,12 @@ pub(crate) fn dispatches(
     out
 }
 
-/// Loop iterations of one step of chain.wgsl (dot products unrolled by 8).
-pub(crate) fn chain_loop_iterations(model: &Model) -> u64 {
-    let dot = |n: usize| (n / 8 + n % 8 + 2) as u64;
-    let (mut forward, mut backward) = (0u64, 0u64);
-    for (l, layer) in model.layers.iter().enumerate() {
-        let inner = if l == 0 {
-            dot(model.x_dim) + dot(model.y_dim)
-        } else {
-            dot(layer.n_in)
-        };
-        forward += 1 + layer.n_out as u64 * (inner + 1);
-        if l > 0 {
-            backward += 1 + layer.n_in as u64 * (dot(layer.n_out) + 1);
-        }
-    }
-    let y_dim = model.y_dim as u64;
-    forward += model.layers.last().map_or(0, |l| l.n_out as u64) + 1;
-    backward += y_dim * (dot(model.layers[0].n_out) + 1);
+/// Loop iterations of one step of chain.wgsl for one chain: its energy's forward and
+/// backward pass (as codegen counts them) and the update.
+pub(crate) fn chain_loop_iterations(compiled: &Compiled) -> u64 {
+    let loops = compiled.chain.loops;
+    let y_dim = compiled.infer.y_dim as u64;
     // Update: per block of 4 coordinates, 10 Philox rounds and up to 4 updates.
     let update = (y_dim / 4 + 1) * 15 + y_dim + 1;
-    forward + backward + update + 1
+    loops.forward + loops.backward + update + 1
 }

@@ -1,29 +1,38 @@
-//! The kernels of the energy MLP, one host module per family beside its shader:
+//! The kernels, one host module per family beside its shader:
 //!
 //! | family  | shader (root)       | host module          | what it runs                       |
 //! |---------|---------------------|----------------------|------------------------------------|
 //! | eval    | `eval.wgsl`         | `kernels/eval.rs`    | energy and dE/dy, one chain each   |
 //! | chain   | `chain.wgsl`        | `kernels/fused.rs`   | every step, one chain per thread   |
 //! | tile    | `tile.wgsl`         | `kernels/tile.rs`    | every step, a tile per workgroup   |
-//! | layered | `layered.wgsl`      | `kernels/layered.rs` | a dispatch per layer and step      |
+//! | layered | `layered.wgsl`      | `kernels/layered.rs` | a dispatch per product and step    |
 //! | trace   | `trace.wgsl`        | `kernels/trace.rs`   | the per-step summary of a trace    |
 //! | exchange | `exchange.wgsl`    | `kernels/exchange.rs` | a swap round of replica exchange  |
 //! | weight gradients | `backprop.wgsl`, `weight_grad.wgsl` | `kernels/weight_grad.rs` | dE/dtheta summed over a batch |
 //! | training | `train.wgsl`, `optimizer.wgsl` | `kernels/train.rs` | negatives, loss, Adam or SGD |
 //!
+//! The energy every kernel evaluates is the model's graph lowered to a program (`program`)
+//! and written out as generated WGSL for each path shape (`codegen`), over the ops of
+//! `shaders/ops_chain.wgsl` and `shaders/ops_tile.wgsl`; `compiled` holds a model's
+//! programs, generated files and packed weights. The samplers (`step.wgsl` for one chain per
+//! invocation, `tile.wgsl` for tiles) call the generated `energy_*` functions and know
+//! nothing else of the energy.
+//!
 //! Each family module gives its sizes, specialisation constants and dispatch shapes; the
-//! planner (`crate::plan`) composes them. All share one binding table (`bindings`), the
-//! uniform block and chain state (`params`), and the weight and scratch layout (`layout`).
-//! A kernel's module is its root file after what it imports (`#import`, `crate::gpu::wgsl`),
-//! behind the constants of src/constants.rs.
+//! planner (`crate::plan`) composes them. All share one binding table (`bindings`) and the
+//! uniform block and chain state (`params`). A kernel's module is its root file after what
+//! it imports (`#import`, `crate::gpu::wgsl`; the `energy_*.wgsl` files are the generated
+//! ones), behind the constants of src/constants.rs.
 
 pub(crate) mod bindings;
+pub(crate) mod codegen;
+pub(crate) mod compiled;
 pub(crate) mod eval;
 pub(crate) mod exchange;
 pub(crate) mod fused;
 pub(crate) mod layered;
-pub(crate) mod layout;
 pub(crate) mod params;
+pub(crate) mod program;
 pub(crate) mod tile;
 pub(crate) mod trace;
 pub(crate) mod train;
@@ -44,14 +53,12 @@ pub enum Kernel {
     Tile,
     /// The same, with subgroup operations for the sums over lanes.
     TileSubgroup,
-    /// Layered path: W_x x + b of layer 0, once per refinement.
-    LayeredXpart,
-    /// Layered path: one layer of the forward pass.
-    LayeredForward,
-    /// Layered path: the energy and dE/df of the last layer.
+    /// Layered path: one matrix product of the energy's program.
+    LayeredProduct,
+    /// Layered path: a run of the program's other instructions, one chain per invocation.
+    LayeredPointwise,
+    /// Layered path: the energy of each chain, its prior included.
     LayeredOutput,
-    /// Layered path: one layer of the backward pass.
-    LayeredBackward,
     /// Layered path: the stop tests and the update of y (the proposal, for an accept rule).
     LayeredUpdate,
     /// Layered path, accept rules: the energy of y0 into the chain state.
@@ -80,15 +87,14 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel the crate ships.
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::Eval,
         Kernel::Chain,
         Kernel::Tile,
         Kernel::TileSubgroup,
-        Kernel::LayeredXpart,
-        Kernel::LayeredForward,
+        Kernel::LayeredProduct,
+        Kernel::LayeredPointwise,
         Kernel::LayeredOutput,
-        Kernel::LayeredBackward,
         Kernel::LayeredUpdate,
         Kernel::LayeredStart,
         Kernel::LayeredSettle,
@@ -109,10 +115,9 @@ impl Kernel {
             Kernel::Eval => "eval",
             Kernel::Chain => "chain",
             Kernel::Tile | Kernel::TileSubgroup => "tile",
-            Kernel::LayeredXpart => "layered_xpart",
-            Kernel::LayeredForward => "layered_forward",
+            Kernel::LayeredProduct => "layered_product",
+            Kernel::LayeredPointwise => "layered_pointwise",
             Kernel::LayeredOutput => "layered_output",
-            Kernel::LayeredBackward => "layered_backward",
             Kernel::LayeredUpdate => "layered_update",
             Kernel::LayeredStart => "layered_start",
             Kernel::LayeredSettle => "layered_settle",
@@ -140,10 +145,9 @@ impl Kernel {
             Kernel::WeightGrad => "weight_grad.wgsl",
             Kernel::DrawNegatives | Kernel::StoreNegatives | Kernel::LossWeights => "train.wgsl",
             Kernel::GradNorm | Kernel::Update => "optimizer.wgsl",
-            Kernel::LayeredXpart
-            | Kernel::LayeredForward
+            Kernel::LayeredProduct
+            | Kernel::LayeredPointwise
             | Kernel::LayeredOutput
-            | Kernel::LayeredBackward
             | Kernel::LayeredUpdate
             | Kernel::LayeredStart
             | Kernel::LayeredSettle => "layered.wgsl",
@@ -179,21 +183,26 @@ impl Kernel {
         self == Kernel::TileSubgroup
     }
 
-    /// The complete WGSL module, with the tile kernel's sizes at their defaults.
+    /// The complete WGSL module for a sample energy (the shader tests'), with the tile
+    /// kernel's sizes at their defaults.
     pub fn source(self) -> Result<String> {
-        self.source_for(&tile::Sizes::default())
+        let model = sample_model();
+        let compiled = compiled::Compiled::new(&model)?;
+        let sizes = tile::Sizes::for_program(&compiled, 16, &wgpu::Limits::default());
+        self.source_for(&sizes, &compiled.files(self, sizes.chains))
     }
 
     /// The complete WGSL module: the constants of src/constants.rs, the tile kernel's
     /// array sizes (written into the source: naga 30 sizes override-sized workgroup arrays
     /// from the overrides' defaults, whatever the pipeline sets), then the root file after
-    /// its imports.
-    pub fn source_for(self, sizes: &tile::Sizes) -> Result<String> {
-        let module =
-            wgsl::assemble(self.root_file(), self.swaps()).map_err(|message| Error::Gpu {
+    /// its imports, the generated `energy_*.wgsl` files among them.
+    pub(crate) fn source_for(self, sizes: &tile::Sizes, generated: &[(&str, String)]) -> Result<String> {
+        let module = wgsl::assemble(self.root_file(), self.swaps(), generated).map_err(|message| {
+            Error::Gpu {
                 stage: self.entry_point(),
                 message,
-            })?;
+            }
+        })?;
         let mut source = crate::constants::wgsl_prelude();
         if matches!(self, Kernel::Tile | Kernel::TileSubgroup) {
             source += &sizes.wgsl();
@@ -202,11 +211,28 @@ impl Kernel {
     }
 }
 
+/// The energy the shader tests assemble every kernel with: one that uses every op.
+pub fn sample_model() -> crate::energy::Model {
+    crate::energy::samples::all_ops()
+}
+
 /// The module of one shader file after its imports, behind the constants every kernel
-/// sees and the tile kernel's default sizes: what the tests validate each file as.
+/// sees, the tile kernel's default sizes and the sample energy's generated files: what the
+/// tests validate each file as.
 pub fn prelude_and(file: &str) -> std::result::Result<String, String> {
-    let module = wgsl::assemble(file, &[])?;
-    Ok(crate::constants::wgsl_prelude() + &tile::Sizes::default().wgsl() + &module)
+    let model = sample_model();
+    let compiled = compiled::Compiled::new(&model).map_err(|e| e.to_string())?;
+    let sizes = tile::Sizes::for_program(&compiled, 16, &wgpu::Limits::default());
+    let generated = [
+        ("energy_chain.wgsl", compiled.chain.text.clone()),
+        ("energy_layered.wgsl", compiled.layered.code.text.clone()),
+        ("energy_tile.wgsl", compiled.tile(sizes.chains).text),
+        ("energy_train.wgsl", compiled.training.text.clone()),
+        ("energy_grads.wgsl", compiled.grads.clone()),
+        ("energy_packing.wgsl", compiled.packing.clone()),
+    ];
+    let module = wgsl::assemble(file, &[], &generated)?;
+    Ok(crate::constants::wgsl_prelude() + &sizes.wgsl() + &module)
 }
 
 /// One dispatch of a call: the kernel, what its Params block changes, and its grid.
@@ -222,7 +248,7 @@ pub struct Dispatch {
     pub steps: u32,
     /// Whether it writes the energy.
     pub write_energy: bool,
-    /// Layer it works on (layered path).
+    /// The product or run of instructions it works on (layered path).
     pub layer: u32,
     /// Workgroups in x and y.
     pub groups: (u32, u32),

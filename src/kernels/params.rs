@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// The uniform block of the fused MLP kernels (`Params` in WGSL).
+/// The uniform block of the kernels of a refinement (`Params` in WGSL).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct Params {
@@ -14,19 +14,15 @@ pub struct Params {
     pub step_offset: u32,
     pub x_dim: u32,
     pub y_dim: u32,
-    pub n_layers: u32,
     pub stride: u32,
     pub seed_lo: u32,
     pub seed_hi: u32,
-    pub delta_a: u32,
-    pub delta_b: u32,
     pub prior_l2: f32,
     pub use_clamp: u32,
     pub clamp_lo: f32,
     pub clamp_hi: f32,
     pub write_energy: u32,
     pub layer: u32,
-    pub xpart: u32,
     pub clip_grad: f32,
     pub use_fixed: u32,
     pub simplex: u32,
@@ -141,20 +137,6 @@ impl ChainState {
     }
 }
 
-/// One layer's offsets (`LayerDesc` in WGSL).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
-pub struct LayerDesc {
-    pub n_in: u32,
-    pub n_out: u32,
-    pub weight: u32,
-    pub bias: u32,
-    pub act: u32,
-    pub dact: u32,
-    pub weight_t: u32,
-    pub delta: u32,
-}
-
 /// Size and (member, offset) of struct `name` as naga lays out shader file `file` (for the
 /// tests that hold host twins to their WGSL structs).
 #[cfg(test)]
@@ -197,8 +179,8 @@ mod tests {
         let (size, members) = wgsl_layout("Params");
         assert_eq!(size as usize, size_of::<Params>());
         let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
-            n_layers, stride, seed_lo, seed_hi, delta_a, delta_b,
-            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, xpart, clip_grad,
+            stride, seed_lo, seed_hi,
+            prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, clip_grad,
             use_fixed, simplex, shrink, adapt_steps, target_accept, stop_flags, stop_grad,
             stop_change, stop_below, trace, save, trace_summary, replicas, exchange_every);
         assert_eq!(members, host);
@@ -214,11 +196,4 @@ mod tests {
         assert_eq!(members, host);
     }
 
-    #[test]
-    fn layer_desc_matches_wgsl() {
-        let (size, members) = wgsl_layout("LayerDesc");
-        assert_eq!(size as usize, size_of::<LayerDesc>());
-        let host = offsets!(LayerDesc; n_in, n_out, weight, bias, act, dact, weight_t, delta);
-        assert_eq!(members, host);
-    }
 }

@@ -1,13 +1,17 @@
-//! The tile kernel (shaders/tile.wgsl): CHAINS chains per workgroup, every step in one
-//! dispatch. Its sizes (what the kernel assumes and does not check at run time), the
-//! constants written into its source, and its loop count on llvmpipe.
+//! The tile kernel (shaders/tile.wgsl with the generated energy_tile.wgsl): CHAINS chains
+//! per workgroup, every step in one dispatch. Its sizes (what the kernel assumes and does
+//! not check at run time), the constants written into its source, and its loop count on
+//! llvmpipe.
 
-use crate::constants::{MAX_GROUPS, MAX_SAVED, MAX_UNITS, TILE_CHAINS, TILE_THREADS};
-use crate::model::Model;
+use super::codegen::{self, lanes, tile_slots};
+use super::compiled::Compiled;
+use super::program::{Mode, Program};
+use crate::constants::{MAX_GROUPS, MAX_REGS, MAX_UNITS, TILE_CHAINS, TILE_THREADS};
+use crate::energy::Model;
 
-/// Weight rows the tile kernel stages per round (`K_TILE` in tile.wgsl): the smallest, and
-/// the largest the host tries. Each round costs two barriers, so small tiles, which leave
-/// workgroup memory free, take more rows per round: fewer barriers per step (latency).
+/// Weight rows the tile kernel stages per round (`K_TILE` in ops_tile.wgsl): the smallest,
+/// and the largest the host tries. Each round costs two barriers, so small tiles, which
+/// leave workgroup memory free, take more rows per round: fewer barriers per step (latency).
 pub const TILE_K: u32 = 8;
 const TILE_K_MAX: u32 = 32;
 
@@ -20,34 +24,36 @@ pub struct Sizes {
     pub width: u32,
     /// Weight rows per round (`K_TILE`, [`k_tile`]).
     pub k_tile: u32,
-}
-
-impl Default for Sizes {
-    /// Sizes any kernel translates with (tests of the shaders alone).
-    fn default() -> Self {
-        Sizes {
-            chains: 16,
-            width: 256,
-            k_tile: TILE_K,
-        }
-    }
+    /// vec4 registers of the energy's program per thread (`REGS`, [`regs`]).
+    pub regs: u32,
 }
 
 impl Sizes {
-    /// The sizes for `model` at `chains` chains per workgroup within `limits`.
-    pub fn for_model(model: &Model, chains: u32, limits: &wgpu::Limits) -> Sizes {
+    /// The sizes for a compiled model at `chains` chains per workgroup within `limits`.
+    pub(crate) fn for_program(compiled: &Compiled, chains: u32, limits: &wgpu::Limits) -> Sizes {
+        Self::of(&compiled.infer, chains, limits)
+    }
+
+    /// The sizes for `program` at `chains` chains per workgroup within `limits`.
+    fn of(program: &Program, chains: u32, limits: &wgpu::Limits) -> Sizes {
         Sizes {
             chains,
-            width: width(model),
-            k_tile: k_tile(model, chains, limits),
+            width: width(program),
+            k_tile: k_tile(program, chains, limits),
+            regs: regs(program, chains).max(1) as u32,
         }
+    }
+
+    /// The sizes for `model` at `chains` chains per workgroup within `limits`.
+    pub fn for_model(model: &Model, chains: u32, limits: &wgpu::Limits) -> Sizes {
+        Self::of(&Program::lower(model, Mode::Infer), chains, limits)
     }
 
     /// The WGSL constants (`LANE_SLOTS`, lane_sum's partial sums, is one per thread).
     pub fn wgsl(&self) -> String {
         format!(
-            "const CHAINS: u32 = {}u;\nconst WIDTH: u32 = {}u;\nconst K_TILE: u32 = {}u;\nconst LANE_SLOTS: u32 = {TILE_THREADS}u;\n",
-            self.chains, self.width, self.k_tile
+            "const CHAINS: u32 = {}u;\nconst WIDTH: u32 = {}u;\nconst K_TILE: u32 = {}u;\nconst REGS: u32 = {}u;\nconst LANE_SLOTS: u32 = {TILE_THREADS}u;\n",
+            self.chains, self.width, self.k_tile, self.regs
         )
     }
 }
@@ -60,36 +66,50 @@ pub fn subgroup_lane_sums(has_subgroups: bool, subgroup_min_size: u32) -> bool {
     has_subgroups && subgroup_min_size >= MAX_GROUPS
 }
 
-/// Rows of the tile kernel's activation buffer: the widest layer, x_dim and y_dim included.
-pub fn width(model: &Model) -> u32 {
-    let widest = model.layers.iter().map(|l| l.n_out).max().unwrap_or(0);
-    widest.max(model.x_dim).max(model.y_dim) as u32
+/// Rows of the tile kernel's activation buffer: the widest tensor of the program.
+fn width(program: &Program) -> u32 {
+    program.tensors.iter().map(|t| t.width).max().unwrap_or(1) as u32
 }
 
-/// Bytes of workgroup memory the tile kernel needs for `chains` chains per workgroup and
-/// `k_tile` weight rows per round: activations (`act`), a weight tile (`wtile`), lane_sum's
-/// partial sums (`lane_partials`, and `lane_slots` with subgroups), and the per-group and
-/// per-chain flags (`group_live`, `tile_live`, `tile_non_finite`). A test holds this to
-/// naga's layout of the specialised module.
-pub fn workgroup_bytes(model: &Model, chains: u32, k_tile: u32) -> u64 {
+/// vec4 registers per thread the program's tensors take at `chains` chains per workgroup,
+/// those whose lives do not overlap sharing.
+fn regs(program: &Program, chains: u32) -> usize {
+    let lanes = lanes(chains);
+    program.allocate(|t| tile_slots(t.width, t.kind, lanes)).1
+}
+
+/// Bytes of workgroup memory the tile kernel needs for a `width`-row activation buffer,
+/// `chains` chains per workgroup and `k_tile` weight rows per round: activations (`act`),
+/// a weight tile (`wtile`), lane_sum's partial sums (`lane_partials`, and `lane_slots` with
+/// subgroups), the lanes' totals (`group_totals`), and the per-group and per-chain flags
+/// (`group_live`, `tile_live`, `tile_non_finite`). A test holds this to naga's layout of the
+/// specialised module.
+fn bytes(width: u32, chains: u32, k_tile: u32) -> u64 {
     let flags = 4 * u64::from(MAX_GROUPS) + 4 + 4 * 4 * u64::from(MAX_GROUPS) + 4;
-    4 * u64::from(width(model)) * u64::from(chains + k_tile) + 16 * u64::from(TILE_THREADS) + flags
+    let totals = 16 * u64::from(MAX_GROUPS);
+    4 * u64::from(width) * u64::from(chains + k_tile) + 16 * u64::from(TILE_THREADS) + flags + totals
+}
+
+/// Bytes of workgroup memory the tile kernel needs for `model` (see [`Sizes`]).
+pub fn workgroup_bytes(model: &Model, chains: u32, k_tile: u32) -> u64 {
+    bytes(width(&Program::lower(model, Mode::Infer)), chains, k_tile)
 }
 
 /// Weight rows per round for a tile of `chains`: the most, up to 32, that fit the adapter's
 /// workgroup memory (at least TILE_K; [`misfit`] says whether that fits).
-pub fn k_tile(model: &Model, chains: u32, limits: &wgpu::Limits) -> u32 {
+fn k_tile(program: &Program, chains: u32, limits: &wgpu::Limits) -> u32 {
     let limit = u64::from(limits.max_compute_workgroup_storage_size);
+    let width = width(program);
     let mut k = TILE_K;
-    while k < TILE_K_MAX && workgroup_bytes(model, chains, 2 * k) <= limit {
+    while k < TILE_K_MAX && bytes(width, chains, 2 * k) <= limit {
         k *= 2;
     }
     k
 }
 
-/// Why the tile kernel cannot run this model with `chains` chains per workgroup, if so.
+/// Why the tile kernel cannot run `program` with `chains` chains per workgroup, if so.
 /// These are the sizes tile.wgsl assumes and does not check at run time.
-pub fn misfit(model: &Model, chains: u32, limits: &wgpu::Limits) -> Option<String> {
+pub(crate) fn misfit_program(program: &Program, chains: u32, limits: &wgpu::Limits) -> Option<String> {
     if !TILE_CHAINS.contains(&chains) {
         return Some(format!(
             "{chains} chains per workgroup is not one of {TILE_CHAINS:?}"
@@ -102,22 +122,20 @@ pub fn misfit(model: &Model, chains: u32, limits: &wgpu::Limits) -> Option<Strin
             "the adapter allows fewer than {TILE_THREADS} threads per workgroup"
         ));
     }
-    let lanes = TILE_THREADS / (chains / 4);
-    let owned = |n: usize| (n as u32).div_ceil(lanes);
-    let width = width(model);
-    if width.div_ceil(lanes) > MAX_UNITS {
+    let lanes = lanes(chains);
+    if let Some(t) = program.tensors.iter().find(|t| t.width.div_ceil(lanes) > MAX_UNITS as usize) {
         return Some(format!(
-            "a layer {width} wide needs more than {MAX_UNITS} vec4 registers per thread at {chains} chains per workgroup"
+            "tensor {:?} is {} wide: at {chains} chains per workgroup a thread would own more than {MAX_UNITS} vec4s of it",
+            t.name, t.width
         ));
     }
-    let hidden = &model.layers[..model.layers.len() - 1];
-    let saved: u32 = hidden.iter().map(|l| owned(l.n_out)).sum();
-    if saved > MAX_SAVED {
+    let regs = regs(program, chains);
+    if regs > MAX_REGS as usize {
         return Some(format!(
-            "the hidden layers need {saved} vec4s of act'(z) per thread at {chains} chains per workgroup, more than {MAX_SAVED}"
+            "the energy keeps {regs} vec4 registers per thread live at once at {chains} chains per workgroup (its values, derivatives and deltas), more than {MAX_REGS}"
         ));
     }
-    let bytes = workgroup_bytes(model, chains, TILE_K);
+    let bytes = bytes(width(program), chains, TILE_K);
     let limit = u64::from(limits.max_compute_workgroup_storage_size);
     if bytes > limit {
         return Some(format!(
@@ -127,46 +145,39 @@ pub fn misfit(model: &Model, chains: u32, limits: &wgpu::Limits) -> Option<Strin
     None
 }
 
-/// The tile sizes the kernel can run `model` at within `limits`, smallest first.
-pub fn fitting(model: &Model, limits: &wgpu::Limits) -> Vec<u32> {
+/// Why the tile kernel cannot run `model` with `chains` chains per workgroup, if so.
+pub fn misfit(model: &Model, chains: u32, limits: &wgpu::Limits) -> Option<String> {
+    misfit_program(&Program::lower(model, Mode::Infer), chains, limits)
+}
+
+/// The tile sizes the kernel can run `program` at within `limits`, smallest first.
+pub(crate) fn fitting_program(program: &Program, limits: &wgpu::Limits) -> Vec<u32> {
     TILE_CHAINS
         .into_iter()
-        .filter(|&chains| misfit(model, chains, limits).is_none())
+        .filter(|&chains| misfit_program(program, chains, limits).is_none())
         .collect()
 }
 
+/// The tile sizes the kernel can run `model` at within `limits`, smallest first.
+pub fn fitting(model: &Model, limits: &wgpu::Limits) -> Vec<u32> {
+    fitting_program(&Program::lower(model, Mode::Infer), limits)
+}
+
+/// vec4 registers per thread the energy of `model` keeps at `chains` chains per workgroup
+/// (what [`misfit`] holds to MAX_REGS).
+pub fn registers(model: &Model, chains: u32) -> usize {
+    regs(&Program::lower(model, Mode::Infer), chains)
+}
+
 /// Loop iterations of tile.wgsl: (once per dispatch, per step), for the busiest thread.
-pub(crate) fn loop_iterations(model: &Model, chains: u32, k_tile: u32) -> (u64, u64) {
-    let threads = u64::from(TILE_THREADS);
+pub(crate) fn loop_iterations(compiled: &Compiled, chains: u32) -> (u64, u64) {
+    let program = &compiled.infer;
+    let loops = codegen::tile(program, chains).loops;
     let units = u64::from(MAX_UNITS) + 1;
-    let lanes = u64::from(TILE_THREADS / (chains / 4));
-    let gemm = |rows: usize, cols: usize| {
-        let (rows, cols) = (rows as u64, cols as u64);
-        if cols <= 4 {
-            // gemm_narrow: rows over the lanes, then lane_sum over the lanes.
-            return cols * (rows.div_ceil(lanes) + lanes + 12) + 1;
-        }
-        let tiles = rows.div_ceil(u64::from(k_tile));
-        tiles * (u64::from(k_tile) * cols).div_ceil(threads) + rows * (units + 1) + tiles + 1
-    };
-    let (x_dim, y_dim) = (model.x_dim, model.y_dim);
-    let n_layers = model.layers.len() as u64;
-    let mut forward = n_layers + 1;
-    let mut backward = 2 * n_layers + 1;
-    for (l, layer) in model.layers.iter().enumerate() {
-        let rows = if l == 0 { y_dim } else { layer.n_in };
-        forward += gemm(rows, layer.n_out) + 2 * units;
-        let cols = if l == 0 { y_dim } else { layer.n_in };
-        backward += gemm(layer.n_out, cols) + 2 * units;
-    }
+    let lanes = lanes(chains) as u64;
     // Update: 4 chains x (10 Philox rounds + 1) per coordinate, plus the loop itself, and
     // the lane sum of gradient clipping.
     let update = units * (1 + 4 * 11) + 2 * units + lanes + 16;
-    let fixed = (x_dim as u64).div_ceil(lanes)
-        + gemm(x_dim, model.layers[0].n_out)
-        + 4 * units * 5
-        + forward
-        + y_dim as u64
-        + model.layers.last().map_or(0, |l| l.n_out as u64);
-    (fixed, forward + backward + update + 1)
+    let fixed = loops.pre + 4 * units * 5 + loops.forward + program.y_dim as u64 + lanes + 12;
+    (fixed, loops.forward + loops.backward + update + 1)
 }

@@ -2,7 +2,7 @@
 //! negatives' start and store, the loss and dLoss/dE per chain; shaders/optimizer.wgsl: the
 //! gradient's norm and the update), their binding tables and uniform blocks.
 //!
-//! `train.wgsl` and `weight_grad.wgsl` bind the MLP's table (group 0) and
+//! `train.wgsl` and `weight_grad.wgsl` bind the main table (group 0) and
 //! [`TRAIN_BINDINGS`] (group 1); `optimizer.wgsl` binds only [`OPTIMIZER_BINDINGS`], since
 //! it writes the weights every other kernel reads.
 
@@ -23,10 +23,9 @@ pub const TRAIN_BINDINGS: [Binding; 6] = [
 ];
 
 /// Group 0 of the optimiser (shaders/optimizer.wgsl), in binding order.
-pub const OPTIMIZER_BINDINGS: [Binding; 6] = [
+pub const OPTIMIZER_BINDINGS: [Binding; 5] = [
     Binding::new("optim", Access::Uniform),
     Binding::new("weights", Access::ReadWrite),
-    Binding::new("layer_table", Access::Read),
     Binding::new("param_grads", Access::Read),
     Binding::new("moments", Access::ReadWrite),
     Binding::new("train_stats", Access::ReadWrite),
@@ -55,7 +54,6 @@ pub struct TrainParams {
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct OptimParams {
     pub n_params: u32,
-    pub n_layers: u32,
     pub kind: u32,
     pub step: u32,
     pub row: u32,
@@ -70,6 +68,7 @@ pub struct OptimParams {
     pub _pad0: u32,
     pub _pad1: u32,
     pub _pad2: u32,
+    pub _pad3: u32,
 }
 
 /// Workgroups in x of a dispatch over many items, at most this many per row.
@@ -116,8 +115,8 @@ mod tests {
     fn optim_params_match_wgsl() {
         let (size, members) = wgsl_layout("optimizer.wgsl", "OptimParams");
         assert_eq!(size as usize, size_of::<OptimParams>());
-        let host = offsets!(OptimParams; n_params, n_layers, kind, step, row, lr, beta1, beta2,
-            eps, weight_decay, clip, bias1, bias2, _pad0, _pad1, _pad2);
+        let host = offsets!(OptimParams; n_params, kind, step, row, lr, beta1, beta2,
+            eps, weight_decay, clip, bias1, bias2, _pad0, _pad1, _pad2, _pad3);
         assert_eq!(members, host);
     }
 }

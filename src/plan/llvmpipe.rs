@@ -5,8 +5,8 @@
 use super::KernelPath;
 use crate::config::{RefineConfig, Sampler};
 use crate::constants::{MAX_UNITS, TILE_THREADS};
+use crate::kernels::compiled::Compiled;
 use crate::kernels::{fused, tile};
-use crate::model::Model;
 
 /// Mesa's llvmpipe (lavapipe) silently ends every loop of a kernel invocation once 65,535
 /// loop iterations have run in all (`LP_MAX_TGSI_LOOP_ITERATIONS`). The counts below are
@@ -26,7 +26,7 @@ pub fn is_llvmpipe(info: &wgpu::AdapterInfo) -> bool {
 pub fn steps_per_dispatch(
     info: &wgpu::AdapterInfo,
     limits: &wgpu::Limits,
-    model: &Model,
+    compiled: &Compiled,
     path: KernelPath,
     config: &RefineConfig,
 ) -> u32 {
@@ -35,7 +35,7 @@ pub fn steps_per_dispatch(
     // accept rules also a forward and backward pass at each dispatch's start.
     let rule = config.sampler != Sampler::Langevin;
     let extras = rule || config.trace || config.stop.any();
-    let y_dim = model.y_dim as u64;
+    let y_dim = compiled.infer.y_dim as u64;
     if !is_llvmpipe(info) {
         return u32::MAX;
     }
@@ -47,17 +47,18 @@ pub fn steps_per_dispatch(
             groups_per_thread * (g * (g + 1) + 2 * g + 3) + 2
         })
     };
-    let groups = |g: u32| (model.y_dim as u64).div_ceil(u64::from(g.max(1)));
+    let groups = |g: u32| y_dim.div_ceil(u64::from(g.max(1)));
     let (fixed, per_step) = match path {
         KernelPath::Chain => {
             let per_chain = simplex.map_or(0, groups);
-            let step = fused::chain_loop_iterations(model) + projection(per_chain);
+            let step = fused::chain_loop_iterations(compiled) + projection(per_chain);
+            let pre = compiled.chain.loops.pre;
             let extra = if extras { 6 * (y_dim + 1) + 4 } else { 0 };
-            (if rule { step + y_dim } else { 0 }, step + extra)
+            (pre + if rule { step + y_dim } else { 0 }, step + extra)
         }
         KernelPath::Tile { chains } => {
-            let (fixed, per_step) =
-                tile::loop_iterations(model, chains, tile::k_tile(model, chains, limits));
+            let _ = limits;
+            let (fixed, per_step) = tile::loop_iterations(compiled, chains);
             let lanes = u64::from(TILE_THREADS / (chains / 4));
             let per_thread = simplex.map_or(0, |g| groups(g).div_ceil(lanes));
             let units = u64::from(MAX_UNITS) + 1;
@@ -79,6 +80,6 @@ pub fn steps_per_dispatch(
 }
 
 /// Whether one pass of the one-chain eval kernel over `model` comes near the loop limit.
-pub(crate) fn eval_too_long(model: &Model) -> bool {
-    fused::chain_loop_iterations(model) > LLVMPIPE_LOOP_BUDGET * 3 / 2
+pub(crate) fn eval_too_long(compiled: &Compiled) -> bool {
+    compiled.chain.loops.pre + fused::chain_loop_iterations(compiled) > LLVMPIPE_LOOP_BUDGET * 3 / 2
 }

@@ -20,18 +20,18 @@ pub use llvmpipe::{is_llvmpipe, steps_per_dispatch};
 
 use crate::constants::TILE_CHAINS;
 use crate::error::{Error, Result};
+use crate::kernels::compiled::Compiled;
 use crate::kernels::{eval, exchange, fused, layered::Layered, tile, trace, Dispatch};
-use crate::model::Model;
 pub use crate::path::{KernelPath, PathChoice};
 /// Workgroups the automatic choice wants a refinement to fill before it grows the tile.
 const TARGET_WORKGROUPS: usize = 128;
 
-/// Every path that can run `model` within `limits`: chain, each tile size that fits,
-/// layered.
-pub fn fitting_paths(model: &Model, limits: &wgpu::Limits) -> Vec<KernelPath> {
+/// Every path that can run a compiled model within `limits`: chain, each tile size that
+/// fits, layered.
+pub fn fitting_paths(compiled: &Compiled, limits: &wgpu::Limits) -> Vec<KernelPath> {
     let mut paths = vec![KernelPath::Chain];
     paths.extend(
-        tile::fitting(model, limits)
+        tile::fitting_program(&compiled.infer, limits)
             .into_iter()
             .map(|chains| KernelPath::Tile { chains }),
     );
@@ -42,12 +42,13 @@ pub fn fitting_paths(model: &Model, limits: &wgpu::Limits) -> Vec<KernelPath> {
 /// The path `choice` resolves to for a batch of `n` chains.
 pub fn choose(
     choice: PathChoice,
-    model: &Model,
+    compiled: &Compiled,
     n: usize,
     info: &wgpu::AdapterInfo,
     limits: &wgpu::Limits,
 ) -> Result<KernelPath> {
-    let fits = |chains: u32| tile::misfit(model, chains, limits).is_none();
+    let program = &compiled.infer;
+    let fits = |chains: u32| tile::misfit_program(program, chains, limits).is_none();
     // The largest tile that still gives every batch enough workgroups; 4 chains per
     // workgroup for small batches (the latency regime).
     let tile = || {
@@ -62,7 +63,7 @@ pub fn choose(
     };
     match choice {
         PathChoice::Exactly(KernelPath::Tile { chains }) => {
-            match tile::misfit(model, chains, limits) {
+            match tile::misfit_program(program, chains, limits) {
                 None => Ok(KernelPath::Tile { chains }),
                 Some(why) => Err(Error::config("PathChoice", format!("tile{chains}: {why}"))),
             }
@@ -74,14 +75,14 @@ pub fn choose(
                 "PathChoice",
                 format!(
                     "tile: {}",
-                    tile::misfit(model, 4, limits).unwrap_or_default()
+                    tile::misfit_program(program, 4, limits).unwrap_or_default()
                 ),
             )),
         },
         PathChoice::Auto => Ok(if info.device_type == wgpu::DeviceType::Cpu {
             // One chain per invocation, unless one step alone comes near llvmpipe's loop
             // limit: then a dispatch per layer, whose loops are short.
-            eval_path(model, info)
+            eval_path(compiled, info)
         } else if let Some(chains) = tile() {
             KernelPath::Tile { chains }
         } else {
@@ -94,14 +95,14 @@ pub fn choose(
 /// the paths an engine checks against the reference when it is made.
 pub fn candidates(
     choice: PathChoice,
-    model: &Model,
+    compiled: &Compiled,
     info: &wgpu::AdapterInfo,
     limits: &wgpu::Limits,
 ) -> Vec<KernelPath> {
     let mut out = Vec::new();
     // Batches from 1 to well past where the largest tile is taken.
     for n in [1usize, 1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 20] {
-        if let Ok(path) = choose(choice, model, n, info, limits) {
+        if let Ok(path) = choose(choice, compiled, n, info, limits) {
             if !out.contains(&path) {
                 out.push(path);
             }
@@ -111,8 +112,8 @@ pub fn candidates(
 }
 
 /// The dispatches of an evaluation of `m` chains on `path` (see [`eval_path`]).
-pub fn evaluation(path: KernelPath, model: &Model, m: u32) -> Vec<Dispatch> {
-    eval::dispatches(path, model, m)
+pub fn evaluation(path: KernelPath, compiled: &Compiled, m: u32) -> Vec<Dispatch> {
+    eval::dispatches(path, compiled, m)
 }
 
 /// How one chunk of a refinement runs: its path, its `chains` (m), and what shapes its
@@ -122,8 +123,8 @@ pub fn evaluation(path: KernelPath, model: &Model, m: u32) -> Vec<Dispatch> {
 pub struct RefinePlan<'a> {
     /// The kernel path.
     pub path: KernelPath,
-    /// The model.
-    pub model: &'a Model,
+    /// The compiled model.
+    pub compiled: &'a Compiled,
     /// Chains in the chunk.
     pub chains: u32,
     /// Most steps of one fused dispatch (llvmpipe, see [`steps_per_dispatch`]; `u32::MAX`
@@ -181,9 +182,9 @@ impl RefinePlan<'_> {
     /// The path's dispatches for `steps`, with `energy` the energy of every chain after
     /// them.
     fn steps(&self, steps: std::ops::Range<u32>, energy: bool) -> Vec<Dispatch> {
-        let (m, model) = (self.chains, self.model);
+        let (m, compiled) = (self.chains, self.compiled);
         match self.path {
-            KernelPath::Layered => Layered { model, m }.segment(steps, energy, self.accept_rule),
+            KernelPath::Layered => Layered { compiled, m }.segment(steps, energy, self.accept_rule),
             KernelPath::Chain | KernelPath::Tile { .. } => {
                 fused::dispatches(self.path, m, steps, energy, self.steps_per_dispatch)
             }
@@ -194,8 +195,8 @@ impl RefinePlan<'_> {
 /// The path an evaluation takes: the one-chain eval kernel, or on llvmpipe, for a model
 /// whose one pass comes near the driver's loop limit, the layered path (short loops).
 /// It is also the automatic choice of a refinement's path on a CPU adapter.
-pub fn eval_path(model: &Model, info: &wgpu::AdapterInfo) -> KernelPath {
-    if is_llvmpipe(info) && llvmpipe::eval_too_long(model) {
+pub fn eval_path(compiled: &Compiled, info: &wgpu::AdapterInfo) -> KernelPath {
+    if is_llvmpipe(info) && llvmpipe::eval_too_long(compiled) {
         KernelPath::Layered
     } else {
         KernelPath::Chain

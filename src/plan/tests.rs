@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::kernels::Kernel;
-use crate::{Activation, ModelSpec, Output};
+use crate::{Activation, Model, ModelSpec, Output};
 
 /// The r1 model of the standard workloads.
 fn r1_spec() -> ModelSpec {
@@ -16,14 +16,14 @@ fn r1_spec() -> ModelSpec {
     }
 }
 
-fn r1() -> Model {
-    Model::random(&r1_spec(), 0).unwrap()
+fn r1() -> Compiled {
+    Compiled::new(&Model::random(&r1_spec(), 0).unwrap()).unwrap()
 }
 
-fn plan(path: KernelPath, model: &Model, m: u32, spd: u32, rule: bool) -> RefinePlan<'_> {
+fn plan(path: KernelPath, compiled: &Compiled, m: u32, spd: u32, rule: bool) -> RefinePlan<'_> {
     RefinePlan {
         path,
-        model,
+        compiled,
         chains: m,
         steps_per_dispatch: spd,
         accept_rule: rule,
@@ -32,7 +32,7 @@ fn plan(path: KernelPath, model: &Model, m: u32, spd: u32, rule: bool) -> Refine
     }
 }
 
-fn whole(path: KernelPath, model: &Model, m: u32, steps: u32, spd: u32) -> Vec<Dispatch> {
+fn whole(path: KernelPath, model: &Compiled, m: u32, steps: u32, spd: u32) -> Vec<Dispatch> {
     RefinePlan {
         trace: false,
         ..plan(path, model, m, spd, false)
@@ -49,8 +49,16 @@ fn fused_paths_take_one_dispatch_per_refinement_off_llvmpipe() {
         assert_eq!((plan[0].steps, plan[0].write_energy), (1000, true));
     }
     let layered = whole(KernelPath::Layered, &model, 8192, 10, u32::MAX);
-    // 2L + 2 per step, L + 1 for the final energy, 1 for W_x x + b.
-    assert_eq!(layered.len(), 10 * (2 * 4 + 2) + 4 + 1 + 1);
+    // Per step the forward pass, the energy, the backward pass and the update; the forward
+    // pass and the energy at the end; the x-only part once.
+    let l = &model.layered;
+    let (pre, forward, backward) = (l.pre.len(), l.forward.len(), l.backward.len());
+    assert_eq!(layered.len(), 10 * (forward + 1 + backward + 1) + forward + 1 + pre);
+    // An MLP's layered pass is a product per layer, with a run of its activations between.
+    assert_eq!(
+        l.forward.iter().filter(|s| matches!(s, crate::kernels::codegen::LayeredStep::Product { .. })).count(),
+        4
+    );
 }
 
 #[test]
@@ -104,9 +112,11 @@ fn segments_cover_the_refinement_like_one_submission() {
             assert_eq!(reduce[0].steps, 7);
         }
     }
-    // A refinement cancelled before its first step still gets its energy (and W_x x + b).
+    // A refinement cancelled before its first step still gets its energy (and its x-only
+    // part: loading x, W_x x + b).
     let cancelled = plan(KernelPath::Layered, &model, 100, 2, true).segment(0..0, true);
-    assert_eq!(cancelled[0].kernel, Kernel::LayeredXpart);
+    assert_eq!(cancelled[0].kernel, Kernel::LayeredPointwise);
+    assert_eq!(cancelled[1].kernel, Kernel::LayeredProduct);
     assert!(cancelled.last().unwrap().write_energy);
     assert!(cancelled.iter().all(|d| d.kernel != Kernel::TraceReduce));
     // Cancelled after 5 steps: the energy, and the trace of those 5 steps.
@@ -124,8 +134,9 @@ fn evaluations_run_one_pass() {
     let model = r1();
     assert_eq!(evaluation(KernelPath::Chain, &model, 100).len(), 1);
     let layered = evaluation(KernelPath::Layered, &model, 100);
-    // W_x x + b, L forward products and the output, L backward products.
-    assert_eq!(layered.len(), 1 + 4 + 1 + 4);
+    // The x-only part, the forward pass, the output, the backward pass.
+    let l = &model.layered;
+    assert_eq!(layered.len(), l.pre.len() + l.forward.len() + 1 + l.backward.len());
     assert!(layered.iter().all(|d| d.kernel != Kernel::LayeredUpdate));
 }
 
@@ -157,10 +168,11 @@ fn choice_follows_batch_and_width() {
     assert_eq!(pick(8192), KernelPath::Tile { chains: 32 });
     assert_eq!(pick(65536), KernelPath::Tile { chains: 32 });
     // Small tiles stage more weight rows per round, within the same memory.
-    assert_eq!(tile::k_tile(&model, 32, &big), 8);
-    assert_eq!(tile::k_tile(&model, 16, &big), 16);
-    assert_eq!(tile::k_tile(&model, 4, &big), 32);
-    assert_eq!(tile::k_tile(&model, 4, &mid), 16);
+    let k_tile = |chains, limits| tile::Sizes::for_program(&model, chains, limits).k_tile;
+    assert_eq!(k_tile(32, &big), 8);
+    assert_eq!(k_tile(16, &big), 16);
+    assert_eq!(k_tile(4, &big), 32);
+    assert_eq!(k_tile(4, &mid), 16);
     let wide = Model::random(
         &ModelSpec {
             hidden: vec![4096],
@@ -169,6 +181,7 @@ fn choice_follows_batch_and_width() {
         0,
     )
     .unwrap();
+    let wide = Compiled::new(&wide).unwrap();
     assert_eq!(
         choose(PathChoice::Auto, &wide, 8192, &gpu, &limits).unwrap(),
         KernelPath::Layered

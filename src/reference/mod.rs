@@ -1,6 +1,6 @@
 //! The float64 CPU reference of every kernel, written loop for loop like the shaders so the
 //! two can be read side by side. Tests hold the GPU to it; it is also a slow fallback.
-//! `mlp` is the network, this file the refinement (samplers, stop rules, projections),
+//! `graph` is the energy, this file the refinement (samplers, stop rules, projections),
 //! `trace` the per-step summary, `weight_grad` dE/dtheta over a batch, `train` a training
 //! step.
 
@@ -8,19 +8,19 @@ use crate::config::{RefineConfig, Sampler};
 use crate::constants::{
     DA_GAMMA, DA_KAPPA, DA_MU, DA_T0, WALKER_DIRECTION, WALKER_DOWN, WALKER_TRIPS_SHIFT, WALKER_UP,
 };
-use crate::model::Model;
+use crate::energy::Model;
 use crate::rng::langevin_normals;
 
-mod mlp;
+mod graph;
 mod trace;
 mod train;
 mod weight_grad;
 
-use mlp::row;
-pub use mlp::{energy_and_grad, eval};
+use graph::row;
+pub use graph::{energy_and_grad, energy_and_grads, eval};
 pub use trace::summarise;
 pub use train::{train_step, TrainState};
-pub use weight_grad::{weight_grad, LayerGrad};
+pub use weight_grad::weight_grad;
 
 /// K steps of (Langevin) refinement for every chain; returns final y `[n, y_dim]` and the
 /// final energies including the prior. Chain `c` draws the same noise as on the GPU.

@@ -5,10 +5,10 @@
 //! decay. Parameters and moments are kept in float64; the model the next step runs holds
 //! them rounded to float32, as the GPU's does.
 
-use super::mlp::eval;
+use super::graph::eval;
 use super::{refine_full, weight_grad};
 use crate::config::RefineConfig;
-use crate::model::Model;
+use crate::energy::Model;
 use crate::rng::{key, normals4, philox4x32_10, uniform};
 use crate::train::draws;
 use crate::train::{bias_corrections, Objective, Optimizer, TrainConfig, TrainData};
@@ -18,7 +18,7 @@ use crate::train::{bias_corrections, Objective, Optimizer, TrainConfig, TrainDat
 pub struct TrainState {
     /// The weights (float32, as the sampler and the next step read them).
     pub model: Model,
-    /// The parameters, every layer's weight then bias, in float64.
+    /// The parameters, in the model's order (`Model::flat_params`), in float64.
     pub params: Vec<f64>,
     /// Adam's first then second moments, per parameter.
     pub moments: Vec<f64>,
@@ -32,11 +32,7 @@ impl TrainState {
     /// The state a run of `config` on `data` starts from with `model`.
     pub fn new(model: &Model, data: &TrainData, config: &TrainConfig) -> TrainState {
         let noise = draws::noise_of(&data.y, model.y_dim);
-        let params: Vec<f64> = model
-            .layers
-            .iter()
-            .flat_map(|l| l.weight.iter().chain(&l.bias).map(|&v| f64::from(v)))
-            .collect();
+        let params: Vec<f64> = model.flat_params().into_iter().map(f64::from).collect();
         TrainState {
             model: model.clone(),
             moments: vec![0.0; 2 * params.len()],
@@ -124,10 +120,7 @@ pub fn train_step(
         loss += term * inv_b;
     }
     let (_, grads) = weight_grad(&model, &xs, &ys, &weights);
-    let g: Vec<f64> = grads
-        .iter()
-        .flat_map(|l| l.weight.iter().chain(&l.bias).copied())
-        .collect();
+    let g: Vec<f64> = grads.concat();
     let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
     let scale = match config.clip_grad_norm {
         Some(c) => (f64::from(c) / (norm + 1e-6)).min(1.0),
@@ -155,7 +148,7 @@ pub fn train_step(
         state.params[p] = w;
     }
     let rounded: Vec<f32> = state.params.iter().map(|&v| v as f32).collect();
-    state.model = crate::train::unpack(&model, &rounded);
+    state.model = model.with_flat_params(&rounded);
     loss
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use safetensors::SafeTensors;
 
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::energy::Model;
 use crate::tensors::to_f32;
 
 const KEY_STEP: &str = "train.step";
@@ -104,7 +104,7 @@ impl Checkpoint {
         };
         let step = number(KEY_STEP)?;
         let d = model.y_dim;
-        let params: usize = model.layers.iter().map(|l| l.n_out * (l.n_in + 1)).sum();
+        let params = model.param_count();
         let (shape, moments) = tensor(MOMENTS, true)?.unwrap_or_default();
         if shape != [2, params] {
             return Err(bad(format!(

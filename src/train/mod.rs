@@ -33,7 +33,7 @@ use crate::constants::{
 use crate::engine::{Engine, StepInputs, TrainingShape, TrainingState};
 use crate::error::{Error, Result};
 use crate::kernels::train::{OptimParams, TrainParams};
-use crate::model::{Layer, Model};
+use crate::energy::Model;
 use crate::path::KernelPath;
 use crate::tensors::check_finite;
 
@@ -285,7 +285,7 @@ impl Trainer {
         let params = self
             .engine
             .guarded_training(|| self.engine.training_params(&self.state))?;
-        let model = unpack(self.engine.model(), &params);
+        let model = self.engine.model().with_flat_params(&params);
         self.engine.set_host_model(model.clone());
         Ok(model)
     }
@@ -361,12 +361,7 @@ fn step_inputs(
     };
     let (bias1, bias2) = bias_corrections(beta1, beta2, step);
     let optim = OptimParams {
-        n_params: model
-            .layers
-            .iter()
-            .map(|l| (l.n_out * (l.n_in + 1)) as u32)
-            .sum(),
-        n_layers: model.layers.len() as u32,
+        n_params: model.param_count() as u32,
         kind,
         step: t,
         row,
@@ -443,35 +438,11 @@ fn what_failed(flags: u32) -> String {
     names.join(", ")
 }
 
-/// `model` with its parameters replaced by `params` (every layer's weight then bias).
-pub(crate) fn unpack(model: &Model, params: &[f32]) -> Model {
-    let mut at = 0;
-    let layers = model
-        .layers
-        .iter()
-        .map(|l| {
-            let w = l.n_in * l.n_out;
-            let layer = Layer {
-                n_in: l.n_in,
-                n_out: l.n_out,
-                weight: params[at..at + w].to_vec(),
-                bias: params[at + w..at + w + l.n_out].to_vec(),
-            };
-            at += w + l.n_out;
-            layer
-        })
-        .collect();
-    Model {
-        layers,
-        ..model.clone()
-    }
-}
-
 /// A checkpoint's state fits its model (one built in code need not have come through
 /// `Checkpoint::load`'s checks).
 fn check_checkpoint(c: &Checkpoint) -> Result<()> {
     let d = c.model.y_dim;
-    let params: usize = c.model.layers.iter().map(|l| l.n_out * (l.n_in + 1)).sum();
+    let params = c.model.param_count();
     let bad = |field: &'static str, message: String| Err(Error::config(field, message));
     if c.moments.len() != 2 * params {
         return bad(

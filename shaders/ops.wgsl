@@ -1,10 +1,9 @@
-// Hidden activations and output functions with their derivatives: the float32 twins of
-// src/activation.rs, each matching PyTorch's definition. Chosen at pipeline creation.
-
-// Activation::shader_id and Output::shader_id: the ACTIVATION_* and OUTPUT_* constants
-// the host writes (src/constants.rs).
-override ACTIVATION: u32;
-override OUTPUT: u32;
+// The elementwise math of energy graphs, shared by every path shape: the activations with
+// their derivatives (the float32 twins of src/energy/activation.rs, each matching
+// PyTorch's definition) and the heads' per-feature terms (src/energy/ops.rs, Head). Which
+// activation or head is an argument: the generated energy code passes the ACTIVATION_* and
+// HEAD_* constants the host writes (src/constants.rs), so after inlining the switch folds
+// away.
 
 const SQRT_HALF: f32 = 0.7071067811865476;
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
@@ -36,9 +35,9 @@ fn softplus_and_grad(z: f32) -> vec2<f32> {
     return vec2<f32>(max(z, 0.0) + log1p_u, sigmoid(z));
 }
 
-// (act(z), act'(z)).
-fn act_and_grad(z: f32) -> vec2<f32> {
-    switch ACTIVATION {
+// (act(z), act'(z)) of activation `kind`.
+fn activation(kind: u32, z: f32) -> vec2<f32> {
+    switch kind {
         case ACTIVATION_RELU: {
             return select(vec2<f32>(0.0, 0.0), vec2<f32>(z, 1.0), z > 0.0);
         }
@@ -74,17 +73,34 @@ fn act_and_grad(z: f32) -> vec2<f32> {
     }
 }
 
-// (this output's share of the energy, its derivative) for one output f of the last layer.
-fn output_and_grad(f: f32) -> vec2<f32> {
-    switch OUTPUT {
-        case OUTPUT_IDENTITY: {
-            return vec2<f32>(f, 1.0);
+// A head's term of feature value t (summed over the features: Sum, SumSquares; the
+// means divide by the width), and its derivative. LogSumExp is reduced by each path itself.
+fn head_term(head: u32, t: f32) -> vec2<f32> {
+    switch head {
+        case HEAD_SUM_SQUARES, HEAD_MEAN_SQUARES: {
+            return vec2<f32>(t * t, 2.0 * t);
         }
-        case OUTPUT_SQUARE: {  // E = sum of f^2
-            return vec2<f32>(f * f, 2.0 * f);
-        }
-        case OUTPUT_SOFTPLUS, default: {
-            return softplus_and_grad(f);
+        case HEAD_SUM, HEAD_MEAN, default: {
+            return vec2<f32>(t, 1.0);
         }
     }
+}
+
+// Whether the head divides its sum by the width.
+fn head_is_mean(head: u32) -> bool {
+    return head == HEAD_MEAN || head == HEAD_MEAN_SQUARES;
+}
+
+// The activation of 4 values at once.
+struct Pair4 {
+    value: vec4<f32>,
+    grad: vec4<f32>,
+}
+
+fn activation4(kind: u32, z: vec4<f32>) -> Pair4 {
+    let a = activation(kind, z.x);
+    let b = activation(kind, z.y);
+    let c = activation(kind, z.z);
+    let d = activation(kind, z.w);
+    return Pair4(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
 }
