@@ -1,6 +1,7 @@
 // Resources shared by every kernel of a refinement, an evaluation and the weight gradients.
 // The host twins of `Params` and `ChainState` are in src/kernels/params.rs (a test compares
-// their layouts via naga); the energy's program is generated code (src/kernels/codegen.rs).
+// their layouts via naga); the energy's program is the `program` table (src/kernels/table.rs)
+// and, for the tile kernel, generated code (src/kernels/codegen.rs).
 
 struct Params {
     n_chains: u32,      // chains in this dispatch
@@ -58,6 +59,14 @@ struct ChainState {
 // RUNNING, STOP_GRAD, STOP_CHANGE, STOP_BELOW, RULE_LANGEVIN, RULE_MALA,
 // RULE_KEEP_IF_LOWER, WALKER_* and DA_MU, DA_GAMMA, DA_T0, DA_KAPPA (MALA's warm-up, `dual_average`)
 // come from the host (src/constants.rs).
+
+// The energy passes of a fused dispatch (chain.wgsl, tile.wgsl), in order: the x-only
+// part (chain.wgsl; the tile kernel runs it before its loop), the start pass of an accept
+// rule (the energy and dE/dy of y0), one pass per step, the final energy.
+const STAGE_PRE: u32 = 0u;
+const STAGE_START: u32 = 1u;
+const STAGE_STEP: u32 = 2u;
+const STAGE_FINAL: u32 = 3u;
 
 // Overrides without defaults: every pipeline sets them.
 override WORKGROUP_SIZE: u32;
@@ -142,3 +151,6 @@ fn finite(v: f32) -> bool {
 // With params.trace: (energy, gradient norm) of chain c before step s at 2 (s * stride + c);
 // trace_reduce leaves per step (min, sum, max, sum of gradient norms) from trace_summary on.
 @group(0) @binding(10) var<storage, read_write> trace: array<f32>;
+// The energy's program table (src/kernels/table.rs): what the kernels of one chain per
+// invocation run of the model (ops_chain.wgsl's `run`).
+@group(0) @binding(11) var<storage, read> program: array<u32>;

@@ -22,37 +22,64 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= params.n_chains {
         return;
     }
-    // Accept rules keep the energy and dE/dy of the current y: each step computes them
-    // once, at the proposal. The first step of a dispatch starts from y's.
-    energy_pre(c);
-    use_prior_of(params.step_offset);
-    if RULE != 0u && params.steps > 0u && !stopped(c) {
-        chain_state[c].energy = energy_forward(c) + prior_energy(c);
-        energy_backward(c);
-    }
+    // The energy's passes are called from one place each, once per iteration (the
+    // generated code is inlined wherever it is called).
     let needs_energy = params.trace != 0u || params.stop_flags != 0u;
-    for (var s = 0u; s < params.steps && !stopped(c); s++) {
+    var stage = STAGE_PRE;
+    var s = 0u;
+    loop {
         let step = params.step_offset + s;
-        use_prior_of(step);
-        if RULE == 0u {
-            var u = energy_forward(c);
-            if needs_energy {
-                u += prior_energy(c);
+        if stage == STAGE_STEP && (s >= params.steps || stopped(c)) {
+            stage = STAGE_FINAL;
+        }
+        if stage == STAGE_FINAL && params.write_energy == 0u {
+            break;
+        }
+        // Accept rules take the step (the proposal) before the pass at it; a chain that
+        // stops here takes no more.
+        if stage == STAGE_STEP && RULE != 0u {
+            use_prior_of(step);
+            if !begin_step(c, step, chain_state[c].energy) {
+                continue;
             }
-            energy_backward(c);
-            if begin_step(c, step, u) {
-                step_chain(c, step);
-            }
-        } else if begin_step(c, step, chain_state[c].energy) {
             step_chain(c, step);
-            let u_next = energy_forward(c) + prior_energy(c);
-            energy_backward(c);
-            settle(c, step, u_next);
+        }
+        if stage == STAGE_FINAL {
+            use_prior_of(params.step_offset + params.steps);
+        } else {
+            use_prior_of(step);
+        }
+        var e = 0.0;
+        if stage == STAGE_PRE {
+            energy_pre(c);
+        } else {
+            e = energy_forward(c);
+            if stage != STAGE_FINAL {
+                energy_backward(c);
+            }
+        }
+        if stage == STAGE_PRE {
+            let start = RULE != 0u && params.steps > 0u && !stopped(c);
+            stage = select(STAGE_STEP, STAGE_START, start);
+        } else if stage == STAGE_START {
+            chain_state[c].energy = e + prior_energy(c);
+            stage = STAGE_STEP;
+        } else if stage == STAGE_STEP {
+            if RULE == 0u {
+                var u = e;
+                if needs_energy {
+                    u += prior_energy(c);
+                }
+                if begin_step(c, step, u) {
+                    step_chain(c, step);
+                }
+            } else {
+                settle(c, step, e + prior_energy(c));
+            }
+            s++;
+        } else {
+            energies[c] = e + prior_energy(c);
+            break;
         }
     }
-    if params.write_energy == 0u {
-        return;
-    }
-    use_prior_of(params.step_offset + params.steps);
-    energies[c] = energy_forward(c) + prior_energy(c);
 }

@@ -1,9 +1,9 @@
 // The ops of energy graphs for kernels that keep one chain per invocation (the chain path,
 // eval, the layered path's per-chain passes, backprop): every tensor of chain c lives in
 // scratch, unit-major (unit u of chain c at u * stride + c, so that neighbouring
-// invocations touch neighbouring words), at the offsets the generated energy code passes
-// (src/kernels/codegen.rs). Each function is one instruction of src/kernels/program.rs;
-// the float64 twins are in src/reference/graph.rs.
+// invocations touch neighbouring words), at the offsets the generated calls read from the
+// program table (src/kernels/codegen.rs, src/kernels/table.rs). Each function is one
+// instruction of src/kernels/program.rs; the float64 twins are in src/reference/graph.rs.
 //
 // Cost per chain, n features: elementwise ops n reads and writes of scratch; a linear
 // block rows x n multiply-adds, each weight read once (the workgroup's chains share them
@@ -11,8 +11,10 @@
 //
 // The inner products are unrolled by 8 (same summation order) because Mesa's llvmpipe
 // (lavapipe) caps the loop back-edges of one invocation at 65,535, all loops together:
-// past that every loop silently stops after one iteration. src/kernels/codegen.rs counts
-// each function's loop iterations for the planner (src/plan/llvmpipe.rs).
+// past that every loop silently stops after one iteration. src/kernels/table.rs counts
+// each instruction's loop iterations for the planner (src/plan/llvmpipe.rs). (For the same
+// reason each instruction is a call of its own, not a branch of an interpreter: llvmpipe
+// runs every branch with its lanes masked, the loops in it included.)
 
 #import bindings.wgsl
 #import ops.wgsl

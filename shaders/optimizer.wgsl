@@ -8,7 +8,6 @@
 // The host twins are `OptimParams` and `OPTIMIZER_BINDINGS` in src/kernels/train.rs; the
 // float64 twin is src/reference/train.rs.
 
-#import energy_packing.wgsl
 
 struct OptimParams {
     n_params: u32,      // parameters (the weights before the transposed copies)
@@ -37,6 +36,22 @@ override WORKGROUP_SIZE: u32;
 // Adam's first moments [n_params], then its second moments [n_params].
 @group(0) @binding(3) var<storage, read_write> moments: array<f32>;
 @group(0) @binding(4) var<storage, read_write> train_stats: array<u32>;
+// The energy's program table (src/kernels/table.rs): where the transposed copies are.
+@group(0) @binding(5) var<storage, read> program: array<u32>;
+
+// The packed index of parameter p's transposed copy (a linear weight's), or NONE.
+fn transposed_twin(p: u32) -> u32 {
+    let table = program[HEADER_TWINS];
+    for (var k = 0u; k < program[HEADER_TWINS + 1u]; k++) {
+        let at = table + k * TWIN_WORDS;
+        if p >= program[at] && p < program[at + 1u] {
+            let q = p - program[at];
+            let n_in = program[at + 2u];
+            return program[at + 4u] + (q % n_in) * program[at + 3u] + q / n_in;
+        }
+    }
+    return NONE;
+}
 
 fn finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;

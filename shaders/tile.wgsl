@@ -441,56 +441,68 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
     tile_chain = wg.x * CHAINS;
     load_state();
     energy_pre();
-    use_prior_of(params.step_offset);
-    // Accept rules keep the energy and dE/dy of the current y: each step computes them
-    // once, at the proposal. The first step of a dispatch starts from y's.
-    if RULE != 0u && params.steps > 0u {
-        energy_forward();
-        energy_backward();
-        u_cur = energy4();
-        for (var a = 0u; a < MAX_UNITS; a++) {
-            if a < owned(params.y_dim) {
-                gcur[a] = acc[a];
-            }
-        }
-    }
+    // One energy pass per iteration, called from this one place (the generated energy is
+    // inlined wherever it is called): the start pass of an accept rule (the energy and
+    // dE/dy of y0), one pass per step, the final energy.
     let needs_energy = params.trace != 0u || params.stop_flags != 0u;
-    for (var s = 0u; s < params.steps; s++) {
+    var stage = select(STAGE_STEP, STAGE_START, RULE != 0u && params.steps > 0u);
+    var s = 0u;
+    loop {
+        let step = params.step_offset + s;
         // A tile whose chains have all stopped does no more work.
-        if params.stop_flags != 0u && !tile_running() {
+        if stage == STAGE_STEP && (s >= params.steps || (params.stop_flags != 0u && !tile_running())) {
+            stage = STAGE_FINAL;
+        }
+        if stage == STAGE_FINAL && params.write_energy == 0u {
             break;
         }
-        let step = params.step_offset + s;
-        use_prior_of(step);
-        if RULE == 0u {
-            energy_forward();
-            energy_backward();
-            var u = vec4<f32>(0.0);
-            if needs_energy {
-                u = energy4();
-            }
-            begin4(step, u);
-            update(step);
-        } else {
+        // Accept rules take the step (the proposal) before the pass at it.
+        if stage == STAGE_STEP && RULE != 0u {
+            use_prior_of(step);
             begin4(step, u_cur);
             update(step);
-            energy_forward();
-            energy_backward();
-            settle4(step);
         }
-    }
-    if params.write_energy != 0u {
-        // The kept y is in yreg (a refused proposal's is gone).
-        use_prior_of(params.step_offset + params.steps);
+        if stage == STAGE_FINAL {
+            // The kept y is in yreg (a refused proposal's is gone).
+            use_prior_of(params.step_offset + params.steps);
+        } else {
+            use_prior_of(step);
+        }
         energy_forward();
-        let energy = energy4();
-        if lane == 0u {
-            for (var q = 0u; q < 4u; q++) {
-                let c = chain_of(q);
-                if c < params.n_chains {
-                    energies[c] = energy[q];
+        if stage != STAGE_FINAL {
+            energy_backward();
+        }
+        if stage == STAGE_START {
+            u_cur = energy4();
+            for (var a = 0u; a < MAX_UNITS; a++) {
+                if a < owned(params.y_dim) {
+                    gcur[a] = acc[a];
                 }
             }
+            stage = STAGE_STEP;
+        } else if stage == STAGE_STEP {
+            if RULE == 0u {
+                var u = vec4<f32>(0.0);
+                if needs_energy {
+                    u = energy4();
+                }
+                begin4(step, u);
+                update(step);
+            } else {
+                settle4(step);
+            }
+            s++;
+        } else {
+            let energy = energy4();
+            if lane == 0u {
+                for (var q = 0u; q < 4u; q++) {
+                    let c = chain_of(q);
+                    if c < params.n_chains {
+                        energies[c] = energy[q];
+                    }
+                }
+            }
+            break;
         }
     }
     store_state();

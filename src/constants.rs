@@ -79,6 +79,64 @@ pub const ROW_FLAGS: u32 = 6;
 /// Row word: the training step the row is of (u32).
 pub const ROW_STEP: u32 = 7;
 
+/// Words of one instruction of the energy's program table (kernels/table.rs): the opcode
+/// and up to 9 arguments.
+pub const INSTR_WORDS: u32 = 10;
+/// Opcodes of the program table, one per function of shaders/ops_chain.wgsl: load x ...
+pub const OP_LOAD_X: u32 = 0;
+/// ... load y ...
+pub const OP_LOAD_Y: u32 = 1;
+/// ... store dE/dy ...
+pub const OP_STORE_DY: u32 = 2;
+/// ... fill from weights (a bias) or zeros ...
+pub const OP_FILL: u32 = 3;
+/// ... copy ...
+pub const OP_COPY: u32 = 4;
+/// ... a block of a matrix product ...
+pub const OP_DOT_ROWS: u32 = 5;
+/// ... an activation ...
+pub const OP_ACTIVATION: u32 = 6;
+/// ... scale and shift ...
+pub const OP_AFFINE: u32 = 7;
+/// ... add, subtract, multiply ...
+pub const OP_BINARY: u32 = 8;
+/// ... LayerNorm or RMSNorm ...
+pub const OP_NORM: u32 = 9;
+/// ... an energy term ...
+pub const OP_HEAD: u32 = 10;
+/// ... its gradient ...
+pub const OP_HEAD_BACK: u32 = 11;
+/// ... zeros ...
+pub const OP_ZERO: u32 = 12;
+/// ... dst += a * b ...
+pub const OP_MUL_ADD: u32 = 13;
+/// ... dst += scale * src ...
+pub const OP_AXPY: u32 = 14;
+/// ... and a norm's backward pass.
+pub const OP_NORM_BACK: u32 = 15;
+/// The program table's header (kernels/table.rs): words ...
+pub const TABLE_HEADER: u32 = 7;
+/// ... where the layered path's products are (table, count) ...
+pub const HEADER_PRODUCTS: u32 = 0;
+/// ... the weight gradients' entries (table, count) ...
+pub const HEADER_GRADS: u32 = 2;
+/// ... the transposed copies (table, count) ...
+pub const HEADER_TWINS: u32 = 4;
+/// ... and the parameters' count.
+pub const HEADER_PARAMS: u32 = 6;
+/// Words of a layered product's entry: m, ld, rows, cols, src, dst, init, start.
+pub const PRODUCT_WORDS: u32 = 8;
+/// Words of a weight-gradient entry: kind, first parameter, end, ld, delta, input, col,
+/// width.
+pub const GRAD_WORDS: u32 = 8;
+/// Kinds of weight-gradient entry: a block of a linear weight (delta x input) ...
+pub const GRAD_WEIGHT: u32 = 0;
+/// ... a bias (delta) ...
+pub const GRAD_BIAS: u32 = 1;
+/// ... a norm's gain (delta x normalised input).
+pub const GRAD_GAIN: u32 = 2;
+/// Words of a transposed copy's entry: first parameter, end, n_in, n_out, transpose.
+pub const TWIN_WORDS: u32 = 5;
 /// The elementwise two-input ops of the generated energy code (`Instr::Binary`).
 pub const BINARY_ADD: u32 = 0;
 /// ... `a - b`.
@@ -215,6 +273,33 @@ pub fn shared() -> Vec<(String, Value)> {
         ("INIT_FILL", INIT_FILL),
         ("INIT_TENSOR", INIT_TENSOR),
         ("INIT_ADD", INIT_ADD),
+        ("INSTR_WORDS", INSTR_WORDS),
+        ("OP_LOAD_X", OP_LOAD_X),
+        ("OP_LOAD_Y", OP_LOAD_Y),
+        ("OP_STORE_DY", OP_STORE_DY),
+        ("OP_FILL", OP_FILL),
+        ("OP_COPY", OP_COPY),
+        ("OP_DOT_ROWS", OP_DOT_ROWS),
+        ("OP_ACTIVATION", OP_ACTIVATION),
+        ("OP_AFFINE", OP_AFFINE),
+        ("OP_BINARY", OP_BINARY),
+        ("OP_NORM", OP_NORM),
+        ("OP_HEAD", OP_HEAD),
+        ("OP_HEAD_BACK", OP_HEAD_BACK),
+        ("OP_ZERO", OP_ZERO),
+        ("OP_MUL_ADD", OP_MUL_ADD),
+        ("OP_AXPY", OP_AXPY),
+        ("OP_NORM_BACK", OP_NORM_BACK),
+        ("HEADER_PRODUCTS", HEADER_PRODUCTS),
+        ("HEADER_GRADS", HEADER_GRADS),
+        ("HEADER_TWINS", HEADER_TWINS),
+        ("HEADER_PARAMS", HEADER_PARAMS),
+        ("PRODUCT_WORDS", PRODUCT_WORDS),
+        ("GRAD_WORDS", GRAD_WORDS),
+        ("GRAD_WEIGHT", GRAD_WEIGHT),
+        ("GRAD_BIAS", GRAD_BIAS),
+        ("GRAD_GAIN", GRAD_GAIN),
+        ("TWIN_WORDS", TWIN_WORDS),
     ] {
         out.push((name.to_string(), Value::U32(value)));
     }

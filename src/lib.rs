@@ -102,6 +102,11 @@ pub mod testing {
     pub use crate::energy::samples;
     pub use crate::kernels::compiled::Compiled;
 
+    /// Loop iterations of one step of the chain path (llvmpipe's budget).
+    pub fn chain_step_loops(c: &Compiled) -> u64 {
+        crate::kernels::fused::chain_loop_iterations(c)
+    }
+
     /// The complete WGSL module of `kernel` for `model`, with tiles of `chains` chains
     /// within `limits`.
     pub fn source(

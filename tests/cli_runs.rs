@@ -548,9 +548,7 @@ fn trace_numbers_use_scientific_notation_when_tiny() {
     let dir = tempfile::tempdir().unwrap();
     let (_, x, y) = small_job(dir.path());
     let mut flat = model(2, 3, &[16], Activation::Tanh, Head::Identity, 21);
-    let last = flat.layers.last_mut().unwrap();
-    last.weight.fill(0.0);
-    last.bias.fill(0.0);
+    common::zero_last_layer(&mut flat);
     let m = dir.path().join("flat.safetensors");
     flat.save(&m).unwrap();
     let (out, trace) = (dir.path().join("out.safetensors"), dir.path().join("t.csv"));

@@ -65,18 +65,12 @@ fn latin_square() -> Model {
             }
         }
     }
-    Model {
-        x_dim: 0,
-        y_dim: 27,
-        activation: Activation::Relu,
-        output: Output::Square,
-        layers: vec![Layer {
+    Model::mlp(0, 27, vec![Layer {
             n_in: 27,
             n_out: 18,
             weight,
             bias: vec![-1.0; 18],
-        }],
-    }
+        }], Activation::Relu, Output::Square).unwrap()
 }
 
 /// From near the centre, annealed Langevin alone stays near the centre (its energy is 0

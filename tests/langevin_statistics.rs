@@ -6,16 +6,14 @@
 
 mod common;
 
-use common::{ctx, data, model};
+use common::{ctx, data, model, zero_last_layer};
 use ebm::{Activation, Engine, Layer, Model, Output, PathChoice, RefineConfig, Sampler};
 
 /// An engine for the quadratic-prior energy: an MLP (x 2, y 4) whose last layer is zero, so
 /// E + (lambda/2)|y|^2 is the prior alone, while every pass still runs in full.
 fn quadratic_prior_engine(seed: u64) -> Engine {
     let mut m = model(2, 4, &[16], Activation::Silu, Output::Identity, seed);
-    let last = m.layers.last_mut().unwrap();
-    last.weight.iter_mut().for_each(|w| *w = 0.0);
-    last.bias.iter_mut().for_each(|b| *b = 0.0);
+    zero_last_layer(&mut m);
     Engine::new(&ctx(), &m).unwrap()
 }
 
@@ -75,12 +73,7 @@ fn mala_samples_the_quadratic_prior_without_discretisation_bias() {
 /// E(y) = (softplus(2y) + softplus(-3y) - 2.5)^2: wells near y = -0.8 and y = 1.2 of
 /// different widths, a barrier of about 1.33 at y = 0.156.
 fn double_well() -> Model {
-    Model {
-        x_dim: 0,
-        y_dim: 1,
-        activation: Activation::Softplus,
-        output: Output::Square,
-        layers: vec![
+    Model::mlp(0, 1, vec![
             Layer {
                 n_in: 1,
                 n_out: 2,
@@ -93,8 +86,7 @@ fn double_well() -> Model {
                 weight: vec![1.0, 1.0],
                 bias: vec![-2.5],
             },
-        ],
-    }
+        ], Activation::Softplus, Output::Square).unwrap()
 }
 
 /// Every chain starts in the right-hand well; after MALA the share in the left-hand well

@@ -151,12 +151,7 @@ fn exchange_does_not_depend_on_chunks_or_dispatches() {
 /// U(y) = 4 (relu(y) + relu(-2 y) - 1)^2 + y^2 / 2: wells at y = 1 and y = -1/2 (the
 /// left one deeper and narrower), a barrier of height 4 at 0.
 fn double_well() -> Model {
-    Model {
-        x_dim: 0,
-        y_dim: 1,
-        activation: Activation::Relu,
-        output: Output::Square,
-        layers: vec![
+    Model::mlp(0, 1, vec![
             Layer {
                 n_in: 1,
                 n_out: 2,
@@ -169,8 +164,7 @@ fn double_well() -> Model {
                 weight: vec![2.0, 2.0],
                 bias: vec![-2.0],
             },
-        ],
-    }
+        ], Activation::Relu, Output::Square).unwrap()
 }
 
 const PRIOR: f64 = 1.0;

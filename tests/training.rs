@@ -14,10 +14,7 @@ use ebm::{
 };
 
 fn params(m: &Model) -> Vec<f32> {
-    m.layers
-        .iter()
-        .flat_map(|l| l.weight.iter().chain(&l.bias).copied())
-        .collect()
+    m.flat_params()
 }
 
 /// How far the parameters moved from `start`.

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::gpu::bindings::{self, storage_count};
 use crate::gpu::pipelines::{PipelineCache, PipelineSource};
 use crate::gpu::pool::Pool;
-use crate::gpu::readback::{binding_limit, buffer_with};
+use crate::gpu::readback::{binding_limit, buffer_with, storage_init};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::compiled::Compiled;
 use crate::kernels::params::{Params, RUNNING};
@@ -62,6 +62,8 @@ pub struct Engine {
     model: Model,
     compiled: Compiled,
     weights: wgpu::Buffer,
+    /// The energy's program table (kernels/table.rs).
+    program: wgpu::Buffer,
     bind_layout: wgpu::BindGroupLayout,
     pipelines: PipelineCache<PipelineKey>,
     /// Group 1 of the weight-gradient and training kernels, and their pipelines (over
@@ -158,6 +160,7 @@ impl Engine {
                 bytemuck::cast_slice(&compiled.weights),
                 wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             ),
+            program: storage_init(ctx, "program", bytemuck::cast_slice(&compiled.table)),
             compiled,
             pipelines: PipelineCache::new(ctx, "ebm energy", &[&bind_layout]),
             train_pipelines: PipelineCache::new(

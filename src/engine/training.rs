@@ -290,6 +290,7 @@ impl Engine {
                 param_grads.as_entire_binding(),
                 moments.as_entire_binding(),
                 stats.as_entire_binding(),
+                self.program.as_entire_binding(),
             ],
         );
         let runs = self.step_runs(&sampler, rule, shape.batch as u32)?;

@@ -259,6 +259,7 @@ impl Engine {
                     size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
                 }),
                 "weights" => self.weights.as_entire_binding(),
+                "program" => self.program.as_entire_binding(),
                 "xs" => b.x.as_entire_binding(),
                 "ys" => b.y.as_entire_binding(),
                 "energies" => b.energy.as_entire_binding(),

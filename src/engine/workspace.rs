@@ -224,6 +224,7 @@ impl Engine {
             (at::FIXED, &ws.fixed),
             (at::CHAIN_STATE, &ws.chain_state),
             (at::TRACE, &ws.trace),
+            (at::PROGRAM, &self.program),
         ] {
             resources[index] = Some(buffer.as_entire_binding());
         }

@@ -5,7 +5,7 @@
 use crate::gpu::bindings::{Access, Binding};
 
 /// In binding order.
-pub const BINDINGS: [Binding; 11] = [
+pub const BINDINGS: [Binding; 12] = [
     Binding::new("params", Access::UniformDynamic),
     Binding::new("weights", Access::Read),
     Binding::new("xs", Access::Read),
@@ -17,6 +17,7 @@ pub const BINDINGS: [Binding; 11] = [
     Binding::new("fixed", Access::Read),
     Binding::new("chain_state", Access::ReadWrite),
     Binding::new("trace", Access::ReadWrite),
+    Binding::new("program", Access::Read),
 ];
 
 /// The index of the binding named `name`, evaluated at compile time: a name that is not in
@@ -60,4 +61,5 @@ pub(crate) mod at {
     pub const FIXED: usize = index("fixed");
     pub const CHAIN_STATE: usize = index("chain_state");
     pub const TRACE: usize = index("trace");
+    pub const PROGRAM: usize = index("program");
 }

@@ -1,45 +1,36 @@
-//! The energy's WGSL: a lowered program (`kernels::program`) written out as calls to the ops
-//! of one path shape, one call per instruction, with every offset and size a constant.
-//! Each shape's ops are written once in WGSL (`shaders/ops_chain.wgsl`,
-//! `shaders/ops_tile.wgsl`); what is generated is only their order and arguments:
+//! The energy's generated WGSL: the lowered program (`kernels::program`) written out as
+//! calls to the ops of one path shape, one call per instruction. The ops are written once
+//! in WGSL (`shaders/ops_chain.wgsl`, `shaders/ops_tile.wgsl`); what is generated is only
+//! their order and arguments.
 //!
-//! | file                  | shape, for                          | functions                          |
-//! |-----------------------|-------------------------------------|------------------------------------|
+//! | file                  | for                                  | functions                        |
+//! |-----------------------|--------------------------------------|----------------------------------|
 //! | `energy_chain.wgsl`   | one chain per invocation: chain, eval | `energy_pre`, `energy_forward`, `energy_backward` |
-//! | `energy_layered.wgsl` | the same ops, split into dispatches | `layered_segment`, `layered_heads`, `product_desc` |
-//! | `energy_tile.wgsl`    | a tile of chains per workgroup      | `energy_pre`, `energy_forward`, `energy_backward` |
-//! | `energy_train.wgsl`   | one chain per invocation, every value kept | `energy_pre`, `energy_forward`, `energy_backward` |
-//! | `energy_grads.wgsl`   | the weight gradients of that pass   | `param_grad`                       |
-//! | `energy_packing.wgsl` | the optimiser                       | `transposed_twin`                  |
+//! | `energy_train.wgsl`   | backprop (the training program)      | the same                         |
+//! | `energy_layered.wgsl` | the layered path's per-chain passes  | `layered_segment`, `layered_heads` |
+//! | `energy_tile.wgsl`    | the tile kernel                      | `energy_pre`, `energy_forward`, `energy_backward` |
 //!
-//! Each also counts the loop iterations its calls run, for llvmpipe's loop limit
+//! The one-chain shapes read each call's offsets and sizes from the program table
+//! (`kernels::table`) at run time, and take only the kinds (activation, head, op) as
+//! constants, so that each switch on a kind folds away while no compiler unrolls the
+//! model's loops. The tile's calls take every offset and size as a constant, so that after
+//! inlining the tensors' registers are indexed by constants and stay registers; it also
+//! counts the loop iterations each of its passes runs, for llvmpipe's loop limit
 //! (`plan::llvmpipe`).
 
 use std::fmt::Write;
 
-use super::program::{Back, Binary, Instr, Kind, Mode, Program};
-use crate::constants::{INIT_ADD, INIT_FILL, INIT_TENSOR, NARROW, TILE_THREADS};
+use super::program::{Back, Binary, Instr, Kind, Program};
+use super::table::{At, Loops, Sections};
+use crate::constants::*;
 use crate::energy::Head;
-
-/// Loop iterations of a pass, for llvmpipe's budget.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Loops {
-    /// `energy_pre`, once per dispatch.
-    pub pre: u64,
-    /// `energy_forward`.
-    pub forward: u64,
-    /// `energy_backward`.
-    pub backward: u64,
-}
 
 /// Generated code and what it needs.
 #[derive(Clone, Debug)]
 pub(crate) struct Generated {
     /// The WGSL file.
     pub text: String,
-    /// Per-chain storage: scratch units (chain shape) or vec4 registers per thread (tile).
-    pub store: usize,
-    /// Loop iterations (chain shape: per chain; tile: per thread).
+    /// Loop iterations per thread.
     pub loops: Loops,
 }
 
@@ -87,561 +78,96 @@ fn note(p: &Program, t: usize) -> String {
         .collect()
 }
 
-/// How the chain-shaped code stores tensors: scratch offsets.
-struct ChainWriter<'p> {
-    p: &'p Program,
-    at: Vec<usize>,
-}
-
-/// llvmpipe loop iterations of a dot-row call (ops_chain.wgsl's g_dot_rows).
-fn dot_loops(rows: usize, n: usize) -> u64 {
-    (rows * (n / 8 + n % 8 + 2) + 1) as u64
-}
-
-impl ChainWriter<'_> {
-    fn t(&self, t: usize) -> String {
-        u(self.at[t])
-    }
-
-    fn width(&self, t: usize) -> usize {
-        self.p.tensors[t].width
-    }
-
-    /// One forward instruction as calls, with its loop count.
-    fn instr(&self, i: &Instr, out: &mut String) -> u64 {
-        let p = self.p;
-        match i {
-            Instr::Load { out: o, y } => {
-                let (what, n) = if *y { ("y", p.y_dim) } else { ("x", p.x_dim) };
-                let _ = writeln!(out, "    g_load_{what}(c, {});", self.t(*o));
-                n as u64 + 1
-            }
-            Instr::Linear {
-                out: o,
-                n_out,
-                weight,
-                ld,
-                blocks,
-                bias,
-                init,
-                ..
-            } => {
-                let _ = writeln!(out, "    // {}", note(p, *o));
-                let mut loops = *n_out as u64 + 1;
-                match init {
-                    Some(t) => {
-                        let _ = writeln!(out, "    g_copy(c, {}, {}, {});", self.t(*o), self.t(*t), u(*n_out));
-                    }
-                    None => {
-                        let _ = writeln!(out, "    g_fill(c, {}, {}, {});", self.t(*o), u(*n_out), opt(*bias));
-                    }
-                }
-                for b in blocks {
-                    let _ = writeln!(
-                        out,
-                        "    g_dot_rows(c, {}, {}, {}, {}, {}, {});",
-                        self.t(*o),
-                        u(*n_out),
-                        u(weight + b.col),
-                        u(*ld),
-                        self.t(b.input),
-                        u(b.width)
-                    );
-                    loops += dot_loops(*n_out, b.width);
-                }
-                loops
-            }
-            Instr::Activation {
-                out: o,
-                input,
-                kind,
-                deriv,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "    g_activation(c, {}, {}, {}, {}, {});  // {}",
-                    self.t(*o),
-                    deriv.map_or("NONE".into(), |d| self.t(d)),
-                    self.t(*input),
-                    u(self.width(*o)),
-                    activation_const(*kind),
-                    note(p, *o)
-                );
-                self.width(*o) as u64 + 1
-            }
-            Instr::Affine {
-                out: o,
-                input,
-                scale,
-                shift,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "    g_affine(c, {}, {}, {}, {}, {});",
-                    self.t(*o),
-                    self.t(*input),
-                    u(self.width(*o)),
-                    f(*scale),
-                    f(*shift)
-                );
-                self.width(*o) as u64 + 1
-            }
-            Instr::Binary { out: o, a, b, op } => {
-                let _ = writeln!(
-                    out,
-                    "    g_binary(c, {}, {}, {}, {}, {});",
-                    self.t(*o),
-                    self.t(*a),
-                    self.t(*b),
-                    u(self.width(*o)),
-                    binary_const(*op)
-                );
-                self.width(*o) as u64 + 1
-            }
-            Instr::Norm {
-                out: o,
-                input,
-                centred,
-                eps,
-                gain,
-                bias,
-                xhat,
-                rstd,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "    g_norm(c, {}, {}, {}, {}, {}, {centred}, {}, {}, {});  // {}",
-                    self.t(*o),
-                    self.t(*xhat),
-                    self.t(*rstd),
-                    self.t(*input),
-                    u(self.width(*o)),
-                    f(*eps),
-                    opt(*gain),
-                    opt(*bias),
-                    note(p, *o)
-                );
-                3 * self.width(*o) as u64 + 3
-            }
-            Instr::Copy {
-                out: o,
-                at,
-                input,
-                from,
-                len,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "    g_copy(c, {}, {}, {});",
-                    u(self.at[*o] + at),
-                    u(self.at[*input] + from),
-                    u(*len)
-                );
-                *len as u64 + 1
-            }
-        }
-    }
-
-    /// The energy's terms as `e += ...` lines.
-    fn heads(&self, out: &mut String) -> u64 {
-        let mut loops = 0;
-        for h in &self.p.heads {
-            let n = self.width(h.input);
-            let _ = writeln!(
-                out,
-                "    e += {} * g_head(c, {}, {}, {});",
-                f(h.scale),
-                self.t(h.input),
-                u(n),
-                head_const(h.head)
-            );
-            loops += if h.head == Head::LogSumExp { 2 * n + 2 } else { n + 1 } as u64;
-        }
-        loops
-    }
-
-    /// One backward instruction as calls, with its loop count.
-    fn back(&self, b: &Back, out: &mut String) -> u64 {
-        let p = self.p;
-        match b {
-            Back::Zero { delta } => {
-                let _ = writeln!(out, "    g_zero(c, {}, {});", self.t(*delta), u(self.width(*delta)));
-                self.width(*delta) as u64 + 1
-            }
-            Back::Head {
-                delta,
-                input,
-                head,
-                scale,
-            } => {
-                let n = self.width(*input);
-                let _ = writeln!(
-                    out,
-                    "    g_head_back(c, {}, {}, {}, {}, {});",
-                    self.t(*delta),
-                    self.t(*input),
-                    u(n),
-                    head_const(*head),
-                    f(*scale)
-                );
-                if *head == Head::LogSumExp {
-                    3 * n as u64 + 3
-                } else {
-                    n as u64 + 1
-                }
-            }
-            Back::Linear {
-                d_in,
-                d_out,
-                n_out,
-                weight_t,
-                col,
-                width,
-                ..
-            } => {
-                let _ = writeln!(
-                    out,
-                    "    g_dot_rows(c, {}, {}, {}, {}, {}, {});  // {}",
-                    self.t(*d_in),
-                    u(*width),
-                    u(weight_t + col * n_out),
-                    u(*n_out),
-                    self.t(*d_out),
-                    u(*n_out),
-                    note(p, *d_in)
-                );
-                dot_loops(*width, *n_out)
-            }
-            Back::MulAdd { dst, a, b } => {
-                let _ = writeln!(
-                    out,
-                    "    g_mul_add(c, {}, {}, {}, {});",
-                    self.t(*dst),
-                    self.t(*a),
-                    self.t(*b),
-                    u(self.width(*dst))
-                );
-                self.width(*dst) as u64 + 1
-            }
-            Back::Axpy {
-                dst,
-                at,
-                src,
-                from,
-                len,
-                scale,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "    g_axpy(c, {}, {}, {}, {});",
-                    u(self.at[*dst] + at),
-                    u(self.at[*src] + from),
-                    u(*len),
-                    f(*scale)
-                );
-                *len as u64 + 1
-            }
-            Back::Norm {
-                d_in,
-                d_out,
-                centred,
-                gain,
-                xhat,
-                rstd,
-            } => {
-                let n = self.width(*d_out);
-                let _ = writeln!(
-                    out,
-                    "    g_norm_back(c, {}, {}, {}, {}, {}, {centred}, {});",
-                    self.t(*d_in),
-                    self.t(*d_out),
-                    self.t(*xhat),
-                    self.t(*rstd),
-                    u(n),
-                    opt(*gain)
-                );
-                2 * n as u64 + 2
-            }
-        }
-    }
-}
-
 const HEADER: &str = "// Generated by the host from the model's graph (src/kernels/codegen.rs); not a file of shaders/.\n";
 
-/// `energy_chain.wgsl` (Mode::Infer) or the passes of `energy_train.wgsl` (Mode::Train):
-/// the energy for one chain per invocation.
-pub(crate) fn chain(p: &Program) -> Generated {
-    let (at, store) = p.allocate(|t| t.width);
-    let w = ChainWriter { p, at };
+/// The call of the one-chain op for the instruction at word `at` of `words` (the program
+/// table): its sizes and offsets read from the table, its kinds written as constants.
+fn call(words: &[u32], at: u32) -> String {
+    let w = |k: u32| words[(at + k) as usize];
+    let p = |k: u32| format!("program[{}u]", at + k);
+    let fl = |k: u32| format!("bitcast<f32>(program[{}u])", at + k);
+    let ps = |ks: std::ops::RangeInclusive<u32>| ks.map(p).collect::<Vec<_>>().join(", ");
+    let kind = |k: u32, of: &str| -> String {
+        let id = w(k);
+        match of {
+            "activation" => activation_const(crate::energy::Activation::ALL[id as usize]),
+            "head" => head_const(Head::ALL[id as usize]),
+            "binary" => match id {
+                BINARY_ADD => "BINARY_ADD".into(),
+                BINARY_SUB => "BINARY_SUB".into(),
+                _ => "BINARY_MUL".into(),
+            },
+            _ => (id != 0).to_string(),
+        }
+    };
+    match w(0) {
+        OP_LOAD_X => format!("g_load_x(c, {});", p(1)),
+        OP_LOAD_Y => format!("g_load_y(c, {});", p(1)),
+        OP_STORE_DY => format!("g_store_dy(c, {});", p(1)),
+        OP_FILL => format!("g_fill(c, {});", ps(1..=3)),
+        OP_COPY => format!("g_copy(c, {});", ps(1..=3)),
+        OP_DOT_ROWS => format!("g_dot_rows(c, {});", ps(1..=6)),
+        OP_ACTIVATION => format!("g_activation(c, {}, {});", ps(1..=4), kind(5, "activation")),
+        OP_AFFINE => format!("g_affine(c, {}, {}, {});", ps(1..=3), fl(4), fl(5)),
+        OP_BINARY => format!("g_binary(c, {}, {});", ps(1..=4), kind(5, "binary")),
+        OP_NORM => format!(
+            "g_norm(c, {}, {}, {}, {});",
+            ps(1..=5),
+            kind(6, "bool"),
+            fl(7),
+            ps(8..=9)
+        ),
+        OP_HEAD => format!("e += {} * g_head(c, {}, {});", fl(4), ps(1..=2), kind(3, "head")),
+        OP_HEAD_BACK => format!("g_head_back(c, {}, {}, {});", ps(1..=3), kind(4, "head"), fl(5)),
+        OP_ZERO => format!("g_zero(c, {});", ps(1..=2)),
+        OP_MUL_ADD => format!("g_mul_add(c, {});", ps(1..=4)),
+        OP_AXPY => format!("g_axpy(c, {}, {});", ps(1..=3), fl(4)),
+        OP_NORM_BACK => format!(
+            "g_norm_back(c, {}, {}, {});",
+            ps(1..=5),
+            kind(6, "bool"),
+            p(7)
+        ),
+        op => unreachable!("opcode {op}"),
+    }
+}
+
+/// The calls of instructions `ats`, one a line, indented by `indent`.
+fn calls(words: &[u32], ats: &[At], indent: &str) -> String {
+    ats.iter()
+        .map(|&at| format!("{indent}{}\n", call(words, at)))
+        .collect()
+}
+
+/// `energy_chain.wgsl` (the inference sections) or `energy_train.wgsl` (the training ones).
+pub(crate) fn chain(words: &[u32], s: &Sections) -> String {
     let mut text = String::from(HEADER);
     text += "\n#import ops_chain.wgsl\n\n";
-    let mut loops = Loops::default();
     text += "// What depends on x alone, once per chain and dispatch.\nfn energy_pre(c: u32) {\n";
-    for i in &p.pre {
-        loops.pre += w.instr(i, &mut text);
-    }
-    text += "}\n\n// The energy of chain c's y (the prior is the sampler's).\nfn energy_forward(c: u32) -> f32 {\n";
-    for i in &p.forward {
-        loops.forward += w.instr(i, &mut text);
-    }
-    text += "    return energy_heads(c);\n}\n\n// The energy's terms over what energy_forward left.\nfn energy_heads(c: u32) -> f32 {\n    var e = 0.0;\n";
-    loops.forward += w.heads(&mut text);
-    text += "    return e;\n}\n\n// dE/dy into grads, from what energy_forward left.\nfn energy_backward(c: u32) {\n";
-    for b in &p.backward {
-        loops.backward += w.back(b, &mut text);
-    }
-    let _ = writeln!(text, "    g_store_dy(c, {});\n}}", w.t(p.dy));
-    loops.backward += p.y_dim as u64 + 1;
-    Generated { text, store, loops }
-}
-
-/// `energy_grads.wgsl`: `param_grad(p)`, sum over the chains of chain_weights[c]
-/// dE_c/dtheta_p, from the values and deltas the training pass (`chain` of the training
-/// program) kept in scratch.
-pub(crate) fn param_grads(p: &Program) -> String {
-    assert_eq!(p.mode, Mode::Train, "weight gradients read a training program's scratch");
-    let (at, _) = p.allocate(|t| t.width);
-    let param_of = |offset: usize| p.packing.params.iter().position(|&o| o == offset).unwrap();
-    let mut text = format!(
-        "{HEADER}\n// The model's parameters (the packed weights before the transposed copies).\nconst N_PARAMS: u32 = {};\n\n// dE/dtheta of parameter p (packed index), summed over the chains with their weights.\nfn param_grad(p: u32) -> f32 {{\n    var g = 0.0;\n",
-        u(p.packing.param_floats)
-    );
-    let sizes: Vec<usize> = {
-        let mut next = p.packing.params.clone();
-        next.push(p.packing.param_floats);
-        next.windows(2).map(|w| w[1] - w[0]).collect()
-    };
-    let range = |offset: usize| format!("p >= {} && p < {}", u(offset), u(offset + sizes[param_of(offset)]));
-    for i in p.instructions() {
-        match i {
-            Instr::Linear {
-                out,
-                weight,
-                ld,
-                blocks,
-                bias,
-                ..
-            } => {
-                let d = at[p.delta_of[*out]];
-                let _ = writeln!(text, "    if {} {{  // {}", range(*weight), note(p, *out));
-                let _ = writeln!(text, "        let j = (p - {}) / {};\n        let i = (p - {}) % {};", u(*weight), u(*ld), u(*weight), u(*ld));
-                for b in blocks {
-                    let _ = writeln!(
-                        text,
-                        "        if i >= {} && i < {} {{ g += chain_sum2({} + j, {} + i - {}); }}",
-                        u(b.col),
-                        u(b.col + b.width),
-                        u(d),
-                        u(at[b.input]),
-                        u(b.col)
-                    );
-                }
-                text += "    }\n";
-                if let Some(b) = bias {
-                    let _ = writeln!(text, "    if {} {{ g += chain_sum1({} + p - {}); }}", range(*b), u(d), u(*b));
-                }
-            }
-            Instr::Norm {
-                out,
-                gain,
-                bias,
-                xhat,
-                ..
-            } => {
-                let d = at[p.delta_of[*out]];
-                if let Some(gn) = gain {
-                    let _ = writeln!(
-                        text,
-                        "    if {} {{ g += chain_sum2({} + p - {}, {} + p - {}); }}  // {}",
-                        range(*gn),
-                        u(d),
-                        u(*gn),
-                        u(at[*xhat]),
-                        u(*gn),
-                        note(p, *out)
-                    );
-                }
-                if let Some(b) = bias {
-                    let _ = writeln!(text, "    if {} {{ g += chain_sum1({} + p - {}); }}", range(*b), u(d), u(*b));
-                }
-            }
-            _ => {}
-        }
-    }
-    text += "    return g;\n}\n";
+    text += &calls(words, &s.pre, "    ");
+    text += "}\n\n// The energy of chain c's y (the prior is the sampler's).\nfn energy_forward(c: u32) -> f32 {\n    var e = 0.0;\n";
+    text += &calls(words, &s.forward, "    ");
+    text += &calls(words, &s.heads, "    ");
+    text += "    return e;\n}\n\n// dE/dy into grads (the training program: every delta), from what energy_forward left.\nfn energy_backward(c: u32) {\n";
+    text += &calls(words, &s.backward, "    ");
+    text += "}\n";
     text
 }
 
-/// `energy_packing.wgsl`: where the optimiser writes each linear weight's transposed twin.
-pub(crate) fn packing(p: &Program) -> String {
-    let mut text = String::from(HEADER);
-    text += "\n// The packed index of parameter p's transposed copy, or NONE.\nfn transposed_twin(p: u32) -> u32 {\n";
-    for &(param, n_out, n_in, t) in &p.packing.transposed {
-        let w = p.packing.params[param];
-        let _ = writeln!(
-            text,
-            "    if p >= {} && p < {} {{\n        let q = p - {};\n        return {} + (q % {}) * {} + q / {};\n    }}",
-            u(w),
-            u(w + n_out * n_in),
-            u(w),
-            u(t),
-            u(n_in),
-            u(n_out),
-            u(n_in)
-        );
-    }
-    text += "    return NONE;\n}\n";
-    text
-}
-
-/// One dispatch of the layered path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LayeredStep {
-    /// `layered_segment(i, c)`: a run of per-chain instructions.
-    Pointwise(u32),
-    /// The tiled product `product_desc(i)` with `cols` outputs.
-    Product { index: u32, cols: u32 },
-}
-
-/// The layered path's code and its dispatches: `pre` once per refinement, `forward` and
-/// `backward` at every y (the heads, between them, are `layered_heads`).
-#[derive(Clone, Debug)]
-pub(crate) struct Layered {
-    pub code: Generated,
-    pub pre: Vec<LayeredStep>,
-    pub forward: Vec<LayeredStep>,
-    pub backward: Vec<LayeredStep>,
-}
-
-
-/// `energy_layered.wgsl`: the chain-shaped ops split at each matrix product, which becomes
-/// a tiled dispatch of its own.
-pub(crate) fn layered(p: &Program) -> Layered {
-    let (at, store) = p.allocate(|t| t.width);
-    let w = ChainWriter { p, at };
-    let mut segments: Vec<String> = Vec::new();
-    let mut products: Vec<String> = Vec::new();
-    let mut loops = Loops::default();
-    // Appends a run of pointwise code (if any) as a segment.
-    let flush = |current: &mut String, steps: &mut Vec<LayeredStep>, segments: &mut Vec<String>| {
-        if !current.is_empty() {
-            steps.push(LayeredStep::Pointwise(segments.len() as u32));
-            segments.push(std::mem::take(current));
-        }
-    };
-    let mut product = |steps: &mut Vec<LayeredStep>, desc: String, cols: usize| {
-        steps.push(LayeredStep::Product {
-            index: products.len() as u32,
-            cols: cols as u32,
-        });
-        products.push(desc);
-    };
-    let desc = |m: usize, ld: usize, rows: usize, cols: usize, src: usize, dst: usize, init: u32, from: String| {
-        format!(
-            "ProductDesc({}, {}, {}, {}, {}, {}, {}u, {})",
-            u(m),
-            u(ld),
-            u(rows),
-            u(cols),
-            u(src),
-            u(dst),
-            init,
-            from
-        )
-    };
-    let mut forward_pass = |instrs: &[Instr], steps: &mut Vec<LayeredStep>, segments: &mut Vec<String>, loops: &mut u64| {
-        let mut current = String::new();
-        for i in instrs {
-            match i {
-                Instr::Linear {
-                    out,
-                    n_out,
-                    weight_t,
-                    blocks,
-                    bias,
-                    init,
-                    ..
-                } => {
-                    flush(&mut current, steps, segments);
-                    for (k, b) in blocks.iter().enumerate() {
-                        let (mode, from) = match (k, init) {
-                            (0, Some(t)) => (INIT_TENSOR, u(w.at[*t])),
-                            (0, None) => (INIT_FILL, opt(*bias)),
-                            _ => (INIT_ADD, "NONE".into()),
-                        };
-                        let d = desc(
-                            weight_t + b.col * n_out,
-                            *n_out,
-                            b.width,
-                            *n_out,
-                            w.at[b.input],
-                            w.at[*out],
-                            mode,
-                            from,
-                        );
-                        product(steps, d, *n_out);
-                    }
-                    if blocks.is_empty() {
-                        // Only the x part (an energy that reads y nowhere here).
-                        *loops += w.instr(i, &mut current);
-                    }
-                }
-                other => *loops += w.instr(other, &mut current),
-            }
-        }
-        flush(&mut current, steps, segments);
-    };
-    let (mut pre, mut forward, mut backward) = (Vec::new(), Vec::new(), Vec::new());
-    forward_pass(&p.pre, &mut pre, &mut segments, &mut loops.pre);
-    forward_pass(&p.forward, &mut forward, &mut segments, &mut loops.forward);
-    let mut current = String::new();
-    for b in &p.backward {
-        match b {
-            Back::Linear {
-                d_in,
-                d_out,
-                n_out,
-                weight,
-                ld,
-                col,
-                width,
-                ..
-            } => {
-                flush(&mut current, &mut backward, &mut segments);
-                let d = desc(weight + col, *ld, *n_out, *width, w.at[*d_out], w.at[*d_in], INIT_ADD, "NONE".into());
-                product(&mut backward, d, *width);
-            }
-            other => loops.backward += w.back(other, &mut current),
-        }
-    }
-    let _ = writeln!(current, "    g_store_dy(c, {});", w.t(p.dy));
-    flush(&mut current, &mut backward, &mut segments);
-
+/// `energy_layered.wgsl`: the layered path's runs of per-chain instructions, and the heads.
+pub(crate) fn layered(words: &[u32], segments: &[Vec<At>], heads: &[At]) -> String {
     let mut text = String::from(HEADER);
     text += "\n#import ops_chain.wgsl\n\n";
-    text += "// A run of per-chain instructions between the products (layered_pointwise).\nfn layered_segment(i: u32, c: u32) {\n    switch i {\n";
-    for (k, s) in segments.iter().enumerate() {
-        let _ = write!(text, "        case {}: {{\n", u(k));
-        for line in s.lines() {
-            let _ = writeln!(text, "    {line}");
-        }
+    text += "// Run i of per-chain instructions between the products (layered_pointwise).\nfn layered_segment(i: u32, c: u32) {\n    switch i {\n";
+    for (k, seg) in segments.iter().enumerate() {
+        let _ = writeln!(text, "        case {k}u: {{");
+        text += &calls(words, seg, "            ");
         text += "        }\n";
     }
-    text += "        default: {}\n    }\n}\n\n";
-    text += "// The energy's terms (layered_output).\nfn layered_heads(c: u32) -> f32 {\n    var e = 0.0;\n";
-    loops.forward += w.heads(&mut text);
-    text += "    return e;\n}\n\n";
-    text += "// Product i (layered_product).\nfn product_desc(i: u32) -> ProductDesc {\n    switch i {\n";
-    for (k, d) in products.iter().enumerate() {
-        let _ = writeln!(text, "        case {}: {{ return {d}; }}", u(k));
-    }
-    text += "        default: { return ProductDesc(0u, 0u, 0u, 0u, 0u, 0u, 0u, NONE); }\n    }\n}\n";
-    Layered {
-        code: Generated { text, store, loops },
-        pre,
-        forward,
-        backward,
-    }
+    text += "        default: {}\n    }\n}\n\n// The energy's terms (layered_output).\nfn layered_heads(c: u32) -> f32 {\n    var e = 0.0;\n";
+    text += &calls(words, heads, "    ");
+    text += "    return e;\n}\n";
+    text
 }
 
 /// Vec4 registers a tensor takes per thread of a tile with `lanes` lanes per chain group.
@@ -660,7 +186,7 @@ pub(crate) fn lanes(chains: u32) -> usize {
 /// `energy_tile.wgsl` for tiles of `chains` chains: `store` is the registers per thread.
 pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
     let lanes = lanes(chains);
-    let (at, store) = p.allocate(|t| tile_slots(t.width, t.kind, lanes));
+    let (at, _) = p.allocate(|t| tile_slots(t.width, t.kind, lanes));
     let r = |t: usize| u(at[t]);
     let width = |t: usize| p.tensors[t].width;
     // Loop iterations per thread of a product (as tile::loop_iterations counts gemm).
@@ -923,7 +449,7 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
     }
     let _ = writeln!(text, "    store_dy({});\n}}", r(p.dy));
     loops.backward += units;
-    Generated { text, store, loops }
+    Generated { text, loops }
 }
 
 /// Loop iterations of lane_total (lane_sum's loop over the lanes, and the total's).

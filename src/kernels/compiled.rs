@@ -1,10 +1,11 @@
-//! A model compiled for the kernels: its programs (inference and training, `program`), the
-//! code generated from them for each path shape (`codegen`), its packed weights, and the
-//! scratch layout of one chain.
+//! A model compiled for the kernels: its inference program (`program`), the program table
+//! the kernels of one chain per invocation interpret (`table`), the tile kernel's generated
+//! code (`codegen`, per tile size), its packed weights, and the scratch layout of one chain.
 
-use super::codegen::{self, Generated, Layered};
+use super::codegen::{self, Generated};
 use super::params::Params;
 use super::program::{Mode, Program};
+use super::table::{self, LayeredSteps, Loops};
 use super::Kernel;
 use crate::energy::Model;
 use crate::error::{Error, Result};
@@ -14,16 +15,16 @@ use crate::error::{Error, Result};
 pub struct Compiled {
     /// The inference program (refinement and evaluation on every path).
     pub(crate) infer: Program,
-    /// `energy_chain.wgsl`.
-    pub(crate) chain: Generated,
-    /// `energy_layered.wgsl` and the layered path's dispatches.
-    pub(crate) layered: Layered,
-    /// `energy_train.wgsl`.
-    pub(crate) training: Generated,
-    /// `energy_grads.wgsl`.
-    pub(crate) grads: String,
-    /// `energy_packing.wgsl`.
-    pub(crate) packing: String,
+    /// The `program` binding's words (kernels/table.rs).
+    pub(crate) table: Vec<u32>,
+    /// `energy_chain.wgsl`, `energy_train.wgsl`, `energy_layered.wgsl`.
+    pub(crate) chain: String,
+    pub(crate) train: String,
+    pub(crate) layered_code: String,
+    /// Loop iterations of the inference passes for one chain (chain path, eval).
+    pub(crate) loops: Loops,
+    /// The layered path's dispatches.
+    pub(crate) layered: LayeredSteps,
     /// The packed weights: the parameters, then each linear weight's transpose.
     pub(crate) weights: Vec<f32>,
     /// Scratch units (floats) of one chain for refinement and evaluation: the program's
@@ -41,32 +42,30 @@ impl Compiled {
     pub fn new(model: &Model) -> Result<Compiled> {
         let infer = Program::lower(model, Mode::Infer);
         let train = Program::lower(model, Mode::Train);
-        let chain = codegen::chain(&infer);
-        let layered = codegen::layered(&infer);
-        let training = codegen::chain(&train);
-        let grads = codegen::param_grads(&train);
-        let packing = codegen::packing(&infer);
+        let t = table::encode(&infer, &train);
         let weights = infer.packing.pack(model);
+        let chain = codegen::chain(&t.words, &t.infer);
+        let train_code = codegen::chain(&t.words, &t.train);
+        let layered_code = codegen::layered(&t.words, &t.segments, &t.infer.heads);
         let fits = |v: usize| u32::try_from(v).ok();
         let too_big = || Error::Model("the model is too large for 32-bit indexing".into());
-        let save = chain.store.max(layered.code.store);
-        let units = save + 2 * model.y_dim + 1;
+        let units = t.units + 2 * model.y_dim + 1;
+        if fits(weights.len()).is_none() || fits(t.words.len()).is_none() {
+            return Err(too_big());
+        }
         Ok(Compiled {
             units: fits(units).ok_or_else(too_big)?,
-            save: fits(save).ok_or_else(too_big)?,
-            train_units: fits(training.store).ok_or_else(too_big)?,
+            save: fits(t.units).ok_or_else(too_big)?,
+            train_units: fits(t.train_units).ok_or_else(too_big)?,
             params: fits(infer.packing.param_floats).ok_or_else(too_big)?,
-            weights: if fits(weights.len()).is_some() {
-                weights
-            } else {
-                return Err(too_big());
-            },
-            infer,
+            weights,
             chain,
-            layered,
-            training,
-            grads,
-            packing,
+            train: train_code,
+            layered_code,
+            table: t.words,
+            loops: t.loops,
+            layered: t.layered,
+            infer,
         })
     }
 
@@ -75,34 +74,28 @@ impl Compiled {
         codegen::tile(&self.infer, chains)
     }
 
-    /// The generated files `kernel`'s module imports (the tile's for `chains` chains).
+    /// The generated files `kernel`'s module imports (the tile's, for `chains` chains).
     pub(crate) fn files(&self, kernel: Kernel, chains: u32) -> Vec<(&'static str, String)> {
         match kernel {
             Kernel::Tile | Kernel::TileSubgroup => {
                 vec![("energy_tile.wgsl", self.tile(chains).text)]
             }
-            Kernel::Eval | Kernel::Chain => vec![("energy_chain.wgsl", self.chain.text.clone())],
+            Kernel::Eval | Kernel::Chain => vec![("energy_chain.wgsl", self.chain.clone())],
+            Kernel::Backprop => vec![("energy_train.wgsl", self.train.clone())],
             Kernel::LayeredProduct
             | Kernel::LayeredPointwise
             | Kernel::LayeredOutput
             | Kernel::LayeredUpdate
             | Kernel::LayeredStart
-            | Kernel::LayeredSettle => {
-                vec![("energy_layered.wgsl", self.layered.code.text.clone())]
-            }
-            Kernel::Backprop => vec![("energy_train.wgsl", self.training.text.clone())],
-            Kernel::WeightGrad => vec![
-                ("energy_train.wgsl", self.training.text.clone()),
-                ("energy_grads.wgsl", self.grads.clone()),
-            ],
-            Kernel::GradNorm | Kernel::Update => {
-                vec![("energy_packing.wgsl", self.packing.clone())]
-            }
+            | Kernel::LayeredSettle => vec![("energy_layered.wgsl", self.layered_code.clone())],
             Kernel::TraceReduce
             | Kernel::Exchange
+            | Kernel::WeightGrad
             | Kernel::DrawNegatives
             | Kernel::StoreNegatives
-            | Kernel::LossWeights => Vec::new(),
+            | Kernel::LossWeights
+            | Kernel::GradNorm
+            | Kernel::Update => Vec::new(),
         }
     }
 

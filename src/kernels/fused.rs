@@ -48,7 +48,7 @@ pub(crate) fn dispatches(
 /// Loop iterations of one step of chain.wgsl for one chain: its energy's forward and
 /// backward pass (as codegen counts them) and the update.
 pub(crate) fn chain_loop_iterations(compiled: &Compiled) -> u64 {
-    let loops = compiled.chain.loops;
+    let loops = compiled.loops;
     let y_dim = compiled.infer.y_dim as u64;
     // Update: per block of 4 coordinates, 10 Philox rounds and up to 4 updates.
     let update = (y_dim / 4 + 1) * 15 + y_dim + 1;

@@ -3,7 +3,7 @@
 //! units) of LAYERED_TILE x LAYERED_TILE workgroups, and a per-chain dispatch for each run
 //! of the other instructions between them.
 
-use super::codegen::LayeredStep;
+use super::table::LayeredStep;
 use super::compiled::Compiled;
 use super::{Dispatch, Kernel};
 use crate::constants::{LAYERED_TILE, WORKGROUP_SIZE};

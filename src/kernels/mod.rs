@@ -11,12 +11,13 @@
 //! | weight gradients | `backprop.wgsl`, `weight_grad.wgsl` | `kernels/weight_grad.rs` | dE/dtheta summed over a batch |
 //! | training | `train.wgsl`, `optimizer.wgsl` | `kernels/train.rs` | negatives, loss, Adam or SGD |
 //!
-//! The energy every kernel evaluates is the model's graph lowered to a program (`program`)
-//! and written out as generated WGSL for each path shape (`codegen`), over the ops of
-//! `shaders/ops_chain.wgsl` and `shaders/ops_tile.wgsl`; `compiled` holds a model's
-//! programs, generated files and packed weights. The samplers (`step.wgsl` for one chain per
-//! invocation, `tile.wgsl` for tiles) call the generated `energy_*` functions and know
-//! nothing else of the energy.
+//! The energy every kernel evaluates is the model's graph lowered to a program (`program`):
+//! encoded as a table that the kernels of one chain per invocation interpret (`table`,
+//! `shaders/ops_chain.wgsl`), and written out as generated WGSL for the tile kernel
+//! (`codegen`, over the ops of `shaders/ops_tile.wgsl`); `compiled` holds a model's
+//! programs, table, generated code and packed weights. The samplers (`step.wgsl` for one
+//! chain per invocation, `tile.wgsl` for tiles) call `energy_pre`, `energy_forward` and
+//! `energy_backward` and know nothing else of the energy.
 //!
 //! Each family module gives its sizes, specialisation constants and dispatch shapes; the
 //! planner (`crate::plan`) composes them. All share one binding table (`bindings`) and the
@@ -33,6 +34,7 @@ pub(crate) mod fused;
 pub(crate) mod layered;
 pub(crate) mod params;
 pub(crate) mod program;
+pub(crate) mod table;
 pub(crate) mod tile;
 pub(crate) mod trace;
 pub(crate) mod train;
@@ -224,12 +226,10 @@ pub fn prelude_and(file: &str) -> std::result::Result<String, String> {
     let compiled = compiled::Compiled::new(&model).map_err(|e| e.to_string())?;
     let sizes = tile::Sizes::for_program(&compiled, 16, &wgpu::Limits::default());
     let generated = [
-        ("energy_chain.wgsl", compiled.chain.text.clone()),
-        ("energy_layered.wgsl", compiled.layered.code.text.clone()),
         ("energy_tile.wgsl", compiled.tile(sizes.chains).text),
-        ("energy_train.wgsl", compiled.training.text.clone()),
-        ("energy_grads.wgsl", compiled.grads.clone()),
-        ("energy_packing.wgsl", compiled.packing.clone()),
+        ("energy_chain.wgsl", compiled.chain.clone()),
+        ("energy_train.wgsl", compiled.train.clone()),
+        ("energy_layered.wgsl", compiled.layered_code.clone()),
     ];
     let module = wgsl::assemble(file, &[], &generated)?;
     Ok(crate::constants::wgsl_prelude() + &sizes.wgsl() + &module)

@@ -23,12 +23,13 @@ pub const TRAIN_BINDINGS: [Binding; 6] = [
 ];
 
 /// Group 0 of the optimiser (shaders/optimizer.wgsl), in binding order.
-pub const OPTIMIZER_BINDINGS: [Binding; 5] = [
+pub const OPTIMIZER_BINDINGS: [Binding; 6] = [
     Binding::new("optim", Access::Uniform),
     Binding::new("weights", Access::ReadWrite),
     Binding::new("param_grads", Access::Read),
     Binding::new("moments", Access::ReadWrite),
     Binding::new("train_stats", Access::ReadWrite),
+    Binding::new("program", Access::Read),
 ];
 
 /// `TrainParams` in WGSL (shaders/train_bindings.wgsl).

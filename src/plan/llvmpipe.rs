@@ -52,7 +52,7 @@ pub fn steps_per_dispatch(
         KernelPath::Chain => {
             let per_chain = simplex.map_or(0, groups);
             let step = fused::chain_loop_iterations(compiled) + projection(per_chain);
-            let pre = compiled.chain.loops.pre;
+            let pre = compiled.loops.pre;
             let extra = if extras { 6 * (y_dim + 1) + 4 } else { 0 };
             (pre + if rule { step + y_dim } else { 0 }, step + extra)
         }
@@ -81,5 +81,5 @@ pub fn steps_per_dispatch(
 
 /// Whether one pass of the one-chain eval kernel over `model` comes near the loop limit.
 pub(crate) fn eval_too_long(compiled: &Compiled) -> bool {
-    compiled.chain.loops.pre + fused::chain_loop_iterations(compiled) > LLVMPIPE_LOOP_BUDGET * 3 / 2
+    compiled.loops.pre + fused::chain_loop_iterations(compiled) > LLVMPIPE_LOOP_BUDGET * 3 / 2
 }

@@ -56,7 +56,7 @@ fn fused_paths_take_one_dispatch_per_refinement_off_llvmpipe() {
     assert_eq!(layered.len(), 10 * (forward + 1 + backward + 1) + forward + 1 + pre);
     // An MLP's layered pass is a product per layer, with a run of its activations between.
     assert_eq!(
-        l.forward.iter().filter(|s| matches!(s, crate::kernels::codegen::LayeredStep::Product { .. })).count(),
+        l.forward.iter().filter(|s| matches!(s, crate::kernels::table::LayeredStep::Product { .. })).count(),
         4
     );
 }

@@ -55,6 +55,45 @@ pub fn model(
     Model::random(&spec(x_dim, y_dim, hidden, act, out), seed).unwrap()
 }
 
+/// The parameters of the last linear node of `m` (its weight, and its bias if any).
+pub fn last_linear(m: &mut Model) -> Vec<&mut ebm::energy::Param> {
+    let node = m
+        .nodes
+        .iter()
+        .rev()
+        .find(|n| matches!(n.op, ebm::Op::Linear { .. }))
+        .expect("a linear node");
+    let ebm::Op::Linear { weight, bias } = node.op else {
+        unreachable!()
+    };
+    let wanted: Vec<usize> = std::iter::once(weight).chain(bias).collect();
+    m.params
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| wanted.contains(i))
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// `m` with its last linear node's weight and bias zeroed: the energy is then constant
+/// (the last bias, 0), while every pass still runs in full.
+pub fn zero_last_layer(m: &mut Model) {
+    for p in last_linear(m) {
+        p.data.fill(0.0);
+    }
+}
+
+/// An MLP from its layers (x_dim, y_dim, activation, output).
+pub fn mlp(
+    x_dim: usize,
+    y_dim: usize,
+    activation: Activation,
+    output: Output,
+    layers: Vec<ebm::Layer>,
+) -> Model {
+    Model::mlp(x_dim, y_dim, layers, activation, output).unwrap()
+}
+
 /// Uniform values in [-scale, scale), never all zero.
 pub fn data(n: usize, scale: f64, seed: u64) -> Vec<f32> {
     let mut rng = HostRng::new(seed, 99);
