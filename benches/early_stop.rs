@@ -25,9 +25,19 @@ fn early_stop(c: &mut Criterion) {
     let ctx = Context::new().expect("a GPU adapter");
     let toy = workloads().into_iter().find(|w| w.name == "toy2d").unwrap();
     let mut model = Model::random(&toy.spec, 0).unwrap();
-    let last = model.layers.last_mut().unwrap();
-    last.weight.iter_mut().for_each(|w| *w = 0.0);
-    last.bias.iter_mut().for_each(|b| *b = 0.0);
+    // The last linear node's weight and bias (what tests/common's zero_last_layer zeroes).
+    let (weight, bias) = model
+        .nodes
+        .iter()
+        .rev()
+        .find_map(|n| match n.op {
+            ebm::Op::Linear { weight, bias } => Some((weight, bias)),
+            _ => None,
+        })
+        .expect("toy2d has a linear node");
+    for p in std::iter::once(weight).chain(bias) {
+        model.params[p].data.fill(0.0);
+    }
     let batch = 2048;
     let steps = 50;
     let x = uniform_inputs(&mut HostRng::new(1, 0), batch * model.x_dim);

@@ -2,13 +2,14 @@
 //!
 //! The energy is E(x, y) = |y - R x|^2 with R a rotation by 90 degrees: zero exactly when
 //! y is x turned a quarter turn, larger the further y is from it. It is written as an
-//! `ebm` model (one linear layer with weights [-R, I] and the `square` output), the same
-//! kind of file a PyTorch user exports with examples/export_pytorch.py.
+//! `ebm` energy graph (one linear node over [x, y] with weights [-R, I] and a
+//! sum-of-squares term), the kind of graph a PyTorch user exports with
+//! examples/export_pytorch.py.
 //!
 //! Run: `cargo run --release --example quickstart`
 
 use ebm::rng::HostRng;
-use ebm::{Activation, Context, Engine, Layer, Model, Output, RefineConfig};
+use ebm::{Context, Engine, GraphBuilder, Head, RefineConfig};
 
 fn main() -> Result<(), ebm::Error> {
     env_logger::init();
@@ -16,19 +17,13 @@ fn main() -> Result<(), ebm::Error> {
     let info = ctx.adapter_info();
     println!("GPU: {} ({:?})", info.name, info.backend);
 
-    // f = y - R x, with R = [[0, -1], [1, 0]]; rows of the weight read [x0, x1, y0, y1].
-    let model = Model {
-        x_dim: 2,
-        y_dim: 2,
-        activation: Activation::Relu, // unused: a single layer has no hidden activation
-        output: Output::Square,
-        layers: vec![Layer {
-            n_in: 4,
-            n_out: 2,
-            weight: vec![0.0, 1.0, 1.0, 0.0, -1.0, 0.0, 0.0, 1.0],
-            bias: vec![0.0, 0.0],
-        }],
-    };
+    // E(x, y) = |y - R x|^2 with R = [[0, -1], [1, 0]]: a linear node f = W [x, y] (the rows
+    // of W read [x0, x1, y0, y1]) and a sum-of-squares energy term.
+    let mut g = GraphBuilder::new(2, 2, 0);
+    let weight = vec![0.0, 1.0, 1.0, 0.0, -1.0, 0.0, 0.0, 1.0];
+    let f = g.linear_with(&[g.x(), g.y()], 2, weight, None);
+    g.energy(Head::SumSquares, f, 1.0);
+    let model = g.build()?;
     let engine = Engine::new(&ctx, &model)?;
 
     let chains = 4096;

@@ -26,8 +26,8 @@
 use std::time::Instant;
 
 use ebm::{
-    Activation, Context, Engine, Layer, Model, Output, PathChoice, Progress, RefineConfig,
-    Schedule, Shape, VertexPenalty,
+    Context, Engine, GraphBuilder, Head, Model, PathChoice, Progress, RefineConfig, Schedule,
+    Shape, VertexPenalty,
 };
 
 /// Standard puzzles (0 = empty), the set without --puzzles: the Wikipedia example, three from
@@ -66,18 +66,10 @@ fn constraint_model() -> Model {
             }
         }
     }
-    Model {
-        x_dim: 0,
-        y_dim: 729,
-        activation: Activation::Relu,
-        output: Output::Square,
-        layers: vec![Layer {
-            n_in: 729,
-            n_out: 243,
-            weight,
-            bias: vec![-1.0; 243],
-        }],
-    }
+    let mut g = GraphBuilder::new(0, 729, 0);
+    let f = g.linear_with(&[g.y()], 243, weight, Some(vec![-1.0; 243]));
+    g.energy(Head::SumSquares, f, 1.0);
+    g.build().expect("the constraint energy is a valid graph")
 }
 
 /// A puzzle line: 81 digits or dots, checked. `at` names it in errors.

@@ -320,8 +320,13 @@ fn options_carry_across_dispatches() {
             sampler,
             ..base.clone()
         };
-        let spd =
-            ebm::testing::steps_per_dispatch(ctx.adapter_info(), &ctx.limits(), &m, path, &cfg);
+        let spd = ebm::testing::steps_per_dispatch(
+            ctx.adapter_info(),
+            &ctx.limits(),
+            &ebm::testing::Compiled::new(&m).unwrap(),
+            path,
+            &cfg,
+        );
         cfg.steps = if spd == u32::MAX { 20 } else { 2 * spd + 3 };
         if ebm::testing::is_llvmpipe(ctx.adapter_info()) {
             assert!(spd < cfg.steps / 2, "{spd} steps per dispatch: no split");

@@ -1,18 +1,19 @@
 //! Every shader file validates with just what it imports (so its `#import` lines name all
-//! it needs); every kernel, specialised for every activation, output and accept rule, and
-//! the FMA peak probe pass naga validation and translate to SPIR-V (Vulkan), MSL (Metal),
-//! HLSL (DX12) and GLSL, so no backend breaks blind; the binding table the host builds
-//! layouts from is the one the shaders declare; and each kernel's workgroup memory fits the
-//! adapter's limit.
+//! it needs); every kernel, assembled for energies that use every op, head, activation and
+//! output (the sample energy `samples::all_ops()`, MLPs) and specialised for every accept
+//! rule, and the FMA peak probe pass naga validation and translate to SPIR-V (Vulkan), MSL
+//! (Metal), HLSL (DX12) and GLSL, so no backend breaks blind; the binding table the host
+//! builds layouts from is the one the shaders declare; and each kernel's workgroup memory
+//! fits the adapter's limit.
 
 mod common;
 
 use ebm::testing::{
-    check_workgroup_memory, prelude_and, specialise, workgroup_memory_bytes, Access, Kernel,
-    TileSizes, BINDINGS, OPTIMIZER_BINDINGS, RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA,
+    check_workgroup_memory, prelude_and, samples, specialise, tile, workgroup_memory_bytes,
+    Access, Kernel, BINDINGS, OPTIMIZER_BINDINGS, RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA,
     SHADER_FILES, TRAIN_BINDINGS,
 };
-use ebm::{Activation, Output};
+use ebm::{Activation, GraphBuilder, Head, Model, Output};
 use naga::back::{glsl, hlsl, msl, spv};
 
 fn validate(module: &naga::Module) -> naga::valid::ModuleInfo {
@@ -24,11 +25,40 @@ fn validate(module: &naga::Module) -> naga::valid::ModuleInfo {
     .unwrap()
 }
 
-fn translate(kernel: Kernel, constants: &[(&str, f64)]) {
-    let module = specialise(kernel, &TileSizes::default(), constants).unwrap();
+/// Tiles of this many chains per workgroup (the tile kernel's sizes are written into its
+/// source); the other kernels ignore it.
+const CHAINS: u32 = 16;
+
+fn translate(kernel: Kernel, model: &Model, name: &str, constants: &[(&str, f64)]) {
+    let module = specialise(kernel, model, CHAINS, &wgpu::Limits::default(), constants)
+        .unwrap_or_else(|e| panic!("{} for {name}: {e}", kernel.entry_point()));
     let info = validate(&module);
-    let what = format!("{} {constants:?}", kernel.entry_point());
+    let what = format!("{} for {name} {constants:?}", kernel.entry_point());
     translate_module(&module, &info, kernel.entry_point(), &what);
+}
+
+/// The energies every kernel is assembled for: the sample energy with every op and head
+/// the graph offers, a graph with every activation, and an MLP per output function.
+fn energies() -> Vec<(String, Model)> {
+    let mut out = vec![("every op".to_string(), samples::all_ops())];
+    let mut g = GraphBuilder::new(2, 3, 4);
+    let mut h = g.linear(&[g.x(), g.y()], 6, true);
+    for act in Activation::ALL {
+        h = g.activation(h, act);
+    }
+    let o = g.linear(&[h], 1, true);
+    g.energy(Head::Sum, o, 1.0);
+    out.push((
+        "every activation".to_string(),
+        g.build().expect("a valid graph"),
+    ));
+    for output in Output::ALL {
+        out.push((
+            format!("an MLP with {} output", output.name()),
+            common::model(3, 4, &[8, 8], Activation::Gelu, output, 5),
+        ));
+    }
+    out
 }
 
 /// A file that uses a name it does not import (nor declare) fails here, naming the file.
@@ -210,18 +240,37 @@ fn translate_module(
 
 #[test]
 fn every_kernel_translates_to_every_backend() {
+    let energies = energies();
+    // The energies between them use every op, head and activation.
+    let models: Vec<&Model> = energies.iter().map(|(_, m)| m).collect();
+    for head in Head::ALL {
+        assert!(
+            models.iter().any(|m| m.energy.iter().any(|t| t.head == head)),
+            "no energy uses the head {head}"
+        );
+    }
+    for act in Activation::ALL {
+        assert!(
+            models.iter().any(|m| m
+                .nodes
+                .iter()
+                .any(|n| n.op == ebm::Op::Activation(act))),
+            "no energy uses the activation {}",
+            act.name()
+        );
+    }
+    let ops: std::collections::BTreeSet<&str> = models
+        .iter()
+        .flat_map(|m| m.nodes.iter().map(|n| n.op.name()))
+        .collect();
+    for op in ebm::energy::OP_NAMES {
+        assert!(ops.contains(op), "no energy uses the op {op} ({ops:?})");
+    }
     for kernel in Kernel::ALL {
-        for act in Activation::ALL {
-            for out in Output::ALL {
-                for rule in [RULE_LANGEVIN, RULE_MALA, RULE_KEEP_IF_LOWER] {
-                    let constants = [
-                        ("ACTIVATION", f64::from(act.shader_id())),
-                        ("OUTPUT", f64::from(out.shader_id())),
-                        ("WORKGROUP_SIZE", 64.0),
-                        ("RULE", f64::from(rule)),
-                    ];
-                    translate(kernel, &constants);
-                }
+        for (name, model) in &energies {
+            for rule in [RULE_LANGEVIN, RULE_MALA, RULE_KEEP_IF_LOWER] {
+                let constants = [("WORKGROUP_SIZE", 64.0), ("RULE", f64::from(rule))];
+                translate(kernel, model, name, &constants);
             }
         }
     }
@@ -255,18 +304,28 @@ fn peak_probe_translates_to_every_backend() {
 #[test]
 fn workgroup_memory_is_checked_against_the_adapter() {
     let limits = common::ctx().limits();
-    let constants = [
-        ("ACTIVATION", 0.0),
-        ("OUTPUT", 0.0),
-        ("WORKGROUP_SIZE", 64.0),
-        ("RULE", 0.0),
-    ];
-    for kernel in Kernel::ALL {
-        let module = specialise(kernel, &TileSizes::default(), &constants).unwrap();
-        assert!(
-            workgroup_memory_bytes(&module) <= u64::from(limits.max_compute_workgroup_storage_size)
-        );
-        check_workgroup_memory("kernel", &module, &limits).unwrap();
+    let constants = [("WORKGROUP_SIZE", 64.0), ("RULE", 0.0)];
+    for (name, model) in energies() {
+        // Every tile size the adapter runs this energy at (the tile kernel's arrays grow
+        // with it), and the smallest for the kernels whose size does not depend on it.
+        let fits = tile::fitting(&model, &limits);
+        assert!(!fits.is_empty(), "{name}: no tile size fits the adapter");
+        for kernel in Kernel::ALL {
+            let sizes: &[u32] = if matches!(kernel, Kernel::Tile | Kernel::TileSubgroup) {
+                &fits
+            } else {
+                &fits[..1]
+            };
+            for &chains in sizes {
+                let module = specialise(kernel, &model, chains, &limits, &constants).unwrap();
+                assert!(
+                    workgroup_memory_bytes(&module)
+                        <= u64::from(limits.max_compute_workgroup_storage_size),
+                    "{kernel:?} for {name} at {chains} chains"
+                );
+                check_workgroup_memory("kernel", &module, &limits).unwrap();
+            }
+        }
     }
     // The check itself: a device that allows no workgroup memory rejects a kernel that uses it.
     let src = "var<workgroup> tile: array<f32, 300>;\n@compute @workgroup_size(1) fn main() { tile[0] = 1.0; }";

@@ -1,28 +1,50 @@
 //! The tile kernel's structure, read from its naga module: y read and written once per
-//! dispatch, never inside the step loop.
+//! dispatch, never inside the step loop; what depends on x alone computed once per
+//! dispatch, before it.
 
-use ebm::testing::{specialise, Kernel, TileSizes};
+mod common;
 
-/// The structural half of the tile kernel's cost model: a step (forward, backward,
-/// update) reads no device memory but the weights, the layer table and its step's
-/// (eta, noise scale), and writes none. x and y are read
-/// once per dispatch (load_state) and y written once (store_state), outside the loop.
+use ebm::testing::{samples, specialise, Kernel};
+use ebm::{Activation, Model, Output};
+
+/// The structural half of the tile kernel's cost model: a step (the energy's forward and
+/// backward passes, the update, an accept rule's settling) reads no device memory but the
+/// weights and its step's (eta, noise scale), and writes none. x and y are read once per
+/// dispatch (load_state, energy_pre) and y written once (store_state), outside the loop.
+/// Held for an MLP and for a FiLM graph, whose x-only scale and shift (energy_pre) must not
+/// be recomputed, nor x read, inside the loop.
 #[test]
 fn tile_kernel_keeps_y_on_chip_between_steps() {
-    let constants = [
-        ("ACTIVATION", 4.0),
-        ("OUTPUT", 0.0),
-        ("WORKGROUP_SIZE", 256.0),
-        ("RULE", 0.0),
+    let models: [(&str, Model); 2] = [
+        (
+            "MLP",
+            common::model(3, 4, &[32, 32], Activation::Silu, Output::Identity, 1),
+        ),
+        ("FiLM", samples::film(4, 3, 8, 2)),
     ];
-    let module = specialise(Kernel::Tile, &TileSizes::default(), &constants).unwrap();
+    let limits = wgpu::Limits::default();
+    for (name, model) in &models {
+        for rule in [
+            ebm::testing::RULE_LANGEVIN,
+            ebm::testing::RULE_MALA,
+            ebm::testing::RULE_KEEP_IF_LOWER,
+        ] {
+            let what = format!("{name}, rule {rule}");
+            check_tile_structure(model, &limits, rule, &what);
+        }
+    }
+}
+
+fn check_tile_structure(model: &Model, limits: &wgpu::Limits, rule: u32, what: &str) {
+    let constants = [("WORKGROUP_SIZE", 256.0), ("RULE", f64::from(rule))];
+    let module = specialise(Kernel::Tile, model, 16, limits, &constants).unwrap();
     let function = |name: &str| {
         module
             .functions
             .iter()
             .find(|(_, f)| f.name.as_deref() == Some(name))
             .map(|(_, f)| f)
-            .unwrap_or_else(|| panic!("tile.wgsl has no fn {name}"))
+            .unwrap_or_else(|| panic!("{what}: tile.wgsl has no fn {name}"))
     };
     let storage: Vec<String> = module
         .global_variables
@@ -30,25 +52,75 @@ fn tile_kernel_keeps_y_on_chip_between_steps() {
         .filter(|(_, v)| matches!(v.space, naga::AddressSpace::Storage { .. }))
         .map(|(_, v)| v.name.clone().unwrap())
         .collect();
-    for step_part in ["forward", "backward", "update"] {
+    let device_used = |f: &naga::Function| -> Vec<String> {
         let mut used = Default::default();
-        globals_used(&module, function(step_part), &mut used);
-        let device: Vec<_> = used.iter().filter(|g| storage.contains(g)).collect();
+        globals_used(&module, f, &mut used);
+        used.into_iter().filter(|g| storage.contains(g)).collect()
+    };
+    let step_only = |device: &[String]| {
+        device
+            .iter()
+            .all(|g| ["weights", "schedule"].contains(&g.as_str()))
+    };
+    // The parts of a step, named.
+    for step_part in ["energy_forward", "energy_backward", "update", "settle4"] {
+        let device = device_used(function(step_part));
+        assert!(step_only(&device), "{what}: {step_part} touches {device:?}");
+    }
+    // Every function the step loop calls, whatever its name. begin4 alone may write the
+    // per-step trace record (an option: the energy and gradient norm of each chain).
+    let entry = &module.entry_points[0].function;
+    let mut in_loop = Vec::new();
+    let mut loops = 0;
+    for stmt in entry.body.iter() {
+        if let naga::Statement::Loop {
+            body, continuing, ..
+        } = stmt
+        {
+            loops += 1;
+            calls(body, &mut in_loop);
+            calls(continuing, &mut in_loop);
+        }
+    }
+    assert_eq!(loops, 1, "{what}: the entry point has one step loop");
+    let in_loop: std::collections::BTreeSet<String> = in_loop
+        .into_iter()
+        .map(|f| module.functions[f].name.clone().unwrap_or_default())
+        .collect();
+    for part in ["energy_forward", "energy_backward", "update"] {
         assert!(
-            device
-                .iter()
-                .all(|g| ["weights", "layer_table", "schedule"].contains(&g.as_str())),
-            "{step_part} touches {device:?}"
+            in_loop.contains(part),
+            "{what}: the step loop does not call {part} (calls {in_loop:?})"
         );
     }
+    assert!(
+        !in_loop.contains("energy_pre"),
+        "{what}: energy_pre inside the step loop"
+    );
+    for name in &in_loop {
+        let mut device = device_used(function(name));
+        if name == "begin4" {
+            device.retain(|g| g != "trace");
+        }
+        assert!(
+            step_only(&device),
+            "{what}: {name}, called in the step loop, touches {device:?}"
+        );
+    }
+    // x is read before the loop: by load_state or the x-only part of the energy.
     let mut load = Default::default();
     globals_used(&module, function("load_state"), &mut load);
-    assert!(load.contains("ys") && load.contains("xs"));
+    assert!(load.contains("ys"), "{what}: load_state reads {load:?}");
+    let mut pre = Default::default();
+    globals_used(&module, function("energy_pre"), &mut pre);
+    assert!(
+        pre.contains("xs"),
+        "{what}: energy_pre does not read x ({pre:?})"
+    );
     let mut store = Default::default();
     globals_used(&module, function("store_state"), &mut store);
-    assert!(store.contains("ys"));
+    assert!(store.contains("ys"), "{what}: store_state uses {store:?}");
     // The entry point calls each exactly once, outside any loop.
-    let entry = &module.entry_points[0].function;
     let top_level_calls: Vec<_> = entry
         .body
         .iter()
@@ -57,20 +129,37 @@ fn tile_kernel_keeps_y_on_chip_between_steps() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        top_level_calls
-            .iter()
-            .filter(|n| *n == "load_state")
-            .count(),
-        1
-    );
-    assert_eq!(
-        top_level_calls
-            .iter()
-            .filter(|n| *n == "store_state")
-            .count(),
-        1
-    );
+    for once in ["load_state", "energy_pre", "store_state"] {
+        assert_eq!(
+            top_level_calls.iter().filter(|n| *n == once).count(),
+            1,
+            "{what}: {once} called {top_level_calls:?}"
+        );
+    }
+}
+
+/// The functions a block calls (not those they call).
+fn calls(block: &naga::Block, found: &mut Vec<naga::Handle<naga::Function>>) {
+    for stmt in block.iter() {
+        match stmt {
+            naga::Statement::Call { function, .. } => found.push(*function),
+            naga::Statement::Block(b) => calls(b, found),
+            naga::Statement::If { accept, reject, .. } => {
+                calls(accept, found);
+                calls(reject, found);
+            }
+            naga::Statement::Loop {
+                body, continuing, ..
+            } => {
+                calls(body, found);
+                calls(continuing, found);
+            }
+            naga::Statement::Switch { cases, .. } => {
+                cases.iter().for_each(|c| calls(&c.body, found))
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Global variables a function uses, directly or through the functions it calls.
@@ -82,28 +171,6 @@ fn globals_used(
     for (_, expr) in function.expressions.iter() {
         if let naga::Expression::GlobalVariable(g) = expr {
             out.insert(module.global_variables[*g].name.clone().unwrap_or_default());
-        }
-    }
-    fn calls(block: &naga::Block, found: &mut Vec<naga::Handle<naga::Function>>) {
-        for stmt in block.iter() {
-            match stmt {
-                naga::Statement::Call { function, .. } => found.push(*function),
-                naga::Statement::Block(b) => calls(b, found),
-                naga::Statement::If { accept, reject, .. } => {
-                    calls(accept, found);
-                    calls(reject, found);
-                }
-                naga::Statement::Loop {
-                    body, continuing, ..
-                } => {
-                    calls(body, found);
-                    calls(continuing, found);
-                }
-                naga::Statement::Switch { cases, .. } => {
-                    cases.iter().for_each(|c| calls(&c.body, found))
-                }
-                _ => {}
-            }
         }
     }
     let mut found = Vec::new();

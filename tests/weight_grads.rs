@@ -9,8 +9,8 @@ mod common;
 use common::{assert_close, ctx, data, model};
 use ebm::{reference, Activation, Engine, Model, Output};
 
-/// The GPU's gradient of `model` against the reference's, weights and biases of every
-/// layer, and the energies.
+/// The GPU's gradient of `model` against the reference's, every parameter (each layer's
+/// weight and bias), and the energies; each gradient has its parameter's name and shape.
 fn check(engine: &Engine, what: &str, model: &Model, n: usize, seed: u64) {
     let x = data(n * model.x_dim, 1.0, seed);
     let y = data(n * model.y_dim, 1.0, seed + 1);
@@ -19,20 +19,20 @@ fn check(engine: &Engine, what: &str, model: &Model, n: usize, seed: u64) {
     let got = engine.weight_grad(&x, &y, &w).unwrap();
     let (energy, grads) = reference::weight_grad(model, &x, &y, &w);
     assert_close(&format!("{what}: energy"), &got.energy, &energy);
-    let flat = |layers: &[ebm::Layer]| -> Vec<f32> {
-        layers
-            .iter()
-            .flat_map(|l| l.weight.iter().chain(&l.bias).copied())
-            .collect()
-    };
-    let want: Vec<f64> = grads
+    let flat: Vec<f32> = got
+        .params
         .iter()
-        .flat_map(|g| g.weight.iter().chain(&g.bias).copied())
+        .flat_map(|p| p.data.iter().copied())
         .collect();
-    assert_close(&format!("{what}: dE/dtheta"), &flat(&got.layers), &want);
-    for (l, (layer, g)) in got.layers.iter().zip(&grads).enumerate() {
-        assert_eq!(layer.weight.len(), g.weight.len(), "{what}: layer {l}");
-        assert_eq!(layer.bias.len(), g.bias.len(), "{what}: layer {l}");
+    let want: Vec<f64> = grads.iter().flatten().copied().collect();
+    assert_close(&format!("{what}: dE/dtheta"), &flat, &want);
+    assert_eq!(got.params.len(), model.params.len(), "{what}: parameters");
+    assert_eq!(grads.len(), model.params.len(), "{what}: reference parameters");
+    for ((p, g), param) in got.params.iter().zip(&grads).zip(&model.params) {
+        assert_eq!(p.name, param.name, "{what}");
+        assert_eq!(p.shape, param.shape, "{what}: {}", p.name);
+        assert_eq!(p.data.len(), param.data.len(), "{what}: {}", p.name);
+        assert_eq!(p.data.len(), g.len(), "{what}: {}", p.name);
     }
 }
 
@@ -82,9 +82,9 @@ fn chunked_batches_give_the_same_gradient() {
     let b = chunked.weight_grad(&x, &y, &w).unwrap();
     assert_eq!(a.energy, b.energy);
     let flat = |g: &ebm::WeightGrad| -> Vec<f64> {
-        g.layers
+        g.params
             .iter()
-            .flat_map(|l| l.weight.iter().chain(&l.bias).map(|&v| f64::from(v)))
+            .flat_map(|p| p.data.iter().map(|&v| f64::from(v)))
             .collect()
     };
     let whole_flat = flat(&a);

@@ -12,7 +12,7 @@ use pyo3::types::PyAny;
 use crate::arrays::{mask, rows};
 use crate::context::Context;
 use crate::errors::{plain, to_py, Inputs};
-use crate::energy::Model;
+use crate::model::Model;
 use crate::options::RefineKeywords;
 use crate::results::{BestOf, Evaluation, Refinement};
 

@@ -17,7 +17,7 @@ use crate::arrays::rows;
 use crate::context::Context;
 use crate::engine::with_progress;
 use crate::errors::{plain, to_py, EbmError, Inputs, NEGATIVES};
-use crate::energy::Model;
+use crate::model::Model;
 use crate::options::check_sampler;
 
 /// A training run: the model's weights live on the GPU and are updated in place; one

@@ -121,6 +121,37 @@ impl Model {
         graph_value(self).to_string()
     }
 
+    /// A model from format 2's graph JSON (see the module's docs) and its parameters by
+    /// name, each (shape, values): what an importer (`ebm_wgpu.Model.from_torch`) builds.
+    /// Errors name the node, field or tensor at fault.
+    pub fn from_graph(
+        x_dim: usize,
+        y_dim: usize,
+        graph_json: &str,
+        params: &HashMap<String, (Vec<usize>, Vec<f32>)>,
+    ) -> Result<Model> {
+        let graph: Value = serde_json::from_str(graph_json)
+            .map_err(|e| Error::Model(format!("the graph is not JSON: {e}")))?;
+        let read = |name: &str| -> std::result::Result<crate::tensors::F32Tensor, String> {
+            let (shape, data) = params
+                .get(name)
+                .ok_or_else(|| format!("parameter {name:?} is missing"))?;
+            Ok(crate::tensors::F32Tensor {
+                shape: shape.clone(),
+                data: data.clone(),
+            })
+        };
+        let model = read_graph(&graph, x_dim, y_dim, &read).map_err(Error::Model)?;
+        let named: Vec<&str> = model.params.iter().map(|p| p.name.as_str()).collect();
+        if let Some(extra) = params.keys().find(|k| !named.contains(&k.as_str())) {
+            return Err(Error::Model(format!(
+                "parameter {extra:?} is not in the graph's \"params\" list"
+            )));
+        }
+        model.validate()?;
+        Ok(model)
+    }
+
     /// Writes the model with `extra` tensors and metadata beside it (a training
     /// checkpoint's), first to a file beside `path` that then replaces it, so that an
     /// interrupted write never leaves a truncated file where a good one was.
@@ -466,4 +497,149 @@ fn graph_value(model: &Model) -> Value {
         "nodes": nodes,
         "energy": energy,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::energy::{samples, ModelSpec};
+
+    fn round_trip(model: &Model) -> Model {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        model.save(&path).unwrap();
+        Model::load(&path).unwrap()
+    }
+
+    #[test]
+    fn graphs_survive_the_file() {
+        for (name, model) in samples::every_kind() {
+            assert_eq!(round_trip(&model), model, "{name}");
+        }
+    }
+
+    #[test]
+    fn mlps_keep_the_keys_of_format_1() {
+        let spec = ModelSpec {
+            x_dim: 2,
+            y_dim: 3,
+            hidden: vec![4],
+            outputs: 2,
+            activation: Activation::Tanh,
+            output: Output::Square,
+        };
+        let model = Model::random(&spec, 1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        model.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let meta = header.metadata().as_ref().unwrap();
+        assert_eq!(meta[KEY_FORMAT], "2");
+        assert_eq!(meta[KEY_ACTIVATION], "tanh");
+        assert_eq!(meta[KEY_OUTPUT], "square");
+        assert_eq!(Model::load(&path).unwrap(), model);
+    }
+
+    /// A file as ebm 0.5 wrote it (no format key, no graph) loads as the MLP it holds.
+    #[test]
+    fn files_of_format_1_load_unchanged() {
+        let layers = [(5usize, 4usize), (4, 1)];
+        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+        for (i, (n_in, n_out)) in layers.iter().enumerate() {
+            let w: Vec<f32> = (0..n_in * n_out).map(|k| 0.1 * k as f32 - 0.5).collect();
+            tensors.push((format!("layers.{i}.weight"), vec![*n_out, *n_in], w));
+            tensors.push((format!("layers.{i}.bias"), vec![*n_out], vec![0.25; *n_out]));
+        }
+        let views: Vec<(&str, Vec<usize>, &[f32])> = tensors
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), s.clone(), &d[..]))
+            .collect();
+        let meta = HashMap::from([
+            (KEY_X_DIM.to_string(), "2".to_string()),
+            (KEY_Y_DIM.to_string(), "3".to_string()),
+            (KEY_ACTIVATION.to_string(), "silu".to_string()),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.safetensors");
+        write_f32(&path, &views, Some(meta)).unwrap();
+        let model = Model::load(&path).unwrap();
+        let mlp = model.as_mlp().unwrap();
+        assert_eq!((mlp.activation, mlp.output), (Activation::Silu, Output::Identity));
+        assert_eq!(mlp.layers.len(), 2);
+        assert_eq!(mlp.layers[0].weight, tensors[0].2);
+    }
+
+    fn load_graph(graph: &str, params: &[(&str, Vec<usize>)]) -> Result<Model> {
+        let params = params
+            .iter()
+            .map(|(n, s)| {
+                let len = s.iter().product();
+                (n.to_string(), (s.clone(), vec![0.5f32; len]))
+            })
+            .collect();
+        Model::from_graph(2, 3, graph, &params)
+    }
+
+    #[test]
+    fn bad_graphs_are_named() {
+        let w = ("w", vec![4, 5]);
+        let cases: [(&str, Vec<(&str, Vec<usize>)>, &str); 7] = [
+            (
+                r#"{"params": ["w"], "nodes": [{"name": "h", "op": "conv", "inputs": ["x"]}], "energy": []}"#,
+                vec![w.clone()],
+                "node \"h\": unknown op \"conv\"",
+            ),
+            (
+                r#"{"params": ["w"], "nodes": [{"name": "h", "op": "linear", "inputs": ["x", "z"], "weight": "w"}], "energy": []}"#,
+                vec![w.clone()],
+                "reads \"z\", which is not x, y or an earlier node",
+            ),
+            (
+                r#"{"params": ["w"], "nodes": [{"name": "h", "op": "linear", "inputs": ["x", "y"], "weight": "v"}], "energy": []}"#,
+                vec![w.clone()],
+                "its weight \"v\" is not in the graph's \"params\" list",
+            ),
+            (
+                r#"{"params": ["w"], "nodes": [{"name": "h", "op": "linear", "inputs": ["x"], "weight": "w"}], "energy": [{"head": "sum", "input": "h"}]}"#,
+                vec![w.clone()],
+                "expected [out, 2]",
+            ),
+            (
+                r#"{"params": ["w"], "nodes": [{"name": "h", "op": "linear", "inputs": ["x", "y"], "weight": "w"}], "energy": [{"head": "max", "input": "h"}]}"#,
+                vec![w.clone()],
+                "energy term 0: unknown head \"max\"",
+            ),
+            (
+                r#"{"params": ["w"], "nodes": [{"name": "h", "op": "slice", "inputs": ["y"], "start": 2, "len": 4}], "energy": [{"head": "sum", "input": "h"}]}"#,
+                vec![w.clone()],
+                "takes features [2, 6) of a tensor 3 wide",
+            ),
+            (
+                r#"{"params": ["w", "extra"], "nodes": [], "energy": []}"#,
+                vec![w.clone()],
+                "parameter \"extra\" is missing",
+            ),
+        ];
+        for (graph, params, want) in cases {
+            let err = load_graph(graph, &params).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}\n  expected: {want}");
+        }
+        let err = load_graph("[1, 2", &[]).unwrap_err().to_string();
+        assert!(err.contains("not JSON"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.safetensors");
+        let meta = HashMap::from([
+            (KEY_FORMAT.to_string(), "3".to_string()),
+            (KEY_X_DIM.to_string(), "1".to_string()),
+            (KEY_Y_DIM.to_string(), "1".to_string()),
+        ]);
+        write_f32(&path, &[("w", vec![1], &[1.0][..])], Some(meta)).unwrap();
+        let err = Model::load(&path).unwrap_err().to_string();
+        assert!(err.contains("\"3\"") && err.contains("formats 1 and 2"), "{err}");
+    }
 }

@@ -242,6 +242,22 @@ impl Engine {
         }
     }
 
+    /// Every kernel path, and why the adapter of `ctx` cannot run `model` on it (None where
+    /// it can): the tile sizes the graph's registers or widths or the adapter's workgroup
+    /// memory rule out, by the planner's own checks (`ebm info --model`).
+    pub fn path_report(ctx: &Context, model: &Model) -> Result<Vec<(KernelPath, Option<String>)>> {
+        model.validate()?;
+        let compiled = Compiled::new(model)?;
+        let limits = ctx.limits();
+        let mut out = vec![(KernelPath::Chain, None)];
+        for chains in crate::constants::TILE_CHAINS {
+            let why = tile::misfit_program(&compiled.infer, chains, &limits);
+            out.push((KernelPath::Tile { chains }, why));
+        }
+        out.push((KernelPath::Layered, None));
+        Ok(out)
+    }
+
     /// The path a refinement of `n` chains runs on.
     pub fn path_for(&self, n: usize) -> Result<KernelPath> {
         plan::choose(

@@ -24,8 +24,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// List every GPU adapter, the one chosen, its backend, features and limits.
-    Info,
+    /// List every GPU adapter, the one chosen, its backend, features and limits; with
+    /// --model, the model's graph and the kernel paths that run it on this adapter.
+    Info(InfoArgs),
     /// Energies and dE/dy of a batch: writes float32 tensors `energy` [B] and `grad`
     /// [B, y_dim], and prints a one-line summary to stderr.
     Eval(EvalArgs),
@@ -402,10 +403,22 @@ pub struct TrainArgs {
 }
 
 #[derive(Args)]
+pub struct InfoArgs {
+    /// A model file: print its graph (nodes, shapes, parameters, energy terms) and which
+    /// kernel paths run it on this adapter, with the reason for each that does not.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
 pub struct BenchArgs {
-    /// Only this workload (r1, latency, toy2d).
-    #[arg(long)]
+    /// Only this workload (r1, latency, toy2d, resln).
+    #[arg(long, conflicts_with = "model")]
     pub workload: Option<String>,
+    /// Time this model file instead of the standard workloads (1024 chains and 100 steps
+    /// unless --batch and --steps say otherwise).
+    #[arg(long, value_name = "FILE", conflicts_with = "suite")]
+    pub model: Option<std::path::PathBuf>,
     /// Override the batch size.
     #[arg(long)]
     pub batch: Option<usize>,

@@ -5,11 +5,11 @@
 use std::time::Instant;
 
 use ebm::rng::HostRng;
-use ebm::{dispatch_budget, Context, Engine, Error, Model, PathChoice, RefineConfig, Result};
+use ebm::{dispatch_budget, Context, Engine, Error, PathChoice, RefineConfig, Result};
 
 use crate::args::BenchArgs;
 use crate::peak;
-use crate::workloads::{suite, uniform_inputs, workloads, Workload};
+use crate::workloads::{of_file, suite, uniform_inputs, workloads, Workload};
 
 /// One measured row.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -66,7 +66,7 @@ fn time_workload(
     choice: PathChoice,
     dispatch_ms: Option<f32>,
 ) -> Result<Record> {
-    let model = Model::random(&workload.spec, 0)?;
+    let model = workload.model()?;
     let engine = Engine::with_path(ctx, &model, choice)?;
     let n = workload.batch;
     let mut rng = HostRng::new(1, 0);
@@ -122,13 +122,18 @@ fn time_workload(
 /// The jobs the flags select: the standard workloads (or the suite), reduced to one name,
 /// with the batch and steps overridden.
 fn jobs_of(args: &BenchArgs) -> Result<Vec<Workload>> {
-    let mut jobs = if args.suite { suite() } else { workloads() };
+    let mut jobs = match (&args.model, &args.workload, args.suite) {
+        (Some(path), _, _) => vec![of_file(path)],
+        (None, None, false) => workloads(),
+        // A name is looked up among all of them (resln is only in the suite).
+        _ => suite(),
+    };
     if let Some(name) = &args.workload {
         jobs.retain(|w| w.name == name);
         if jobs.is_empty() {
             return Err(Error::config(
                 "--workload",
-                format!("unknown workload {name:?}; expected r1, latency or toy2d"),
+                format!("unknown workload {name:?}; expected r1, latency, toy2d or resln"),
             ));
         }
     }
@@ -216,7 +221,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     for job in &jobs {
         if args.suite {
             // Every path this adapter can run the model on.
-            for path in Engine::fitting_paths(&ctx, &Model::random(&job.spec, 0)?) {
+            for path in Engine::fitting_paths(&ctx, &job.model()?) {
                 plan.push((job, PathChoice::Exactly(path)));
             }
         } else {

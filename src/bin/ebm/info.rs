@@ -1,8 +1,13 @@
-//! `ebm info`: every adapter wgpu sees, the one chosen, its features and limits.
+//! `ebm info`: every adapter wgpu sees, the one chosen, its features and limits; with
+//! `--model`, the model's graph and the paths that run it there.
 
-use ebm::{Context, Result};
+use ebm::{Context, Engine, Model, Op, Result};
 
-pub fn info() -> Result<()> {
+use crate::args::InfoArgs;
+
+pub fn info(args: &InfoArgs) -> Result<()> {
+    // A bad model file fails before any adapter is opened.
+    let model = args.model.as_deref().map(Model::load).transpose()?;
     let (adapters, chosen) = ebm::adapters();
     println!("adapters seen ({}):", adapters.len());
     for (i, a) in adapters.iter().enumerate() {
@@ -70,5 +75,62 @@ pub fn info() -> Result<()> {
     for (name, value) in rows {
         println!("  {name:<32} {value}");
     }
+    if let Some(model) = model {
+        print_graph(&model);
+        println!("kernel paths on {}:", info.name);
+        for (path, why) in Engine::path_report(&ctx, &model)? {
+            match why {
+                None => println!("  {:<8} runs it", path.to_string()),
+                Some(why) => println!("  {:<8} cannot: {why}", path.to_string()),
+            }
+        }
+    }
     Ok(())
+}
+
+/// The graph of `model`: one line per node (name, op, inputs, width, parameters), the
+/// energy's terms, and which nodes are computed from x alone (once per chain and call).
+fn print_graph(model: &Model) {
+    let widths = model.widths();
+    let on_y = model.y_dependent();
+    println!(
+        "model: {} ({} parameters, {} multiply-adds per pass)",
+        model.shape(),
+        model.param_count(),
+        model.multiply_adds()
+    );
+    println!("  {:<20} {:<28} {:>6}  inputs; parameters", "node", "op", "width");
+    for (k, node) in model.nodes.iter().enumerate() {
+        let t = ebm::energy::node_tensor(k);
+        let inputs: Vec<&str> = node.inputs.iter().map(|&i| model.tensor_name(i)).collect();
+        let params: Vec<String> = node
+            .op
+            .params()
+            .iter()
+            .map(|(role, p)| {
+                let p = &model.params[*p];
+                format!("{role} {} {:?}", p.name, p.shape)
+            })
+            .collect();
+        let once = if on_y[t] { "" } else { "  (x alone: once per call)" };
+        let op = match &node.op {
+            Op::Linear { .. } => "linear".to_string(),
+            other => other.to_string(),
+        };
+        println!(
+            "  {:<20} {:<28} {:>6}  {}{}{}",
+            node.name,
+            op,
+            widths[t],
+            inputs.join(", "),
+            if params.is_empty() { String::new() } else { format!("; {}", params.join(", ")) },
+            once
+        );
+    }
+    let terms: Vec<String> = model
+        .energy
+        .iter()
+        .map(|t| format!("{} * {}({})", t.scale, t.head, model.tensor_name(t.input)))
+        .collect();
+    println!("  energy = {}", terms.join(" + "));
 }

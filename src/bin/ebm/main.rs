@@ -90,7 +90,7 @@ fn input_files(command: &Command) -> InputFiles<'_> {
             fixed: None,
             renamed: flags::NEGATIVES_FLAGS,
         },
-        Command::Info | Command::Bench(_) => InputFiles::default(),
+        Command::Info(_) | Command::Bench(_) => InputFiles::default(),
     }
 }
 
@@ -108,7 +108,7 @@ fn bad_input(e: &Error) -> bool {
 
 fn run(cli: &Cli) -> Result<Outcome> {
     match &cli.command {
-        Command::Info => info::info().map(|()| Outcome::Done),
+        Command::Info(args) => info::info(args).map(|()| Outcome::Done),
         Command::Eval(args) => eval::eval(args, cli.quiet).map(|()| Outcome::Done),
         Command::Refine(args) => refine::refine(args, cli.quiet),
         Command::Train(args) => train::train(args, cli.quiet),
