@@ -26,46 +26,36 @@
 
 #![warn(missing_docs)]
 
-mod config;
-mod constants;
-mod context;
+pub mod energy;
 mod engine;
 mod error;
 mod gpu;
 mod kernels;
-pub mod energy;
-mod options;
-mod outputs;
-mod pace;
-mod path;
 mod plan;
-mod profiles;
-mod progress;
 pub mod reference;
-pub mod rng;
-mod schedule;
-mod tensors;
-pub mod toy;
-mod trace;
+mod refine;
 mod train;
 
+pub use refine::rng;
+pub use train::toy;
+
+pub use energy::tensors::write_f32 as write_safetensors;
 pub use energy::{Activation, GraphBuilder, Head, Layer, Model, ModelSpec, Op, Output};
-pub use config::{
-    Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty, DEFAULT_DISPATCH_MS,
-};
-pub use context::{adapter_offers, adapters, adapters_for, AdapterChoice, Context};
+pub use engine::progress::{OnProgress, Progress};
 pub use engine::{pick_best, BestOf, Engine, WeightGrad};
 pub use error::{describe_setting_error, rename_settings, setting_name, Error, Result};
-pub use options::{
+pub use gpu::context::{adapter_offers, adapters, adapters_for, AdapterChoice, Context};
+pub use plan::path::{KernelPath, PathChoice};
+pub use refine::config::{
+    Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty, DEFAULT_DISPATCH_MS,
+};
+pub use refine::options::{
     dispatch_budget, RefineOptions, SamplerOptions, DEFAULT_HOTTEST, DEFAULT_SHRINK,
     DEFAULT_SWAP_EVERY, DEFAULT_TARGET_ACCEPT,
 };
-pub use outputs::{round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement};
-pub use path::{KernelPath, PathChoice};
-pub use progress::{OnProgress, Progress};
-pub use schedule::{parse_stages, Schedule, Shape, Stage};
-pub use tensors::write_f32 as write_safetensors;
-pub use trace::TraceRow;
+pub use refine::outputs::{round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement};
+pub use refine::schedule::{parse_stages, Schedule, Shape, Stage};
+pub use refine::trace::TraceRow;
 pub use train::{
     Checkpoint, Objective, OnTrainProgress, Optimizer, TrainConfig, TrainData, TrainProgress,
     TrainStats, Trainer,
@@ -76,11 +66,11 @@ pub use train::{
 /// The engine's test settings are `#[doc(hidden)]` methods of [`Engine`] (engine/hooks.rs).
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::constants::*;
     pub use crate::gpu::bindings::{Access, Binding};
     pub use crate::gpu::module::{check_workgroup_memory, workgroup_memory_bytes};
     pub use crate::gpu::wgsl::SHADER_FILES;
     pub use crate::kernels::bindings::BINDINGS;
+    pub use crate::kernels::constants::*;
     pub use crate::kernels::tile::{Sizes as TileSizes, TILE_K};
     pub use crate::kernels::train::{OPTIMIZER_BINDINGS, TRAIN_BINDINGS};
     pub use crate::kernels::{prelude_and, Dispatch, Kernel};
@@ -96,7 +86,7 @@ pub mod testing {
 
     /// The limits of adapters the planner is tested against (profiles.rs).
     pub mod profiles {
-        pub use crate::profiles::*;
+        pub use crate::gpu::profiles::*;
     }
 
     pub use crate::energy::samples;

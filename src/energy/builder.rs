@@ -19,7 +19,7 @@ use super::activation::Activation;
 use super::model::{node_tensor, Model, Node, Param, Term, X, Y};
 use super::ops::{Head, Op};
 use crate::error::Result;
-use crate::rng::HostRng;
+use crate::refine::rng::HostRng;
 
 /// Builds a [`Model`] node by node; each method returns the tensor it makes.
 pub struct GraphBuilder {

@@ -33,8 +33,8 @@ use serde_json::{json, Map, Value};
 use super::activation::{Activation, Output};
 use super::model::{node_tensor, Layer, Model, Node, Param, Term, X, Y};
 use super::ops::{Head, Op};
+use crate::energy::tensors::{to_f32, write_f32};
 use crate::error::{Error, Result};
-use crate::tensors::{to_f32, write_f32};
 
 const KEY_FORMAT: &str = "ebm.format";
 const KEY_X_DIM: &str = "ebm.x_dim";
@@ -132,11 +132,11 @@ impl Model {
     ) -> Result<Model> {
         let graph: Value = serde_json::from_str(graph_json)
             .map_err(|e| Error::Model(format!("the graph is not JSON: {e}")))?;
-        let read = |name: &str| -> std::result::Result<crate::tensors::F32Tensor, String> {
+        let read = |name: &str| -> std::result::Result<crate::energy::tensors::F32Tensor, String> {
             let (shape, data) = params
                 .get(name)
                 .ok_or_else(|| format!("parameter {name:?} is missing"))?;
-            Ok(crate::tensors::F32Tensor {
+            Ok(crate::energy::tensors::F32Tensor {
                 shape: shape.clone(),
                 data: data.clone(),
             })
@@ -187,7 +187,7 @@ impl Model {
     }
 }
 
-type Read<'a> = dyn Fn(&str) -> std::result::Result<crate::tensors::F32Tensor, String> + 'a;
+type Read<'a> = dyn Fn(&str) -> std::result::Result<crate::energy::tensors::F32Tensor, String> + 'a;
 
 /// A format-1 file: an MLP.
 fn read_mlp(
@@ -306,7 +306,9 @@ fn read_graph(
         let op_name = field.str("op")?;
         let op = match op_name {
             "linear" => Op::Linear {
-                weight: field.param("weight")?.ok_or_else(|| at("needs a \"weight\"".into()))?,
+                weight: field
+                    .param("weight")?
+                    .ok_or_else(|| at("needs a \"weight\"".into()))?,
                 bias: field.param("bias")?,
             },
             "activation" => Op::Activation(
@@ -343,19 +345,20 @@ fn read_graph(
                 )))
             }
         };
-        let inputs = node
-            .get("inputs")
-            .and_then(Value::as_array)
-            .ok_or_else(|| at("\"inputs\" is missing or not a list".into()))?
-            .iter()
-            .map(|i| {
-                let i = i.as_str().ok_or_else(|| at("an input is not a name".into()))?;
-                tensors
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| at(format!("reads {i:?}, which is not x, y or an earlier node")))
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let inputs =
+            node.get("inputs")
+                .and_then(Value::as_array)
+                .ok_or_else(|| at("\"inputs\" is missing or not a list".into()))?
+                .iter()
+                .map(|i| {
+                    let i = i
+                        .as_str()
+                        .ok_or_else(|| at("an input is not a name".into()))?;
+                    tensors.get(i).copied().ok_or_else(|| {
+                        at(format!("reads {i:?}, which is not x, y or an earlier node"))
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
         if tensors.insert(name.clone(), node_tensor(k)).is_some() {
             return Err(at("the name is used twice (x and y name the inputs)".into()));
         }
@@ -371,7 +374,10 @@ fn read_graph(
             .ok_or_else(|| at("has no \"head\"".into()))?;
         let head = Head::from_name(head).ok_or_else(|| {
             let names: Vec<_> = Head::ALL.iter().map(|h| h.name()).collect();
-            at(format!("unknown head {head:?}; expected one of {}", names.join(", ")))
+            at(format!(
+                "unknown head {head:?}; expected one of {}",
+                names.join(", ")
+            ))
         })?;
         let input = term
             .get("input")
@@ -382,9 +388,10 @@ fn read_graph(
             .ok_or_else(|| at(format!("reads {input:?}, which the graph lacks")))?;
         let scale = match term.get("scale") {
             None => 1.0,
-            Some(v) => v
-                .as_f64()
-                .ok_or_else(|| at("\"scale\" is not a number".into()))? as f32,
+            Some(v) => {
+                v.as_f64()
+                    .ok_or_else(|| at("\"scale\" is not a number".into()))? as f32
+            }
         };
         energy.push(Term { head, input, scale });
     }
@@ -432,11 +439,13 @@ impl Fields<'_> {
     fn param(&self, key: &str) -> std::result::Result<Option<usize>, String> {
         match self.node.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(name)) => self.params.get(name).copied().map(Some).ok_or_else(|| {
-                (self.at)(format!(
-                    "its {key} {name:?} is not in the graph's \"params\" list"
-                ))
-            }),
+            Some(Value::String(name)) => {
+                self.params.get(name).copied().map(Some).ok_or_else(|| {
+                    (self.at)(format!(
+                        "its {key} {name:?} is not in the graph's \"params\" list"
+                    ))
+                })
+            }
             Some(_) => Err((self.at)(format!("{key:?} is not a parameter's name"))),
         }
     }
@@ -445,7 +454,8 @@ impl Fields<'_> {
 /// Format 2's graph JSON of `model`.
 fn graph_value(model: &Model) -> Value {
     let tensor = |t: usize| Value::from(model.tensor_name(t));
-    let param = |p: Option<usize>| p.map_or(Value::Null, |p| Value::from(model.params[p].name.clone()));
+    let param =
+        |p: Option<usize>| p.map_or(Value::Null, |p| Value::from(model.params[p].name.clone()));
     let nodes: Vec<Value> = model
         .nodes
         .iter()
@@ -565,7 +575,10 @@ mod tests {
         write_f32(&path, &views, Some(meta)).unwrap();
         let model = Model::load(&path).unwrap();
         let mlp = model.as_mlp().unwrap();
-        assert_eq!((mlp.activation, mlp.output), (Activation::Silu, Output::Identity));
+        assert_eq!(
+            (mlp.activation, mlp.output),
+            (Activation::Silu, Output::Identity)
+        );
         assert_eq!(mlp.layers.len(), 2);
         assert_eq!(mlp.layers[0].weight, tensors[0].2);
     }
@@ -640,6 +653,9 @@ mod tests {
         ]);
         write_f32(&path, &[("w", vec![1], &[1.0][..])], Some(meta)).unwrap();
         let err = Model::load(&path).unwrap_err().to_string();
-        assert!(err.contains("\"3\"") && err.contains("formats 1 and 2"), "{err}");
+        assert!(
+            err.contains("\"3\"") && err.contains("formats 1 and 2"),
+            "{err}"
+        );
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod file;
 mod model;
 pub(crate) mod ops;
 pub mod samples;
+pub(crate) mod tensors;
 
 pub use activation::{Activation, Output};
 pub use builder::GraphBuilder;

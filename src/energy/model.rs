@@ -4,9 +4,9 @@
 
 use super::activation::{Activation, Output};
 use super::ops::{Arity, Head, Op};
+use crate::energy::tensors::check_finite;
 use crate::error::{Error, Result};
-use crate::rng::HostRng;
-use crate::tensors::check_finite;
+use crate::refine::rng::HostRng;
 
 /// The tensor id of the observation x in a graph (`Node::inputs`, `Term::input`).
 pub const X: usize = 0;
@@ -208,13 +208,7 @@ impl Model {
                 }
             })
             .collect();
-        Model::mlp(
-            spec.x_dim,
-            spec.y_dim,
-            layers,
-            spec.activation,
-            spec.output,
-        )
+        Model::mlp(spec.x_dim, spec.y_dim, layers, spec.activation, spec.output)
     }
 
     /// The MLP errors of 0.5's model files, in their words: layer widths that do not chain,
@@ -572,7 +566,10 @@ impl Model {
 
     /// Every parameter's values, one after the other in [`Model::params`] order.
     pub fn flat_params(&self) -> Vec<f32> {
-        self.params.iter().flat_map(|p| p.data.iter().copied()).collect()
+        self.params
+            .iter()
+            .flat_map(|p| p.data.iter().copied())
+            .collect()
     }
 
     /// The model with its parameters replaced by `flat` (as [`Model::flat_params`] lays

@@ -257,11 +257,31 @@ impl fmt::Display for Head {
 /// importer takes this table from the library (`ebm_wgpu._ops`), so there is one list.
 pub const TORCH_NAMES: &[(&str, &[&str])] = &[
     ("linear", &["Linear", "linear"]),
-    ("activation", &[
-        "ReLU", "relu", "LeakyReLU", "leaky_relu", "Tanh", "tanh", "Sigmoid", "sigmoid",
-        "SiLU", "silu", "GELU", "gelu", "Softplus", "softplus",
-    ]),
-    ("affine", &["mul", "add", "sub", "neg", "truediv", "radd", "rsub", "rmul"]),
+    (
+        "activation",
+        &[
+            "ReLU",
+            "relu",
+            "LeakyReLU",
+            "leaky_relu",
+            "Tanh",
+            "tanh",
+            "Sigmoid",
+            "sigmoid",
+            "SiLU",
+            "silu",
+            "GELU",
+            "gelu",
+            "Softplus",
+            "softplus",
+        ],
+    ),
+    (
+        "affine",
+        &[
+            "mul", "add", "sub", "neg", "truediv", "radd", "rsub", "rmul",
+        ],
+    ),
     ("add", &["add", "iadd"]),
     ("sub", &["sub", "isub"]),
     ("mul", &["mul", "imul", "pow"]),
@@ -278,14 +298,27 @@ mod tests {
     #[test]
     fn every_op_has_a_name_and_torch_spellings() {
         let ops = [
-            Op::Linear { weight: 0, bias: None },
+            Op::Linear {
+                weight: 0,
+                bias: None,
+            },
             Op::Activation(Activation::Silu),
-            Op::Affine { scale: 2.0, shift: 1.0 },
+            Op::Affine {
+                scale: 2.0,
+                shift: 1.0,
+            },
             Op::Add,
             Op::Sub,
             Op::Mul,
-            Op::LayerNorm { eps: 1e-5, weight: None, bias: None },
-            Op::RmsNorm { eps: 1e-6, weight: None },
+            Op::LayerNorm {
+                eps: 1e-5,
+                weight: None,
+                bias: None,
+            },
+            Op::RmsNorm {
+                eps: 1e-6,
+                weight: None,
+            },
             Op::Concat,
             Op::Slice { start: 0, len: 1 },
         ];
@@ -309,7 +342,11 @@ mod tests {
                 down[i] -= h;
                 let mut g = [0.0; 4];
                 let fd = (head.eval(&up, &mut g) - head.eval(&down, &mut g)) / (2.0 * h);
-                assert!((fd - grad[i]).abs() < 1e-7, "{head} at {i}: {} vs {fd}", grad[i]);
+                assert!(
+                    (fd - grad[i]).abs() < 1e-7,
+                    "{head} at {i}: {} vs {fd}",
+                    grad[i]
+                );
             }
             assert_eq!(Head::from_name(head.name()), Some(head));
         }

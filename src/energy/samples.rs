@@ -11,7 +11,11 @@ use super::ops::Head;
 /// small prior 0.1 |y|^2 as a second term.
 pub fn pre_norm_residual(x_dim: usize, y_dim: usize, width: usize, seed: u64) -> Model {
     let mut g = GraphBuilder::new(x_dim, y_dim, seed);
-    let inputs = if x_dim == 0 { vec![g.y()] } else { vec![g.x(), g.y()] };
+    let inputs = if x_dim == 0 {
+        vec![g.y()]
+    } else {
+        vec![g.x(), g.y()]
+    };
     let mut h = g.linear(&inputs, width, true);
     for _ in 0..2 {
         let n = g.layer_norm(h, 1e-5, true);
@@ -49,7 +53,11 @@ pub fn film(x_dim: usize, y_dim: usize, width: usize, seed: u64) -> Model {
 /// to y, LayerNorm without affine parameters, a softplus output.
 pub fn gated(x_dim: usize, y_dim: usize, width: usize, seed: u64) -> Model {
     let mut g = GraphBuilder::new(x_dim, y_dim, seed);
-    let inputs = if x_dim == 0 { vec![g.y()] } else { vec![g.y(), g.x()] };
+    let inputs = if x_dim == 0 {
+        vec![g.y()]
+    } else {
+        vec![g.y(), g.x()]
+    };
     let uv = g.linear(&inputs, 2 * width, true);
     let u = g.slice(uv, 0, width);
     let v = g.slice(uv, width, width);

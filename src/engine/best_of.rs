@@ -2,10 +2,10 @@
 //! streams), keeping the lowest-energy answer of each x.
 
 use super::Engine;
-use crate::config::RefineConfig;
+use crate::engine::progress::OnProgress;
 use crate::error::{Error, Result};
-use crate::outputs::Refinement;
-use crate::progress::OnProgress;
+use crate::refine::config::RefineConfig;
+use crate::refine::outputs::Refinement;
 
 /// The best of R chains per x.
 #[derive(Clone, Debug, PartialEq)]

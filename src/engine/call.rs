@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 
 use super::workspace::{chains_per_group, Room, Workspace};
 use super::Engine;
-use crate::config::{RefineConfig, DEFAULT_DISPATCH_MS};
+use crate::engine::progress::{OnProgress, Progress};
 use crate::error::{Error, Result};
+use crate::gpu::pace::{assumed_flops, Pacer};
 use crate::gpu::readback::{binding_limit, read_back};
 use crate::gpu::timer::seconds_between;
 use crate::kernels::params::{ChainState, Params, RUNNING};
 use crate::kernels::trace;
-use crate::pace::{assumed_flops, Pacer};
 use crate::plan::{self, KernelPath};
-use crate::progress::{OnProgress, Progress};
-use crate::trace::TraceSums;
+use crate::refine::config::{RefineConfig, DEFAULT_DISPATCH_MS};
+use crate::refine::trace::TraceSums;
 
 /// What a call computes.
 pub(super) enum Job<'a> {
@@ -45,7 +45,7 @@ impl Job<'_> {
     }
 
     /// Replica exchange's settings, if any.
-    fn exchange(&self) -> Option<&crate::config::Exchange> {
+    fn exchange(&self) -> Option<&crate::refine::config::Exchange> {
         match self {
             Job::Refine { config, .. } => config.exchange.as_ref(),
             Job::Eval => None,

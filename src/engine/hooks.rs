@@ -34,7 +34,7 @@ impl Engine {
     }
 
     /// Plans as if the adapter had `limits` (another adapter's, e.g. from
-    /// `crate::profiles`), and checks the kernels again; pipelines must still fit the
+    /// `crate::gpu::profiles`), and checks the kernels again; pipelines must still fit the
     /// real device. For testing the choices other GPUs will make.
     #[doc(hidden)]
     pub fn set_planning_limits(&mut self, limits: wgpu::Limits) -> Result<()> {

@@ -9,6 +9,7 @@
 mod best_of;
 mod call;
 mod hooks;
+pub(crate) mod progress;
 mod self_check;
 mod submission;
 mod training;
@@ -24,26 +25,26 @@ pub(crate) use training::{StepInputs, TrainingShape, TrainingState};
 pub use weight_grad::WeightGrad;
 use workspace::{Room, Workspace};
 
-use crate::config::RefineConfig;
-use crate::constants::WORKGROUP_SIZE;
-use crate::context::Context;
+use crate::energy::tensors::check_finite;
+use crate::energy::Model;
+use crate::engine::progress::OnProgress;
 use crate::error::{Error, Result};
 use crate::gpu::bindings::{self, storage_count};
+use crate::gpu::context::Context;
 use crate::gpu::pipelines::{PipelineCache, PipelineSource};
 use crate::gpu::pool::Pool;
 use crate::gpu::readback::{binding_limit, buffer_with, storage_init};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::compiled::Compiled;
+use crate::kernels::constants::WORKGROUP_SIZE;
 use crate::kernels::params::{Params, RUNNING};
 use crate::kernels::train::{OPTIMIZER_BINDINGS, TRAIN_BINDINGS};
 use crate::kernels::{tile, Kernel};
-use crate::energy::Model;
-use crate::outputs::{
+use crate::plan::{self, KernelPath, PathChoice};
+use crate::refine::config::RefineConfig;
+use crate::refine::outputs::{
     check_non_finite, round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement,
 };
-use crate::plan::{self, KernelPath, PathChoice};
-use crate::progress::OnProgress;
-use crate::tensors::check_finite;
 
 /// Device bytes of workspaces an engine keeps between calls.
 const WORKSPACE_BUDGET: u64 = 256 << 20;
@@ -138,8 +139,12 @@ impl Engine {
                 u64::from(limits.max_compute_invocations_per_workgroup),
             ));
         }
-        let per_chain =
-            4 * u64::from(compiled.units.max(model.x_dim as u32).max(model.y_dim as u32));
+        let per_chain = 4 * u64::from(
+            compiled
+                .units
+                .max(model.x_dim as u32)
+                .max(model.y_dim as u32),
+        );
         let max_chunk = (binding_limit / per_chain).min(u64::from(u32::MAX)) as usize;
         if max_chunk == 0 {
             return Err(limit(
@@ -218,7 +223,7 @@ impl Engine {
         let chains = chains.max(4);
         let sizes = tile::Sizes::for_program(&self.compiled, chains, &limits);
         let workgroup_size = if tiled {
-            crate::constants::TILE_THREADS
+            crate::kernels::constants::TILE_THREADS
         } else {
             WORKGROUP_SIZE
         };
@@ -250,7 +255,7 @@ impl Engine {
         let compiled = Compiled::new(model)?;
         let limits = ctx.limits();
         let mut out = vec![(KernelPath::Chain, None)];
-        for chains in crate::constants::TILE_CHAINS {
+        for chains in crate::kernels::constants::TILE_CHAINS {
             let why = tile::misfit_program(&compiled.infer, chains, &limits);
             out.push((KernelPath::Tile { chains }, why));
         }

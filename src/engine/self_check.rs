@@ -4,9 +4,9 @@
 
 use super::call::Job;
 use super::Engine;
-use crate::config::RefineConfig;
 use crate::error::{Error, Result};
 use crate::plan;
+use crate::refine::config::RefineConfig;
 
 /// Relative L2 error above which the self-check rejects an adapter: float32 results land
 /// near 1e-6, a miscompiled kernel near 1.
@@ -20,7 +20,7 @@ impl Engine {
         // A forced path that cannot run this model is refused here, by name.
         self.path_for(1)?;
         let n = 3;
-        let mut rng = crate::rng::HostRng::new(0x5E1F, 1);
+        let mut rng = crate::refine::rng::HostRng::new(0x5E1F, 1);
         let mut draw =
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.symmetric() as f32).collect() };
         let x = draw(n * self.model.x_dim);
@@ -39,11 +39,11 @@ impl Engine {
             // A refinement that spans more than one dispatch, as long ones do on some drivers:
             // a full run of steps (which the driver must not cut short), then one more.
             let langevin = RefineConfig::default();
-            let steps = match plan::steps_per_dispatch(info, &limits, &self.compiled, path, &langevin)
-            {
-                u32::MAX => 4,
-                spd => spd.saturating_add(1).min(2001),
-            };
+            let steps =
+                match plan::steps_per_dispatch(info, &limits, &self.compiled, path, &langevin) {
+                    u32::MAX => 4,
+                    spd => spd.saturating_add(1).min(2001),
+                };
             let config = RefineConfig {
                 steps,
                 step_size: 1e-3,

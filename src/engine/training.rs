@@ -8,20 +8,20 @@
 
 use super::workspace::Buffers;
 use super::Engine;
-use crate::config::RefineConfig;
-use crate::constants::{STATS_HEADER, STATS_ROW};
+use crate::energy::Model;
 use crate::error::{Error, Result};
 use crate::gpu::bindings::bind_group;
 use crate::gpu::readback::{binding_limit, empty_buffer, read_back};
 use crate::kernels::bindings::BINDINGS;
+use crate::kernels::constants::{STATS_HEADER, STATS_ROW};
 use crate::kernels::params::{ChainState, Params};
 use crate::kernels::train::{
     grid, one_group, per_negative, OptimParams, TrainParams, OPTIMIZER_BINDINGS, TRAIN_BINDINGS,
 };
 use crate::kernels::weight_grad::{dispatches as weight_grad_dispatches, MAX_CHAINS_PER_SUM};
 use crate::kernels::{Dispatch, Kernel};
-use crate::energy::Model;
 use crate::plan::{self, KernelPath};
+use crate::refine::config::RefineConfig;
 
 /// What the device state of a training run is made for.
 pub(crate) struct TrainingShape<'a> {
@@ -249,7 +249,7 @@ impl Engine {
         }
         queue.write_buffer(&moments, 0, &vec![0u8; words(2 * params_count) as usize]);
         let mut header = vec![0u32; (stats_bytes / 4) as usize];
-        header[crate::constants::HALTED_AT as usize] = crate::constants::RUNNING;
+        header[crate::kernels::constants::HALTED_AT as usize] = crate::kernels::constants::RUNNING;
         queue.write_buffer(&stats, 0, bytemuck::cast_slice(&header));
         let b = Buffers {
             x,
@@ -331,7 +331,10 @@ impl Engine {
             (one_group(Kernel::LossWeights), own),
             (weight_grad, own),
             (one_group(Kernel::GradNorm), None),
-            (Dispatch::of(Kernel::Update, grid(self.compiled.params)), None),
+            (
+                Dispatch::of(Kernel::Update, grid(self.compiled.params)),
+                None,
+            ),
         ]);
         runs.into_iter()
             .map(|(d, block)| {

@@ -4,6 +4,8 @@
 //! objectives are built from it: each is a choice of the per-chain weights w_c.
 
 use super::Engine;
+use crate::energy::tensors::check_finite;
+use crate::energy::Param;
 use crate::error::{Error, Result};
 use crate::gpu::bindings::{bind_group, Access};
 use crate::gpu::readback::{binding_limit, empty_buffer, read_back, storage_init};
@@ -12,8 +14,6 @@ use crate::kernels::bindings::BINDINGS;
 use crate::kernels::params::Params;
 use crate::kernels::train::{TrainParams, TRAIN_BINDINGS};
 use crate::kernels::weight_grad::{dispatches, MAX_CHAINS_PER_SUM};
-use crate::energy::Param;
-use crate::tensors::check_finite;
 
 /// The gradient of a weighted sum of energies with respect to the model's parameters.
 #[derive(Clone, Debug, PartialEq)]

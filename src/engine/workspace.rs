@@ -4,13 +4,13 @@
 //! allocation and bind groups.
 
 use super::Engine;
-use crate::constants::WORKGROUP_SIZE;
 use crate::error::{Error, Result};
 use crate::gpu::bindings::bind_group;
 use crate::gpu::pool::size_class;
 use crate::gpu::readback::binding_limit;
 use crate::gpu::timer::KernelTimer;
 use crate::kernels::bindings::{at, BINDINGS};
+use crate::kernels::constants::WORKGROUP_SIZE;
 use crate::kernels::params::{ChainState, Params};
 use crate::kernels::trace;
 
@@ -243,11 +243,11 @@ impl Engine {
 }
 
 /// Chains one workgroup of `path` holds (the most chains a dispatch's grid row covers).
-pub(super) fn chains_per_group(path: crate::path::KernelPath) -> u32 {
+pub(super) fn chains_per_group(path: crate::plan::path::KernelPath) -> u32 {
     match path {
-        crate::path::KernelPath::Chain => WORKGROUP_SIZE,
-        crate::path::KernelPath::Tile { chains } => chains,
-        crate::path::KernelPath::Layered => crate::constants::LAYERED_TILE,
+        crate::plan::path::KernelPath::Chain => WORKGROUP_SIZE,
+        crate::plan::path::KernelPath::Tile { chains } => chains,
+        crate::plan::path::KernelPath::Layered => crate::kernels::constants::LAYERED_TILE,
     }
 }
 

@@ -13,9 +13,12 @@
 //! - `timer`: GPU timestamps around a pass.
 
 pub(crate) mod bindings;
+pub(crate) mod context;
 pub(crate) mod module;
+pub(crate) mod pace;
 pub(crate) mod pipelines;
 pub(crate) mod pool;
+pub(crate) mod profiles;
 pub(crate) mod readback;
 pub(crate) mod submit;
 pub(crate) mod timer;

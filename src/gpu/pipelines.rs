@@ -7,8 +7,8 @@ use std::hash::Hash;
 use std::sync::Mutex;
 
 use super::module::{check_workgroup_memory, specialise};
-use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::gpu::context::Context;
 
 /// What one pipeline is made from.
 pub(crate) struct PipelineSource {

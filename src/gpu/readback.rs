@@ -3,8 +3,8 @@
 
 use std::sync::mpsc;
 
-use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::gpu::context::Context;
 
 /// Largest binding `ebm` asks for, so every index in the shaders fits a u32.
 const MAX_BINDING_BYTES: u64 = 1 << 31;

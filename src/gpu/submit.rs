@@ -3,7 +3,7 @@
 //! copies that gather results for read-back.
 
 use super::timer::KernelTimer;
-use crate::context::Context;
+use crate::gpu::context::Context;
 
 /// One dispatch of a pass.
 pub(crate) struct Run<'a> {

@@ -1,8 +1,8 @@
 //! GPU timestamps around a compute pass, where the adapter has them.
 
 use super::readback::read_back;
-use crate::context::Context;
 use crate::error::Result;
+use crate::gpu::context::Context;
 
 /// A query set of two timestamps (start and end of a pass) and the buffers to read them.
 pub(crate) struct KernelTimer {

@@ -115,10 +115,15 @@ mod tests {
 
     /// Empty stand-ins for the generated files (the ordering does not depend on them).
     fn generated() -> Vec<(&'static str, String)> {
-        ["energy_tile.wgsl", "energy_chain.wgsl", "energy_train.wgsl", "energy_layered.wgsl"]
-            .into_iter()
-            .map(|n| (n, String::new()))
-            .collect()
+        [
+            "energy_tile.wgsl",
+            "energy_chain.wgsl",
+            "energy_train.wgsl",
+            "energy_layered.wgsl",
+        ]
+        .into_iter()
+        .map(|n| (n, String::new()))
+        .collect()
     }
 
     #[test]
@@ -159,7 +164,8 @@ mod tests {
     fn unknown_files_are_named() {
         let err = assemble("nothing.wgsl", &[], &[]).unwrap_err();
         assert!(err.contains("nothing.wgsl"), "{err}");
-        let err = assemble("tile.wgsl", &[("lane_sum.wgsl", "gone.wgsl")], &generated()).unwrap_err();
+        let err =
+            assemble("tile.wgsl", &[("lane_sum.wgsl", "gone.wgsl")], &generated()).unwrap_err();
         assert!(
             err.contains("gone.wgsl") && err.contains("shaders/tile.wgsl"),
             "{err}"

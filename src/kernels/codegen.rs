@@ -22,8 +22,8 @@ use std::fmt::Write;
 
 use super::program::{Back, Binary, Instr, Kind, Program};
 use super::table::{At, Loops, Sections};
-use crate::constants::*;
 use crate::energy::Head;
+use crate::kernels::constants::*;
 
 /// Generated code and what it needs.
 #[derive(Clone, Debug)]
@@ -74,7 +74,13 @@ fn note(p: &Program, t: usize) -> String {
     p.tensors[t]
         .name
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -117,8 +123,18 @@ fn call(words: &[u32], at: u32) -> String {
             fl(7),
             ps(8..=9)
         ),
-        OP_HEAD => format!("e += {} * g_head(c, {}, {});", fl(4), ps(1..=2), kind(3, "head")),
-        OP_HEAD_BACK => format!("g_head_back(c, {}, {}, {});", ps(1..=3), kind(4, "head"), fl(5)),
+        OP_HEAD => format!(
+            "e += {} * g_head(c, {}, {});",
+            fl(4),
+            ps(1..=2),
+            kind(3, "head")
+        ),
+        OP_HEAD_BACK => format!(
+            "g_head_back(c, {}, {}, {});",
+            ps(1..=3),
+            kind(4, "head"),
+            fl(5)
+        ),
         OP_ZERO => format!("g_zero(c, {});", ps(1..=2)),
         OP_MUL_ADD => format!("g_mul_add(c, {});", ps(1..=4)),
         OP_AXPY => format!("g_axpy(c, {}, {});", ps(1..=3), fl(4)),
@@ -193,7 +209,7 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
     let mut text = String::from(HEADER);
     text += "\n#import ops_tile.wgsl\n\n";
     let mut loops = Loops::default();
-    let units = u64::from(crate::constants::MAX_UNITS) + 1;
+    let units = u64::from(crate::kernels::constants::MAX_UNITS) + 1;
     let instr = |i: &Instr, out: &mut String| -> u64 {
         match i {
             Instr::Load { out: o, y } => {
@@ -265,11 +281,27 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
                 scale,
                 shift,
             } => {
-                let _ = writeln!(out, "    t_affine({}, {}, {}, {}, {});", r(*o), r(*input), u(width(*o)), f(*scale), f(*shift));
+                let _ = writeln!(
+                    out,
+                    "    t_affine({}, {}, {}, {}, {});",
+                    r(*o),
+                    r(*input),
+                    u(width(*o)),
+                    f(*scale),
+                    f(*shift)
+                );
                 units
             }
             Instr::Binary { out: o, a, b, op } => {
-                let _ = writeln!(out, "    t_binary({}, {}, {}, {}, {});", r(*o), r(*a), r(*b), u(width(*o)), binary_const(*op));
+                let _ = writeln!(
+                    out,
+                    "    t_binary({}, {}, {}, {}, {});",
+                    r(*o),
+                    r(*a),
+                    r(*b),
+                    u(width(*o)),
+                    binary_const(*op)
+                );
                 units
             }
             Instr::Norm {
@@ -305,7 +337,14 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
                 len,
             } => {
                 if a == from {
-                    let _ = writeln!(out, "    t_assign({}, {}, {}, {});", r(*o), r(*input), u(*a), u(*len));
+                    let _ = writeln!(
+                        out,
+                        "    t_assign({}, {}, {}, {});",
+                        r(*o),
+                        r(*input),
+                        u(*a),
+                        u(*len)
+                    );
                     units
                 } else {
                     let _ = writeln!(
@@ -334,7 +373,13 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
     text += "    energy_part = vec4<f32>(0.0);\n";
     for h in &p.heads {
         if h.head == Head::LogSumExp {
-            let _ = writeln!(text, "    energy_part += {} * t_head_lse({}, {});", f(h.scale), r(h.input), u(width(h.input)));
+            let _ = writeln!(
+                text,
+                "    energy_part += {} * t_head_lse({}, {});",
+                f(h.scale),
+                r(h.input),
+                u(width(h.input))
+            );
             loops.forward += 2 * units + 2 * lane_total_loops(lanes);
         } else {
             let _ = writeln!(
@@ -362,7 +407,14 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
                 scale,
             } => {
                 if *head == Head::LogSumExp {
-                    let _ = writeln!(text, "    t_head_lse_back({}, {}, {}, {});", r(*delta), r(*input), u(width(*input)), f(*scale));
+                    let _ = writeln!(
+                        text,
+                        "    t_head_lse_back({}, {}, {}, {});",
+                        r(*delta),
+                        r(*input),
+                        u(width(*input)),
+                        f(*scale)
+                    );
                     3 * units + 2 * lane_total_loops(lanes)
                 } else {
                     let _ = writeln!(
@@ -387,17 +439,37 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
                 width: w,
                 ..
             } => {
-                let _ = writeln!(text, "    t_to_act({}, {});  // {}", r(*d_out), u(*n_out), note(p, *d_in));
+                let _ = writeln!(
+                    text,
+                    "    t_to_act({}, {});  // {}",
+                    r(*d_out),
+                    u(*n_out),
+                    note(p, *d_in)
+                );
                 if *w as u32 <= NARROW {
                     text += "    workgroupBarrier();\n";
                 }
                 let _ = writeln!(text, "    t_acc_fill({}, NONE);", u(*w));
-                let _ = writeln!(text, "    product({}, {}, {}, {});", u(weight + col), u(*ld), u(*n_out), u(*w));
+                let _ = writeln!(
+                    text,
+                    "    product({}, {}, {}, {});",
+                    u(weight + col),
+                    u(*ld),
+                    u(*n_out),
+                    u(*w)
+                );
                 let _ = writeln!(text, "    t_acc_add_to({}, {});", r(*d_in), u(*w));
                 3 * units + gemm_loops(*n_out, *w, lanes)
             }
             Back::MulAdd { dst, a, b } => {
-                let _ = writeln!(text, "    t_mul_add({}, {}, {}, {});", r(*dst), r(*a), r(*b), u(width(*dst)));
+                let _ = writeln!(
+                    text,
+                    "    t_mul_add({}, {}, {}, {});",
+                    r(*dst),
+                    r(*a),
+                    r(*b),
+                    u(width(*dst))
+                );
                 units
             }
             Back::Axpy {
@@ -409,7 +481,15 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
                 scale,
             } => {
                 if a == from {
-                    let _ = writeln!(text, "    t_axpy({}, {}, {}, {}, {});", r(*dst), r(*src), u(*a), u(*len), f(*scale));
+                    let _ = writeln!(
+                        text,
+                        "    t_axpy({}, {}, {}, {}, {});",
+                        r(*dst),
+                        r(*src),
+                        u(*a),
+                        u(*len),
+                        f(*scale)
+                    );
                 } else {
                     let _ = writeln!(
                         text,
@@ -460,7 +540,7 @@ fn lane_total_loops(lanes: usize) -> u64 {
 /// Loop iterations of one thread in ops_tile.wgsl's product over `rows` x `cols`.
 fn gemm_loops(rows: usize, cols: usize, lanes: usize) -> u64 {
     let threads = u64::from(TILE_THREADS);
-    let units = u64::from(crate::constants::MAX_UNITS) + 1;
+    let units = u64::from(crate::kernels::constants::MAX_UNITS) + 1;
     let (rows, cols) = (rows as u64, cols as u64);
     if cols <= u64::from(NARROW) {
         return cols * (rows.div_ceil(lanes as u64) + lanes as u64 + 12) + 1;

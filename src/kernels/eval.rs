@@ -6,8 +6,8 @@
 use super::compiled::Compiled;
 use super::layered::Layered;
 use super::{Dispatch, Kernel};
-use crate::constants::WORKGROUP_SIZE;
-use crate::path::KernelPath;
+use crate::kernels::constants::WORKGROUP_SIZE;
+use crate::plan::path::KernelPath;
 
 /// The dispatches of an evaluation of `m` chains on `path`.
 pub fn dispatches(path: KernelPath, compiled: &Compiled, m: u32) -> Vec<Dispatch> {

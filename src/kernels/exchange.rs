@@ -2,7 +2,7 @@
 //! dispatch of one.
 
 use super::{Dispatch, Kernel};
-use crate::constants::WORKGROUP_SIZE;
+use crate::kernels::constants::WORKGROUP_SIZE;
 
 /// The swap round after `b` steps of a chunk of `m` chains in groups of `replicas`: one
 /// invocation per neighbouring pair (the kernel keeps those of the round's parity).

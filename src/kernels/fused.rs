@@ -2,10 +2,10 @@
 //! (shaders/tile.wgsl, `kernels::tile`): every step of a submission in runs of one
 //! dispatch each, and the chain kernel's loop count on llvmpipe.
 
-use super::{Dispatch, Kernel};
-use crate::constants::WORKGROUP_SIZE;
 use super::compiled::Compiled;
-use crate::path::KernelPath;
+use super::{Dispatch, Kernel};
+use crate::kernels::constants::WORKGROUP_SIZE;
+use crate::plan::path::KernelPath;
 
 /// A fused path's dispatches for `steps`: runs of at most `steps_per_dispatch` steps, and
 /// with `finish` the final energy, in the last run where it spans the rest of the

@@ -3,10 +3,10 @@
 //! units) of LAYERED_TILE x LAYERED_TILE workgroups, and a per-chain dispatch for each run
 //! of the other instructions between them.
 
-use super::table::LayeredStep;
 use super::compiled::Compiled;
+use super::table::LayeredStep;
 use super::{Dispatch, Kernel};
-use crate::constants::{LAYERED_TILE, WORKGROUP_SIZE};
+use crate::kernels::constants::{LAYERED_TILE, WORKGROUP_SIZE};
 
 /// The layered path's dispatches.
 pub(crate) struct Layered<'a> {
@@ -16,7 +16,14 @@ pub(crate) struct Layered<'a> {
 }
 
 impl Layered<'_> {
-    fn d(&self, kernel: Kernel, layer: u32, groups: (u32, u32), step: u32, energy: bool) -> Dispatch {
+    fn d(
+        &self,
+        kernel: Kernel,
+        layer: u32,
+        groups: (u32, u32),
+        step: u32,
+        energy: bool,
+    ) -> Dispatch {
         Dispatch {
             kernel,
             chains: 0,
@@ -35,9 +42,13 @@ impl Layered<'_> {
     fn steps(&self, out: &mut Vec<Dispatch>, steps: &[LayeredStep], step: u32, energy: bool) {
         for s in steps {
             out.push(match *s {
-                LayeredStep::Pointwise(i) => {
-                    self.d(Kernel::LayeredPointwise, i, (self.m.div_ceil(WORKGROUP_SIZE), 1), step, energy)
-                }
+                LayeredStep::Pointwise(i) => self.d(
+                    Kernel::LayeredPointwise,
+                    i,
+                    (self.m.div_ceil(WORKGROUP_SIZE), 1),
+                    step,
+                    energy,
+                ),
                 LayeredStep::Product { index, cols } => self.d(
                     Kernel::LayeredProduct,
                     index,

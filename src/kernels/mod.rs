@@ -28,6 +28,7 @@
 pub(crate) mod bindings;
 pub(crate) mod codegen;
 pub(crate) mod compiled;
+pub(crate) mod constants;
 pub(crate) mod eval;
 pub(crate) mod exchange;
 pub(crate) mod fused;
@@ -198,14 +199,19 @@ impl Kernel {
     /// array sizes (written into the source: naga 30 sizes override-sized workgroup arrays
     /// from the overrides' defaults, whatever the pipeline sets), then the root file after
     /// its imports, the generated `energy_*.wgsl` files among them.
-    pub(crate) fn source_for(self, sizes: &tile::Sizes, generated: &[(&str, String)]) -> Result<String> {
-        let module = wgsl::assemble(self.root_file(), self.swaps(), generated).map_err(|message| {
-            Error::Gpu {
-                stage: self.entry_point(),
-                message,
-            }
-        })?;
-        let mut source = crate::constants::wgsl_prelude();
+    pub(crate) fn source_for(
+        self,
+        sizes: &tile::Sizes,
+        generated: &[(&str, String)],
+    ) -> Result<String> {
+        let module =
+            wgsl::assemble(self.root_file(), self.swaps(), generated).map_err(|message| {
+                Error::Gpu {
+                    stage: self.entry_point(),
+                    message,
+                }
+            })?;
+        let mut source = crate::kernels::constants::wgsl_prelude();
         if matches!(self, Kernel::Tile | Kernel::TileSubgroup) {
             source += &sizes.wgsl();
         }
@@ -232,7 +238,7 @@ pub fn prelude_and(file: &str) -> std::result::Result<String, String> {
         ("energy_layered.wgsl", compiled.layered_code.clone()),
     ];
     let module = wgsl::assemble(file, &[], &generated)?;
-    Ok(crate::constants::wgsl_prelude() + &sizes.wgsl() + &module)
+    Ok(crate::kernels::constants::wgsl_prelude() + &sizes.wgsl() + &module)
 }
 
 /// One dispatch of a call: the kernel, what its Params block changes, and its grid.

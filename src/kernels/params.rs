@@ -85,9 +85,11 @@ impl Params {
     }
 }
 
-use crate::config::{RefineConfig, Sampler};
-pub use crate::constants::RUNNING;
-use crate::constants::{STOP_BELOW, STOP_CHANGE, STOP_GRAD, WALKER_TRIPS_SHIFT, WALKER_UP};
+pub use crate::kernels::constants::RUNNING;
+use crate::kernels::constants::{
+    STOP_BELOW, STOP_CHANGE, STOP_GRAD, WALKER_TRIPS_SHIFT, WALKER_UP,
+};
+use crate::refine::config::{RefineConfig, Sampler};
 
 /// One chain's state across steps and dispatches (`ChainState` in WGSL).
 #[repr(C)]
@@ -195,5 +197,4 @@ mod tests {
             swaps_accepted);
         assert_eq!(members, host);
     }
-
 }

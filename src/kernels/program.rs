@@ -204,7 +204,10 @@ impl Packing {
         let mut transposed = Vec::new();
         for node in &model.nodes {
             if let Op::Linear { weight, .. } = node.op {
-                if transposed.iter().all(|t: &(usize, usize, usize, usize)| t.0 != weight) {
+                if transposed
+                    .iter()
+                    .all(|t: &(usize, usize, usize, usize)| t.0 != weight)
+                {
                     let shape = &model.params[weight].shape;
                     transposed.push((weight, shape[0], shape[1], at));
                     at += shape[0] * shape[1];
@@ -463,7 +466,12 @@ impl<'m> Lowering<'m> {
             varies.push(v);
         }
         let x = needed[X].then(|| {
-            let t = self.tensor(model.x_dim, Kind::Vector, "x".into(), self.mode == Mode::Train);
+            let t = self.tensor(
+                model.x_dim,
+                Kind::Vector,
+                "x".into(),
+                self.mode == Mode::Train,
+            );
             self.pre.push(Instr::Load { out: t, y: false });
             t
         });
@@ -556,9 +564,8 @@ impl<'m> Lowering<'m> {
                 }
             }
             Op::Activation(kind) => {
-                let deriv = varies.then(|| {
-                    self.tensor(width, Kind::Vector, format!("{name}'"), true)
-                });
+                let deriv =
+                    varies.then(|| self.tensor(width, Kind::Vector, format!("{name}'"), true));
                 Instr::Activation {
                     out,
                     input: input(self, 0),
@@ -641,15 +648,16 @@ impl<'m> Lowering<'m> {
     /// The backward pass of `forward` (and in Mode::Train of everything), its deltas, and
     /// the delta of y.
     #[allow(clippy::type_complexity)]
-    fn derive_backward(
-        &mut self,
-        heads: &[HeadTerm],
-        y: usize,
-    ) -> (Vec<Back>, Vec<usize>, usize) {
+    fn derive_backward(&mut self, heads: &[HeadTerm], y: usize) -> (Vec<Back>, Vec<usize>, usize) {
         let mut delta = vec![usize::MAX; self.tensors.len()];
         let mut deltas = Vec::new();
         // The delta of tensor t, made on first use.
-        fn delta_of(s: &mut Lowering<'_>, delta: &mut Vec<usize>, deltas: &mut Vec<usize>, t: usize) -> usize {
+        fn delta_of(
+            s: &mut Lowering<'_>,
+            delta: &mut Vec<usize>,
+            deltas: &mut Vec<usize>,
+            t: usize,
+        ) -> usize {
             if delta[t] == usize::MAX {
                 let d = s.tensor(
                     s.tensors[t].width,
@@ -871,7 +879,10 @@ mod tests {
         let _unused = g.activation(h, Activation::Tanh);
         g.energy(Head::SumSquares, h, 1.0);
         let p = Program::lower(&g.build().unwrap(), Mode::Infer);
-        let copies = p.instructions().filter(|i| matches!(i, Instr::Copy { .. })).count();
+        let copies = p
+            .instructions()
+            .filter(|i| matches!(i, Instr::Copy { .. }))
+            .count();
         let acts = p
             .instructions()
             .filter(|i| matches!(i, Instr::Activation { .. }))
@@ -885,7 +896,9 @@ mod tests {
         for mode in [Mode::Infer, Mode::Train] {
             let p = Program::lower(&model, mode);
             let (offset, total) = p.allocate(|t| t.width);
-            let placed: Vec<usize> = (0..p.tensors.len()).filter(|&t| offset[t] != usize::MAX).collect();
+            let placed: Vec<usize> = (0..p.tensors.len())
+                .filter(|&t| offset[t] != usize::MAX)
+                .collect();
             let sum: usize = placed.iter().map(|&t| p.tensors[t].width).sum();
             if mode == Mode::Train {
                 assert_eq!(total, sum, "training keeps every tensor");

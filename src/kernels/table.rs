@@ -23,8 +23,8 @@
 //! Also the loop iterations each pass runs, for llvmpipe's loop budget (`plan::llvmpipe`).
 
 use super::program::{Back, Binary, Instr, Mode, Program};
-use crate::constants::*;
 use crate::energy::Head;
+use crate::kernels::constants::*;
 
 /// Loop iterations of a pass, for llvmpipe's budget.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -199,14 +199,26 @@ impl Encoder<'_> {
             } => {
                 out.push(instr(
                     OP_AFFINE,
-                    &[self.t(*o), self.t(*input), self.width(*o), bits(*scale), bits(*shift)],
+                    &[
+                        self.t(*o),
+                        self.t(*input),
+                        self.width(*o),
+                        bits(*scale),
+                        bits(*shift),
+                    ],
                 ));
                 self.width(*o) as u64 + 1
             }
             Instr::Binary { out: o, a, b, op } => {
                 out.push(instr(
                     OP_BINARY,
-                    &[self.t(*o), self.t(*a), self.t(*b), self.width(*o), binary_id(*op)],
+                    &[
+                        self.t(*o),
+                        self.t(*a),
+                        self.t(*b),
+                        self.width(*o),
+                        binary_id(*op),
+                    ],
                 ));
                 self.width(*o) as u64 + 1
             }
@@ -245,7 +257,11 @@ impl Encoder<'_> {
             } => {
                 out.push(instr(
                     OP_COPY,
-                    &[(self.at[*o] + at) as u32, (self.at[*input] + from) as u32, *len as u32],
+                    &[
+                        (self.at[*o] + at) as u32,
+                        (self.at[*input] + from) as u32,
+                        *len as u32,
+                    ],
                 ));
                 *len as u64 + 1
             }
@@ -256,8 +272,15 @@ impl Encoder<'_> {
         let mut loops = 0;
         for h in &self.p.heads {
             let n = self.width(h.input);
-            out.push(instr(OP_HEAD, &[self.t(h.input), n, head_id(h.head), bits(h.scale)]));
-            loops += if h.head == Head::LogSumExp { 2 * n + 2 } else { n + 1 } as u64;
+            out.push(instr(
+                OP_HEAD,
+                &[self.t(h.input), n, head_id(h.head), bits(h.scale)],
+            ));
+            loops += if h.head == Head::LogSumExp {
+                2 * n + 2
+            } else {
+                n + 1
+            } as u64;
         }
         loops
     }
@@ -277,7 +300,13 @@ impl Encoder<'_> {
                 let n = self.width(*input);
                 out.push(instr(
                     OP_HEAD_BACK,
-                    &[self.t(*delta), self.t(*input), n, head_id(*head), bits(*scale)],
+                    &[
+                        self.t(*delta),
+                        self.t(*input),
+                        n,
+                        head_id(*head),
+                        bits(*scale),
+                    ],
                 ));
                 if *head == Head::LogSumExp {
                     3 * n as u64 + 3
@@ -399,7 +428,8 @@ pub(crate) fn encode(infer: &Program, train: &Program) -> Table {
         let (at, units) = p.allocate(|t| t.width);
         let e = Encoder { p, at };
         let mut loops = Loops::default();
-        let (mut pre, mut fwd, mut heads, mut back) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut pre, mut fwd, mut heads, mut back) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in &p.pre {
             loops.pre += e.forward(i, &mut pre) + 1;
         }
@@ -451,13 +481,14 @@ fn layered(p: &Program, w: &mut Words) -> (LayeredSteps, Vec<Vec<At>>) {
             segments.push(std::mem::take(current));
         }
     };
-    let product = |steps: &mut Vec<LayeredStep>, products: &mut Vec<_>, d: [u32; PRODUCT_WORDS as usize]| {
-        steps.push(LayeredStep::Product {
-            index: products.len() as u32,
-            cols: d[3],
-        });
-        products.push(d);
-    };
+    let product =
+        |steps: &mut Vec<LayeredStep>, products: &mut Vec<_>, d: [u32; PRODUCT_WORDS as usize]| {
+            steps.push(LayeredStep::Product {
+                index: products.len() as u32,
+                cols: d[3],
+            });
+            products.push(d);
+        };
     let mut out = LayeredSteps::default();
     for (instrs, steps) in [(&p.pre, &mut out.pre), (&p.forward, &mut out.forward)] {
         let mut current = Vec::new();
@@ -592,7 +623,16 @@ fn grads(p: &Program, w: &mut Words) {
             } => {
                 let d = at[p.delta_of[*out]] as u32;
                 if let Some(g) = gain {
-                    entries.push([GRAD_GAIN, *g as u32, end_of(*g), 0, d, at[*xhat] as u32, 0, 0]);
+                    entries.push([
+                        GRAD_GAIN,
+                        *g as u32,
+                        end_of(*g),
+                        0,
+                        d,
+                        at[*xhat] as u32,
+                        0,
+                        0,
+                    ]);
                 }
                 if let Some(b) = bias {
                     entries.push([GRAD_BIAS, *b as u32, end_of(*b), 0, d, 0, 0, 0]);

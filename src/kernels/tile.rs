@@ -6,8 +6,8 @@
 use super::codegen::{self, lanes, tile_slots};
 use super::compiled::Compiled;
 use super::program::{Mode, Program};
-use crate::constants::{MAX_GROUPS, MAX_REGS, MAX_UNITS, TILE_CHAINS, TILE_THREADS};
 use crate::energy::Model;
+use crate::kernels::constants::{MAX_GROUPS, MAX_REGS, MAX_UNITS, TILE_CHAINS, TILE_THREADS};
 
 /// Weight rows the tile kernel stages per round (`K_TILE` in ops_tile.wgsl): the smallest,
 /// and the largest the host tries. Each round costs two barriers, so small tiles, which
@@ -87,7 +87,10 @@ fn regs(program: &Program, chains: u32) -> usize {
 fn bytes(width: u32, chains: u32, k_tile: u32) -> u64 {
     let flags = 4 * u64::from(MAX_GROUPS) + 4 + 4 * 4 * u64::from(MAX_GROUPS) + 4;
     let totals = 16 * u64::from(MAX_GROUPS);
-    4 * u64::from(width) * u64::from(chains + k_tile) + 16 * u64::from(TILE_THREADS) + flags + totals
+    4 * u64::from(width) * u64::from(chains + k_tile)
+        + 16 * u64::from(TILE_THREADS)
+        + flags
+        + totals
 }
 
 /// Bytes of workgroup memory the tile kernel needs for `model` (see [`Sizes`]).
@@ -109,7 +112,11 @@ fn k_tile(program: &Program, chains: u32, limits: &wgpu::Limits) -> u32 {
 
 /// Why the tile kernel cannot run `program` with `chains` chains per workgroup, if so.
 /// These are the sizes tile.wgsl assumes and does not check at run time.
-pub(crate) fn misfit_program(program: &Program, chains: u32, limits: &wgpu::Limits) -> Option<String> {
+pub(crate) fn misfit_program(
+    program: &Program,
+    chains: u32,
+    limits: &wgpu::Limits,
+) -> Option<String> {
     if !TILE_CHAINS.contains(&chains) {
         return Some(format!(
             "{chains} chains per workgroup is not one of {TILE_CHAINS:?}"
@@ -123,7 +130,11 @@ pub(crate) fn misfit_program(program: &Program, chains: u32, limits: &wgpu::Limi
         ));
     }
     let lanes = lanes(chains);
-    if let Some(t) = program.tensors.iter().find(|t| t.width.div_ceil(lanes) > MAX_UNITS as usize) {
+    if let Some(t) = program
+        .tensors
+        .iter()
+        .find(|t| t.width.div_ceil(lanes) > MAX_UNITS as usize)
+    {
         return Some(format!(
             "tensor {:?} is {} wide: at {chains} chains per workgroup a thread would own more than {MAX_UNITS} vec4s of it",
             t.name, t.width

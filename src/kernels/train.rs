@@ -9,8 +9,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{Dispatch, Kernel};
-use crate::constants::WORKGROUP_SIZE;
 use crate::gpu::bindings::{Access, Binding};
+use crate::kernels::constants::WORKGROUP_SIZE;
 
 /// Group 1 of the training kernels (shaders/train_bindings.wgsl), in binding order.
 pub const TRAIN_BINDINGS: [Binding; 6] = [

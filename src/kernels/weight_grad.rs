@@ -6,7 +6,7 @@
 //! table (group 1, `kernels::train::TRAIN_BINDINGS`).
 
 use super::{Dispatch, Kernel};
-use crate::constants::WORKGROUP_SIZE;
+use crate::kernels::constants::WORKGROUP_SIZE;
 
 /// The most chains one `weight_grad` invocation sums (its loop stays far inside llvmpipe's
 /// 65,535 loop iterations); larger batches are summed chunk by chunk, in order.

@@ -3,10 +3,10 @@
 //! there, from the kernels' loop counts.
 
 use super::KernelPath;
-use crate::config::{RefineConfig, Sampler};
-use crate::constants::{MAX_UNITS, TILE_THREADS};
 use crate::kernels::compiled::Compiled;
+use crate::kernels::constants::{MAX_UNITS, TILE_THREADS};
 use crate::kernels::{fused, tile};
+use crate::refine::config::{RefineConfig, Sampler};
 
 /// Mesa's llvmpipe (lavapipe) silently ends every loop of a kernel invocation once 65,535
 /// loop iterations have run in all (`LP_MAX_TGSI_LOOP_ITERATIONS`). The counts below are

@@ -13,16 +13,17 @@
 //!   for the tile kernel's workgroup memory or registers.
 
 mod llvmpipe;
+pub(crate) mod path;
 #[cfg(test)]
 mod tests;
 
 pub use llvmpipe::{is_llvmpipe, steps_per_dispatch};
 
-use crate::constants::TILE_CHAINS;
 use crate::error::{Error, Result};
 use crate::kernels::compiled::Compiled;
+use crate::kernels::constants::TILE_CHAINS;
 use crate::kernels::{eval, exchange, fused, layered::Layered, tile, trace, Dispatch};
-pub use crate::path::{KernelPath, PathChoice};
+pub use crate::plan::path::{KernelPath, PathChoice};
 /// Workgroups the automatic choice wants a refinement to fill before it grows the tile.
 const TARGET_WORKGROUPS: usize = 128;
 

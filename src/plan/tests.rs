@@ -53,10 +53,16 @@ fn fused_paths_take_one_dispatch_per_refinement_off_llvmpipe() {
     // pass and the energy at the end; the x-only part once.
     let l = &model.layered;
     let (pre, forward, backward) = (l.pre.len(), l.forward.len(), l.backward.len());
-    assert_eq!(layered.len(), 10 * (forward + 1 + backward + 1) + forward + 1 + pre);
+    assert_eq!(
+        layered.len(),
+        10 * (forward + 1 + backward + 1) + forward + 1 + pre
+    );
     // An MLP's layered pass is a product per layer, with a run of its activations between.
     assert_eq!(
-        l.forward.iter().filter(|s| matches!(s, crate::kernels::table::LayeredStep::Product { .. })).count(),
+        l.forward
+            .iter()
+            .filter(|s| matches!(s, crate::kernels::table::LayeredStep::Product { .. }))
+            .count(),
         4
     );
 }
@@ -136,7 +142,10 @@ fn evaluations_run_one_pass() {
     let layered = evaluation(KernelPath::Layered, &model, 100);
     // The x-only part, the forward pass, the output, the backward pass.
     let l = &model.layered;
-    assert_eq!(layered.len(), l.pre.len() + l.forward.len() + 1 + l.backward.len());
+    assert_eq!(
+        layered.len(),
+        l.pre.len() + l.forward.len() + 1 + l.backward.len()
+    );
     assert!(layered.iter().all(|d| d.kernel != Kernel::LayeredUpdate));
 }
 

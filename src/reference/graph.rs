@@ -208,7 +208,11 @@ pub(crate) fn backward(
                 let mean_dx = dxhat.iter().zip(xhat).map(|(d, x)| d * x).sum::<f64>() / n as f64;
                 for i in 0..n {
                     let centre = if centred { mean_d } else { 0.0 };
-                    add(node.inputs[0], i, rstd * (dxhat[i] - centre - xhat[i] * mean_dx));
+                    add(
+                        node.inputs[0],
+                        i,
+                        rstd * (dxhat[i] - centre - xhat[i] * mean_dx),
+                    );
                     if let Some(p) = weight {
                         grad_of(p, i, out[i] * xhat[i]);
                     }
@@ -275,7 +279,7 @@ pub fn eval(model: &Model, x: &[f32], y: &[f32]) -> (Vec<f64>, Vec<f64>) {
 mod tests {
     use super::*;
     use crate::energy::Activation;
-    use crate::rng::HostRng;
+    use crate::refine::rng::HostRng;
 
     fn sample_graphs() -> Vec<(&'static str, Model)> {
         crate::energy::samples::every_kind()
@@ -320,8 +324,11 @@ mod tests {
             let x: Vec<f64> = (0..model.x_dim).map(|_| rng.symmetric()).collect();
             let y: Vec<f64> = (0..model.y_dim).map(|_| rng.symmetric()).collect();
             let tape = forward(&model, &x, &y);
-            let mut grads: Vec<Vec<f64>> =
-                model.params.iter().map(|p| vec![0.0; p.data.len()]).collect();
+            let mut grads: Vec<Vec<f64>> = model
+                .params
+                .iter()
+                .map(|p| vec![0.0; p.data.len()])
+                .collect();
             backward(&model, &tape, Some((&mut grads, 1.0)));
             for (p, param) in model.params.iter().enumerate() {
                 for i in 0..param.data.len() {

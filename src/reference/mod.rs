@@ -4,12 +4,12 @@
 //! `trace` the per-step summary, `weight_grad` dE/dtheta over a batch, `train` a training
 //! step.
 
-use crate::config::{RefineConfig, Sampler};
-use crate::constants::{
+use crate::energy::Model;
+use crate::kernels::constants::{
     DA_GAMMA, DA_KAPPA, DA_MU, DA_T0, WALKER_DIRECTION, WALKER_DOWN, WALKER_TRIPS_SHIFT, WALKER_UP,
 };
-use crate::energy::Model;
-use crate::rng::langevin_normals;
+use crate::refine::config::{RefineConfig, Sampler};
+use crate::refine::rng::langevin_normals;
 
 mod graph;
 mod trace;
@@ -86,13 +86,17 @@ fn potential(model: &Model, x: &[f64], y: &[f64], prior: Prior) -> (f64, Vec<f64
 
 /// The uniform number in (0, 1] MALA's accept test of `chain` at `step` draws.
 pub fn accept_uniform(seed: u64, chain: u32, step: u32) -> f64 {
-    crate::rng::uniform(crate::rng::philox4x32_10([0, step, chain, 1], crate::rng::key(seed))[0])
+    crate::refine::rng::uniform(
+        crate::refine::rng::philox4x32_10([0, step, chain, 1], crate::refine::rng::key(seed))[0],
+    )
 }
 
 /// The uniform number in (0, 1] the replica-exchange swap of the pair whose colder chain is
 /// `chain` draws at swap step `step` (shaders/exchange.wgsl's swap_uniform).
 pub fn swap_uniform(seed: u64, chain: u32, step: u32) -> f64 {
-    crate::rng::uniform(crate::rng::philox4x32_10([0, step, chain, 2], crate::rng::key(seed))[0])
+    crate::refine::rng::uniform(
+        crate::refine::rng::philox4x32_10([0, step, chain, 2], crate::refine::rng::key(seed))[0],
+    )
 }
 
 /// The reference refinement with every option: the sampler's accept rule, early stopping,
@@ -495,7 +499,7 @@ mod tests {
     /// the simplex in any feasible direction does not get closer to v.
     #[test]
     fn simplex_projection_is_the_nearest_point() {
-        let mut rng = crate::rng::HostRng::new(3, 3);
+        let mut rng = crate::refine::rng::HostRng::new(3, 3);
         for n in [1, 2, 3, 9, 17] {
             for _ in 0..50 {
                 let v: Vec<f64> = (0..n).map(|_| 2.0 * rng.symmetric()).collect();
@@ -534,7 +538,7 @@ mod tests {
                     output: out,
                 };
                 let model = Model::random(&spec, i as u64).unwrap();
-                let mut rng = crate::rng::HostRng::new(i as u64, 5);
+                let mut rng = crate::refine::rng::HostRng::new(i as u64, 5);
                 let x: Vec<f64> = (0..3).map(|_| rng.symmetric() * 1.5).collect();
                 let y: Vec<f64> = (0..4).map(|_| rng.symmetric() * 1.5).collect();
                 let (_, grad) = energy_and_grad(&model, &x, &y);

@@ -1,7 +1,7 @@
 //! The float64 twin of the GPU trace: per step, the batch's min / mean / max energy and
 //! mean gradient norm.
 
-use crate::trace::TraceRow;
+use crate::refine::trace::TraceRow;
 
 /// The rows of a reference trace (`[K][n]` of (energy, gradient norm)).
 pub fn summarise(per_chain: &[Vec<(f64, f64)>]) -> Vec<TraceRow> {

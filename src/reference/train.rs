@@ -7,9 +7,9 @@
 
 use super::graph::eval;
 use super::{refine_full, weight_grad};
-use crate::config::RefineConfig;
 use crate::energy::Model;
-use crate::rng::{key, normals4, philox4x32_10, uniform};
+use crate::refine::config::RefineConfig;
+use crate::refine::rng::{key, normals4, philox4x32_10, uniform};
 use crate::train::draws;
 use crate::train::{bias_corrections, Objective, Optimizer, TrainConfig, TrainData};
 

@@ -35,7 +35,7 @@ pub fn weight_grad(
 mod tests {
     use super::*;
     use crate::energy::{Activation, ModelSpec, Output};
-    use crate::rng::HostRng;
+    use crate::refine::rng::HostRng;
 
     /// sum_c w_c E_c in float64, the function weight_grad differentiates.
     fn weighted_energy(model: &Model, x: &[f32], y: &[f32], w: &[f32]) -> f64 {

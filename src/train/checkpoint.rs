@@ -8,9 +8,9 @@ use std::path::Path;
 
 use safetensors::SafeTensors;
 
-use crate::error::{Error, Result};
+use crate::energy::tensors::to_f32;
 use crate::energy::Model;
-use crate::tensors::to_f32;
+use crate::error::{Error, Result};
 
 const KEY_STEP: &str = "train.step";
 const KEY_SEED: &str = "train.seed";
@@ -127,7 +127,7 @@ impl Checkpoint {
             }
         };
         for (name, data) in [(MOMENTS, &moments), (NOISE, &noise), (REPLAY, &replay)] {
-            crate::tensors::check_finite(name, data).map_err(bad)?;
+            crate::energy::tensors::check_finite(name, data).map_err(bad)?;
         }
         Ok(Checkpoint {
             model,

@@ -1,7 +1,7 @@
 //! What a training run is: its objective, optimiser, batch and negatives.
 
-use crate::config::RefineConfig;
 use crate::error::{Error, Result};
+use crate::refine::config::RefineConfig;
 
 /// The most steps whose statistics the GPU keeps between read-backs (32 bytes each).
 pub const MAX_LOG_EVERY: u32 = 1 << 20;

@@ -4,7 +4,7 @@
 //! offset, its sampler seed, and the replay buffer's first contents. The kernels draw the
 //! negatives' starts (shaders/train.wgsl: counter words 2 and 3).
 
-use crate::rng::{key, normals4, philox4x32_10};
+use crate::refine::rng::{key, normals4, philox4x32_10};
 
 /// Counter words of the host's draws (the kernels use 0 to 3).
 const DRAW_ROWS: u32 = 4;

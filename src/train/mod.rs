@@ -18,6 +18,7 @@
 mod checkpoint;
 mod config;
 pub(crate) mod draws;
+pub mod toy;
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -25,17 +26,17 @@ use std::time::{Duration, Instant};
 pub use checkpoint::Checkpoint;
 pub use config::{Objective, Optimizer, TrainConfig};
 
-use crate::constants::{
+use crate::energy::tensors::check_finite;
+use crate::energy::Model;
+use crate::engine::{Engine, StepInputs, TrainingShape, TrainingState};
+use crate::error::{Error, Result};
+use crate::kernels::constants::{
     FLAG_GRAD, FLAG_LOSS, FLAG_WEIGHTS, HALTED_AT, HALTED_FLAGS, OBJECTIVE_CD, OBJECTIVE_NCE,
     OPTIMIZER_ADAM, OPTIMIZER_SGD, ROW_CLIP_SCALE, ROW_ENERGY_NEG, ROW_ENERGY_POS, ROW_FLAGS,
     ROW_GRAD_NORM, ROW_LOSS, ROW_STEP, ROW_WEIGHT_NORM, RUNNING, STATS_HEADER, STATS_ROW,
 };
-use crate::engine::{Engine, StepInputs, TrainingShape, TrainingState};
-use crate::error::{Error, Result};
 use crate::kernels::train::{OptimParams, TrainParams};
-use crate::energy::Model;
-use crate::path::KernelPath;
-use crate::tensors::check_finite;
+use crate::plan::path::KernelPath;
 
 /// The data a model is trained on: y `[n, y_dim]` and, for a conditional model, x
 /// `[n, x_dim]` (empty for x_dim = 0). Negatives are drawn per x.

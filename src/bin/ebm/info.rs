@@ -99,7 +99,10 @@ fn print_graph(model: &Model) {
         model.param_count(),
         model.multiply_adds()
     );
-    println!("  {:<20} {:<28} {:>6}  inputs; parameters", "node", "op", "width");
+    println!(
+        "  {:<20} {:<28} {:>6}  inputs; parameters",
+        "node", "op", "width"
+    );
     for (k, node) in model.nodes.iter().enumerate() {
         let t = ebm::energy::node_tensor(k);
         let inputs: Vec<&str> = node.inputs.iter().map(|&i| model.tensor_name(i)).collect();
@@ -112,7 +115,11 @@ fn print_graph(model: &Model) {
                 format!("{role} {} {:?}", p.name, p.shape)
             })
             .collect();
-        let once = if on_y[t] { "" } else { "  (x alone: once per call)" };
+        let once = if on_y[t] {
+            ""
+        } else {
+            "  (x alone: once per call)"
+        };
         let op = match &node.op {
             Op::Linear { .. } => "linear".to_string(),
             other => other.to_string(),
@@ -123,7 +130,11 @@ fn print_graph(model: &Model) {
             op,
             widths[t],
             inputs.join(", "),
-            if params.is_empty() { String::new() } else { format!("; {}", params.join(", ")) },
+            if params.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", params.join(", "))
+            },
             once
         );
     }

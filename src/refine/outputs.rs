@@ -2,8 +2,8 @@
 //! non-finite.
 
 use crate::error::{Error, Result};
-use crate::path::KernelPath;
-use crate::trace::TraceRow;
+use crate::plan::path::KernelPath;
+use crate::refine::trace::TraceRow;
 
 /// Chains a [`crate::Error::NonFinite`] names.
 const NAMED_NON_FINITE: usize = 5;

@@ -12,7 +12,7 @@
 //! flat row-major `[n, dim]` like the rest of the crate), and all randomness comes from
 //! [`HostRng`], so a seed fixes every result.
 
-use crate::rng::HostRng;
+use crate::refine::rng::HostRng;
 use std::f64::consts::PI;
 
 /// The [`HostRng`] stream [`Toy::sample`] draws from.

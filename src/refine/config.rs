@@ -1,8 +1,8 @@
 //! Options of a refinement, shared by the GPU path and the float64 reference.
 
-use crate::constants::{RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA};
 use crate::error::{Error, Result};
-use crate::schedule::{fraction, Schedule, Shape};
+use crate::kernels::constants::{RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA};
+use crate::refine::schedule::{fraction, Schedule, Shape};
 
 /// Whether each proposed step is taken.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::constants::TILE_CHAINS;
+use crate::kernels::constants::TILE_CHAINS;
 
 /// The kernel path a refinement runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

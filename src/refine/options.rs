@@ -5,10 +5,10 @@
 //! another, two that exclude each other) stays with it; what a setting left out becomes is
 //! decided here, once.
 
-use crate::config::DEFAULT_DISPATCH_MS;
-use crate::config::{Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty};
 use crate::error::{Error, Result};
-use crate::schedule::{Schedule, Shape, Stage};
+use crate::refine::config::DEFAULT_DISPATCH_MS;
+use crate::refine::config::{Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty};
+use crate::refine::schedule::{Schedule, Shape, Stage};
 
 /// [`Exchange::every`] when [`RefineOptions::swap_every`] is left out.
 pub const DEFAULT_SWAP_EVERY: u32 = 10;
