@@ -1,7 +1,12 @@
-// Resources shared by every kernel of a refinement, an evaluation and the weight gradients.
-// The host twins of `Params` and `ChainState` are in src/kernels/params.rs (a test compares
-// their layouts via naga); the energy's program is the `program` table (src/kernels/table.rs)
-// and, for the tile kernel, generated code (src/kernels/codegen.rs).
+// The bind groups every kernel of a refinement, an evaluation and the weight gradients sees,
+// by owner: group 0, the chains' (the sampler's: its settings, x, y, the step table and fixed
+// coordinates, each chain's state, the trace, and the scratch the energy's tensors live in);
+// group 1, the energy's (its weights and program table). An energy of another kind would
+// bring its own group 1. 6 + 2 storage buffers: within WebGPU's default of 8 per stage, and
+// each kernel's layout binds only what its entry point uses (src/gpu/bindings.rs). The host
+// twins of `Params` and `ChainState` are in src/kernels/params.rs (a test compares their
+// layouts via naga); the energy's code is generated (src/kernels/codegen.rs) from its
+// program (src/kernels/table.rs).
 
 struct Params {
     n_chains: u32,      // chains in this dispatch
@@ -20,7 +25,7 @@ struct Params {
     write_energy: u32,  // 0: this dispatch leaves the energy to a later one
     layer: u32,         // the product or run of instructions a layered dispatch works on
     clip_grad: f32,     // > 0: each step's dE/dy + lambda y is scaled to at most this norm
-    use_fixed: u32,     // 1: coordinates with fixed[c * y_dim + k] != 0 never move
+    use_fixed: u32,     // 1: coordinates whose fixed flag (fixed_flag) is set never move
     simplex: u32,       // > 0: groups of this many coordinates are projected onto the simplex
     shrink: f32,        // keep-if-lower: a refused step multiplies the chain's step size by it
     adapt_steps: u32,   // MALA: steps during which the step size adapts
@@ -35,6 +40,8 @@ struct Params {
     trace_summary: u32, // offset in `trace` of the per-step summaries (trace_reduce)
     replicas: u32,      // replica exchange: chains per group (0: no exchange)
     exchange_every: u32, // ... steps between swap rounds
+    fixed_at: u32,      // word of `controls` where the fixed flags start
+    dy: u32,            // scratch units of dE/dy (the energy's backward pass leaves it there)
 }
 
 // The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).
@@ -54,6 +61,9 @@ struct ChainState {
                            // moves with y
     swaps_proposed: u32,   // ... swaps proposed between this replica and the next hotter one
     swaps_accepted: u32,   // ... and accepted
+    energy_out: f32,       // the energy a pass wrote: a refinement's final one (the prior
+                           // included), an evaluation's, the layered path's of each pass,
+                           // what a swap round compares
 }
 
 // RUNNING, STOP_GRAD, STOP_CHANGE, STOP_BELOW, RULE_LANGEVIN, RULE_MALA,
@@ -120,7 +130,7 @@ var<private> lambda: f32;
 var<private> energy_offset: f32;
 
 fn use_prior_of(row: u32) {
-    let at = schedule[row];
+    let at = schedule_row(row);
     lambda = at.z;
     energy_offset = 0.0;
     if params.simplex > 0u {
@@ -133,24 +143,42 @@ fn finite(v: f32) -> bool {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> weights: array<f32>;
-@group(0) @binding(2) var<storage, read> xs: array<f32>;
-@group(0) @binding(3) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(4) var<storage, read_write> energies: array<f32>;
-@group(0) @binding(5) var<storage, read_write> grads: array<f32>;
-// The energy's tensors, unit-major so that neighbouring invocations (chains) touch
-// neighbouring words; then what an accept rule saves.
-@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
-// Per step: (step size eta, noise scale sqrt(2 eta T), the prior's lambda, the vertex
-// penalty's weight w), from the schedule (src/config.rs, RefineConfig::checked_table); one
-// row more than the steps, for the energy after the last.
-@group(0) @binding(7) var<storage, read> schedule: array<vec4<f32>>;
-// Per chain and coordinate, [n, y_dim]: nonzero where y is fixed at its start value.
-@group(0) @binding(8) var<storage, read> fixed: array<u32>;
-@group(0) @binding(9) var<storage, read_write> chain_state: array<ChainState>;
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
+// The call's controls: per step a row of 4 words, the bits of (step size eta, noise scale
+// sqrt(2 eta T), the prior's lambda, the vertex penalty's weight w), from the schedule
+// (src/refine/config.rs, RefineConfig::checked_table; one row more than the steps, for the
+// energy after the last); then from params.fixed_at, per chain and coordinate [n, y_dim],
+// nonzero where y is fixed at its start value.
+@group(0) @binding(3) var<storage, read> controls: array<u32>;
+@group(0) @binding(4) var<storage, read_write> chain_state: array<ChainState>;
 // With params.trace: (energy, gradient norm) of chain c before step s at 2 (s * stride + c);
 // trace_reduce leaves per step (min, sum, max, sum of gradient norms) from trace_summary on.
-@group(0) @binding(10) var<storage, read_write> trace: array<f32>;
-// The energy's program table (src/kernels/table.rs): what the kernels of one chain per
-// invocation run of the model (ops_chain.wgsl's `run`).
-@group(0) @binding(11) var<storage, read> program: array<u32>;
+@group(0) @binding(5) var<storage, read_write> trace: array<f32>;
+// The energy's tensors, unit-major so that neighbouring invocations (chains) touch
+// neighbouring words (dE/dy among them, at params.dy); then what an accept rule saves.
+@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
+@group(1) @binding(0) var<storage, read> weights: array<f32>;
+// The energy's program table (src/kernels/table.rs): the offsets and sizes of its
+// instructions, which the generated code of one chain per invocation reads.
+@group(1) @binding(1) var<storage, read> program: array<u32>;
+
+// Row `row` of the step table.
+fn schedule_row(row: u32) -> vec4<f32> {
+    let i = 4u * row;
+    return bitcast<vec4<f32>>(vec4<u32>(controls[i], controls[i + 1u], controls[i + 2u], controls[i + 3u]));
+}
+
+// Whether coordinate i of all chains' y (i = c * y_dim + k) is fixed.
+fn fixed_flag(i: u32) -> bool {
+    return params.use_fixed != 0u && controls[params.fixed_at + i] != 0u;
+}
+
+// dE/dy of chain c at coordinate k, where the energy's backward pass leaves it.
+fn grad_of(c: u32, k: u32) -> f32 {
+    return scratch[(params.dy + k) * params.stride + c];
+}
+
+fn set_grad(c: u32, k: u32, v: f32) {
+    scratch[(params.dy + k) * params.stride + c] = v;
+}

@@ -78,7 +78,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
             s++;
         } else {
-            energies[c] = e + prior_energy(c);
+            chain_state[c].energy_out = e + prior_energy(c);
             break;
         }
     }

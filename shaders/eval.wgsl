@@ -10,6 +10,6 @@ fn eval(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     energy_pre(c);
-    energies[c] = energy_forward(c);
+    chain_state[c].energy_out = energy_forward(c);
     energy_backward(c);
 }

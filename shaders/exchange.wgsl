@@ -6,7 +6,7 @@
 // r = b / exchange_every (mod 2) propose to swap their states, accepted when
 //   log u < (1 / T_r - 1 / T_r+1) (U_r - U_r+1),   u ~ Uniform(0, 1]
 // (the Metropolis rule min(1, exp(...))), T from the schedule at step b - 1 and U = E + prior
-// of the current y in `energies` (the run before wrote them). The draw is keyed by the seed,
+// of the current y in chain_state.energy_out (the run before wrote them). The draw is keyed by the seed,
 // step b and the global index of the pair's colder chain, so it does not depend on batch size
 // or chunking. A swap moves y, dE/dy, the energy, the last change and the walker; the
 // temperature, step size and counts stay with the replica. A pair with a stopped chain, or
@@ -63,10 +63,10 @@ fn exchange(@builtin(global_invocation_id) gid: vec3<u32>) {
     if sa.steps_taken != RUNNING || sb.steps_taken != RUNNING {
         return;
     }
-    let at = schedule[step - 1u];
+    let at = schedule_row(step - 1u);
     let temperature = at.y * at.y / (2.0 * at.x);
-    let ua = energies[a];
-    let ub = energies[b];
+    let ua = sa.energy_out;
+    let ub = sb.energy_out;
     let log_alpha = (1.0 / (sa.heat * temperature) - 1.0 / (sb.heat * temperature)) * (ua - ub);
     sa.swaps_proposed += 1u;
     let accept = finite(ua) && finite(ub)
@@ -79,12 +79,12 @@ fn exchange(@builtin(global_invocation_id) gid: vec3<u32>) {
             let y = ys[i];
             ys[i] = ys[j];
             ys[j] = y;
-            let g = grads[i];
-            grads[i] = grads[j];
-            grads[j] = g;
+            let g = grad_of(a, k);
+            set_grad(a, k, grad_of(b, k));
+            set_grad(b, k, g);
         }
-        energies[a] = ub;
-        energies[b] = ua;
+        sa.energy_out = ub;
+        sb.energy_out = ua;
         let energy = sa.energy;
         sa.energy = sb.energy;
         sb.energy = energy;

@@ -147,7 +147,7 @@ fn layered_pointwise(@builtin(global_invocation_id) gid: vec3<u32>) {
     layered_segment(params.layer, c);
 }
 
-// The energy of each chain with its prior, into `energies`.
+// The energy of each chain with its prior, into its chain state's energy_out.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn layered_output(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
@@ -155,7 +155,7 @@ fn layered_output(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     use_prior_of(params.step_offset);
-    energies[c] = layered_heads(c) + prior_energy(c);
+    chain_state[c].energy_out = layered_heads(c) + prior_energy(c);
 }
 
 // The trace and stop tests of a step, then the step (the proposal, for an accept rule).
@@ -167,7 +167,7 @@ fn layered_update(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let step = params.step_offset;
     use_prior_of(step);
-    let u = select(energies[c], chain_state[c].energy, RULE != 0u);
+    let u = select(chain_state[c].energy_out, chain_state[c].energy, RULE != 0u);
     if begin_step(c, step, u) {
         step_chain(c, step);
     }
@@ -180,7 +180,7 @@ fn layered_start(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= params.n_chains || stopped(c) {
         return;
     }
-    chain_state[c].energy = energies[c];
+    chain_state[c].energy = chain_state[c].energy_out;
 }
 
 // Accept rules: keeps or refuses the proposal, once the passes at it have run.
@@ -191,5 +191,5 @@ fn layered_settle(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     use_prior_of(params.step_offset);
-    settle(c, params.step_offset, energies[c]);
+    settle(c, params.step_offset, chain_state[c].energy_out);
 }

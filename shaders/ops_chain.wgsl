@@ -35,13 +35,6 @@ fn g_load_y(c: u32, dst: u32) {
     }
 }
 
-// dE/dy into `grads`.
-fn g_store_dy(c: u32, src: u32) {
-    for (var i = 0u; i < params.y_dim; i++) {
-        grads[c * params.y_dim + i] = scratch[unit(src + i, c)];
-    }
-}
-
 // dst = the n weights from offset `start`, or 0 where `start` is NONE (a linear's bias).
 fn g_fill(c: u32, dst: u32, n: u32, start: u32) {
     for (var i = 0u; i < n; i++) {

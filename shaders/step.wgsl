@@ -1,6 +1,6 @@
-// One refinement step of one chain from its gradient in `grads`, y updated in place:
+// One refinement step of one chain from its gradient dE/dy (grad_of), y updated in place:
 //   y <- clamp(y - eta * clip(dE/dy + lambda * y) + sqrt(2 eta T) * N(0, 1))
-// with (eta, sqrt(2 eta T)) = schedule[step] times the chain's step-size multiplier
+// with (eta, sqrt(2 eta T)) = schedule_row(step) times the chain's step-size multiplier
 // (chain_state.step_scale), T times the chain's temperature factor (chain_state.heat), clip() scaling to at most clip_grad if > 0; fixed coordinates neither
 // move nor count in the norm. With an accept rule (RULE != 0) this is a proposal: y and
 // dE/dy are saved first (scratch units `save`), and settle() keeps or restores them.
@@ -16,9 +16,9 @@
 fn grad_norm(c: u32) -> f32 {
     let base = c * params.y_dim;
     var sumsq = 0.0;
-    for (var i = base; i < base + params.y_dim; i++) {
-        if !is_fixed(i) {
-            let d = grads[i] + lambda * ys[i];
+    for (var k = 0u; k < params.y_dim; k++) {
+        if !is_fixed(base + k) {
+            let d = grad_of(c, k) + lambda * ys[base + k];
             sumsq += d * d;
         }
     }
@@ -76,7 +76,7 @@ fn proposal_flag(c: u32) -> u32 {
     return unit(params.save + 2u * params.y_dim, c);
 }
 
-// After the energy u_next and dE/dy of chain c's proposal are known (in grads): keeps the
+// After the energy u_next and dE/dy of chain c's proposal are known (grad_of): keeps the
 // proposal or restores y and dE/dy; a kept proposal that held a NaN or infinity is recorded
 // in the chain's non_finite_at. Keep-if-lower keeps it if the energy did not rise (and
 // grows the chain's step size back toward the schedule's), and otherwise shrinks the
@@ -89,7 +89,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
     let base = c * params.y_dim;
     var accept = u_next <= st.energy;
     if RULE == RULE_MALA {
-        let at = schedule[step];
+        let at = schedule_row(step);
         let eta = at.x * st.step_scale;
         let noise = at.y * sqrt(st.step_scale * st.heat);
         var ratio = 0.0;
@@ -98,7 +98,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
                 let y = scratch[saved_y(c, k)];
                 let y_next = ys[base + k];
                 let there = y_next - y + eta * (scratch[saved_grad(c, k)] + lambda * y);
-                let back = y - y_next + eta * (grads[base + k] + lambda * y_next);
+                let back = y - y_next + eta * (grad_of(c, k) + lambda * y_next);
                 ratio += back * back - there * there;
             }
         }
@@ -130,7 +130,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
     } else {
         for (var k = 0u; k < params.y_dim; k++) {
             ys[base + k] = scratch[saved_y(c, k)];
-            grads[base + k] = scratch[saved_grad(c, k)];
+            set_grad(c, k, scratch[saved_grad(c, k)]);
         }
         if RULE == RULE_KEEP_IF_LOWER {
             st.step_scale *= params.shrink;
@@ -146,7 +146,8 @@ fn step_chain(c: u32, step: u32) {
     let chain = params.chain_offset + c;
     let base = c * params.y_dim;
     let st = chain_state[c];
-    let at = vec2<f32>(schedule[step].x * st.step_scale, schedule[step].y * sqrt(st.step_scale * st.heat));
+    let row = schedule_row(step);
+    let at = vec2<f32>(row.x * st.step_scale, row.y * sqrt(st.step_scale * st.heat));
     var scale = 1.0;
     if params.clip_grad > 0.0 {
         let norm = grad_norm(c);
@@ -157,7 +158,7 @@ fn step_chain(c: u32, step: u32) {
     if RULE != 0u {
         for (var k = 0u; k < params.y_dim; k++) {
             scratch[saved_y(c, k)] = ys[base + k];
-            scratch[saved_grad(c, k)] = grads[base + k];
+            scratch[saved_grad(c, k)] = grad_of(c, k);
         }
     }
     var bad = false;
@@ -173,7 +174,7 @@ fn step_chain(c: u32, step: u32) {
                 continue;
             }
             let yi = ys[i];
-            var next = yi - at.x * ((grads[i] + lambda * yi) * scale) + noise[q];
+            var next = yi - at.x * ((grad_of(c, k + q) + lambda * yi) * scale) + noise[q];
             bad = bad || !finite(next);
             if params.use_clamp != 0u {
                 next = clamp(next, params.clamp_lo, params.clamp_hi);
@@ -229,7 +230,7 @@ fn project_chain(c: u32) {
 
 // Whether coordinate i (of all chains' y) is fixed.
 fn is_fixed(i: u32) -> bool {
-    return params.use_fixed != 0u && fixed[i] != 0u;
+    return fixed_flag(i);
 }
 
 // (lambda / 2) |y|^2 + energy_offset of chain c (use_prior_of).

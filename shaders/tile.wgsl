@@ -92,7 +92,7 @@ fn load_state() {
                 let c = chain_of(q);
                 if c < params.n_chains {
                     y[q] = ys[c * params.y_dim + k];
-                    fix[q] = params.use_fixed != 0u && fixed[c * params.y_dim + k] != 0u;
+                    fix[q] = fixed_flag(c * params.y_dim + k);
                 }
             }
             yreg[a] = y;
@@ -108,7 +108,7 @@ fn load_state() {
                 let c = chain_of(q);
                 if c < params.n_chains {
                     for (var i = b * g; i < b * g + g; i++) {
-                        hit[q] = hit[q] || fixed[c * params.y_dim + i] != 0u;
+                        hit[q] = hit[q] || fixed_flag(c * params.y_dim + i);
                     }
                 }
             }
@@ -231,12 +231,12 @@ fn tile_running() -> bool {
 }
 
 // One step of y <- clamp(y - eta * (dE/dy + lambda * y) + sqrt(2 eta T) * N(0, 1)) for the
-// `moving` chains, with (eta, sqrt(2 eta T)) = schedule[step] times each chain's step-size
+// `moving` chains, with (eta, sqrt(2 eta T)) = schedule_row(step) times each chain's step-size
 // multiplier, from current_grad(); the new y also goes to `act`, where project_groups()
 // works on it.
 // With an accept rule it is a proposal: the current y stays in ycur.
 fn update(step: u32) {
-    let at = schedule[step];
+    let at = schedule_row(step);
     let eta = at.x * step_scale;
     let noise_scale = at.y * sqrt(step_scale * heat);
     // Gradient clipping: the norm over a chain's coordinates, which the lanes of its group
@@ -292,7 +292,7 @@ fn settle4(step: u32) {
     let u_next = energy4();
     var accept = u_next <= u_cur;
     if RULE == RULE_MALA {
-        let at = schedule[step];
+        let at = schedule_row(step);
         let eta = at.x * step_scale;
         let noise = at.y * sqrt(step_scale * heat);
         var part = vec4<f32>(0.0);
@@ -498,7 +498,7 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
                 for (var q = 0u; q < 4u; q++) {
                     let c = chain_of(q);
                     if c < params.n_chains {
-                        energies[c] = energy[q];
+                        chain_state[c].energy_out = energy[q];
                     }
                 }
             }

@@ -47,7 +47,7 @@ fn draw_negatives(@builtin(global_invocation_id) gid: vec3<u32>) {
             ys[c * d + k] = replay[slot * d + k];
         }
     }
-    chain_state[c] = ChainState(0.0, 1.0, RUNNING, 0u, FLT_MAX, RUNNING, 0.0, 0.0, 0u, 1.0, 0u, 0u, 0u);
+    chain_state[c] = ChainState(0.0, 1.0, RUNNING, 0u, FLT_MAX, RUNNING, 0.0, 0.0, 0u, 1.0, 0u, 0u, 0u, 0.0);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -104,7 +104,7 @@ fn loss_weights(@builtin(local_invocation_index) lid: u32) {
     var sums = vec4<f32>(0.0);
     var non_finite = 0u;
     for (var c = lid; c < 2u * b; c += TRAIN_THREADS) {
-        let e = energies[c];
+        let e = chain_state[c].energy_out;
         let positive = c >= b;
         var w: f32;
         var term: f32;

@@ -1,5 +1,5 @@
-// Group 1 of the training kernels (train.wgsl, weight_grad.wgsl), beside the MLP's group 0
-// (bindings.wgsl). The host twins are `TrainParams` and `TRAIN_BINDINGS` in
+// Group 2 of the training kernels (train.wgsl, weight_grad.wgsl), beside the chains' group 0
+// and the energy's group 1 (bindings.wgsl). The host twins are `TrainParams` and `TRAIN_BINDINGS` in
 // src/kernels/train.rs (a test compares them with these declarations).
 //
 // A training step's batch: chains 0 .. batch are the negatives, batch .. 2 batch the
@@ -22,15 +22,15 @@ struct TrainParams {
     _pad1: u32,
 }
 
-@group(1) @binding(0) var<uniform> train: TrainParams;
+@group(2) @binding(0) var<uniform> train: TrainParams;
 // Per chain of the step, the weight of its energy in the loss's gradient (dLoss/dE_c).
-@group(1) @binding(1) var<storage, read_write> chain_weights: array<f32>;
+@group(2) @binding(1) var<storage, read_write> chain_weights: array<f32>;
 // Per parameter, sum over chains of chain_weights[c] dE_c/dtheta.
-@group(1) @binding(2) var<storage, read_write> param_grads: array<f32>;
+@group(2) @binding(2) var<storage, read_write> param_grads: array<f32>;
 // The replay buffer of negatives, [replay_size, y_dim].
-@group(1) @binding(3) var<storage, read_write> replay: array<f32>;
+@group(2) @binding(3) var<storage, read_write> replay: array<f32>;
 // The noise distribution of y: per coordinate its mean, then its standard deviation.
-@group(1) @binding(4) var<storage, read> noise: array<f32>;
+@group(2) @binding(4) var<storage, read> noise: array<f32>;
 // The statistics: STATS_HEADER words (HALTED_AT, HALTED_FLAGS, CLIP_SCALE), then one row of
 // STATS_ROW words per step (ROW_LOSS, ROW_ENERGY_POS, ...), floats as bits.
-@group(1) @binding(5) var<storage, read_write> train_stats: array<u32>;
+@group(2) @binding(5) var<storage, read_write> train_stats: array<u32>;

@@ -104,11 +104,12 @@ pub enum Error {
         quantity: String,
     },
     /// A kernel needs more of a device resource than the adapter has.
-    #[error("kernel {kernel} needs {needed} bytes of {resource}, the adapter allows {limit}")]
+    #[error("kernel {kernel} needs {needed} {resource}, the adapter allows {limit}")]
     Limit {
-        /// The kernel.
+        /// The kernel (or the buffer, where the limit is a buffer's).
         kernel: &'static str,
-        /// The resource (workgroup memory, buffer size...).
+        /// The resource with its unit (`bytes of workgroup memory`, `storage buffers per
+        /// shader stage`...).
         resource: &'static str,
         /// What the kernel needs.
         needed: u64,

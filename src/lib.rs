@@ -127,6 +127,6 @@ pub mod testing {
             kernel.entry_point(),
             constants,
         )
-        .map(|(module, _)| module)
+        .map(|s| s.module)
     }
 }

@@ -93,9 +93,12 @@ struct Chunk<'a> {
 }
 
 struct ChunkOutput {
-    /// The read-back: y, energy, dE/dy, chain states, the trace summary, as words.
+    /// The read-back: y, an evaluation's dE/dy (unit-major, `stride` chains a unit), chain
+    /// states, the trace summary, as words.
     data: Vec<u32>,
     chains: usize,
+    /// The chains of a unit of the read-back's dE/dy (0: none read back).
+    stride: usize,
     /// Steps this chunk ran (fewer than K if cancelled).
     steps_done: u32,
     gpu_seconds: Option<f64>,
@@ -276,7 +279,7 @@ impl Engine {
             if !table.is_empty() {
                 self.ctx
                     .queue()
-                    .write_buffer(&ws.b.schedule, 0, bytemuck::cast_slice(table));
+                    .write_buffer(&ws.b.controls, 0, bytemuck::cast_slice(table));
             }
         }
         let mut out = CallOutput {
@@ -335,6 +338,7 @@ impl Engine {
             n_chains: m as u32,
             chain_offset: call.params.chain_offset + chunk.start as u32,
             use_fixed: u32::from(chunk.fixed.is_some()),
+            fixed_at: ws.room.fixed_at(),
             ..call.params
         };
         let b = &ws.b;
@@ -343,7 +347,8 @@ impl Engine {
         }
         queue.write_buffer(&b.y, 0, bytemuck::cast_slice(chunk.y));
         if let Some(f) = chunk.fixed {
-            queue.write_buffer(&b.fixed, 0, bytemuck::cast_slice(f));
+            let at = 4 * u64::from(params.fixed_at);
+            queue.write_buffer(&b.controls, at, bytemuck::cast_slice(f));
         }
         let states: Vec<ChainState> = match call.job.exchange() {
             Some(x) => {
@@ -357,7 +362,7 @@ impl Engine {
         };
         queue.write_buffer(&b.chain_state, 0, bytemuck::cast_slice(&states));
         if self.poison {
-            for buffer in [&b.energy, &b.grad, &b.scratch, &b.trace, &b.readback] {
+            for buffer in [&b.scratch, &b.trace, &b.readback] {
                 let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
                 queue.write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
             }
@@ -400,7 +405,7 @@ impl Engine {
                 call.rule,
                 &params,
                 ws,
-                finish.then_some((m, end)),
+                finish.then_some((m, end, !refining)),
             )?;
             // The last submission's results and timestamps come back in one read-back,
             // which waits for it; the others are waited for, and timed on their own.
@@ -451,6 +456,7 @@ impl Engine {
         Ok(ChunkOutput {
             data,
             chains: m,
+            stride: if refining { 0 } else { params.stride as usize },
             steps_done: done,
             gpu_seconds,
         })
@@ -484,15 +490,21 @@ impl CallOutput {
         let state_words = m * std::mem::size_of::<ChainState>() / 4;
         let floats: &[f32] = bytemuck::cast_slice(&part.data);
         let (ys, rest) = floats.split_at(m * y_dim);
-        let (energy, rest) = rest.split_at(m);
-        let (grad, rest) = rest.split_at(m * y_dim);
+        let (grad, rest) = rest.split_at(part.stride * y_dim);
         let (states, trace) = rest.split_at(state_words);
         self.y.extend_from_slice(ys);
-        self.energy.extend_from_slice(energy);
-        self.grad.extend_from_slice(grad);
+        // dE/dy as scratch holds it, unit k of chain c at k * stride + c.
+        if part.stride > 0 {
+            for c in 0..m {
+                self.grad
+                    .extend((0..y_dim).map(|k| grad[k * part.stride + c]));
+            }
+        }
+        let states: Vec<ChainState> = bytemuck::pod_collect_to_vec(states);
+        self.energy.extend(states.iter().map(|s| s.energy_out));
         // A chain still running when the last step (or a cancellation) came took them all.
         self.states.extend(
-            bytemuck::pod_collect_to_vec::<f32, ChainState>(states)
+            states
                 .into_iter()
                 .map(|mut s| {
                     if s.steps_taken == RUNNING {

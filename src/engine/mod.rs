@@ -29,16 +29,15 @@ use crate::energy::tensors::check_finite;
 use crate::energy::Model;
 use crate::engine::progress::OnProgress;
 use crate::error::{Error, Result};
-use crate::gpu::bindings::{self, storage_count};
+use crate::gpu::bindings::{bind_group, Used};
 use crate::gpu::context::Context;
-use crate::gpu::pipelines::{PipelineCache, PipelineSource};
+use crate::gpu::pipelines::{GroupLayouts, Pipeline, PipelineCache, PipelineSource};
 use crate::gpu::pool::Pool;
 use crate::gpu::readback::{binding_limit, buffer_with, storage_init};
-use crate::kernels::bindings::BINDINGS;
+use crate::kernels::bindings::ENERGY_BINDINGS;
 use crate::kernels::compiled::Compiled;
 use crate::kernels::constants::WORKGROUP_SIZE;
 use crate::kernels::params::{Params, RUNNING};
-use crate::kernels::train::{OPTIMIZER_BINDINGS, TRAIN_BINDINGS};
 use crate::kernels::{tile, Kernel};
 use crate::plan::{self, KernelPath, PathChoice};
 use crate::refine::config::RefineConfig;
@@ -65,14 +64,14 @@ pub struct Engine {
     weights: wgpu::Buffer,
     /// The energy's program table (kernels/table.rs).
     program: wgpu::Buffer,
-    bind_layout: wgpu::BindGroupLayout,
+    /// The bind group layouts of the subsets of binding tables the kernels use.
+    layouts: GroupLayouts,
+    /// The energy's bind groups (group 1: weights, program), by the bindings a kernel uses.
+    energy_groups: Mutex<HashMap<Used, wgpu::BindGroup>>,
+    /// The pipelines of refinement and evaluation (groups 0 and 1), of training (0, 1 and
+    /// the training group 2) and of the optimiser (its own group).
     pipelines: PipelineCache<PipelineKey>,
-    /// Group 1 of the weight-gradient and training kernels, and their pipelines (over
-    /// groups 0 and 1).
-    train_layout: wgpu::BindGroupLayout,
     train_pipelines: PipelineCache<Kernel>,
-    /// The optimiser's one group, and its pipelines.
-    optim_layout: wgpu::BindGroupLayout,
     optim_pipelines: PipelineCache<Kernel>,
     /// The buffers of earlier calls, kept for later calls of the same size class.
     workspaces: Pool<Room, Workspace>,
@@ -108,8 +107,8 @@ impl Engine {
         let compiled = Compiled::new(model)?;
         let weight_bytes = (compiled.weights.len() * 4) as u64;
         let binding_limit = binding_limit(&limits);
-        let limit = |resource, needed, limit| Error::Limit {
-            kernel: "refine",
+        let limit = |kernel, resource, needed, limit| Error::Limit {
+            kernel,
             resource,
             needed,
             limit,
@@ -117,23 +116,16 @@ impl Engine {
         if weight_bytes > binding_limit {
             return Err(Error::Limit {
                 kernel: "weights",
-                resource: "storage buffer binding",
+                resource: "bytes of one storage buffer binding",
                 needed: weight_bytes,
                 limit: binding_limit,
             });
-        }
-        let storage = storage_count(&BINDINGS);
-        if limits.max_storage_buffers_per_shader_stage < storage {
-            return Err(limit(
-                "storage buffers per shader stage",
-                u64::from(storage),
-                u64::from(limits.max_storage_buffers_per_shader_stage),
-            ));
         }
         if limits.max_compute_invocations_per_workgroup < WORKGROUP_SIZE
             || limits.max_compute_workgroup_size_x < WORKGROUP_SIZE
         {
             return Err(limit(
+                "every kernel of one chain per invocation",
                 "invocations per workgroup",
                 u64::from(WORKGROUP_SIZE),
                 u64::from(limits.max_compute_invocations_per_workgroup),
@@ -148,14 +140,12 @@ impl Engine {
         let max_chunk = (binding_limit / per_chain).min(u64::from(u32::MAX)) as usize;
         if max_chunk == 0 {
             return Err(limit(
-                "storage buffer binding (scratch of one chain)",
+                "scratch",
+                "bytes of one storage buffer binding for one chain's scratch",
                 per_chain,
                 binding_limit,
             ));
         }
-        let bind_layout = bindings::layout(ctx.device(), "ebm energy", &BINDINGS);
-        let train_layout = bindings::layout(ctx.device(), "ebm training", &TRAIN_BINDINGS);
-        let optim_layout = bindings::layout(ctx.device(), "ebm optimiser", &OPTIMIZER_BINDINGS);
         let engine = Engine {
             ctx: ctx.clone(),
             model: model.clone(),
@@ -167,16 +157,11 @@ impl Engine {
             ),
             program: storage_init(ctx, "program", bytemuck::cast_slice(&compiled.table)),
             compiled,
-            pipelines: PipelineCache::new(ctx, "ebm energy", &[&bind_layout]),
-            train_pipelines: PipelineCache::new(
-                ctx,
-                "ebm training",
-                &[&bind_layout, &train_layout],
-            ),
-            optim_pipelines: PipelineCache::new(ctx, "ebm optimiser", &[&optim_layout]),
-            train_layout,
-            optim_layout,
-            bind_layout,
+            layouts: GroupLayouts::default(),
+            energy_groups: Mutex::new(HashMap::new()),
+            pipelines: PipelineCache::new(Kernel::Chain.binding_tables()),
+            train_pipelines: PipelineCache::new(Kernel::Backprop.binding_tables()),
+            optim_pipelines: PipelineCache::new(Kernel::Update.binding_tables()),
             workspaces: Pool::new(WORKSPACE_BUDGET),
             choice,
             subgroups: subgroups_usable(ctx),
@@ -202,10 +187,27 @@ impl Engine {
     /// The pipeline of `kernel` (with `chains` chains per workgroup for the tile kernel)
     /// for accept rule `rule` (`Sampler::rule_id`), specialised for this model and made on
     /// first use.
-    fn pipeline(&self, kernel: Kernel, chains: u32, rule: u32) -> Result<wgpu::ComputePipeline> {
-        self.pipelines.get(&self.ctx, (kernel, chains, rule), || {
-            self.pipeline_source(kernel, chains, rule)
-        })
+    fn pipeline(&self, kernel: Kernel, chains: u32, rule: u32) -> Result<Pipeline> {
+        self.pipelines
+            .get(&self.ctx, &self.layouts, (kernel, chains, rule), || {
+                self.pipeline_source(kernel, chains, rule)
+            })
+    }
+
+    /// The energy's bind group (group 1) for a pipeline that uses `used` of its table.
+    fn energy_group(&self, used: Used) -> wgpu::BindGroup {
+        let mut made = self.energy_groups.lock().unwrap_or_else(|e| e.into_inner());
+        made.entry(used)
+            .or_insert_with(|| {
+                let layout = self.layouts.get(&self.ctx, &ENERGY_BINDINGS, used);
+                bind_group(self.ctx.device(), "ebm energy", &layout, &ENERGY_BINDINGS, used, |b| {
+                    match b.name {
+                        "weights" => self.weights.as_entire_binding(),
+                        _ => self.program.as_entire_binding(),
+                    }
+                })
+            })
+            .clone()
     }
 
     /// What the pipeline of `kernel` is made from, for this model.

@@ -10,7 +10,7 @@ use super::workspace::Buffers;
 use super::Engine;
 use crate::energy::Model;
 use crate::error::{Error, Result};
-use crate::gpu::bindings::bind_group;
+use crate::gpu::bindings::{bind_group, has_dynamic, Used};
 use crate::gpu::readback::{binding_limit, empty_buffer, read_back};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::constants::{STATS_HEADER, STATS_ROW};
@@ -40,7 +40,7 @@ pub(crate) struct TrainingState {
     batch: u32,
     replay_slots: u64,
     rows: u32,
-    /// The MLP table's buffers (a call's workspace's, sized for the step's 2 B chains).
+    /// The chains' buffers (a call's workspace's, sized for the step's 2 B chains).
     b: Buffers,
     train: wgpu::Buffer,
     optim: wgpu::Buffer,
@@ -48,9 +48,6 @@ pub(crate) struct TrainingState {
     replay: wgpu::Buffer,
     stats: wgpu::Buffer,
     moments: wgpu::Buffer,
-    main_group: wgpu::BindGroup,
-    train_group: wgpu::BindGroup,
-    optim_group: wgpu::BindGroup,
     /// The sampler's dispatches (empty without a sampler), and the uniform block its
     /// settings give.
     sampler: Vec<Dispatch>,
@@ -63,10 +60,20 @@ pub(crate) struct TrainingState {
 /// One dispatch of a training step.
 struct StepRun {
     pipeline: wgpu::ComputePipeline,
-    /// Its uniform block's offset in group 0 (the MLP's table, with the training table as
-    /// group 1); None: the optimiser's own group.
+    /// Its bind groups: the chains', the energy's and the training group, or the
+    /// optimiser's own; each of the bindings it uses.
+    bind_groups: Vec<wgpu::BindGroup>,
+    /// Its uniform block's offset in group 0, where it binds one.
     block: Option<u32>,
     groups: (u32, u32),
+}
+
+/// What makes a step's bind groups for the bindings a kernel uses: group 0 over the
+/// state's chains, the training group, the optimiser's group.
+struct StepGroups<'a> {
+    chains: &'a dyn Fn(Used) -> wgpu::BindGroup,
+    training: &'a dyn Fn(Used) -> wgpu::BindGroup,
+    optimiser: &'a dyn Fn(Used) -> wgpu::BindGroup,
 }
 
 /// What one step writes before it runs: the batch and the uniform blocks' step fields.
@@ -117,25 +124,23 @@ impl Engine {
                 ),
             ));
         }
-        let storage = crate::gpu::bindings::storage_count(&BINDINGS)
-            + crate::gpu::bindings::storage_count(&TRAIN_BINDINGS);
-        let have = self.ctx.limits().max_storage_buffers_per_shader_stage;
-        if have < storage {
-            return Err(Error::Limit {
-                kernel: "training",
-                resource: "storage buffers per shader stage",
-                needed: u64::from(storage),
-                limit: u64::from(have),
-            });
-        }
         let words = |w: u64| 4 * w.max(1);
+        // The negatives' sampler and the training kernels share the scratch: the larger of
+        // the two programs' (with the sampler's save area).
+        let scratch_units = u64::from(self.compiled.train_units.max(self.compiled.units));
         let sizes = [
             (
-                "scratch",
-                words(chains * u64::from(self.compiled.train_units)),
+                "bytes of one storage buffer binding for the scratch",
+                words(chains * scratch_units),
             ),
-            ("replay buffer", words(shape.replay as u64 * y_dim)),
-            ("optimiser moments", words(2 * params_count)),
+            (
+                "bytes of one storage buffer binding for the replay buffer",
+                words(shape.replay as u64 * y_dim),
+            ),
+            (
+                "bytes of one storage buffer binding for the optimiser's moments",
+                words(2 * params_count),
+            ),
         ];
         for (what, bytes) in sizes {
             if bytes > limit {
@@ -184,24 +189,18 @@ impl Engine {
             Some(config) => config.checked_table()?,
             None => Vec::new(),
         };
-        let schedule = storage("schedule", 16 * (table.len() as u64).max(1));
+        let controls = storage("controls", 16 * (table.len() as u64).max(1));
         if !table.is_empty() {
             self.ctx
                 .queue()
-                .write_buffer(&schedule, 0, bytemuck::cast_slice(&table));
+                .write_buffer(&controls, 0, bytemuck::cast_slice(&table));
         }
         let stats_bytes = 4 * u64::from(STATS_HEADER + shape.rows * STATS_ROW);
         let blocks = sampler.len() as u64 + 1;
         let st_words = (std::mem::size_of::<ChainState>() / 4) as u64;
         let x = storage("x", words(chains * x_dim));
         let y = storage("y", words(chains * y_dim));
-        let energy = storage("energy", words(chains));
-        let grad = storage("grad", words(chains * y_dim));
-        let scratch = storage(
-            "scratch",
-            words(chains * u64::from(self.compiled.train_units)),
-        );
-        let fixed = storage("fixed", words(b * y_dim));
+        let scratch = storage("scratch", words(chains * scratch_units));
         let chain_state = storage("chain state", words(chains * st_words));
         let trace = storage("trace", 16);
         let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
@@ -238,7 +237,7 @@ impl Engine {
         );
         let queue = self.ctx.queue();
         if self.poison {
-            for buffer in [&y, &energy, &grad, &scratch, &chain_weights, &param_grads] {
+            for buffer in [&y, &scratch, &chain_weights, &param_grads] {
                 let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
                 queue.write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
             }
@@ -254,46 +253,51 @@ impl Engine {
         let b = Buffers {
             x,
             y,
-            energy,
-            grad,
             scratch,
-            fixed,
+            controls,
             chain_state,
             trace,
-            schedule,
             readback,
             params,
         };
-        let main_group = self.bind_group_of(&b);
-        let train_group = bind_group(
-            device,
-            "ebm training",
-            &self.train_layout,
-            &TRAIN_BINDINGS,
-            vec![
-                train.as_entire_binding(),
-                chain_weights.as_entire_binding(),
-                param_grads.as_entire_binding(),
-                replay_buffer.as_entire_binding(),
-                noise_buffer.as_entire_binding(),
-                stats.as_entire_binding(),
-            ],
-        );
-        let optim_group = bind_group(
-            device,
-            "ebm optimiser",
-            &self.optim_layout,
-            &OPTIMIZER_BINDINGS,
-            vec![
-                optim.as_entire_binding(),
-                self.weights.as_entire_binding(),
-                param_grads.as_entire_binding(),
-                moments.as_entire_binding(),
-                stats.as_entire_binding(),
-                self.program.as_entire_binding(),
-            ],
-        );
-        let runs = self.step_runs(&sampler, rule, shape.batch as u32)?;
+        let training = |used| {
+            let layout = self.layouts.get(&self.ctx, &TRAIN_BINDINGS, used);
+            bind_group(device, "ebm training", &layout, &TRAIN_BINDINGS, used, |binding| {
+                match binding.name {
+                    "train" => train.as_entire_binding(),
+                    "chain_weights" => chain_weights.as_entire_binding(),
+                    "param_grads" => param_grads.as_entire_binding(),
+                    "replay" => replay_buffer.as_entire_binding(),
+                    "noise" => noise_buffer.as_entire_binding(),
+                    other => {
+                        debug_assert_eq!(other, "train_stats");
+                        stats.as_entire_binding()
+                    }
+                }
+            })
+        };
+        let optimiser = |used| {
+            let layout = self.layouts.get(&self.ctx, &OPTIMIZER_BINDINGS, used);
+            bind_group(device, "ebm optimiser", &layout, &OPTIMIZER_BINDINGS, used, |binding| {
+                match binding.name {
+                    "optim" => optim.as_entire_binding(),
+                    "weights" => self.weights.as_entire_binding(),
+                    "param_grads" => param_grads.as_entire_binding(),
+                    "moments" => moments.as_entire_binding(),
+                    "train_stats" => stats.as_entire_binding(),
+                    other => {
+                        debug_assert_eq!(other, "program");
+                        self.program.as_entire_binding()
+                    }
+                }
+            })
+        };
+        let groups = StepGroups {
+            chains: &|used| self.chains_group_over(&b, used),
+            training: &training,
+            optimiser: &optimiser,
+        };
+        let runs = self.step_runs(&sampler, rule, shape.batch as u32, &groups)?;
         Ok(TrainingState {
             batch: shape.batch as u32,
             replay_slots: shape.replay as u64,
@@ -305,9 +309,6 @@ impl Engine {
             replay: replay_buffer,
             stats,
             moments,
-            main_group,
-            train_group,
-            optim_group,
             sampler,
             base,
             path,
@@ -319,7 +320,13 @@ impl Engine {
     /// pipeline: the negatives' start, the `sampler`'s dispatches (accept rule `rule`),
     /// the negatives' store, backprop, the loss, the weight gradient, then the optimiser.
     /// The sampler's dispatch i reads uniform block i; the training kernels the block after.
-    fn step_runs(&self, sampler: &[Dispatch], rule: u32, batch: u32) -> Result<Vec<StepRun>> {
+    fn step_runs(
+        &self,
+        sampler: &[Dispatch],
+        rule: u32,
+        batch: u32,
+        make: &StepGroups<'_>,
+    ) -> Result<Vec<StepRun>> {
         let stride = self.params_stride as u32;
         let own = Some(sampler.len() as u32 * stride);
         let [backprop, weight_grad] = weight_grad_dispatches(2 * batch, self.compiled.params);
@@ -344,7 +351,9 @@ impl Engine {
                     }
                     Kernel::GradNorm | Kernel::Update => {
                         self.optim_pipelines
-                            .get(&self.ctx, d.kernel, || self.pipeline_source(d.kernel, 0, 0))
+                            .get(&self.ctx, &self.layouts, d.kernel, || {
+                                self.pipeline_source(d.kernel, 0, 0)
+                            })
                     }
                     k @ (Kernel::DrawNegatives
                     | Kernel::StoreNegatives
@@ -352,11 +361,29 @@ impl Engine {
                     | Kernel::LossWeights
                     | Kernel::WeightGrad) => self
                         .train_pipelines
-                        .get(&self.ctx, k, || self.pipeline_source(k, 0, 0)),
+                        .get(&self.ctx, &self.layouts, k, || self.pipeline_source(k, 0, 0)),
                     k => self.pipeline(k, d.chains, rule),
                 }?;
+                let bind_groups = match d.kernel {
+                    Kernel::GradNorm | Kernel::Update => vec![(make.optimiser)(pipeline.used[0])],
+                    _ => {
+                        let mut groups = vec![
+                            (make.chains)(pipeline.used[0]),
+                            self.energy_group(pipeline.used[1]),
+                        ];
+                        if let Some(&used) = pipeline.used.get(2) {
+                            groups.push((make.training)(used));
+                        }
+                        groups
+                    }
+                };
+                let block = block.filter(|_| match d.kernel {
+                    Kernel::GradNorm | Kernel::Update => false,
+                    _ => has_dynamic(&BINDINGS, pipeline.used[0]),
+                });
                 Ok(StepRun {
-                    pipeline,
+                    pipeline: pipeline.pipeline,
+                    bind_groups,
                     block,
                     groups: d.groups,
                 })
@@ -430,12 +457,11 @@ impl Engine {
             });
             for run in &st.runs {
                 pass.set_pipeline(&run.pipeline);
-                match run.block {
-                    Some(offset) => {
-                        pass.set_bind_group(0, &st.main_group, &[offset]);
-                        pass.set_bind_group(1, &st.train_group, &[]);
+                for (i, group) in run.bind_groups.iter().enumerate() {
+                    match (i, run.block) {
+                        (0, Some(offset)) => pass.set_bind_group(0, group, &[offset]),
+                        _ => pass.set_bind_group(i as u32, group, &[]),
                     }
-                    None => pass.set_bind_group(0, &st.optim_group, &[]),
                 }
                 pass.dispatch_workgroups(run.groups.0, run.groups.1, 1);
             }

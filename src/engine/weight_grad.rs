@@ -7,13 +7,15 @@ use super::Engine;
 use crate::energy::tensors::check_finite;
 use crate::energy::Param;
 use crate::error::{Error, Result};
-use crate::gpu::bindings::{bind_group, Access};
-use crate::gpu::readback::{binding_limit, empty_buffer, read_back, storage_init};
+use crate::gpu::bindings::{bind_group, has_dynamic, Used};
+use crate::gpu::pipelines::Pipeline;
+use crate::gpu::readback::{binding_limit, empty_buffer, read_back};
 use crate::gpu::submit::{submit, Copy, Run};
 use crate::kernels::bindings::BINDINGS;
-use crate::kernels::params::Params;
-use crate::kernels::train::{TrainParams, TRAIN_BINDINGS};
+use crate::kernels::params::{ChainState, Params};
+use crate::kernels::train::TRAIN_BINDINGS;
 use crate::kernels::weight_grad::{dispatches, MAX_CHAINS_PER_SUM};
+use crate::kernels::Kernel;
 
 /// The gradient of a weighted sum of energies with respect to the model's parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,19 +31,12 @@ pub struct WeightGrad {
 struct Buffers {
     x: wgpu::Buffer,
     y: wgpu::Buffer,
-    energy: wgpu::Buffer,
+    chain_state: wgpu::Buffer,
     scratch: wgpu::Buffer,
     chain_weights: wgpu::Buffer,
     param_grads: wgpu::Buffer,
     readback: wgpu::Buffer,
     params: wgpu::Buffer,
-    /// For the bindings of the main table the kernels do not use: read-only ones, and
-    /// read-write ones (a buffer cannot be both in one bind group).
-    unused_read: wgpu::Buffer,
-    unused_write: wgpu::Buffer,
-    unused_stats: wgpu::Buffer,
-    /// The training table's uniform block, which weight_grad does not read.
-    train: wgpu::Buffer,
 }
 
 impl Engine {
@@ -70,7 +65,7 @@ impl Engine {
         if chunk == 0 {
             return Err(Error::Limit {
                 kernel: "backprop",
-                resource: "storage buffer binding (scratch of one chain)",
+                resource: "bytes of one storage buffer binding for one chain's scratch",
                 needed: per_chain,
                 limit: binding_limit(&self.ctx.limits()),
             });
@@ -110,35 +105,40 @@ impl Engine {
         let b = self.weight_grad_buffers(chunk);
         let queue = self.ctx.queue();
         let params_count = u64::from(self.compiled.params);
-        let groups = [
-            self.bind_group_over(&b),
-            bind_group(
-                self.ctx.device(),
-                "ebm weight gradients",
-                &self.train_layout,
-                &TRAIN_BINDINGS,
-                vec![
-                    b.train.as_entire_binding(),
-                    b.chain_weights.as_entire_binding(),
-                    b.param_grads.as_entire_binding(),
-                    b.unused_write.as_entire_binding(),
-                    b.unused_read.as_entire_binding(),
-                    b.unused_stats.as_entire_binding(),
-                ],
-            ),
-        ];
-        let pipelines = [
-            crate::kernels::Kernel::Backprop,
-            crate::kernels::Kernel::WeightGrad,
-        ]
-        .map(|kernel| {
+        let [backprop, weight_grad] = [Kernel::Backprop, Kernel::WeightGrad].map(|kernel| {
             self.train_pipelines
-                .get(&self.ctx, kernel, || self.pipeline_source(kernel, 0, 0))
+                .get(&self.ctx, &self.layouts, kernel, || {
+                    self.pipeline_source(kernel, 0, 0)
+                })
         });
-        let [backprop, weight_grad] = pipelines;
         let (backprop, weight_grad) = (backprop?, weight_grad?);
+        // Each kernel's groups, of the bindings it uses: the chains', the energy's, and
+        // the training group (chain weights and parameter gradients).
+        let groups_of = |p: &Pipeline| -> Vec<wgpu::BindGroup> {
+            let mut groups = vec![self.chains_of(&b, p.used[0]), self.energy_group(p.used[1])];
+            if let Some(&used) = p.used.get(2) {
+                let layout = self.layouts.get(&self.ctx, &TRAIN_BINDINGS, used);
+                groups.push(bind_group(
+                    self.ctx.device(),
+                    "ebm weight gradients",
+                    &layout,
+                    &TRAIN_BINDINGS,
+                    used,
+                    |binding| match binding.name {
+                        "chain_weights" => b.chain_weights.as_entire_binding(),
+                        "param_grads" => b.param_grads.as_entire_binding(),
+                        other => unreachable!("weight gradients bind {other}"),
+                    },
+                ));
+            }
+            groups
+        };
+        let backprop_groups = groups_of(&backprop);
+        let weight_grad_groups = groups_of(&weight_grad);
+        let offset = |p: &Pipeline| has_dynamic(&BINDINGS, p.used[0]).then_some(0);
         queue.write_buffer(&b.param_grads, 0, &vec![0u8; 4 * params_count as usize]);
         let mut energy = Vec::with_capacity(n);
+        let state_words = std::mem::size_of::<ChainState>() as u64;
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
             let params = Params {
@@ -165,7 +165,7 @@ impl Engine {
                 bytemuck::cast_slice(&chain_weights[start..start + m]),
             );
             if self.poison {
-                for buffer in [&b.energy, &b.scratch, &b.readback] {
+                for buffer in [&b.chain_state, &b.scratch, &b.readback] {
                     let nan = vec![f32::NAN; (buffer.size() / 4) as usize];
                     queue.write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
                 }
@@ -173,26 +173,29 @@ impl Engine {
             let [first, second] = dispatches(m as u32, self.compiled.params);
             let runs = [
                 Run {
-                    pipeline: &backprop,
-                    offset: 0,
+                    pipeline: &backprop.pipeline,
+                    bind_groups: backprop_groups.iter().collect(),
+                    offset: offset(&backprop),
                     groups: first.groups,
                 },
                 Run {
-                    pipeline: &weight_grad,
-                    offset: 0,
+                    pipeline: &weight_grad.pipeline,
+                    bind_groups: weight_grad_groups.iter().collect(),
+                    offset: offset(&weight_grad),
                     groups: second.groups,
                 },
             ];
-            let energy_bytes = 4 * m as u64;
+            let state_bytes = state_words * m as u64;
             let copies = [Copy {
-                from: &b.energy,
+                from: &b.chain_state,
                 from_offset: 0,
                 to: &b.readback,
                 to_offset: 0,
-                bytes: energy_bytes,
+                bytes: state_bytes,
             }];
-            submit(&self.ctx, &[&groups[0], &groups[1]], &runs, &copies, None);
-            energy.extend(read_back::<f32>(&self.ctx, &b.readback, energy_bytes)?);
+            submit(&self.ctx, &runs, &copies, None);
+            let states: Vec<ChainState> = read_back(&self.ctx, &b.readback, state_bytes)?;
+            energy.extend(states.iter().map(|s| s.energy_out));
         }
         let copy = [Copy {
             from: &b.param_grads,
@@ -201,7 +204,7 @@ impl Engine {
             to_offset: 0,
             bytes: 4 * params_count,
         }];
-        submit(&self.ctx, &[&groups[0], &groups[1]], &[], &copy, None);
+        submit(&self.ctx, &[], &copy, None);
         let grads = read_back(&self.ctx, &b.readback, 4 * params_count)?;
         Ok((energy, grads))
     }
@@ -215,10 +218,11 @@ impl Engine {
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
         let params = u64::from(self.compiled.params);
+        let state_words = (std::mem::size_of::<ChainState>() / 4) as u64;
         Buffers {
             x: make("x", words(chunk * self.model.x_dim as u64), storage),
             y: make("y", words(chunk * self.model.y_dim as u64), storage),
-            energy: make("energy", words(chunk), storage),
+            chain_state: make("chain state", words(chunk * state_words), storage),
             scratch: make(
                 "scratch",
                 words(chunk * u64::from(self.compiled.train_units)),
@@ -228,7 +232,7 @@ impl Engine {
             param_grads: make("parameter gradients", words(params), storage),
             readback: make(
                 "readback",
-                words(chunk + params),
+                words((chunk * state_words).max(params)),
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             ),
             params: make(
@@ -236,44 +240,31 @@ impl Engine {
                 self.params_stride,
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             ),
-            unused_read: storage_init(&self.ctx, "unused", &[0u8; 64]),
-            unused_write: storage_init(&self.ctx, "unused", &[0u8; 64]),
-            unused_stats: storage_init(&self.ctx, "unused", &[0u8; 64]),
-            train: make(
-                "train params",
-                std::mem::size_of::<TrainParams>() as u64,
-                wgpu::BufferUsages::UNIFORM,
-            ),
         }
     }
 
-    /// Group 0 over the weight-gradient buffers: the main table, with a small unused
-    /// buffer where the kernels read nothing.
-    fn bind_group_over(&self, b: &Buffers) -> wgpu::BindGroup {
-        let resources = BINDINGS
-            .iter()
-            .map(|binding| match binding.name {
+    /// Group 0 over the weight-gradient buffers, of the bindings `used` names (backprop
+    /// and weight_grad read only params, x, y, the chain states and scratch).
+    fn chains_of(&self, b: &Buffers, used: Used) -> wgpu::BindGroup {
+        let layout = self.layouts.get(&self.ctx, &BINDINGS, used);
+        bind_group(
+            self.ctx.device(),
+            "ebm weight gradients",
+            &layout,
+            &BINDINGS,
+            used,
+            |binding| match binding.name {
                 "params" => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: &b.params,
                     offset: 0,
                     size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
                 }),
-                "weights" => self.weights.as_entire_binding(),
-                "program" => self.program.as_entire_binding(),
                 "xs" => b.x.as_entire_binding(),
                 "ys" => b.y.as_entire_binding(),
-                "energies" => b.energy.as_entire_binding(),
+                "chain_state" => b.chain_state.as_entire_binding(),
                 "scratch" => b.scratch.as_entire_binding(),
-                _ if binding.access == Access::Read => b.unused_read.as_entire_binding(),
-                _ => b.unused_write.as_entire_binding(),
-            })
-            .collect();
-        bind_group(
-            self.ctx.device(),
-            "ebm weight gradients",
-            &self.bind_layout,
-            &BINDINGS,
-            resources,
+                other => unreachable!("weight gradients bind {other}"),
+            },
         )
     }
 }

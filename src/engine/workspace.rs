@@ -1,15 +1,17 @@
-//! The device buffers of a call and their bind group: made for a size class of chunk,
-//! trace and schedule, given back to the engine's pool when the call ends, and taken again
-//! by the next call of the same class, so that repeated small calls stop paying for
-//! allocation and bind groups.
+//! The device buffers of a call and their bind groups (group 0, the chains', one per subset
+//! of its bindings a kernel uses): made for a size class of chunk, trace and schedule, given
+//! back to the engine's pool when the call ends, and taken again by the next call of the
+//! same class, so that repeated small calls stop paying for allocation and bind groups.
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::gpu::bindings::bind_group;
+use std::collections::HashMap;
+
+use crate::gpu::bindings::{bind_group, Used};
 use crate::gpu::pool::size_class;
 use crate::gpu::readback::binding_limit;
 use crate::gpu::timer::KernelTimer;
-use crate::kernels::bindings::{at, BINDINGS};
+use crate::kernels::bindings::BINDINGS;
 use crate::kernels::constants::WORKGROUP_SIZE;
 use crate::kernels::params::{ChainState, Params};
 use crate::kernels::trace;
@@ -58,30 +60,36 @@ impl Room {
 pub(super) struct Buffers {
     pub x: wgpu::Buffer,
     pub y: wgpu::Buffer,
-    pub energy: wgpu::Buffer,
-    pub grad: wgpu::Buffer,
     pub scratch: wgpu::Buffer,
-    pub fixed: wgpu::Buffer,
+    /// The step table's rows, then from word `Room::fixed_at` the fixed coordinates.
+    pub controls: wgpu::Buffer,
     pub chain_state: wgpu::Buffer,
     pub trace: wgpu::Buffer,
-    pub schedule: wgpu::Buffer,
     pub readback: wgpu::Buffer,
     pub params: wgpu::Buffer,
 }
 
-/// The buffers of one call, their bind group and timer.
+/// The buffers of one call, their bind groups and timer.
 pub(super) struct Workspace {
     pub room: Room,
     pub b: Buffers,
-    pub bind_group: wgpu::BindGroup,
+    /// Group 0 over `b`, by the bindings of the table a kernel uses.
+    pub groups: HashMap<Used, wgpu::BindGroup>,
     pub timer: Option<KernelTimer>,
     /// Device bytes it holds.
     pub bytes: u64,
 }
 
+impl Room {
+    /// The word of `controls` where the fixed coordinates start (after the step table).
+    pub fn fixed_at(&self) -> u32 {
+        (4 * self.table_rows.max(1)) as u32
+    }
+}
+
 impl Engine {
     /// Bytes of each buffer of a workspace with `room`.
-    fn workspace_bytes(&self, room: Room) -> [(&'static str, u64); 10] {
+    fn workspace_bytes(&self, room: Room) -> [(&'static str, u64); 7] {
         let (x_dim, y_dim) = (self.model.x_dim as u64, self.model.y_dim as u64);
         let state_words = (std::mem::size_of::<ChainState>() / 4) as u64;
         let chains = room.chains;
@@ -90,20 +98,21 @@ impl Engine {
         [
             ("x", words(chains * x_dim)),
             ("y", words(chains * y_dim)),
-            ("energy", words(chains)),
-            ("grad", words(chains * y_dim)),
             ("scratch", words(chains * u64::from(self.compiled.units))),
-            ("fixed", words(chains * y_dim)),
+            (
+                "controls",
+                words(u64::from(room.fixed_at()) + chains * y_dim),
+            ),
             ("chain state", words(chains * state_words)),
             (
                 "trace",
                 trace::buffer_bytes(chains, room.trace_steps).max(4),
             ),
-            ("schedule", 16 * room.table_rows.max(1)),
-            // The results, then the two timestamps of the pass.
+            // The results (y, an evaluation's dE/dy, chain states, the trace's summary),
+            // then the two timestamps of the pass.
             (
                 "readback",
-                words(chains * (2 * y_dim + 1 + state_words) + 4 * room.trace_steps + 4),
+                words(chains * (2 * y_dim + state_words) + 4 * room.trace_steps + 4),
             ),
         ]
     }
@@ -128,8 +137,7 @@ impl Engine {
             | wgpu::BufferUsages::COPY_SRC;
         let mut made = sizes.iter().map(|&(label, size)| {
             let usage = match label {
-                "scratch" => wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                "schedule" => wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                "controls" => wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 "readback" => wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 _ => storage,
             };
@@ -140,28 +148,24 @@ impl Engine {
                 mapped_at_creation: false,
             })
         });
-        let mut next = || made.next().expect("ten buffers");
-        let (x, y, energy, grad, scratch) = (next(), next(), next(), next(), next());
-        let (fixed, chain_state, trace, schedule, readback) =
-            (next(), next(), next(), next(), next());
+        let mut next = || made.next().expect("seven buffers");
+        let (x, y, scratch, controls) = (next(), next(), next(), next());
+        let (chain_state, trace, readback) = (next(), next(), next());
         let params = self.params_buffer(FIRST_PARAMS_BLOCKS);
         let bytes = sizes.iter().map(|(_, b)| b).sum::<u64>() + params.size();
         let b = Buffers {
             x,
             y,
-            energy,
-            grad,
             scratch,
-            fixed,
+            controls,
             chain_state,
             trace,
-            schedule,
             readback,
             params,
         };
         let ws = Workspace {
             room,
-            bind_group: self.bind_group_of(&b),
+            groups: HashMap::new(),
             b,
             timer: KernelTimer::new(&self.ctx),
             bytes,
@@ -191,7 +195,7 @@ impl Engine {
             ws.bytes -= ws.b.params.size();
             ws.b.params = self.params_buffer(blocks.next_power_of_two());
             ws.bytes += ws.b.params.size();
-            ws.bind_group = self.bind_group_of(&ws.b);
+            ws.groups.clear();
         }
         self.ctx.queue().write_buffer(&ws.b.params, 0, blocks_bytes);
     }
@@ -205,40 +209,32 @@ impl Engine {
         })
     }
 
-    /// The bind group over `ws` and the weights: every binding of the table, by its index.
-    pub(super) fn bind_group_of(&self, ws: &Buffers) -> wgpu::BindGroup {
-        let mut resources: Vec<Option<wgpu::BindingResource>> = vec![None; BINDINGS.len()];
-        resources[at::PARAMS] = Some(wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: &ws.params,
-            offset: 0,
-            size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-        }));
-        for (index, buffer) in [
-            (at::WEIGHTS, &self.weights),
-            (at::XS, &ws.x),
-            (at::YS, &ws.y),
-            (at::ENERGIES, &ws.energy),
-            (at::GRADS, &ws.grad),
-            (at::SCRATCH, &ws.scratch),
-            (at::SCHEDULE, &ws.schedule),
-            (at::FIXED, &ws.fixed),
-            (at::CHAIN_STATE, &ws.chain_state),
-            (at::TRACE, &ws.trace),
-            (at::PROGRAM, &self.program),
-        ] {
-            resources[index] = Some(buffer.as_entire_binding());
-        }
-        let resources = resources
-            .into_iter()
-            .map(|r| r.expect("a resource for every binding"))
-            .collect();
-        bind_group(
-            self.ctx.device(),
-            "ebm mlp",
-            &self.bind_layout,
-            &BINDINGS,
-            resources,
-        )
+    /// Group 0 over `ws` for a kernel that uses `used` of its bindings (made once per
+    /// subset and workspace).
+    pub(super) fn chains_group<'w>(&self, ws: &'w mut Workspace, used: Used) -> &'w wgpu::BindGroup {
+        let b = &ws.b;
+        ws.groups.entry(used).or_insert_with(|| self.chains_group_over(b, used))
+    }
+
+    /// Group 0 over the buffers `b` for a kernel that uses `used` of its bindings.
+    pub(super) fn chains_group_over(&self, b: &Buffers, used: Used) -> wgpu::BindGroup {
+        let layout = self.layouts.get(&self.ctx, &BINDINGS, used);
+        bind_group(self.ctx.device(), "ebm chains", &layout, &BINDINGS, used, |binding| {
+            match binding.name {
+                "params" => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &b.params,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                }),
+                "xs" => b.x.as_entire_binding(),
+                "ys" => b.y.as_entire_binding(),
+                "controls" => b.controls.as_entire_binding(),
+                "chain_state" => b.chain_state.as_entire_binding(),
+                "trace" => b.trace.as_entire_binding(),
+                "scratch" => b.scratch.as_entire_binding(),
+                other => unreachable!("binding {other} of group 0"),
+            }
+        })
     }
 }
 

@@ -1,6 +1,12 @@
 //! A binding table: the bindings of a bind group, in binding order, with the name and
-//! access the shaders declare them with. Layouts and bind groups are built from it, and a
-//! test holds every table to the shaders' declarations (tests/shader_translation.rs).
+//! access the shaders declare them with. A test holds every table to the shaders'
+//! declarations (tests/shader_translation.rs).
+//!
+//! Each kernel's layouts bind only what its entry point uses ([`Used`], read off naga's
+//! analysis of its module when its pipeline is made): wgpu counts every binding of a layout
+//! against the adapter's limits, used or not, so a kernel that reads 4 of a group's 7
+//! buffers must not ask for 7 (WebGPU's default is 8 storage buffers per shader stage, all
+//! groups together).
 
 /// How the kernels see a binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,15 +37,21 @@ impl Binding {
     }
 }
 
-/// The bind group layout of `table`, visible to compute shaders.
+/// The bindings of a table an entry point uses: bit i for binding i.
+pub(crate) type Used = u64;
+
+/// The bind group layout of the bindings of `table` that `used` names (each at its
+/// index), visible to compute shaders.
 pub(crate) fn layout(
     device: &wgpu::Device,
     label: &str,
     table: &[Binding],
+    used: Used,
 ) -> wgpu::BindGroupLayout {
     let entries: Vec<wgpu::BindGroupLayoutEntry> = table
         .iter()
         .enumerate()
+        .filter(|(i, _)| used & (1 << i) != 0)
         .map(|(i, b)| wgpu::BindGroupLayoutEntry {
             binding: i as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -61,30 +73,42 @@ pub(crate) fn layout(
     })
 }
 
-/// Storage buffers per shader stage `table` needs.
-pub(crate) fn storage_count(table: &[Binding]) -> u32 {
+/// Storage buffers of `table` that `used` names.
+pub(crate) fn storage_count(table: &[Binding], used: Used) -> u32 {
     table
         .iter()
-        .filter(|b| !matches!(b.access, Access::UniformDynamic | Access::Uniform))
+        .enumerate()
+        .filter(|(i, b)| {
+            used & (1 << i) != 0 && !matches!(b.access, Access::UniformDynamic | Access::Uniform)
+        })
         .count() as u32
 }
 
-/// A bind group of `layout` (made from `table`) over `resources`, one per binding in table
-/// order.
-pub(crate) fn bind_group(
+/// Whether `used` names a binding with a dynamic offset (a uniform block per dispatch).
+pub(crate) fn has_dynamic(table: &[Binding], used: Used) -> bool {
+    table
+        .iter()
+        .enumerate()
+        .any(|(i, b)| used & (1 << i) != 0 && b.access == Access::UniformDynamic)
+}
+
+/// A bind group of `layout` (made from `table` and `used`) over the resource
+/// `resource` gives each binding `used` names.
+pub(crate) fn bind_group<'a>(
     device: &wgpu::Device,
     label: &str,
     layout: &wgpu::BindGroupLayout,
     table: &[Binding],
-    resources: Vec<wgpu::BindingResource<'_>>,
+    used: Used,
+    resource: impl Fn(&Binding) -> wgpu::BindingResource<'a>,
 ) -> wgpu::BindGroup {
-    assert_eq!(table.len(), resources.len(), "one resource per binding");
-    let entries: Vec<wgpu::BindGroupEntry> = resources
-        .into_iter()
+    let entries: Vec<wgpu::BindGroupEntry> = table
+        .iter()
         .enumerate()
-        .map(|(i, resource)| wgpu::BindGroupEntry {
+        .filter(|(i, _)| used & (1 << i) != 0)
+        .map(|(i, b)| wgpu::BindGroupEntry {
             binding: i as u32,
-            resource,
+            resource: resource(b),
         })
         .collect();
     device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -4,15 +4,24 @@
 
 use crate::error::{Error, Result};
 
+/// A specialised module: the module with its overrides resolved, the override constants a
+/// pipeline must get, and the (group, binding) pairs its entry point uses.
+pub(crate) struct Specialised<'c> {
+    pub module: naga::Module,
+    pub constants: Vec<(&'c str, f64)>,
+    pub bindings: Vec<(u32, u32)>,
+}
+
 /// Parses and validates `source`, then resolves the override constants of entry point
 /// `entry` as a pipeline would, from those of `constants` the module declares (a pipeline
-/// refuses any other), which it returns with the module. Errors name `stage`.
+/// refuses any other), which it returns with the module and the bindings the entry point
+/// uses. Errors name `stage`.
 pub(crate) fn specialise<'c>(
     stage: &'static str,
     source: &str,
     entry: &str,
     constants: &[(&'c str, f64)],
-) -> Result<(naga::Module, Vec<(&'c str, f64)>)> {
+) -> Result<Specialised<'c>> {
     let fail = |message: String| Error::Gpu { stage, message };
     let module =
         naga::front::wgsl::parse_str(source).map_err(|e| fail(e.emit_to_string(source)))?;
@@ -36,11 +45,27 @@ pub(crate) fn specialise<'c>(
     for (name, value) in &declared {
         map.insert(name.to_string(), *value);
     }
+    let index = module
+        .entry_points
+        .iter()
+        .position(|e| e.name == entry)
+        .ok_or_else(|| fail(format!("the module has no entry point {entry:?}")))?;
+    let uses = info.get_entry_point(index);
+    let bindings = module
+        .global_variables
+        .iter()
+        .filter(|(handle, _)| !uses[*handle].is_empty())
+        .filter_map(|(_, v)| v.binding.as_ref().map(|b| (b.group, b.binding)))
+        .collect();
     let entry = Some((naga::ShaderStage::Compute, entry));
     let (module, _) =
         naga::back::pipeline_constants::process_overrides(&module, &info, entry, &map)
             .map_err(|e| fail(format!("{e:?}")))?;
-    Ok((module.into_owned(), declared))
+    Ok(Specialised {
+        module: module.into_owned(),
+        constants: declared,
+        bindings,
+    })
 }
 
 /// Bytes of workgroup memory a specialised module declares.
@@ -68,7 +93,7 @@ pub fn check_workgroup_memory(
     if needed > limit {
         return Err(Error::Limit {
             kernel,
-            resource: "workgroup memory",
+            resource: "bytes of workgroup memory",
             needed,
             limit,
         });

@@ -1,12 +1,15 @@
 //! Compute pipelines, specialised (override constants, sizes written into the source) and
-//! made once per key, then cached.
+//! made once per key, then cached; each with a layout of only the bindings its entry point
+//! uses, and the bind group layouts of those subsets, shared by every pipeline that binds
+//! the same subset of the same table.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 
-use super::module::{check_workgroup_memory, specialise};
+use super::bindings::{self, Binding, Used};
+use super::module::{check_workgroup_memory, specialise, Specialised};
 use crate::error::{Error, Result};
 use crate::gpu::context::Context;
 
@@ -20,28 +23,44 @@ pub(crate) struct PipelineSource {
     pub constants: Vec<(&'static str, f64)>,
 }
 
-/// The pipelines of one bind group layout, by key.
+/// A pipeline and the bindings of each of its groups it binds.
+#[derive(Clone)]
+pub(crate) struct Pipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    /// Per group, the bindings of its table the entry point uses.
+    pub used: Vec<Used>,
+}
+
+/// The bind group layouts of the subsets of binding tables kernels use, made once each.
+#[derive(Default)]
+pub(crate) struct GroupLayouts {
+    made: Mutex<HashMap<(usize, Used), wgpu::BindGroupLayout>>,
+}
+
+impl GroupLayouts {
+    /// The layout of the bindings of `table` that `used` names.
+    pub(crate) fn get(&self, ctx: &Context, table: &'static [Binding], used: Used) -> wgpu::BindGroupLayout {
+        let key = (table.as_ptr() as usize, used);
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        made.entry(key)
+            .or_insert_with(|| bindings::layout(ctx.device(), table[0].name, table, used))
+            .clone()
+    }
+}
+
+/// The pipelines over one sequence of binding tables (groups 0, 1, ...), by key.
 pub(crate) struct PipelineCache<K> {
-    layout: wgpu::PipelineLayout,
-    made: Mutex<HashMap<K, wgpu::ComputePipeline>>,
+    groups: &'static [&'static [Binding]],
+    made: Mutex<HashMap<K, Pipeline>>,
     /// Whether modules get wgpu's runtime bounds checks (tests) or are trusted.
     runtime_checks: bool,
 }
 
 impl<K: Hash + Eq + Copy> PipelineCache<K> {
-    /// An empty cache for pipelines over `bind_layouts` (bind groups 0, 1, ...).
-    pub(crate) fn new(ctx: &Context, label: &str, bind_layouts: &[&wgpu::BindGroupLayout]) -> Self {
-        let groups: Vec<Option<&wgpu::BindGroupLayout>> =
-            bind_layouts.iter().map(|l| Some(*l)).collect();
-        let layout = ctx
-            .device()
-            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(label),
-                bind_group_layouts: &groups,
-                immediate_size: 0,
-            });
+    /// An empty cache for pipelines over the binding tables `groups`.
+    pub(crate) fn new(groups: &'static [&'static [Binding]]) -> Self {
         PipelineCache {
-            layout,
+            groups,
             made: Mutex::new(HashMap::new()),
             runtime_checks: false,
         }
@@ -59,14 +78,16 @@ impl<K: Hash + Eq + Copy> PipelineCache<K> {
         self.made.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// The pipeline of `key`, made from `source()` on first use. Its module's workgroup
-    /// memory is checked against the device's limit first.
+    /// The pipeline of `key`, made from `source()` on first use, with a layout of the
+    /// bindings it uses (from `layouts`). Its module's workgroup memory and storage buffers
+    /// are checked against the device's limits first.
     pub(crate) fn get(
         &self,
         ctx: &Context,
+        layouts: &GroupLayouts,
         key: K,
         source: impl FnOnce() -> Result<PipelineSource>,
-    ) -> Result<wgpu::ComputePipeline> {
+    ) -> Result<Pipeline> {
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = made.get(&key) {
             return Ok(p.clone());
@@ -76,36 +97,86 @@ impl<K: Hash + Eq + Copy> PipelineCache<K> {
             source,
             constants,
         } = source()?;
-        let (module, constants) = specialise(entry, &source, entry, &constants)?;
-        check_workgroup_memory(entry, &module, &ctx.limits())?;
+        let Specialised {
+            module,
+            constants,
+            bindings: uses,
+        } = specialise(entry, &source, entry, &constants)?;
+        let limits = ctx.limits();
+        check_workgroup_memory(entry, &module, &limits)?;
+        let used: Vec<Used> = (0..self.groups.len() as u32)
+            .map(|g| {
+                uses.iter()
+                    .filter(|(group, _)| *group == g)
+                    .fold(0, |m, (_, b)| m | (1 << b))
+            })
+            .collect();
+        if let Some((group, binding)) = uses
+            .iter()
+            .find(|(g, b)| *g as usize >= self.groups.len() || *b as usize >= self.groups[*g as usize].len())
+        {
+            return Err(Error::Gpu {
+                stage: entry,
+                message: format!(
+                    "binds group {group} binding {binding}, which none of its binding tables has"
+                ),
+            });
+        }
+        let storage: u32 = self
+            .groups
+            .iter()
+            .zip(&used)
+            .map(|(table, used)| bindings::storage_count(table, *used))
+            .sum();
+        if storage > limits.max_storage_buffers_per_shader_stage {
+            return Err(Error::Limit {
+                kernel: entry,
+                resource: "storage buffers per shader stage",
+                needed: u64::from(storage),
+                limit: u64::from(limits.max_storage_buffers_per_shader_stage),
+            });
+        }
+        let group_layouts: Vec<wgpu::BindGroupLayout> = self
+            .groups
+            .iter()
+            .zip(&used)
+            .map(|(table, used)| layouts.get(ctx, table, *used))
+            .collect();
+        let group_refs: Vec<Option<&wgpu::BindGroupLayout>> =
+            group_layouts.iter().map(Some).collect();
         let device = ctx.device();
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &group_refs,
+            immediate_size: 0,
+        });
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(entry),
             source: wgpu::ShaderSource::Wgsl(Cow::Owned(source)),
         };
-        let module = if self.runtime_checks {
+        let shader = if self.runtime_checks {
             // wgpu's bounds checks (indices clamped into their arrays) and loop bounding:
             // the build the tests hold to the same reference as the trusted one.
             device.create_shader_module(desc)
         } else {
             // SAFETY: the only modules made here are the crate's kernels (crate::kernels),
             // which index only within sizes the host checks before any dispatch: batch and
-            // chunk sizes (engine), the layer table built from a validated model
-            // (kernels::layout), the tile kernel's registers and workgroup memory
-            // (kernels::tile::misfit against the sizes src/constants.rs writes into the
-            // source, and check_workgroup_memory above). Divisors are layer widths, never 0.
-            // So the runtime bounds checks and loop bounding wgpu would add can go; the
-            // tests run every kernel on NaN-poisoned buffers, in this build and the checked
-            // one.
+            // chunk sizes (engine), the program table and scratch layout made from a
+            // validated model (kernels::program, kernels::table), the tile kernel's
+            // registers and workgroup memory (kernels::tile::misfit against the sizes
+            // src/kernels/constants.rs writes into the source, and check_workgroup_memory
+            // above). Divisors are tensor widths, never 0. So the runtime bounds checks and
+            // loop bounding wgpu would add can go; the tests run every kernel on
+            // NaN-poisoned buffers, in this build and the checked one.
             unsafe {
                 device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
             }
         };
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
-            layout: Some(&self.layout),
-            module: &module,
+            layout: Some(&layout),
+            module: &shader,
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants: &constants,
@@ -119,7 +190,8 @@ impl<K: Hash + Eq + Copy> PipelineCache<K> {
                 message: e.to_string(),
             });
         }
-        made.insert(key, pipeline.clone());
-        Ok(pipeline)
+        let made_pipeline = Pipeline { pipeline, used };
+        made.insert(key, made_pipeline.clone());
+        Ok(made_pipeline)
     }
 }

@@ -1,6 +1,6 @@
-//! One submission: a compute pass of dispatches over one bind group (each at its own
-//! offset of the dynamic uniform block), timed where the device has timestamps, then the
-//! copies that gather results for read-back.
+//! One submission: a compute pass of dispatches, each over its own bind groups (group 0's
+//! uniform block at the dispatch's own dynamic offset, where it binds one), timed where the
+//! device has timestamps, then the copies that gather results for read-back.
 
 use super::timer::KernelTimer;
 use crate::gpu::context::Context;
@@ -8,8 +8,10 @@ use crate::gpu::context::Context;
 /// One dispatch of a pass.
 pub(crate) struct Run<'a> {
     pub pipeline: &'a wgpu::ComputePipeline,
-    /// The byte offset of its uniform block.
-    pub offset: u32,
+    /// Its bind groups, 0, 1, ...
+    pub bind_groups: Vec<&'a wgpu::BindGroup>,
+    /// The byte offset of its uniform block in group 0, where group 0 binds one.
+    pub offset: Option<u32>,
     /// Workgroups in x and y.
     pub groups: (u32, u32),
 }
@@ -27,12 +29,9 @@ pub(crate) struct Copy<'a> {
 /// (None: the timer's own).
 pub(crate) type Timing<'a> = Option<(&'a KernelTimer, Option<(&'a wgpu::Buffer, u64)>)>;
 
-/// Records `runs` in one compute pass over `bind_groups` (group 0, whose uniform block each
-/// run binds at its offset, then groups 1, ...), timed by `timing`, then `copies`, and
-/// submits them.
+/// Records `runs` in one compute pass, timed by `timing`, then `copies`, and submits them.
 pub(crate) fn submit(
     ctx: &Context,
-    bind_groups: &[&wgpu::BindGroup],
     runs: &[Run<'_>],
     copies: &[Copy<'_>],
     timing: Timing<'_>,
@@ -44,12 +43,14 @@ pub(crate) fn submit(
             label: Some("ebm"),
             timestamp_writes: timer.map(KernelTimer::writes),
         });
-        for (i, group) in bind_groups.iter().enumerate().skip(1) {
-            pass.set_bind_group(i as u32, *group, &[]);
-        }
         for run in runs {
             pass.set_pipeline(run.pipeline);
-            pass.set_bind_group(0, bind_groups[0], &[run.offset]);
+            for (i, group) in run.bind_groups.iter().enumerate() {
+                match (i, run.offset) {
+                    (0, Some(offset)) => pass.set_bind_group(0, *group, &[offset]),
+                    _ => pass.set_bind_group(i as u32, *group, &[]),
+                }
+            }
             pass.dispatch_workgroups(run.groups.0, run.groups.1, 1);
         }
     }

@@ -109,7 +109,6 @@ fn call(words: &[u32], at: u32) -> String {
     match w(0) {
         OP_LOAD_X => format!("g_load_x(c, {});", p(1)),
         OP_LOAD_Y => format!("g_load_y(c, {});", p(1)),
-        OP_STORE_DY => format!("g_store_dy(c, {});", p(1)),
         OP_FILL => format!("g_fill(c, {});", ps(1..=3)),
         OP_COPY => format!("g_copy(c, {});", ps(1..=3)),
         OP_DOT_ROWS => format!("g_dot_rows(c, {});", ps(1..=6)),
@@ -164,7 +163,7 @@ pub(crate) fn chain(words: &[u32], s: &Sections) -> String {
     text += "}\n\n// The energy of chain c's y (the prior is the sampler's).\nfn energy_forward(c: u32) -> f32 {\n    var e = 0.0;\n";
     text += &calls(words, &s.forward, "    ");
     text += &calls(words, &s.heads, "    ");
-    text += "    return e;\n}\n\n// dE/dy into grads (the training program: every delta), from what energy_forward left.\nfn energy_backward(c: u32) {\n";
+    text += "    return e;\n}\n\n// dE/dy (the training program: every delta) into scratch, from what energy_forward left.\nfn energy_backward(c: u32) {\n";
     text += &calls(words, &s.backward, "    ");
     text += "}\n";
     text

@@ -31,6 +31,8 @@ pub struct Compiled {
     /// tensors, then from `save` what an accept rule saves (y, dE/dy, a flag).
     pub(crate) units: u32,
     pub(crate) save: u32,
+    /// Where the energy's backward pass leaves dE/dy in scratch (units).
+    pub(crate) dy: u32,
     /// Scratch units of one chain for weight gradients.
     pub(crate) train_units: u32,
     /// Parameters (floats before the transposed copies).
@@ -56,6 +58,7 @@ impl Compiled {
         Ok(Compiled {
             units: fits(units).ok_or_else(too_big)?,
             save: fits(t.units).ok_or_else(too_big)?,
+            dy: fits(t.dy).ok_or_else(too_big)?,
             train_units: fits(t.train_units).ok_or_else(too_big)?,
             params: fits(infer.packing.param_floats).ok_or_else(too_big)?,
             weights,
@@ -107,6 +110,7 @@ impl Compiled {
             y_dim: model.y_dim as u32,
             stride: stride as u32,
             save: self.save,
+            dy: self.dy,
             ..Default::default()
         }
     }

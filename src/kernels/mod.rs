@@ -166,9 +166,9 @@ impl Kernel {
         }
     }
 
-    /// The binding tables of its pipeline layout, group by group: the optimiser's own, the
-    /// MLP's and the training table for the kernels of a training step, the MLP's alone for
-    /// the rest.
+    /// The binding tables of its pipeline layout, group by group: the optimiser's own; the
+    /// chains', the energy's and the training table for the kernels of a training step; the
+    /// chains' and the energy's for the rest. Its layout binds only the entries it uses.
     pub fn binding_tables(self) -> &'static [&'static [Binding]] {
         match self {
             Kernel::GradNorm | Kernel::Update => &[&train::OPTIMIZER_BINDINGS],
@@ -176,8 +176,12 @@ impl Kernel {
             | Kernel::WeightGrad
             | Kernel::DrawNegatives
             | Kernel::StoreNegatives
-            | Kernel::LossWeights => &[&bindings::BINDINGS, &train::TRAIN_BINDINGS],
-            _ => &[&bindings::BINDINGS],
+            | Kernel::LossWeights => &[
+                &bindings::BINDINGS,
+                &bindings::ENERGY_BINDINGS,
+                &train::TRAIN_BINDINGS,
+            ],
+            _ => &[&bindings::BINDINGS, &bindings::ENERGY_BINDINGS],
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Params {
     pub trace_summary: u32,
     pub replicas: u32,
     pub exchange_every: u32,
+    pub fixed_at: u32,
+    pub dy: u32,
 }
 
 impl Params {
@@ -108,6 +110,7 @@ pub struct ChainState {
     pub walker: u32,
     pub swaps_proposed: u32,
     pub swaps_accepted: u32,
+    pub energy_out: f32,
 }
 
 impl ChainState {
@@ -184,7 +187,8 @@ mod tests {
             stride, seed_lo, seed_hi,
             prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, clip_grad,
             use_fixed, simplex, shrink, adapt_steps, target_accept, stop_flags, stop_grad,
-            stop_change, stop_below, trace, save, trace_summary, replicas, exchange_every);
+            stop_change, stop_below, trace, save, trace_summary, replicas, exchange_every,
+            fixed_at, dy);
         assert_eq!(members, host);
     }
 
@@ -194,7 +198,7 @@ mod tests {
         assert_eq!(size as usize, size_of::<ChainState>());
         let host = offsets!(ChainState; energy, step_scale, steps_taken, accepted, change, non_finite_at,
             adapt_error, adapt_log_scale, warmup_accepted, heat, walker, swaps_proposed,
-            swaps_accepted);
+            swaps_accepted, energy_out);
         assert_eq!(members, host);
     }
 }

@@ -79,6 +79,8 @@ pub(crate) struct Table {
     pub segments: Vec<Vec<At>>,
     /// Scratch units (floats) of one chain: the inference program's, the training one's.
     pub units: usize,
+    /// Where the inference program leaves dE/dy in scratch.
+    pub dy: usize,
     pub train_units: usize,
     /// Loop iterations of the inference passes, per chain.
     pub loops: Loops,
@@ -387,10 +389,6 @@ impl Encoder<'_> {
             }
         }
     }
-
-    fn store_dy(&self) -> [u32; INSTR_WORDS as usize] {
-        instr(OP_STORE_DY, &[self.t(self.p.dy)])
-    }
 }
 
 /// The table's words as they are appended: instructions, then the tables.
@@ -424,8 +422,9 @@ pub(crate) fn encode(infer: &Program, train: &Program) -> Table {
         words: vec![0; TABLE_HEADER as usize],
     };
     // The passes of each program.
-    let passes = |p: &Program, w: &mut Words| -> (usize, Loops, Sections) {
+    let passes = |p: &Program, w: &mut Words| -> (usize, usize, Loops, Sections) {
         let (at, units) = p.allocate(|t| t.width);
+        let dy = at[p.dy];
         let e = Encoder { p, at };
         let mut loops = Loops::default();
         let (mut pre, mut fwd, mut heads, mut back) =
@@ -440,18 +439,17 @@ pub(crate) fn encode(infer: &Program, train: &Program) -> Table {
         for b in &p.backward {
             loops.backward += e.back(b, &mut back) + 1;
         }
-        back.push(e.store_dy());
-        loops.backward += p.y_dim as u64 + 2;
+
         let sections = Sections {
             pre: w.section(&pre),
             forward: w.section(&fwd),
             heads: w.section(&heads),
             backward: w.section(&back),
         };
-        (units, loops, sections)
+        (units, dy, loops, sections)
     };
-    let (units, loops, infer_sections) = passes(infer, &mut w);
-    let (train_units, _, train_sections) = passes(train, &mut w);
+    let (units, dy, loops, infer_sections) = passes(infer, &mut w);
+    let (train_units, _, _, train_sections) = passes(train, &mut w);
     let (layered, segments) = layered(infer, &mut w);
     grads(train, &mut w);
     twins(infer, &mut w);
@@ -462,6 +460,7 @@ pub(crate) fn encode(infer: &Program, train: &Program) -> Table {
         train: train_sections,
         segments,
         units,
+        dy,
         train_units,
         loops,
         layered,
@@ -561,7 +560,6 @@ fn layered(p: &Program, w: &mut Words) -> (LayeredSteps, Vec<Vec<At>>) {
             }
         }
     }
-    current.push(e.store_dy());
     flush(&mut current, &mut out.backward, &mut segments);
     // The segments' instructions, then the products.
     let segments: Vec<Vec<At>> = segments.iter().map(|s| w.section(s)).collect();
