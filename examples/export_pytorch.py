@@ -1,47 +1,58 @@
 #!/usr/bin/env python3
-"""Export a PyTorch MLP energy model to the safetensors format that `ebm` reads.
+"""Export a PyTorch energy model to the safetensors model file that `ebm` reads.
 
-The model is E(x, y) = out(MLP(concat(x, y))): a stack of ``nn.Linear`` layers with one
-activation type between them (none after the last layer), whose last layer's outputs f go
-through the output function ``out``:
+Any module whose ``forward(x, y)`` returns the energy ``[B]`` is traced with ``torch.fx``
+and written as a graph of ebm's ops (model file format 2: each parameter a float32 tensor
+under its ``state_dict`` name, and the graph as JSON in the metadata ``ebm.graph``, beside
+``ebm.format``, ``ebm.x_dim`` and ``ebm.y_dim``). x is ``[B, x_dim]`` (``[B, 0]`` for an
+unconditional model), y is ``[B, y_dim]``. What is read: ``nn.Linear`` / ``F.linear``;
+ReLU, LeakyReLU(0.01), Tanh, Sigmoid, SiLU, GELU (exact or tanh), Softplus (defaults), as
+modules, functions or tensor methods; ``+ - *`` between tensors of one width and with
+numbers (``-t``, ``t / c``, ``t * t``, ``t.pow(2)``); LayerNorm and RMSNorm (modules or
+functional); ``torch.cat`` along the last dim, ``t[:, a:b]``, ``.chunk``, ``torch.split``,
+``.narrow``; and the energy as a sum of scaled heads: ``.sum(-1)``, ``.mean(-1)``,
+``(t * t).sum(-1)``, ``torch.logsumexp(t, -1)``, ``.squeeze(-1)`` of a width-1 output.
+Anything else raises ValueError naming the op, the traced node and the source line.
+
+The older form still works: an ``nn.Sequential`` of ``nn.Linear`` layers with one
+activation between them (or a module whose ``forward(v)`` only returns ``self.layers(v)``
+or ``self.net(v)`` of one) over concat(x, y), with ``output``:
 
 * ``identity``: E = f (one output),
 * ``square``:   E = sum(f**2) (one or more outputs),
 * ``softplus``: E = softplus(f) (one output).
 
-Layer 0 reads the first ``x_dim`` inputs from x and the next ``y_dim`` from y. The file holds
-``layers.{i}.weight`` [out_i, in_i] and ``layers.{i}.bias`` [out_i] (``nn.Linear``'s own
-layout, float32) and the metadata strings ``ebm.x_dim``, ``ebm.y_dim``, ``ebm.activation``
-and ``ebm.output``.
+Its file names the layers ``layers.{i}.weight`` / ``.bias`` and also carries format 1's
+keys (``ebm.activation``, ``ebm.output``), so ``ebm`` 0.5 reads it too.
 
-Supported activations (PyTorch module -> name in the file):
-
-    nn.ReLU                         -> relu
-    nn.LeakyReLU(0.01)              -> leaky_relu   (other slopes are refused)
-    nn.Tanh                         -> tanh
-    nn.Sigmoid                      -> sigmoid
-    nn.SiLU                         -> silu
-    nn.GELU()                       -> gelu         (exact, erf form)
-    nn.GELU(approximate="tanh")     -> gelu_tanh
-    nn.Softplus()                   -> softplus     (beta=1, threshold=20 only)
-
-Usage as a library::
+The rules live in the Python package's ``_torch.py`` (``ebm_wgpu.Model.from_torch`` uses
+the same importer); this script loads that file by path, so it needs only PyTorch, NumPy
+and safetensors, not the package (the op table then comes from the repository's
+``src/energy/ops.rs``). Usage as a library::
 
     import sys; sys.path.insert(0, "examples")
     from export_pytorch import export
-    net = nn.Sequential(nn.Linear(4, 64), nn.SiLU(), nn.Linear(64, 1))
-    export(net, "model.safetensors", x_dim=2, y_dim=2, output="softplus")
 
-``export`` accepts an ``nn.Sequential`` or any module whose ``.layers`` or ``.net`` attribute
-is one. Anything else in the stack (dropout, normalisation, mixed activations, ...) is refused
-with a ValueError, since ``ebm`` could not reproduce it.
+    class Energy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 64), nn.SiLU(), nn.Linear(64, 5))
+        def forward(self, x, y):
+            return -torch.logsumexp(self.net(torch.cat([x, y], -1)), -1)
+
+    export(Energy(), "model.safetensors", x_dim=2, y_dim=2)
+    export(nn.Sequential(nn.Linear(4, 64), nn.SiLU(), nn.Linear(64, 1)),
+           "mlp.safetensors", x_dim=2, y_dim=2, output="softplus")
+
+Every export is checked: the graph, evaluated in float64, must give the module's energies
+on a few random rows.
 
 Demo::
 
     python examples/export_pytorch.py OUT.safetensors
 
-builds a small random model (x_dim 2, y_dim 2, hidden [64, 64], silu, softplus output),
-writes it to OUT.safetensors and prints what it wrote. Then e.g.
+builds a small random pre-norm residual energy (x_dim 2, y_dim 2), writes it to
+OUT.safetensors and prints its graph. Then e.g.
 ``ebm refine --model OUT.safetensors --x x.npy --y0 y0.npy ...``.
 """
 
@@ -53,75 +64,89 @@ from pathlib import Path
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
-# The rules (which modules ebm can run, and how it reads them) live in the Python package's
-# `_torch.py`, shared with `ebm_wgpu.Model.from_torch`; loaded by path so this script needs
-# only PyTorch and safetensors, not the package.
+# The importer, shared with `ebm_wgpu.Model.from_torch`, loaded by path.
 _spec = importlib.util.spec_from_file_location(
     "ebm_torch_rules", Path(__file__).resolve().parent.parent / "python" / "ebm_wgpu" / "_torch.py"
 )
 _rules = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _rules  # its dataclasses look their module up by name
 _spec.loader.exec_module(_rules)
 ACTIVATIONS, OUTPUTS = _rules.ACTIVATIONS, _rules.OUTPUTS
-activation_name, layers_of, layers_for_ebm, energy = (
+activation_name, layers_of, layers_for_ebm, energy, to_ebm, evaluate = (
     _rules.activation_name,
     _rules.layers_of,
     _rules.layers_for_ebm,
     _rules.energy,
+    _rules.to_ebm,
+    _rules.evaluate,
 )
 
-__all__ = ["ACTIVATIONS", "OUTPUTS", "export", "energy", "layers_of", "activation_name"]
+__all__ = [
+    "ACTIVATIONS",
+    "OUTPUTS",
+    "export",
+    "energy",
+    "evaluate",
+    "to_ebm",
+    "layers_of",
+    "activation_name",
+]
 
 
-def export(model: nn.Module, path, x_dim: int, y_dim: int, output: str = "identity") -> dict:
-    """Write `model` to `path` as an ebm safetensors file; returns the metadata written.
+def export(model: nn.Module, path, x_dim: int, y_dim: int, output: str | None = None) -> dict:
+    """Write `model` to `path` as an ebm model file; returns the metadata written.
 
     `x_dim` is the length of the observed input x (0 for an unconditional model), `y_dim`
-    the length of the refined answer y; the first Linear must have x_dim + y_dim inputs.
-    `output` is one of "identity", "square", "softplus". Weights are written as contiguous
-    float32; a Linear without bias gets a zero bias.
+    the length of the refined answer y. A module with ``forward(x, y)`` is traced (leave
+    `output` None); an MLP ``nn.Sequential`` takes `output` ("identity" by default,
+    "square" or "softplus"). Raises ValueError for anything ebm cannot run.
     """
     try:
-        from safetensors.torch import save_file
+        from safetensors.numpy import save_file
     except ImportError as e:
-        raise ImportError(
-            "export needs the safetensors package: pip install safetensors"
-        ) from e
+        raise ImportError("export needs the safetensors package: pip install safetensors") from e
 
-    weights, biases, act = layers_for_ebm(model, x_dim, y_dim, output)
-    tensors = {}
-    for i, (w, b) in enumerate(zip(weights, biases)):
-        tensors[f"layers.{i}.weight"] = torch.from_numpy(w)
-        tensors[f"layers.{i}.bias"] = torch.from_numpy(b)
-    metadata = {
-        "ebm.x_dim": str(x_dim),
-        "ebm.y_dim": str(y_dim),
-        "ebm.activation": act,
-        "ebm.output": output,
-    }
-    save_file(tensors, str(path), metadata=metadata)
+    imported = to_ebm(model, x_dim, y_dim, output)
+    metadata = imported.metadata()
+    save_file(dict(imported.params), str(path), metadata=metadata)
     return metadata
+
+
+class _PreNormEnergy(nn.Module):
+    def __init__(self, x_dim: int, y_dim: int, width: int = 32):
+        super().__init__()
+        self.embed = nn.Linear(x_dim + y_dim, width)
+        self.norm = nn.LayerNorm(width)
+        self.up = nn.Linear(width, 2 * width)
+        self.down = nn.Linear(2 * width, width)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, x, y):
+        h = self.embed(torch.cat([x, y], dim=-1))
+        h = h + self.down(F.silu(self.up(self.norm(h))))
+        return F.softplus(self.head(h)).squeeze(-1) + 0.01 * (y * y).sum(-1)
 
 
 def _demo(path: str) -> None:
     torch.manual_seed(0)
     x_dim, y_dim = 2, 2
-    net = nn.Sequential(
-        nn.Linear(x_dim + y_dim, 64),
-        nn.SiLU(),
-        nn.Linear(64, 64),
-        nn.SiLU(),
-        nn.Linear(64, 1),
-    )
-    meta = export(net, path, x_dim, y_dim, output="softplus")
-    print(f"wrote {path}")
-    for k, v in meta.items():
-        print(f"  {k} = {v}")
-    for i, lin in enumerate(layers_of(net)[0]):
-        print(f"  layers.{i}.weight {list(lin.weight.shape)}  layers.{i}.bias [{lin.out_features}]")
+    net = _PreNormEnergy(x_dim, y_dim)
+    meta = export(net, path, x_dim, y_dim)
+    imported = to_ebm(net, x_dim, y_dim)
+    print(f"wrote {path} (format {meta['ebm.format']}, x_dim {x_dim}, y_dim {y_dim})")
+    for node in imported.graph["nodes"]:
+        fields = {k: v for k, v in node.items() if k not in ("name", "op", "inputs")}
+        print(
+            f"  {node['name']:<10} {node['op']:<11} {', '.join(node['inputs']):<14} {fields or ''}"
+        )
+    for term in imported.graph["energy"]:
+        print(f"  energy += {term['scale']:g} * {term['head']}({term['input']})")
     x = torch.zeros(1, x_dim)
     y = torch.zeros(1, y_dim)
-    print(f"  E(x=0, y=0) = {energy(net, x, y, 'softplus').item():.6f}")
+    with torch.no_grad():
+        print(f"  E(x=0, y=0) = {net(x, y).item():.6f}")
 
 
 if __name__ == "__main__":

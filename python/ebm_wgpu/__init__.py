@@ -1,7 +1,9 @@
 """ebm from Python: energy-based model inference and training on any Vulkan, Metal or DX12 GPU.
 
-An energy E(x, y) is an MLP over concat(x, y) (``Model``: loaded from safetensors, drawn at
-random, or read from a PyTorch ``nn.Sequential`` with ``Model.from_torch``). An ``Engine``
+An energy E(x, y) is a graph of ops over x and y with named parameters (``Model``: loaded
+from safetensors, drawn at random as an MLP, built with ``Model.from_graph``, or read from a
+PyTorch module with ``Model.from_torch``, which traces its ``forward(x, y)`` with torch.fx;
+``ebm_wgpu._ops()`` is the op table with the PyTorch spellings each op is read from). An ``Engine``
 places it on a GPU (``Context``) and refines whole batches of answers y by gradient descent,
 Langevin dynamics, MALA or keep-if-lower, every step on the GPU: ``Engine.refine`` takes
 every option ``ebm refine`` has, as keyword arguments, and returns NumPy arrays.
@@ -31,6 +33,7 @@ from ._native import (
     Refinement,
     Trainer,
     __version__,
+    _ops,
     adapters,
 )
 
@@ -49,8 +52,13 @@ __all__ = [
 ]
 
 
+def _rebuild_graph(graph, x_dim, y_dim, params):
+    """A pickled Model, rebuilt (see ``Model.__reduce__``): its graph JSON and parameters."""
+    return Model.from_graph(graph, x_dim, y_dim, params)
+
+
 def _rebuild_model(x_dim, y_dim, weights, biases, activation, output):
-    """A pickled Model, rebuilt (see ``Model.__reduce__``)."""
+    """A Model pickled by ebm-wgpu 0.5 (an MLP's layers), rebuilt."""
     return Model.from_layers(
         x_dim, y_dim, weights, biases, activation=activation, output=output
     )

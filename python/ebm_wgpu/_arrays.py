@@ -47,8 +47,8 @@ def _numpy(name: str, obj):
     )
 
 
-def as_float32(name: str, obj, ndim: int) -> np.ndarray:
-    """``obj`` as a C-contiguous float32 array of rank ``ndim``."""
+def as_float32(name: str, obj, ndim: int | None) -> np.ndarray:
+    """``obj`` as a C-contiguous float32 array of rank ``ndim`` (any rank where None)."""
     a = _numpy(name, obj)
     if a.dtype != np.float32:
         if a.dtype.type in _CONVERTED:
@@ -58,7 +58,7 @@ def as_float32(name: str, obj, ndim: int) -> np.ndarray:
                 f"{name}: dtype {a.dtype} is not a float; ebm takes float32 (float64 and "
                 "float16 are converted, with a copy)"
             )
-    if a.ndim != ndim:
+    if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name}: rank {a.ndim} (shape {tuple(a.shape)}); expected rank {ndim}")
     return np.ascontiguousarray(a)
 

@@ -121,6 +121,26 @@ impl Engine {
         }
     }
 
+    /// Every kernel path `model` can run on with `context`'s adapter (a new `Context()` if
+    /// None): "chain", each tile size that fits its limits ("tile4" ... "tile32"), and
+    /// "layered"; each is a `kernel=` choice of `Engine`.
+    #[staticmethod]
+    #[pyo3(signature = (model, context=None))]
+    fn fitting_paths(
+        py: Python<'_>,
+        model: &Model,
+        context: Option<&Context>,
+    ) -> PyResult<Vec<String>> {
+        let ctx = match context {
+            Some(c) => c.inner.clone(),
+            None => py.detach(ebm::Context::new).map_err(plain)?,
+        };
+        Ok(ebm::Engine::fitting_paths(&ctx, &model.inner)
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect())
+    }
+
     /// The kernel path a batch of `chains` would run on.
     fn path_for(&self, chains: usize) -> PyResult<String> {
         Ok(self.inner.path_for(chains).map_err(plain)?.to_string())

@@ -1,17 +1,23 @@
-//! `Model`: the energy's weights, loaded, saved, drawn at random or built from layers (what
-//! `from_torch` gives).
+//! `Model`: an energy graph and its parameters, loaded, saved, drawn at random, built from
+//! MLP layers, from a graph and named parameters (what `from_torch` gives), or read back
+//! as a graph.
+
+use std::collections::HashMap;
 
 use ebm::{Activation, Layer, ModelSpec, Output};
 use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
 
 use crate::arrays::f32_array;
 use crate::errors::plain;
 
-/// An energy E(x, y) = out(MLP(concat(x, y))): `x_dim` observed values, then `y_dim`
-/// answer values, dense layers with one activation between them, and an output
-/// (`identity`, `softplus` or `square`: E = |f|^2 over the last layer's outputs).
+/// An energy E(x, y): a graph of ops from the observation x (`x_dim` values, 0 for an
+/// unconditional model) and the answer y (`y_dim`) to a sum of energy terms, with named
+/// parameters. An MLP over concat(x, y) (`random`, `from_layers`, an `nn.Sequential` in
+/// `from_torch`) is one such graph; `activation`, `output`, `weights` and `biases` describe
+/// it, and are None for a graph that is not an MLP (see `graph` and `params`).
 #[pyclass(module = "ebm_wgpu", frozen, eq)]
 #[derive(PartialEq)]
 pub struct Model {
@@ -23,7 +29,7 @@ fn floats(
     py: Python<'_>,
     name: &str,
     obj: &Bound<'_, PyAny>,
-    ndim: usize,
+    ndim: Option<usize>,
 ) -> PyResult<(Vec<f32>, Vec<usize>)> {
     let helper = py.import("ebm_wgpu._arrays")?;
     let array = helper.call_method1("as_float32", (name, obj, ndim))?;
@@ -35,9 +41,47 @@ fn parse<T: std::str::FromStr<Err = ebm::Error>>(s: &str) -> PyResult<T> {
     s.parse::<T>().map_err(plain)
 }
 
+impl Model {
+    /// A model from format 2's graph JSON and the parameters by name (any float arrays).
+    pub(crate) fn build_from_graph(
+        py: Python<'_>,
+        graph: &Bound<'_, PyAny>,
+        x_dim: usize,
+        y_dim: usize,
+        params: &Bound<'_, PyAny>,
+    ) -> PyResult<Model> {
+        let json = if let Ok(s) = graph.cast::<PyString>() {
+            s.to_string()
+        } else if graph.is_instance_of::<PyDict>() {
+            py.import("json")?
+                .call_method1("dumps", (graph,))?
+                .extract::<String>()?
+        } else {
+            return Err(PyValueError::new_err(format!(
+                "graph: {} is neither a dict nor a JSON string (format 2's \"ebm.graph\")",
+                graph.get_type().name()?
+            )));
+        };
+        let params = params.cast::<PyDict>().map_err(|_| {
+            PyValueError::new_err("params: expected a dict of parameter name -> float array")
+        })?;
+        let mut named = HashMap::with_capacity(params.len());
+        for (name, value) in params.iter() {
+            let name: String = name
+                .extract()
+                .map_err(|_| PyValueError::new_err("params: every key must be a str"))?;
+            let (data, shape) = floats(py, &name, &value, None)?;
+            named.insert(name, (shape, data));
+        }
+        let inner = ebm::Model::from_graph(x_dim, y_dim, &json, &named).map_err(plain)?;
+        Ok(Model { inner })
+    }
+}
+
 #[pymethods]
 impl Model {
-    /// Loads a safetensors model file (`ebm`'s layout; see the README's "The model file").
+    /// Loads a safetensors model file (`ebm`'s formats 1 and 2; see the README's "The
+    /// model file").
     #[staticmethod]
     fn load(path: std::path::PathBuf) -> PyResult<Model> {
         Ok(Model {
@@ -45,7 +89,8 @@ impl Model {
         })
     }
 
-    /// Writes the model as a safetensors file.
+    /// Writes the model as a safetensors file (format 2: the graph in the metadata, each
+    /// parameter a tensor under its name; an MLP also gets format 1's keys).
     fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
         self.inner.save(path).map_err(plain)
     }
@@ -77,9 +122,10 @@ impl Model {
         })
     }
 
-    /// A model from its layers: `weights[i]` is layer i's `[out, in]` matrix (PyTorch's
+    /// An MLP from its layers: `weights[i]` is layer i's `[out, in]` matrix (PyTorch's
     /// `Linear.weight`), `biases[i]` its `[out]` bias (any float array; converted to
-    /// float32). Checked as a loaded file is.
+    /// float32). Its parameters are named `layers.{i}.weight` and `layers.{i}.bias`.
+    /// Checked as a loaded file is.
     #[staticmethod]
     #[pyo3(signature = (x_dim, y_dim, weights, biases, *, activation, output))]
     fn from_layers(
@@ -100,8 +146,8 @@ impl Model {
         }
         let mut layers = Vec::with_capacity(weights.len());
         for (i, (w, b)) in weights.iter().zip(&biases).enumerate() {
-            let (weight, shape) = floats(py, &format!("layers.{i}.weight"), w, 2)?;
-            let (bias, _) = floats(py, &format!("layers.{i}.bias"), b, 1)?;
+            let (weight, shape) = floats(py, &format!("layers.{i}.weight"), w, Some(2))?;
+            let (bias, _) = floats(py, &format!("layers.{i}.bias"), b, Some(1))?;
             layers.push(Layer {
                 n_in: shape[1],
                 n_out: shape[0],
@@ -109,37 +155,55 @@ impl Model {
                 bias,
             });
         }
-        let inner = ebm::Model {
+        let inner = ebm::Model::mlp(
             x_dim,
             y_dim,
-            activation: parse::<Activation>(activation)?,
-            output: parse::<Output>(output)?,
             layers,
-        };
-        inner.validate().map_err(plain)?;
+            parse::<Activation>(activation)?,
+            parse::<Output>(output)?,
+        )
+        .map_err(plain)?;
         Ok(Model { inner })
     }
 
-    /// The model of a PyTorch `nn.Sequential` of `nn.Linear` layers with one activation
-    /// type between them (or a module whose `.layers` or `.net` is one), reading the first
-    /// `x_dim` inputs as x and the next `y_dim` as y; `output` is "identity", "softplus"
-    /// or "square". The same rules as `examples/export_pytorch.py`: anything ebm could not
-    /// reproduce (dropout, normalisation, mixed activations) raises `ValueError`.
+    /// A model from a graph (format 2's `ebm.graph`, as a dict or a JSON string: see
+    /// `Model.graph`) and its parameters, a dict of name -> float array of any rank
+    /// (converted to float32), exactly the graph's "params". Errors name the node, field
+    /// or parameter at fault.
     #[staticmethod]
-    #[pyo3(signature = (module, x_dim, y_dim, output="identity"))]
+    #[pyo3(signature = (graph, x_dim, y_dim, params))]
+    fn from_graph(
+        py: Python<'_>,
+        graph: &Bound<'_, PyAny>,
+        x_dim: usize,
+        y_dim: usize,
+        params: &Bound<'_, PyAny>,
+    ) -> PyResult<Model> {
+        Model::build_from_graph(py, graph, x_dim, y_dim, params)
+    }
+
+    /// The model of a PyTorch module, reading `x_dim` observed values and `y_dim` answer
+    /// values. A module whose `forward(x, y)` returns the energy `[B]` is traced with
+    /// `torch.fx` and its graph mapped to ebm's ops (`output` must then be None); an
+    /// `nn.Sequential` of `nn.Linear` layers with one activation type between them (or a
+    /// module whose one-argument forward only calls its `.layers` or `.net`, one such) is
+    /// read as an MLP over concat(x, y), `output` ("identity", the default, "softplus" or
+    /// "square") turning its outputs into the energy. Anything ebm could not reproduce
+    /// raises `ValueError` naming the op and the traced node.
+    #[staticmethod]
+    #[pyo3(signature = (module, x_dim, y_dim, output=None))]
     fn from_torch(
         py: Python<'_>,
         module: &Bound<'_, PyAny>,
         x_dim: usize,
         y_dim: usize,
-        output: &str,
+        output: Option<&str>,
     ) -> PyResult<Model> {
         let helper = py.import("ebm_wgpu._torch")?;
-        let (weights, biases, activation): (Vec<Bound<'_, PyAny>>, Vec<Bound<'_, PyAny>>, String) =
-            helper
-                .call_method1("layers_for_ebm", (module, x_dim, y_dim, output))?
-                .extract()?;
-        Model::from_layers(py, x_dim, y_dim, weights, biases, &activation, output)
+        let imported = helper.call_method1("to_ebm", (module, x_dim, y_dim, output))?;
+        let graph = imported.getattr("graph")?;
+        let params = imported.getattr("params")?;
+        Model::build_from_graph(py, &graph, x_dim, y_dim, &params)
     }
 
     /// Observed values per chain.
@@ -154,48 +218,76 @@ impl Model {
         self.inner.y_dim
     }
 
-    /// The activation between layers.
+    /// The activation between layers of an MLP; None for a graph that is not an MLP.
     #[getter]
-    fn activation(&self) -> String {
-        self.inner.activation.to_string()
+    fn activation(&self) -> Option<String> {
+        self.inner.as_mlp().map(|m| m.activation.to_string())
     }
 
-    /// The output: identity, softplus or square.
+    /// An MLP's output: identity, softplus or square; None for a graph that is not an MLP.
     #[getter]
-    fn output(&self) -> String {
-        self.inner.output.to_string()
+    fn output(&self) -> Option<String> {
+        self.inner.as_mlp().map(|m| m.output.to_string())
     }
 
-    /// Each layer's `[out, in]` weight, as NumPy arrays (copies).
+    /// Each layer's `[out, in]` weight of an MLP, as NumPy arrays (copies); None for a
+    /// graph that is not an MLP (see `params`).
     #[getter]
-    fn weights(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
-        self.inner
-            .layers
-            .iter()
-            .map(|l| f32_array(py, l.weight.clone(), &[l.n_out, l.n_in]))
-            .collect()
+    fn weights(&self, py: Python<'_>) -> PyResult<Option<Vec<Py<PyAny>>>> {
+        let Some(mlp) = self.inner.as_mlp() else {
+            return Ok(None);
+        };
+        mlp.layers
+            .into_iter()
+            .map(|l| f32_array(py, l.weight, &[l.n_out, l.n_in]))
+            .collect::<PyResult<_>>()
+            .map(Some)
     }
 
-    /// Each layer's `[out]` bias, as NumPy arrays (copies).
+    /// Each layer's `[out]` bias of an MLP, as NumPy arrays (copies); None for a graph
+    /// that is not an MLP.
     #[getter]
-    fn biases(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
-        self.inner
-            .layers
-            .iter()
-            .map(|l| f32_array(py, l.bias.clone(), &[l.n_out]))
-            .collect()
+    fn biases(&self, py: Python<'_>) -> PyResult<Option<Vec<Py<PyAny>>>> {
+        let Some(mlp) = self.inner.as_mlp() else {
+            return Ok(None);
+        };
+        mlp.layers
+            .into_iter()
+            .map(|l| f32_array(py, l.bias, &[l.n_out]))
+            .collect::<PyResult<_>>()
+            .map(Some)
     }
 
-    /// Pickling (Ray sends models to its actors this way): the layers as arrays.
+    /// The graph as a dict (format 2's `ebm.graph`): `params` (the parameters' names in
+    /// packing order), `nodes` (each `name`, `op`, `inputs` and the op's fields) and
+    /// `energy` (terms `head`, `input`, `scale`). `Model.from_graph(m.graph, m.x_dim,
+    /// m.y_dim, m.params)` rebuilds the model.
+    #[getter]
+    fn graph(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(py
+            .import("json")?
+            .call_method1("loads", (self.inner.graph_json(),))?
+            .unbind())
+    }
+
+    /// The parameters, name -> float32 NumPy array of its shape (copies), in packing order.
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for p in &self.inner.params {
+            out.set_item(&p.name, f32_array(py, p.data.clone(), &p.shape)?)?;
+        }
+        Ok(out)
+    }
+
+    /// Pickling (Ray sends models to its actors this way): the graph and its parameters.
     fn __reduce__(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let rebuild = py.import("ebm_wgpu")?.getattr("_rebuild_model")?;
+        let rebuild = py.import("ebm_wgpu")?.getattr("_rebuild_graph")?;
         let args = (
+            self.inner.graph_json(),
             self.inner.x_dim,
             self.inner.y_dim,
-            self.weights(py)?,
-            self.biases(py)?,
-            self.activation(),
-            self.output(),
+            self.params(py)?,
         )
             .into_pyobject(py)?;
         Ok((rebuild.unbind(), args.into_any().unbind()))
@@ -204,4 +296,15 @@ impl Model {
     fn __repr__(&self) -> String {
         format!("Model({})", self.inner.shape())
     }
+}
+
+/// The op table of energy graphs: each op kind of ebm's model files, with the PyTorch
+/// spellings the importer (`Model.from_torch`) maps to it (`ebm::TORCH_NAMES`).
+#[pyfunction]
+pub fn _ops<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for (kind, names) in ebm::energy::TORCH_NAMES {
+        out.set_item(*kind, pyo3::types::PyTuple::new(py, names.iter())?)?;
+    }
+    Ok(out)
 }

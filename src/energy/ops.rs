@@ -279,12 +279,12 @@ pub const TORCH_NAMES: &[(&str, &[&str])] = &[
     (
         "affine",
         &[
-            "mul", "add", "sub", "neg", "truediv", "radd", "rsub", "rmul",
+            "mul", "add", "sub", "neg", "truediv", "div", "radd", "rsub", "rmul",
         ],
     ),
     ("add", &["add", "iadd"]),
     ("sub", &["sub", "isub"]),
-    ("mul", &["mul", "imul", "pow"]),
+    ("mul", &["mul", "imul", "pow", "square"]),
     ("layer_norm", &["LayerNorm", "layer_norm"]),
     ("rms_norm", &["RMSNorm", "rms_norm"]),
     ("concat", &["cat", "concat", "concatenate"]),
