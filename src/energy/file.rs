@@ -594,10 +594,13 @@ mod tests {
         Model::from_graph(2, 3, graph, &params)
     }
 
+    /// A graph's JSON, its parameters' names and shapes, and the error it must give.
+    type BadCase<'a> = (&'a str, Vec<(&'a str, Vec<usize>)>, &'a str);
+
     #[test]
     fn bad_graphs_are_named() {
         let w = ("w", vec![4, 5]);
-        let cases: [(&str, Vec<(&str, Vec<usize>)>, &str); 7] = [
+        let cases: [BadCase; 7] = [
             (
                 r#"{"params": ["w"], "nodes": [{"name": "h", "op": "conv", "inputs": ["x"]}], "energy": []}"#,
                 vec![w.clone()],

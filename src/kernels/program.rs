@@ -259,6 +259,16 @@ pub(crate) struct Program {
 }
 
 impl Program {
+    /// Whether a pass sums a value over a chain's lanes (a norm's statistics, a
+    /// log-sum-exp head): the tile kernel then keeps the lanes' totals in workgroup memory.
+    pub fn sums_over_lanes(&self) -> bool {
+        self.pre
+            .iter()
+            .chain(&self.forward)
+            .any(|i| matches!(i, Instr::Norm { .. }))
+            || self.heads.iter().any(|h| h.head == Head::LogSumExp)
+    }
+
     /// Lowers `model` (validated) for `mode`.
     pub(crate) fn lower(model: &Model, mode: Mode) -> Program {
         Lowering::new(model, mode).run()
@@ -349,6 +359,9 @@ impl Program {
                 touch(t, back_at + i, &mut first, &mut last);
             }
         }
+        // dE/dy is the chain's state between passes (an accept rule keeps the current y's
+        // through an energy-only pass, which replica exchange runs): nothing shares it.
+        touch(self.dy, 0, &mut first, &mut last);
         touch(self.dy, end - 1, &mut first, &mut last);
         // What `pre` makes lives through every step of the dispatch.
         for instr in &self.pre {
@@ -654,7 +667,7 @@ impl<'m> Lowering<'m> {
         // The delta of tensor t, made on first use.
         fn delta_of(
             s: &mut Lowering<'_>,
-            delta: &mut Vec<usize>,
+            delta: &mut [usize],
             deltas: &mut Vec<usize>,
             t: usize,
         ) -> usize {

@@ -20,11 +20,11 @@ const TILE_K_MAX: u32 = 32;
 pub struct Sizes {
     /// Chains per workgroup (`CHAINS`).
     pub chains: u32,
-    /// Rows of the activation buffer (`WIDTH`, [`width`]).
+    /// Rows of the activation buffer (`WIDTH`, `width`).
     pub width: u32,
-    /// Weight rows per round (`K_TILE`, [`k_tile`]).
+    /// Weight rows per round (`K_TILE`, `k_tile`).
     pub k_tile: u32,
-    /// vec4 registers of the energy's program per thread (`REGS`, [`regs`]).
+    /// vec4 registers of the energy's program per thread (`REGS`, `regs`).
     pub regs: u32,
 }
 
@@ -81,12 +81,17 @@ fn regs(program: &Program, chains: u32) -> usize {
 /// Bytes of workgroup memory the tile kernel needs for a `width`-row activation buffer,
 /// `chains` chains per workgroup and `k_tile` weight rows per round: activations (`act`),
 /// a weight tile (`wtile`), lane_sum's partial sums (`lane_partials`, and `lane_slots` with
-/// subgroups), the lanes' totals (`group_totals`), and the per-group and per-chain flags
-/// (`group_live`, `tile_live`, `tile_non_finite`). A test holds this to naga's layout of the
-/// specialised module.
-fn bytes(width: u32, chains: u32, k_tile: u32) -> u64 {
+/// subgroups), the lanes' totals (`group_totals`, where the program sums over lanes), and
+/// the per-group and per-chain flags (`group_live`, `tile_live`, `tile_non_finite`). A test
+/// holds this to naga's layout of the specialised module.
+fn bytes(program: &Program, chains: u32, k_tile: u32) -> u64 {
+    let width = width(program);
     let flags = 4 * u64::from(MAX_GROUPS) + 4 + 4 * 4 * u64::from(MAX_GROUPS) + 4;
-    let totals = 16 * u64::from(MAX_GROUPS);
+    let totals = if program.sums_over_lanes() {
+        16 * u64::from(MAX_GROUPS)
+    } else {
+        0
+    };
     4 * u64::from(width) * u64::from(chains + k_tile)
         + 16 * u64::from(TILE_THREADS)
         + flags
@@ -95,16 +100,15 @@ fn bytes(width: u32, chains: u32, k_tile: u32) -> u64 {
 
 /// Bytes of workgroup memory the tile kernel needs for `model` (see [`Sizes`]).
 pub fn workgroup_bytes(model: &Model, chains: u32, k_tile: u32) -> u64 {
-    bytes(width(&Program::lower(model, Mode::Infer)), chains, k_tile)
+    bytes(&Program::lower(model, Mode::Infer), chains, k_tile)
 }
 
 /// Weight rows per round for a tile of `chains`: the most, up to 32, that fit the adapter's
 /// workgroup memory (at least TILE_K; [`misfit`] says whether that fits).
 fn k_tile(program: &Program, chains: u32, limits: &wgpu::Limits) -> u32 {
     let limit = u64::from(limits.max_compute_workgroup_storage_size);
-    let width = width(program);
     let mut k = TILE_K;
-    while k < TILE_K_MAX && bytes(width, chains, 2 * k) <= limit {
+    while k < TILE_K_MAX && bytes(program, chains, 2 * k) <= limit {
         k *= 2;
     }
     k
@@ -146,7 +150,7 @@ pub(crate) fn misfit_program(
             "the energy keeps {regs} vec4 registers per thread live at once at {chains} chains per workgroup (its values, derivatives and deltas), more than {MAX_REGS}"
         ));
     }
-    let bytes = bytes(width(program), chains, TILE_K);
+    let bytes = bytes(program, chains, TILE_K);
     let limit = u64::from(limits.max_compute_workgroup_storage_size);
     if bytes > limit {
         return Some(format!(
