@@ -503,16 +503,12 @@ impl CallOutput {
         let states: Vec<ChainState> = bytemuck::pod_collect_to_vec(states);
         self.energy.extend(states.iter().map(|s| s.energy_out));
         // A chain still running when the last step (or a cancellation) came took them all.
-        self.states.extend(
-            states
-                .into_iter()
-                .map(|mut s| {
-                    if s.steps_taken == RUNNING {
-                        s.steps_taken = part.steps_done;
-                    }
-                    s
-                }),
-        );
+        self.states.extend(states.into_iter().map(|mut s| {
+            if s.steps_taken == RUNNING {
+                s.steps_taken = part.steps_done;
+            }
+            s
+        }));
         if let Some(sums) = &mut self.trace {
             sums.add(trace, part.steps_done, m);
         }

@@ -200,12 +200,17 @@ impl Engine {
         made.entry(used)
             .or_insert_with(|| {
                 let layout = self.layouts.get(&self.ctx, &ENERGY_BINDINGS, used);
-                bind_group(self.ctx.device(), "ebm energy", &layout, &ENERGY_BINDINGS, used, |b| {
-                    match b.name {
+                bind_group(
+                    self.ctx.device(),
+                    "ebm energy",
+                    &layout,
+                    &ENERGY_BINDINGS,
+                    used,
+                    |b| match b.name {
                         "weights" => self.weights.as_entire_binding(),
                         _ => self.program.as_entire_binding(),
-                    }
-                })
+                    },
+                )
             })
             .clone()
     }

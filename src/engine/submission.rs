@@ -67,7 +67,8 @@ impl Engine {
             .map(|(i, ((d, pipeline), groups))| Run {
                 pipeline: &pipeline.pipeline,
                 bind_groups: groups.iter().collect(),
-                offset: has_dynamic(&BINDINGS, pipeline.used[0]).then_some((i * block_bytes) as u32),
+                offset: has_dynamic(&BINDINGS, pipeline.used[0])
+                    .then_some((i * block_bytes) as u32),
                 groups: d.groups,
             })
             .collect();

@@ -262,8 +262,13 @@ impl Engine {
         };
         let training = |used| {
             let layout = self.layouts.get(&self.ctx, &TRAIN_BINDINGS, used);
-            bind_group(device, "ebm training", &layout, &TRAIN_BINDINGS, used, |binding| {
-                match binding.name {
+            bind_group(
+                device,
+                "ebm training",
+                &layout,
+                &TRAIN_BINDINGS,
+                used,
+                |binding| match binding.name {
                     "train" => train.as_entire_binding(),
                     "chain_weights" => chain_weights.as_entire_binding(),
                     "param_grads" => param_grads.as_entire_binding(),
@@ -273,13 +278,18 @@ impl Engine {
                         debug_assert_eq!(other, "train_stats");
                         stats.as_entire_binding()
                     }
-                }
-            })
+                },
+            )
         };
         let optimiser = |used| {
             let layout = self.layouts.get(&self.ctx, &OPTIMIZER_BINDINGS, used);
-            bind_group(device, "ebm optimiser", &layout, &OPTIMIZER_BINDINGS, used, |binding| {
-                match binding.name {
+            bind_group(
+                device,
+                "ebm optimiser",
+                &layout,
+                &OPTIMIZER_BINDINGS,
+                used,
+                |binding| match binding.name {
                     "optim" => optim.as_entire_binding(),
                     "weights" => self.weights.as_entire_binding(),
                     "param_grads" => param_grads.as_entire_binding(),
@@ -289,8 +299,8 @@ impl Engine {
                         debug_assert_eq!(other, "program");
                         self.program.as_entire_binding()
                     }
-                }
-            })
+                },
+            )
         };
         let groups = StepGroups {
             chains: &|used| self.chains_group_over(&b, used),
@@ -359,9 +369,11 @@ impl Engine {
                     | Kernel::StoreNegatives
                     | Kernel::Backprop
                     | Kernel::LossWeights
-                    | Kernel::WeightGrad) => self
-                        .train_pipelines
-                        .get(&self.ctx, &self.layouts, k, || self.pipeline_source(k, 0, 0)),
+                    | Kernel::WeightGrad) => {
+                        self.train_pipelines.get(&self.ctx, &self.layouts, k, || {
+                            self.pipeline_source(k, 0, 0)
+                        })
+                    }
                     k => self.pipeline(k, d.chains, rule),
                 }?;
                 let bind_groups = match d.kernel {

@@ -211,16 +211,27 @@ impl Engine {
 
     /// Group 0 over `ws` for a kernel that uses `used` of its bindings (made once per
     /// subset and workspace).
-    pub(super) fn chains_group<'w>(&self, ws: &'w mut Workspace, used: Used) -> &'w wgpu::BindGroup {
+    pub(super) fn chains_group<'w>(
+        &self,
+        ws: &'w mut Workspace,
+        used: Used,
+    ) -> &'w wgpu::BindGroup {
         let b = &ws.b;
-        ws.groups.entry(used).or_insert_with(|| self.chains_group_over(b, used))
+        ws.groups
+            .entry(used)
+            .or_insert_with(|| self.chains_group_over(b, used))
     }
 
     /// Group 0 over the buffers `b` for a kernel that uses `used` of its bindings.
     pub(super) fn chains_group_over(&self, b: &Buffers, used: Used) -> wgpu::BindGroup {
         let layout = self.layouts.get(&self.ctx, &BINDINGS, used);
-        bind_group(self.ctx.device(), "ebm chains", &layout, &BINDINGS, used, |binding| {
-            match binding.name {
+        bind_group(
+            self.ctx.device(),
+            "ebm chains",
+            &layout,
+            &BINDINGS,
+            used,
+            |binding| match binding.name {
                 "params" => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: &b.params,
                     offset: 0,
@@ -233,8 +244,8 @@ impl Engine {
                 "trace" => b.trace.as_entire_binding(),
                 "scratch" => b.scratch.as_entire_binding(),
                 other => unreachable!("binding {other} of group 0"),
-            }
-        })
+            },
+        )
     }
 }
 

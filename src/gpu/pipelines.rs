@@ -39,7 +39,12 @@ pub(crate) struct GroupLayouts {
 
 impl GroupLayouts {
     /// The layout of the bindings of `table` that `used` names.
-    pub(crate) fn get(&self, ctx: &Context, table: &'static [Binding], used: Used) -> wgpu::BindGroupLayout {
+    pub(crate) fn get(
+        &self,
+        ctx: &Context,
+        table: &'static [Binding],
+        used: Used,
+    ) -> wgpu::BindGroupLayout {
         let key = (table.as_ptr() as usize, used);
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         made.entry(key)
@@ -111,10 +116,9 @@ impl<K: Hash + Eq + Copy> PipelineCache<K> {
                     .fold(0, |m, (_, b)| m | (1 << b))
             })
             .collect();
-        if let Some((group, binding)) = uses
-            .iter()
-            .find(|(g, b)| *g as usize >= self.groups.len() || *b as usize >= self.groups[*g as usize].len())
-        {
+        if let Some((group, binding)) = uses.iter().find(|(g, b)| {
+            *g as usize >= self.groups.len() || *b as usize >= self.groups[*g as usize].len()
+        }) {
             return Err(Error::Gpu {
                 stage: entry,
                 message: format!(
