@@ -12,6 +12,8 @@ output taken as the energy) refined for K steps of
 
     y <- y - eta * dE/dy + sqrt(2 * eta * T) * N(0, I)      (eta 0.01, T 0.001)
 
+(resln: the pre-norm residual net of ebm's `resln` workload, h = W [x, y], twice
+h += W gelu(LayerNorm(h)), E = w . h + 0.1 |y|^2, 256 wide, batch 8192, K 100, in the suite)
 with the workloads, batch sizes and flag semantics of `ebm bench` (src/bin/ebm/workloads.rs): r1 (x_dim 32,
 y_dim 32, hidden [256, 256, 256], batches 1024 and 8192, K 100), latency (the r1 model, batch
 64, K 1000), toy2d (x_dim 2, y_dim 2, hidden [64, 64], batch 65536, K 1000), and with `--suite`
@@ -69,9 +71,15 @@ class Job:
     hidden: list[int]
     batch: int
     steps: int
+    # "mlp", or "resln": ebm's pre-norm residual workload (ebm::energy::samples::
+    # pre_norm_residual), hidden[0] wide.
+    kind: str = "mlp"
 
     def multiply_adds(self) -> int:
-        """P, the multiply-adds of one forward pass of one chain."""
+        """P, the multiply-adds of one forward pass of one chain (its linear layers)."""
+        if self.kind == "resln":
+            w = self.hidden[0]
+            return (self.x_dim + self.y_dim) * w + 2 * w * w + w
         widths = [self.x_dim + self.y_dim, *self.hidden, 1]
         return sum(a * b for a, b in zip(widths, widths[1:]))
 
@@ -87,9 +95,10 @@ def workloads() -> list[Job]:
 
 
 def suite() -> list[Job]:
-    """The jobs of `ebm bench --suite` (`bench::suite`): every standard workload, and r1 at
-    batch 65536 (the batch of the FMA-peak target)."""
-    return [*workloads(), Job("r1", 32, 32, [256, 256, 256], 65536, 100)]
+    """The jobs of `ebm bench --suite` (`bench::suite`): every standard workload, r1 at batch
+    65536 (the batch of the FMA-peak target), and resln at batch 8192."""
+    return [*workloads(), Job("r1", 32, 32, [256, 256, 256], 65536, 100),
+            Job("resln", 32, 32, [256], 8192, 100, "resln")]
 
 
 def select_jobs(workload: str | None, batch: int | None, steps: int | None,
@@ -97,7 +106,7 @@ def select_jobs(workload: str | None, batch: int | None, steps: int | None,
     """The jobs `ebm bench [--suite] --workload W --batch B --steps K` runs (same filtering,
     override and de-duplication of equal jobs, the first kept); `suite_jobs` starts from
     `suite()` instead of `workloads()`."""
-    jobs = [j for j in (suite() if suite_jobs else workloads())
+    jobs = [j for j in (suite() if suite_jobs or workload else workloads())
             if workload is None or j.name == workload]
     if batch is not None:
         for j in jobs:
@@ -141,7 +150,7 @@ def _variants(text: str) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The job and PyTorch flags, shared with benches/compare.py."""
     add = parser.add_argument
-    add("--workload", choices=("r1", "latency", "toy2d"), help="only this workload")
+    add("--workload", choices=("r1", "latency", "toy2d", "resln"), help="only this workload")
     add("--batch", type=positive, help="override the batch size")
     add("--steps", type=positive, help="override the number of steps K")
     add("--runs", type=positive, default=3, help="timed runs per job, median reported (3)")
@@ -183,25 +192,54 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def build_net(job: Job, device: str) -> nn.Sequential:
-    """The energy MLP with seed-0 weights, frozen (gradients flow to y only)."""
+class MlpEnergy(nn.Module if nn is not None else object):
+    """E(x, y) = MLP(concat(x, y)), SiLU after every hidden layer, one output."""
+
+    def __init__(self, job: Job):
+        super().__init__()
+        widths = [job.x_dim + job.y_dim, *job.hidden]
+        modules: list[nn.Module] = []
+        for n_in, n_out in zip(widths, widths[1:]):
+            modules += [nn.Linear(n_in, n_out), nn.SiLU()]
+        modules.append(nn.Linear(widths[-1], 1))
+        self.net = nn.Sequential(*modules)
+
+    def forward(self, x, y):
+        return self.net(torch.cat([x, y], 1)).sum(1)
+
+
+class ResLnEnergy(nn.Module if nn is not None else object):
+    """ebm's resln: h = W [x, y]; twice h += W gelu(LayerNorm(h)); E = w . h + 0.1 |y|^2."""
+
+    def __init__(self, job: Job):
+        super().__init__()
+        w = job.hidden[0]
+        self.inp = nn.Linear(job.x_dim + job.y_dim, w)
+        self.norms = nn.ModuleList([nn.LayerNorm(w) for _ in range(2)])
+        self.blocks = nn.ModuleList([nn.Linear(w, w) for _ in range(2)])
+        self.out = nn.Linear(w, 1)
+
+    def forward(self, x, y):
+        h = self.inp(torch.cat([x, y], 1))
+        for norm, block in zip(self.norms, self.blocks):
+            h = h + block(nn.functional.gelu(norm(h)))
+        return self.out(h).sum(1) + 0.1 * (y * y).sum(1)
+
+
+def build_net(job: Job, device: str) -> nn.Module:
+    """The job's energy with seed-0 weights, frozen (gradients flow to y only)."""
     torch.manual_seed(0)
-    widths = [job.x_dim + job.y_dim, *job.hidden]
-    modules: list[nn.Module] = []
-    for n_in, n_out in zip(widths, widths[1:]):
-        modules += [nn.Linear(n_in, n_out), nn.SiLU()]
-    modules.append(nn.Linear(widths[-1], 1))
-    net = nn.Sequential(*modules).to(device)
+    net = (ResLnEnergy(job) if job.kind == "resln" else MlpEnergy(job)).to(device)
     net.requires_grad_(False)
     return net
 
 
-def energies(net: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """E per chain, [batch] (identity output: the last layer's one output)."""
-    return net(torch.cat([x, y], 1)).sum(1)
+def energies(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """E per chain, [batch]."""
+    return net(x, y)
 
 
-def functional_step(net: nn.Sequential):
+def functional_step(net: nn.Module):
     """One refinement step as a pure function of (x, y), differentiated with torch.func."""
     grad = torch.func.grad(lambda y, x: energies(net, x, y).sum())
     noise = math.sqrt(2 * STEP_SIZE * TEMPERATURE)

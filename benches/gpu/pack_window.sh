@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-TESTS=(kernel_paths gpu_vs_reference register_limits submissions pytorch_fixture
+TESTS=(kernel_paths gpu_vs_reference energy_graphs register_limits submissions pytorch_fixture
        replica_exchange inference_options best_of training weight_grads langevin_statistics
        discrete_answers workspace_reuse)
 

@@ -16,7 +16,7 @@
 # Stages, in order of value:
 #   env        nvidia-smi, `ebm info` (adapters, features, cooperative-matrix shapes)
 #   selfcheck  `ebm bench --suite` at batch 64, 3 steps: every path's start-up self-check
-#   tests      the kernel-path, reference, register, submission and PyTorch-fixture tests
+#   tests      the kernel-path, reference, energy-graph, register, submission and PyTorch-fixture tests
 #   campaign   every suite job on every path and on auto (ebm), then PyTorch eager and CUDA graph
 #   sudoku     examples/sudoku on benches/sudoku/hard.txt (120 puzzles)
 #   extras     torch.compile on r1 8192, r1 8192 in one dispatch (--dispatch-ms 0), the other
@@ -102,14 +102,15 @@ tests_stage() {
 }
 export -f tests_stage
 export R BIN
-run tests 160 bash -c 'tests_stage "$@"' tests kernel_paths gpu_vs_reference register_limits submissions pytorch_fixture
+run tests 160 bash -c 'tests_stage "$@"' tests kernel_paths gpu_vs_reference energy_graphs register_limits submissions pytorch_fixture
 
 # --- campaign: ebm on every path and on auto, then PyTorch ---
 if [ "$REDUCED" = 1 ]; then
-    jobs=("r1 64 3" "latency 64 3" "toy2d 64 3")
+    jobs=("r1 64 3" "latency 64 3" "resln 64 3" "toy2d 64 3")
     runs=1
 else
-    jobs=("r1 8192 100" "latency 64 1000" "r1 65536 100" "toy2d 65536 1000" "r1 1024 100")
+    jobs=("r1 8192 100" "latency 64 1000" "r1 65536 100" "resln 8192 100" "toy2d 65536 1000"
+          "r1 1024 100")
     runs=3
 fi
 for job in "${jobs[@]}"; do
