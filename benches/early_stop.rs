@@ -31,7 +31,7 @@ fn early_stop(c: &mut Criterion) {
         .iter()
         .rev()
         .find_map(|n| match n.op {
-            ebm::Op::Linear { weight, bias } => Some((weight, bias)),
+            ebm::energy::Op::Linear { weight, bias } => Some((weight, bias)),
             _ => None,
         })
         .expect("toy2d has a linear node");

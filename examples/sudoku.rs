@@ -25,9 +25,9 @@
 
 use std::time::Instant;
 
+use ebm::refine::{Shape, VertexPenalty};
 use ebm::{
     Context, Engine, GraphBuilder, Head, Model, PathChoice, Progress, RefineConfig, Schedule,
-    Shape, VertexPenalty,
 };
 
 /// Standard puzzles (0 = empty), the set without --puzzles: the Wikipedia example, three from

@@ -1,10 +1,18 @@
 //! `ebm`: energy-based model inference on the GPU.
 //!
-//! An energy E(x, y) is an MLP over concat(x, y) ([`Model`]). [`Engine`] places it on a GPU
-//! [`Context`] and refines thousands of answers y at once by gradient descent or Langevin
-//! dynamics ([`Engine::refine`]), every step in WGSL compute shaders with no return to the
-//! host; [`Engine::eval`] gives energies and dE/dy. [`reference`](mod@reference) is the float64 CPU twin
-//! the kernels are tested against; [`rng`] the counter-based noise both draw.
+//! An energy E(x, y) is a graph of ops over feature vectors ([`Model`]: linears, per-use
+//! activations, residual sums and products, norms, concatenations and slices, reduced by
+//! heads), built with [`GraphBuilder`], read from a file, or an MLP from a [`ModelSpec`].
+//! [`Engine`] places it on a GPU [`Context`] and refines thousands of answers y at once by
+//! gradient descent or Langevin dynamics ([`Engine::refine`]), every step in WGSL compute
+//! shaders with no return to the host; [`Engine::eval`] gives energies and dE/dy, and
+//! [`Trainer`] trains it on the same GPU. [`reference`](mod@reference) is the float64 CPU
+//! twin the kernels are tested against; [`rng`] the counter-based noise both draw.
+//!
+//! The top level holds what most programs use. The rest lives by what it serves:
+//! [`energy`] (the graph, its ops and file), [`refine`] (samplers' settings, schedules,
+//! outputs, traces, the front ends' shared options), [`train`] (checkpoints, statistics,
+//! the toy densities) and [`reference`](mod@reference).
 //!
 //! ```no_run
 //! use ebm::{Activation, Context, Engine, Model, ModelSpec, Output, RefineConfig};
@@ -33,33 +41,19 @@ mod gpu;
 mod kernels;
 mod plan;
 pub mod reference;
-mod refine;
-mod train;
+pub mod refine;
+pub mod train;
 
 pub use refine::rng;
-pub use train::toy;
 
-pub use energy::tensors::write_f32 as write_safetensors;
-pub use energy::{Activation, GraphBuilder, Head, Layer, Model, ModelSpec, Op, Output};
+pub use energy::{Activation, GraphBuilder, Head, Layer, Model, ModelSpec, Output};
 pub use engine::progress::{OnProgress, Progress};
-pub use engine::{pick_best, BestOf, Engine, WeightGrad};
-pub use error::{describe_setting_error, rename_settings, setting_name, Error, Result};
+pub use engine::{BestOf, Engine};
+pub use error::{Error, Result};
 pub use gpu::context::{adapter_offers, adapters, adapters_for, AdapterChoice, Context};
 pub use plan::path::{KernelPath, PathChoice};
-pub use refine::config::{
-    Exchange, Ladder, RefineConfig, Sampler, StopRule, VertexPenalty, DEFAULT_DISPATCH_MS,
-};
-pub use refine::options::{
-    dispatch_budget, RefineOptions, SamplerOptions, DEFAULT_HOTTEST, DEFAULT_SHRINK,
-    DEFAULT_SWAP_EVERY, DEFAULT_TARGET_ACCEPT,
-};
-pub use refine::outputs::{round_to_vertices, Decoded, Evaluation, ExchangeReport, Refinement};
-pub use refine::schedule::{parse_stages, Schedule, Shape, Stage};
-pub use refine::trace::TraceRow;
-pub use train::{
-    Checkpoint, Objective, OnTrainProgress, Optimizer, TrainConfig, TrainData, TrainProgress,
-    TrainStats, Trainer,
-};
+pub use refine::{Evaluation, RefineConfig, Refinement, Sampler, Schedule, StopRule};
+pub use train::{Objective, Optimizer, TrainConfig, TrainData, Trainer};
 
 /// What the tests reach inside the crate for (the planner's sizes, the kernels' sources,
 /// the adapter profiles, the shared constants); not part of the API, and free to change.

@@ -5,7 +5,7 @@
 //!     [--steps N] [--hidden 32,32] [--out DIR] [--score MODEL.safetensors]
 //! ```
 //!
-//! It samples the toy (`ebm::toy`), trains an MLP energy on it with `ebm::Trainer`, and
+//! It samples the toy (`ebm::train::toy`), trains an MLP energy on it with `ebm::Trainer`, and
 //! writes into DIR (default `train_2d_out`):
 //! - `data.png`: the training points;
 //! - `energy.png`: the learned landscape, as the density exp(-E)/Z it defines (bright where
@@ -24,7 +24,7 @@ mod plot;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ebm::toy::{self, Grid, Toy};
+use ebm::train::toy::{self, Grid, Toy};
 use ebm::{
     Activation, Context, Engine, Model, ModelSpec, Objective, Output, RefineConfig, TrainConfig,
     TrainData, Trainer,
@@ -151,7 +151,7 @@ fn train(ctx: &Context, o: &Options, data: &[f32]) -> Result<Engine, String> {
     };
     let mut trainer = Trainer::new(engine, data, &config).map_err(fail)?;
     let started = Instant::now();
-    let mut report = |p: &ebm::TrainProgress<'_>| {
+    let mut report = |p: &ebm::train::TrainProgress<'_>| {
         if let Some(s) = p.stats.last() {
             eprintln!(
                 "step {:>6}/{}  loss {:>8.4}  E(data) {:>8.4}  E(negatives) {:>8.4}",

@@ -4,7 +4,8 @@
 
 use std::ops::ControlFlow;
 
-use ebm::{PathChoice, SamplerOptions};
+use ebm::refine::SamplerOptions;
+use ebm::PathChoice;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
@@ -223,7 +224,7 @@ impl Engine {
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let config = RefineKeywords {
-            options: ebm::RefineOptions {
+            options: ebm::refine::RefineOptions {
                 steps,
                 step_size,
                 temperature,
@@ -254,7 +255,7 @@ impl Engine {
                 trace,
                 dispatch_ms,
                 keep_non_finite,
-                ..ebm::RefineOptions::default()
+                ..ebm::refine::RefineOptions::default()
             },
             schedule,
             stages: stages.as_deref(),

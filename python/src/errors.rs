@@ -98,9 +98,9 @@ pub struct Inputs {
 pub fn to_py(e: Error, inputs: Inputs, renamed: &[(&'static str, &'static str)]) -> PyErr {
     let keywords = keywords_with(renamed);
     match &e {
-        Error::Config { field, message } => {
-            PyValueError::new_err(ebm::describe_setting_error(field, message, &keywords))
-        }
+        Error::Config { field, message } => PyValueError::new_err(
+            ebm::refine::describe_setting_error(field, message, &keywords),
+        ),
         Error::Input { name, message } => {
             let name = match (name.as_str(), inputs.y) {
                 ("y" | "y0", Some(y)) => y,
@@ -115,13 +115,13 @@ pub fn to_py(e: Error, inputs: Inputs, renamed: &[(&'static str, &'static str)])
                 .unwrap_or(message);
             PyValueError::new_err(format!(
                 "{name}: {}",
-                ebm::rename_settings(message, &keywords)
+                ebm::refine::rename_settings(message, &keywords)
             ))
         }
         Error::Model(_) | Error::ModelFile { .. } => {
-            PyValueError::new_err(ebm::rename_settings(&e.to_string(), &keywords))
+            PyValueError::new_err(ebm::refine::rename_settings(&e.to_string(), &keywords))
         }
-        _ => EbmError::new_err(ebm::rename_settings(&e.to_string(), &keywords)),
+        _ => EbmError::new_err(ebm::refine::rename_settings(&e.to_string(), &keywords)),
     }
 }
 

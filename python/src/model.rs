@@ -299,7 +299,7 @@ impl Model {
 }
 
 /// The op table of energy graphs: each op kind of ebm's model files, with the PyTorch
-/// spellings the importer (`Model.from_torch`) maps to it (`ebm::TORCH_NAMES`).
+/// spellings the importer (`Model.from_torch`) maps to it (`ebm::energy::TORCH_NAMES`).
 #[pyfunction]
 pub fn _ops<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);

@@ -3,7 +3,8 @@
 //! by the library's `RefineOptions`, as the command line's are, so the same options give
 //! the same bits.
 
-use ebm::{parse_stages, RefineConfig, SamplerOptions, Shape};
+use ebm::refine::{parse_stages, SamplerOptions, Shape};
+use ebm::RefineConfig;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -14,7 +15,7 @@ use crate::errors::plain;
 pub struct RefineKeywords<'a> {
     /// Every option but `schedule`, `stages` and `vertex_penalty_schedule` (left at their
     /// defaults there: `config` sets them from the text below).
-    pub options: ebm::RefineOptions,
+    pub options: ebm::refine::RefineOptions,
     /// "constant", "linear", "cosine" or "geometric".
     pub schedule: &'a str,
     /// "STEPS:ETA:T,...", as `--stages`.

@@ -92,7 +92,7 @@ impl Refinement {
         };
         let trace = match &r.trace {
             Some(rows) => {
-                let column = |f: fn(&ebm::TraceRow) -> f64| {
+                let column = |f: fn(&ebm::refine::TraceRow) -> f64| {
                     numpy::PyArray1::from_vec(py, rows.iter().map(f).collect::<Vec<f64>>())
                         .into_any()
                         .unbind()

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use ebm::{
-    Checkpoint, Objective, Optimizer, PathChoice, RefineConfig, SamplerOptions, TrainConfig,
-    TrainData,
-};
+use ebm::refine::SamplerOptions;
+use ebm::train::Checkpoint;
+use ebm::{Objective, Optimizer, PathChoice, RefineConfig, TrainConfig, TrainData};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
@@ -211,7 +210,7 @@ impl Trainer {
     ) -> PyResult<HashMap<String, Py<PyAny>>> {
         let stats = with_progress(py, progress, |report| {
             let mut trainer = self.held()?;
-            let mut on = |p: &ebm::TrainProgress<'_>| {
+            let mut on = |p: &ebm::train::TrainProgress<'_>| {
                 self.step.store(p.step, Ordering::SeqCst);
                 report(p.step, p.end, p.elapsed.as_secs_f64())
             };
@@ -221,7 +220,7 @@ impl Trainer {
         })?
         .map_err(busy)?
         .map_err(errors)?;
-        let column = |f: fn(&ebm::TrainStats) -> f64| {
+        let column = |f: fn(&ebm::train::TrainStats) -> f64| {
             numpy::PyArray1::from_vec(py, stats.iter().map(f).collect::<Vec<f64>>())
                 .into_any()
                 .unbind()

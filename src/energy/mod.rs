@@ -1,5 +1,5 @@
 //! The energy: a graph of ops from the observation x and the answer y to a scalar E(x, y)
-//! ([`Model`]), its op table ([`ops`]), the activations, a builder ([`GraphBuilder`]), and
+//! ([`Model`]), its op table (`ops`: [`Op`], [`Head`]), the activations, a builder ([`GraphBuilder`]), and
 //! the model file ([`file`]). What the kernels run of it is `crate::kernels::program`.
 
 mod activation;
@@ -14,3 +14,4 @@ pub use activation::{Activation, Output};
 pub use builder::GraphBuilder;
 pub use model::{node_tensor, Layer, Mlp, Model, ModelSpec, Node, Param, Term, X, Y};
 pub use ops::{Head, Op, OP_NAMES, TORCH_NAMES};
+pub use tensors::write_f32 as write_safetensors;

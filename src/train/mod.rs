@@ -23,6 +23,7 @@ pub mod toy;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+pub use crate::engine::WeightGrad;
 pub use checkpoint::Checkpoint;
 pub use config::{Objective, Optimizer, TrainConfig};
 

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use ebm::{Activation, Objective, Optimizer, Output, PathChoice, Shape};
+use ebm::refine::Shape;
+use ebm::{Activation, Objective, Optimizer, Output, PathChoice};
 
 #[derive(Parser)]
 #[command(
@@ -244,7 +245,7 @@ pub struct SamplerArgs {
     /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
     #[arg(
         long,
-        default_value_t = ebm::DEFAULT_SHRINK,
+        default_value_t = ebm::refine::DEFAULT_SHRINK,
         allow_negative_numbers = true,
         requires = "keep_if_lower"
     )]
@@ -253,8 +254,8 @@ pub struct SamplerArgs {
 
 impl SamplerArgs {
     /// These flags in the library's terms.
-    pub fn options(&self) -> ebm::SamplerOptions {
-        ebm::SamplerOptions {
+    pub fn options(&self) -> ebm::refine::SamplerOptions {
+        ebm::refine::SamplerOptions {
             prior_l2: self.prior_l2,
             clamp: self.clamp,
             clip_grad: self.clip_grad,

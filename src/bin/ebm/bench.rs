@@ -4,8 +4,9 @@
 
 use std::time::Instant;
 
+use ebm::refine::dispatch_budget;
 use ebm::rng::HostRng;
-use ebm::{dispatch_budget, Context, Engine, Error, PathChoice, RefineConfig, Result};
+use ebm::{Context, Engine, Error, PathChoice, RefineConfig, Result};
 
 use crate::args::BenchArgs;
 use crate::peak;

@@ -76,7 +76,7 @@ pub const NEGATIVES_FLAGS: &[(&str, &str)] = &[
 /// The flag that sets the library's `field`, if it has one.
 #[cfg(test)]
 fn flag_of(field: &str) -> Option<&'static str> {
-    ebm::setting_name(field, FLAGS)
+    ebm::refine::setting_name(field, FLAGS)
 }
 
 /// `text` with every setting name in it replaced by its flag, longest names first (so
@@ -84,7 +84,7 @@ fn flag_of(field: &str) -> Option<&'static str> {
 /// where no identifier character follows it.
 #[cfg(test)]
 fn in_flags(text: &str) -> String {
-    ebm::rename_settings(text, FLAGS)
+    ebm::refine::rename_settings(text, FLAGS)
 }
 
 /// Every setting's flag, `renamed` (a subcommand's own spellings) first.
@@ -126,12 +126,14 @@ impl InputFiles<'_> {
 pub fn describe(e: &Error, files: &InputFiles<'_>) -> String {
     let flags = flags_with(files.renamed);
     match e {
-        Error::Config { field, message } => ebm::describe_setting_error(field, message, &flags),
+        Error::Config { field, message } => {
+            ebm::refine::describe_setting_error(field, message, &flags)
+        }
         Error::Input { name, message } => {
             let name = files.describe(name).unwrap_or_else(|| name.clone());
-            format!("{name}: {}", ebm::rename_settings(message, &flags))
+            format!("{name}: {}", ebm::refine::rename_settings(message, &flags))
         }
-        other => ebm::rename_settings(&other.to_string(), &flags),
+        other => ebm::refine::rename_settings(&other.to_string(), &flags),
     }
 }
 

@@ -1,7 +1,8 @@
 //! `ebm info`: every adapter wgpu sees, the one chosen, its features and limits; with
 //! `--model`, the model's graph and the paths that run it there.
 
-use ebm::{Context, Engine, Model, Op, Result};
+use ebm::energy::Op;
+use ebm::{Context, Engine, Model, Result};
 
 use crate::args::InfoArgs;
 

@@ -7,10 +7,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use ebm::{
-    parse_stages, BestOf, Context, Engine, Error, Progress, RefineConfig, RefineOptions,
-    Refinement, Result, Sampler,
-};
+use ebm::refine::{parse_stages, RefineOptions};
+use ebm::{BestOf, Context, Engine, Error, Progress, RefineConfig, Refinement, Result, Sampler};
 
 use crate::args::RefineArgs;
 use crate::files::{check_not_input, check_output, check_writable};

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use ebm::{Error, Result, TraceRow};
+use ebm::refine::TraceRow;
+use ebm::{Error, Result};
 
 /// The file formats of a trace.
 #[derive(Debug, PartialEq)]

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use ebm::train::{Checkpoint, TrainProgress, TrainStats};
 use ebm::{
-    Checkpoint, Context, Engine, Error, Model, ModelSpec, Objective, Optimizer, Output, PathChoice,
-    RefineConfig, Result, TrainConfig, TrainData, TrainProgress, TrainStats, Trainer,
+    Context, Engine, Error, Model, ModelSpec, Objective, Optimizer, Output, PathChoice,
+    RefineConfig, Result, TrainConfig, TrainData, Trainer,
 };
 
 use crate::args::TrainArgs;
