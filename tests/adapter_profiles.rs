@@ -14,8 +14,9 @@ mod workloads;
 
 use ebm::testing::profiles::{self, AdapterProfile};
 use ebm::testing::{
-    choose, specialise, tile, workgroup_memory_bytes, Kernel, TileSizes, MAX_GROUPS,
-    RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA, TILE_THREADS, WORKGROUP_SIZE,
+    choose, specialise, tile, workgroup_memory_bytes, Compiled, Kernel, TileSizes, MAX_GROUPS,
+    MAX_REGS, MAX_UNITS, RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA, TILE_THREADS,
+    WORKGROUP_SIZE,
 };
 use ebm::{reference, Engine, KernelPath, Model, PathChoice, RefineConfig};
 
@@ -55,9 +56,10 @@ fn plans() -> Vec<Choice> {
         let info = profile.info();
         let limits = &profile.limits;
         for job in workloads::suite() {
-            let model = Model::random(&job.spec, 0).unwrap();
+            let model = job.model().unwrap();
             let what = format!("{} / {} at batch {}", profile.name, job.name, job.batch);
-            let path = choose(PathChoice::Auto, &model, job.batch, &info, limits)
+            let compiled = Compiled::new(&model).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let path = choose(PathChoice::Auto, &compiled, job.batch, &info, limits)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             let subgroups = tile::subgroup_lane_sums(profile.subgroups, profile.subgroup_min_size);
             let mut choice = Choice {
@@ -71,7 +73,8 @@ fn plans() -> Vec<Choice> {
             };
             match path {
                 KernelPath::Tile { chains } => {
-                    let k_tile = tile::k_tile(&model, chains, limits);
+                    let sizes = TileSizes::for_model(&model, chains, limits);
+                    let k_tile = sizes.k_tile;
                     let kernel = if subgroups {
                         Kernel::TileSubgroup
                     } else {
@@ -79,27 +82,25 @@ fn plans() -> Vec<Choice> {
                     };
                     let lanes = TILE_THREADS / (chains / 4);
                     let units = |n: usize| (n as u32).div_ceil(lanes);
-                    let hidden = &model.layers[..model.layers.len() - 1];
-                    let saved: u32 = hidden.iter().map(|l| units(l.n_out)).sum();
-                    let widest = tile::width(&model);
+                    // The energy's tensors (values, derivatives, deltas) a thread keeps.
+                    let regs = tile::registers(&model, chains);
+                    assert!(regs <= MAX_REGS as usize, "{what}: {regs} registers");
+                    let widest = model.widths().into_iter().max().unwrap() as u32;
+                    assert_eq!(sizes.chains, chains, "{what}");
+                    assert_eq!(sizes.width, widest, "{what}");
+                    assert_eq!(sizes.regs as usize, regs.max(1), "{what}");
+                    assert!(units(widest as usize) <= MAX_UNITS, "{what}");
                     for rule in [RULE_LANGEVIN, RULE_MALA, RULE_KEEP_IF_LOWER] {
                         let constants = [
-                            ("ACTIVATION", f64::from(model.activation.shader_id())),
-                            ("OUTPUT", f64::from(model.output.shader_id())),
                             ("WORKGROUP_SIZE", f64::from(TILE_THREADS)),
                             ("RULE", f64::from(rule)),
                         ];
-                        let sizes = TileSizes {
-                            chains,
-                            width: widest,
-                            k_tile,
-                        };
-                        let module = specialise(kernel, &sizes, &constants)
+                        let module = specialise(kernel, &model, chains, limits, &constants)
                             .unwrap_or_else(|e| panic!("{what}: {e}"));
                         // The registers the plan fills are within the kernel's arrays.
                         assert!(
-                            saved <= array_len(&module, "saved"),
-                            "{what}: saved {saved}"
+                            regs as u32 <= array_len(&module, "regs"),
+                            "{what}: {regs} registers"
                         );
                         assert!(
                             units(widest as usize) <= array_len(&module, "acc"),
@@ -200,7 +201,7 @@ fn profile_configurations_that_fit_here_run_against_the_reference() {
             continue;
         };
         let key = (
-            format!("{:?}", c.model.layers.len()),
+            format!("{:?}", c.model.widths()),
             c.path,
             c.k_tile,
             c.subgroups,

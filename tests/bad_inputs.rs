@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use common::{ctx, data, model};
-use ebm::{write_safetensors, Activation, Engine, Model, Output, RefineConfig};
+use ebm::energy::write_safetensors;
+use ebm::{Activation, Engine, Model, Output, RefineConfig};
 
 use cli_support::{assert_has, npy, refine_exits, refine_fails, refine_output, Dir};
 

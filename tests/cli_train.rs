@@ -12,7 +12,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{data, model};
-use ebm::{Activation, Checkpoint, Model, Output as Head};
+use ebm::train::Checkpoint;
+use ebm::{Activation, Model, Output as OutputFn};
 use safetensors::SafeTensors;
 
 /// The command line's .npy reader and writer (only the writer is used here).
@@ -121,13 +122,9 @@ fn assert_same_file(a: &Path, b: &Path) {
     );
 }
 
+/// Every parameter of a model file (each layer's weight, then its bias).
 fn weights(path: &Path) -> Vec<f32> {
-    Model::load(path)
-        .unwrap()
-        .layers
-        .iter()
-        .flat_map(|l| l.weight.iter().chain(&l.bias).copied())
-        .collect()
+    Model::load(path).unwrap().flat_params()
 }
 
 #[test]
@@ -150,9 +147,10 @@ fn a_run_writes_a_model_that_eval_reads_and_prints_one_line() {
     );
     let trained = Model::load(job.path("m.safetensors")).unwrap();
     assert_eq!((trained.x_dim, trained.y_dim), (3, 2));
-    assert_eq!(trained.activation, Activation::Silu);
-    assert_eq!(trained.layers.len(), 2);
-    assert_eq!((trained.layers[0].n_in, trained.layers[0].n_out), (5, 8));
+    let mlp = trained.as_mlp().expect("an MLP");
+    assert_eq!(mlp.activation, Activation::Silu);
+    assert_eq!(mlp.layers.len(), 2);
+    assert_eq!((mlp.layers[0].n_in, mlp.layers[0].n_out), (5, 8));
     // Training moved the weights away from --hidden's start (Model::random at --seed 0).
     let start = Model::random(
         &ebm::ModelSpec {
@@ -161,13 +159,14 @@ fn a_run_writes_a_model_that_eval_reads_and_prints_one_line() {
             hidden: vec![8],
             outputs: 1,
             activation: Activation::Silu,
-            output: Head::Identity,
+            output: OutputFn::Identity,
         },
         0,
     )
     .unwrap();
-    assert_eq!(trained.layers[0].weight.len(), start.layers[0].weight.len());
-    assert_ne!(trained.layers[0].weight, start.layers[0].weight);
+    let start = start.as_mlp().unwrap();
+    assert_eq!(mlp.layers[0].weight.len(), start.layers[0].weight.len());
+    assert_ne!(mlp.layers[0].weight, start.layers[0].weight);
     assert!(!job.path("m.safetensors.ckpt.safetensors").exists());
 
     let eval = Command::new(env!("CARGO_BIN_EXE_ebm"))
@@ -191,7 +190,7 @@ fn a_run_writes_a_model_that_eval_reads_and_prints_one_line() {
         .any(|(n, s, _)| n == "energy" && s == &[ROWS]));
 
     // --init: from a model file; --quiet: nothing on stderr; NCE and SGD run too.
-    let init = model(3, 2, &[6], Activation::Tanh, Head::Softplus, 4);
+    let init = model(3, 2, &[6], Activation::Tanh, OutputFn::Softplus, 4);
     init.save(job.path("init.safetensors")).unwrap();
     let output = job.train(&[
         "--data",
@@ -216,8 +215,9 @@ fn a_run_writes_a_model_that_eval_reads_and_prints_one_line() {
     ]);
     assert_eq!(assert_ok(&output), "", "--quiet printed something");
     let trained = Model::load(job.path("n.safetensors")).unwrap();
-    assert_eq!(trained.output, Head::Softplus);
-    assert_ne!(trained.layers, init.layers, "nce training moved nothing");
+    assert_eq!(trained.as_mlp().expect("an MLP").output, OutputFn::Softplus);
+    assert_eq!(trained.widths(), init.widths());
+    assert_ne!(trained.params, init.params, "nce training moved nothing");
 }
 
 #[test]
@@ -300,8 +300,8 @@ fn a_resumed_run_ends_with_the_uninterrupted_runs_model() {
     let checkpoint = Checkpoint::load(&ckpt).unwrap();
     assert_eq!(checkpoint.step, 4);
     assert_eq!(
-        checkpoint.model.layers,
-        Model::load(job.path("part")).unwrap().layers
+        checkpoint.model.params,
+        Model::load(job.path("part")).unwrap().params
     );
     // --steps is the count to reach: 4 more, with the same flags but the model's.
     let output = run(&[
@@ -472,8 +472,8 @@ fn ctrl_c_writes_the_model_and_a_checkpoint_and_exits_130() {
         "{text}"
     );
     assert_eq!(
-        Model::load(job.path("m.safetensors")).unwrap().layers,
-        checkpoint.model.layers
+        Model::load(job.path("m.safetensors")).unwrap().params,
+        checkpoint.model.params
     );
     let log = std::fs::read_to_string(job.path("log.csv")).unwrap();
     assert_eq!(
@@ -580,10 +580,10 @@ fn bad_data_files_exit_2_naming_the_flag_and_file() {
     );
 
     // Against a model file: its y_dim and x_dim.
-    model(3, 2, &[4], Activation::Silu, Head::Identity, 1)
+    model(3, 2, &[4], Activation::Silu, OutputFn::Identity, 1)
         .save(job.path("cond.safetensors"))
         .unwrap();
-    model(0, 3, &[4], Activation::Silu, Head::Identity, 1)
+    model(0, 3, &[4], Activation::Silu, OutputFn::Identity, 1)
         .save(job.path("uncond.safetensors"))
         .unwrap();
     let cond = ["--init", "cond.safetensors"];
@@ -664,7 +664,7 @@ fn bad_data_files_exit_2_naming_the_flag_and_file() {
         &["error: invalid option --out: cond.safetensors is also an input"],
     );
     // The checkpoint path of --out y would be y.ckpt.safetensors: make that an input.
-    model(3, 2, &[4], Activation::Silu, Head::Identity, 1)
+    model(3, 2, &[4], Activation::Silu, OutputFn::Identity, 1)
         .save(job.path("y.ckpt.safetensors"))
         .unwrap();
     let a = args(&[

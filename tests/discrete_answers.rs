@@ -7,9 +7,9 @@ mod common;
 
 use common::{assert_close, check_options_on, ctx, model};
 
+use ebm::refine::{round_to_vertices, Shape, VertexPenalty};
 use ebm::{
-    reference, round_to_vertices, Activation, Engine, Error, Layer, Model, Output, PathChoice,
-    RefineConfig, Sampler, Shape, VertexPenalty,
+    reference, Activation, Engine, Error, Layer, Model, Output, PathChoice, RefineConfig, Sampler,
 };
 
 fn penalty(start: f32, end: f32) -> VertexPenalty {
@@ -65,12 +65,19 @@ fn latin_square() -> Model {
             }
         }
     }
-    Model::mlp(0, 27, vec![Layer {
+    Model::mlp(
+        0,
+        27,
+        vec![Layer {
             n_in: 27,
             n_out: 18,
             weight,
             bias: vec![-1.0; 18],
-        }], Activation::Relu, Output::Square).unwrap()
+        }],
+        Activation::Relu,
+        Output::Square,
+    )
+    .unwrap()
 }
 
 /// From near the centre, annealed Langevin alone stays near the centre (its energy is 0

@@ -6,9 +6,10 @@ mod common;
 
 use common::{assert_close, check_options_on, check_refine_on, ctx, data, paths};
 use ebm::energy::samples;
+use ebm::refine::{Exchange, Ladder};
 use ebm::{
-    reference, Activation, Engine, Exchange, GraphBuilder, Head, KernelPath, Ladder, Model, PathChoice,
-    RefineConfig, Sampler, StopRule,
+    reference, Activation, Engine, GraphBuilder, Head, KernelPath, Model, PathChoice, RefineConfig,
+    Sampler, StopRule,
 };
 
 fn langevin(steps: u32) -> RefineConfig {
@@ -310,7 +311,11 @@ fn weight_gradients_of_graphs_match_the_reference() {
 fn a_graph_too_large_for_a_tile_is_refused_by_name() {
     let m = samples::pre_norm_residual(4, 4, 512, 3);
     let ctx = ctx();
-    match Engine::with_path(&ctx, &m, PathChoice::Exactly(KernelPath::Tile { chains: 32 })) {
+    match Engine::with_path(
+        &ctx,
+        &m,
+        PathChoice::Exactly(KernelPath::Tile { chains: 32 }),
+    ) {
         Ok(_) => panic!("a 512-wide residual net ran at 32 chains per workgroup"),
         Err(e) => {
             let text = e.to_string();

@@ -4,10 +4,8 @@
 mod common;
 
 use common::{assert_close, check_refine_on, ctx, data, model, paths};
-use ebm::{
-    parse_stages, reference, Activation, Engine, KernelPath, Output, PathChoice, RefineConfig,
-    Schedule, Shape,
-};
+use ebm::refine::{parse_stages, Shape};
+use ebm::{reference, Activation, Engine, KernelPath, Output, PathChoice, RefineConfig, Schedule};
 
 fn langevin() -> RefineConfig {
     RefineConfig {

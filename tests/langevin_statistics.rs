@@ -73,7 +73,10 @@ fn mala_samples_the_quadratic_prior_without_discretisation_bias() {
 /// E(y) = (softplus(2y) + softplus(-3y) - 2.5)^2: wells near y = -0.8 and y = 1.2 of
 /// different widths, a barrier of about 1.33 at y = 0.156.
 fn double_well() -> Model {
-    Model::mlp(0, 1, vec![
+    Model::mlp(
+        0,
+        1,
+        vec![
             Layer {
                 n_in: 1,
                 n_out: 2,
@@ -86,7 +89,11 @@ fn double_well() -> Model {
                 weight: vec![1.0, 1.0],
                 bias: vec![-2.5],
             },
-        ], Activation::Softplus, Output::Square).unwrap()
+        ],
+        Activation::Softplus,
+        Output::Square,
+    )
+    .unwrap()
 }
 
 /// Every chain starts in the right-hand well; after MALA the share in the left-hand well

@@ -5,9 +5,10 @@
 mod common;
 
 use common::{ctx, data, model};
+use ebm::refine::{Shape, Stage};
 use ebm::{
     Activation, Engine, Error, KernelPath, Output, PathChoice, RefineConfig, Sampler, Schedule,
-    Shape, Stage, StopRule,
+    StopRule,
 };
 
 /// Settings that are each refused, with the setting the error must name.

@@ -6,9 +6,10 @@
 mod common;
 
 use common::{assert_close, ctx, data, model};
+use ebm::refine::{Exchange, Ladder};
 use ebm::{
-    reference, Activation, Engine, Error, Exchange, Ladder, Layer, Model, Output, PathChoice,
-    RefineConfig, Sampler, StopRule,
+    reference, Activation, Engine, Error, Layer, Model, Output, PathChoice, RefineConfig, Sampler,
+    StopRule,
 };
 
 /// Groups of `r` replicas: x repeated within a group, y0 random, and (with `fix`) the same
@@ -151,7 +152,10 @@ fn exchange_does_not_depend_on_chunks_or_dispatches() {
 /// U(y) = 4 (relu(y) + relu(-2 y) - 1)^2 + y^2 / 2: wells at y = 1 and y = -1/2 (the
 /// left one deeper and narrower), a barrier of height 4 at 0.
 fn double_well() -> Model {
-    Model::mlp(0, 1, vec![
+    Model::mlp(
+        0,
+        1,
+        vec![
             Layer {
                 n_in: 1,
                 n_out: 2,
@@ -164,7 +168,11 @@ fn double_well() -> Model {
                 weight: vec![2.0, 2.0],
                 bias: vec![-2.0],
             },
-        ], Activation::Relu, Output::Square).unwrap()
+        ],
+        Activation::Relu,
+        Output::Square,
+    )
+    .unwrap()
 }
 
 const PRIOR: f64 = 1.0;

@@ -9,8 +9,8 @@
 mod common;
 
 use ebm::testing::{
-    check_workgroup_memory, prelude_and, samples, specialise, tile, workgroup_memory_bytes,
-    Access, Kernel, BINDINGS, OPTIMIZER_BINDINGS, RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA,
+    check_workgroup_memory, prelude_and, samples, specialise, tile, workgroup_memory_bytes, Access,
+    Kernel, BINDINGS, OPTIMIZER_BINDINGS, RULE_KEEP_IF_LOWER, RULE_LANGEVIN, RULE_MALA,
     SHADER_FILES, TRAIN_BINDINGS,
 };
 use ebm::{Activation, GraphBuilder, Head, Model, Output};
@@ -103,9 +103,10 @@ fn declared_bindings(module: &naga::Module) -> Vec<((u32, u32), String, Access)>
 }
 
 /// The tables the host builds layouts and bind groups from are what the shaders declare,
-/// binding for binding: the MLP's (group 0) is bindings.wgsl, the training table (group 1)
-/// train_bindings.wgsl, the optimiser's (its group 0) optimizer.wgsl; every kernel binds
-/// only through the tables of its pipeline layout (`Kernel::binding_tables`).
+/// binding for binding: the chains' (group 0) and the energy's (group 1) are
+/// bindings.wgsl, the training table (group 2) train_bindings.wgsl, the optimiser's (its
+/// group 0) optimizer.wgsl; every kernel binds only through the tables of its pipeline
+/// layout (`Kernel::binding_tables`).
 #[test]
 fn the_binding_tables_are_what_the_shaders_declare() {
     let entries = |group: usize, table: &[ebm::testing::Binding]| -> Vec<_> {
@@ -121,9 +122,19 @@ fn the_binding_tables_are_what_the_shaders_declare() {
             })
             .collect::<Vec<_>>()
     };
+    // The energy's table, as the kernels of a refinement lay it out (group 1).
+    let [chains, energy] = Kernel::Eval.binding_tables() else {
+        panic!("the eval kernel binds the chains' and the energy's tables")
+    };
+    assert_eq!(*chains, &BINDINGS[..]);
+    assert_eq!(
+        Kernel::Backprop.binding_tables(),
+        [chains, energy, &TRAIN_BINDINGS[..]]
+    );
     for (file, group, table) in [
         ("bindings.wgsl", 0, &BINDINGS[..]),
-        ("train_bindings.wgsl", 1, &TRAIN_BINDINGS[..]),
+        ("bindings.wgsl", 1, energy),
+        ("train_bindings.wgsl", 2, &TRAIN_BINDINGS[..]),
         ("optimizer.wgsl", 0, &OPTIMIZER_BINDINGS[..]),
     ] {
         let source = prelude_and(file).unwrap();
@@ -245,7 +256,9 @@ fn every_kernel_translates_to_every_backend() {
     let models: Vec<&Model> = energies.iter().map(|(_, m)| m).collect();
     for head in Head::ALL {
         assert!(
-            models.iter().any(|m| m.energy.iter().any(|t| t.head == head)),
+            models
+                .iter()
+                .any(|m| m.energy.iter().any(|t| t.head == head)),
             "no energy uses the head {head}"
         );
     }
@@ -254,7 +267,7 @@ fn every_kernel_translates_to_every_backend() {
             models.iter().any(|m| m
                 .nodes
                 .iter()
-                .any(|n| n.op == ebm::Op::Activation(act))),
+                .any(|n| n.op == ebm::energy::Op::Activation(act))),
             "no energy uses the activation {}",
             act.name()
         );
@@ -342,4 +355,49 @@ fn workgroup_memory_is_checked_against_the_adapter() {
     );
     small.max_compute_workgroup_storage_size = 1200;
     check_workgroup_memory("tile", &module, &small).unwrap();
+}
+
+/// Every kernel, for every energy and accept rule, uses at most WebGPU's default of storage
+/// buffers per shader stage (`wgpu::Limits::default()`: 8), all bind groups counted; the
+/// engine's layouts bind only what a kernel uses (naga's analysis, as here).
+#[test]
+fn every_kernel_binds_within_webgpus_default_storage_buffers() {
+    let most = wgpu::Limits::default().max_storage_buffers_per_shader_stage;
+    let limits = common::ctx().limits();
+    for kernel in Kernel::ALL {
+        for (name, model) in energies() {
+            for rule in [RULE_LANGEVIN, RULE_MALA, RULE_KEEP_IF_LOWER] {
+                let what = format!("{kernel:?} for {name}, rule {rule}");
+                let constants = [("WORKGROUP_SIZE", 64.0), ("RULE", f64::from(rule))];
+                let module = specialise(kernel, &model, 16, &limits, &constants)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                let info = naga::valid::Validator::new(
+                    naga::valid::ValidationFlags::all(),
+                    naga::valid::Capabilities::all(),
+                )
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+                let entry = module
+                    .entry_points
+                    .iter()
+                    .position(|e| e.name == kernel.entry_point())
+                    .unwrap_or_else(|| panic!("{what}: no entry point"));
+                let uses = info.get_entry_point(entry);
+                let storage: Vec<String> = module
+                    .global_variables
+                    .iter()
+                    .filter(|(h, g)| {
+                        matches!(g.space, naga::AddressSpace::Storage { .. })
+                            && !uses[*h].is_empty()
+                    })
+                    .map(|(_, g)| g.name.clone().unwrap_or_default())
+                    .collect();
+                assert!(
+                    storage.len() as u32 <= most,
+                    "{what} uses {} storage buffers, more than WebGPU's {most}: {storage:?}",
+                    storage.len()
+                );
+            }
+        }
+    }
 }

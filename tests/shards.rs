@@ -7,9 +7,10 @@
 mod common;
 
 use common::{assert_close, ctx, data, model, paths};
+use ebm::refine::{Exchange, Ladder};
 use ebm::{
-    reference, Activation, Engine, Error, Exchange, Ladder, Output, PathChoice, RefineConfig,
-    Refinement, Sampler, TrainConfig,
+    reference, Activation, Engine, Error, Output, PathChoice, RefineConfig, Refinement, Sampler,
+    TrainConfig,
 };
 
 /// Chains in groups of 3 (one x per group, for replica exchange), 8 groups.
@@ -95,7 +96,7 @@ fn assert_gathered(whole: &Refinement, shards: &[Refinement], what: &str) {
     assert_eq!(whole.warmup_accepted, cat(|s| s.warmup_accepted.clone()));
     if let Some(x) = &whole.exchange {
         let parts: Vec<_> = shards.iter().map(|s| s.exchange.clone().unwrap()).collect();
-        let cat_x = |f: fn(&ebm::ExchangeReport) -> &Vec<u32>| {
+        let cat_x = |f: fn(&ebm::refine::ExchangeReport) -> &Vec<u32>| {
             parts
                 .iter()
                 .flat_map(|p| f(p).clone())

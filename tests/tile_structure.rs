@@ -9,7 +9,7 @@ use ebm::{Activation, Model, Output};
 
 /// The structural half of the tile kernel's cost model: a step (the energy's forward and
 /// backward passes, the update, an accept rule's settling) reads no device memory but the
-/// weights and its step's (eta, noise scale), and writes none. x and y are read once per
+/// weights and its step's row of the schedule (eta, noise scale), and writes none. x and y are read once per
 /// dispatch (load_state, energy_pre) and y written once (store_state), outside the loop.
 /// Held for an MLP and for a FiLM graph, whose x-only scale and shift (energy_pre) must not
 /// be recomputed, nor x read, inside the loop.
@@ -46,12 +46,23 @@ fn check_tile_structure(model: &Model, limits: &wgpu::Limits, rule: u32, what: &
             .map(|(_, f)| f)
             .unwrap_or_else(|| panic!("{what}: tile.wgsl has no fn {name}"))
     };
-    let storage: Vec<String> = module
+    let mut storage: Vec<String> = module
         .global_variables
         .iter()
         .filter(|(_, v)| matches!(v.space, naga::AddressSpace::Storage { .. }))
         .map(|(_, v)| v.name.clone().unwrap())
         .collect();
+    // The schedule is the first rows of `controls` (the fixed flags follow), read through
+    // schedule_row alone, which globals_used counts as a read of `schedule`.
+    let mut row = Default::default();
+    globals_used(&module, function(SCHEDULE_ROW), &mut row);
+    row.retain(|g| storage.contains(g));
+    assert_eq!(
+        row,
+        ["controls".to_string()].into(),
+        "{what}: {SCHEDULE_ROW}"
+    );
+    storage.push("schedule".into());
     let device_used = |f: &naga::Function| -> Vec<String> {
         let mut used = Default::default();
         globals_used(&module, f, &mut used);
@@ -67,6 +78,9 @@ fn check_tile_structure(model: &Model, limits: &wgpu::Limits, rule: u32, what: &
         let device = device_used(function(step_part));
         assert!(step_only(&device), "{what}: {step_part} touches {device:?}");
     }
+    // ... and what they do read.
+    assert!(device_used(function("energy_forward")).contains(&"weights".to_string()));
+    assert!(device_used(function("update")).contains(&"schedule".to_string()));
     // Every function the step loop calls, whatever its name. begin4 alone may write the
     // per-step trace record (an option: the energy and gradient norm of each chain).
     let entry = &module.entry_points[0].function;
@@ -162,7 +176,12 @@ fn calls(block: &naga::Block, found: &mut Vec<naga::Handle<naga::Function>>) {
     }
 }
 
-/// Global variables a function uses, directly or through the functions it calls.
+/// The function through which the kernels read a row of the step table (eta, the noise
+/// scale, the prior) from `controls`.
+const SCHEDULE_ROW: &str = "schedule_row";
+
+/// Global variables a function uses, directly or through the functions it calls; a call of
+/// schedule_row counts as a use of `schedule` (the step table), not of `controls`.
 fn globals_used(
     module: &naga::Module,
     function: &naga::Function,
@@ -176,6 +195,11 @@ fn globals_used(
     let mut found = Vec::new();
     calls(&function.body, &mut found);
     for f in found {
-        globals_used(module, &module.functions[f], out);
+        let callee = &module.functions[f];
+        if callee.name.as_deref() == Some(SCHEDULE_ROW) {
+            out.insert("schedule".into());
+        } else {
+            globals_used(module, callee, out);
+        }
     }
 }

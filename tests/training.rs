@@ -8,9 +8,10 @@ mod common;
 
 use common::{assert_close, ctx, data, model};
 use ebm::reference::{train_step, TrainState};
+use ebm::train::Checkpoint;
 use ebm::{
-    Activation, Checkpoint, Engine, Error, Model, Objective, Optimizer, Output, RefineConfig,
-    TrainConfig, TrainData, Trainer,
+    Activation, Engine, Error, Model, Objective, Optimizer, Output, RefineConfig, TrainConfig,
+    TrainData, Trainer,
 };
 
 fn params(m: &Model) -> Vec<f32> {

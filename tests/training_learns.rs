@@ -1,5 +1,5 @@
 //! Training learns what it is shown, on lavapipe, at a fixed budget: on 2-D distributions
-//! whose density is known (`ebm::toy`), the learned density exp(-E)/Z, normalised by
+//! whose density is known (`ebm::train::toy`), the learned density exp(-E)/Z, normalised by
 //! quadrature on a grid, is close to the true one, and samples of the trained model match
 //! held-out data; on y = ±sqrt(x) + noise, the trained energy's refinement finds both
 //! answers of each x in proportion, which a mean-squared-error regressor cannot.
@@ -10,7 +10,7 @@
 mod common;
 
 use common::ctx;
-use ebm::toy::{self, Grid, Toy};
+use ebm::train::toy::{self, Grid, Toy};
 use ebm::{
     Activation, Engine, Model, ModelSpec, Objective, Output, RefineConfig, Sampler, TrainConfig,
     TrainData, Trainer,

@@ -27,7 +27,11 @@ fn check(engine: &Engine, what: &str, model: &Model, n: usize, seed: u64) {
     let want: Vec<f64> = grads.iter().flatten().copied().collect();
     assert_close(&format!("{what}: dE/dtheta"), &flat, &want);
     assert_eq!(got.params.len(), model.params.len(), "{what}: parameters");
-    assert_eq!(grads.len(), model.params.len(), "{what}: reference parameters");
+    assert_eq!(
+        grads.len(),
+        model.params.len(),
+        "{what}: reference parameters"
+    );
     for ((p, g), param) in got.params.iter().zip(&grads).zip(&model.params) {
         assert_eq!(p.name, param.name, "{what}");
         assert_eq!(p.shape, param.shape, "{what}: {}", p.name);
@@ -81,7 +85,7 @@ fn chunked_batches_give_the_same_gradient() {
     let a = whole.weight_grad(&x, &y, &w).unwrap();
     let b = chunked.weight_grad(&x, &y, &w).unwrap();
     assert_eq!(a.energy, b.energy);
-    let flat = |g: &ebm::WeightGrad| -> Vec<f64> {
+    let flat = |g: &ebm::train::WeightGrad| -> Vec<f64> {
         g.params
             .iter()
             .flat_map(|p| p.data.iter().map(|&v| f64::from(v)))

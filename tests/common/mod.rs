@@ -61,9 +61,9 @@ pub fn last_linear(m: &mut Model) -> Vec<&mut ebm::energy::Param> {
         .nodes
         .iter()
         .rev()
-        .find(|n| matches!(n.op, ebm::Op::Linear { .. }))
+        .find(|n| matches!(n.op, ebm::energy::Op::Linear { .. }))
         .expect("a linear node");
-    let ebm::Op::Linear { weight, bias } = node.op else {
+    let ebm::energy::Op::Linear { weight, bias } = node.op else {
         unreachable!()
     };
     let wanted: Vec<usize> = std::iter::once(weight).chain(bias).collect();
@@ -184,8 +184,9 @@ pub fn check_options_on(
         (Some(rows), true) => {
             let expected = ebm::reference::summarise(&want.trace);
             assert_eq!(rows.len(), expected.len(), "{what}: trace rows");
-            let flat =
-                |r: &ebm::TraceRow| [r.min_energy, r.mean_energy, r.max_energy, r.mean_grad_norm];
+            let flat = |r: &ebm::refine::TraceRow| {
+                [r.min_energy, r.mean_energy, r.max_energy, r.mean_grad_norm]
+            };
             let got: Vec<f32> = rows
                 .iter()
                 .flat_map(|r| flat(r).map(|v| v as f32))
