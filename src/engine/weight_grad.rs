@@ -3,6 +3,7 @@
 //! order so that the result does not depend on the chunking or on scheduling. Training's
 //! objectives are built from it: each is a choice of the per-chain weights w_c.
 
+use super::workspace::ChainBuffers;
 use super::Engine;
 use crate::energy::tensors::check_finite;
 use crate::energy::Param;
@@ -246,25 +247,15 @@ impl Engine {
     /// Group 0 over the weight-gradient buffers, of the bindings `used` names (backprop
     /// and weight_grad read only params, x, y, the chain states and scratch).
     fn chains_of(&self, b: &Buffers, used: Used) -> wgpu::BindGroup {
-        let layout = self.layouts.get(&self.ctx, &BINDINGS, used);
-        bind_group(
-            self.ctx.device(),
-            "ebm weight gradients",
-            &layout,
-            &BINDINGS,
-            used,
-            |binding| match binding.name {
-                "params" => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &b.params,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-                }),
-                "xs" => b.x.as_entire_binding(),
-                "ys" => b.y.as_entire_binding(),
-                "chain_state" => b.chain_state.as_entire_binding(),
-                "scratch" => b.scratch.as_entire_binding(),
-                other => unreachable!("weight gradients bind {other}"),
-            },
-        )
+        let chains = ChainBuffers {
+            params: &b.params,
+            x: &b.x,
+            y: &b.y,
+            controls: None,
+            chain_state: &b.chain_state,
+            trace: None,
+            scratch: &b.scratch,
+        };
+        self.chains_group_of("ebm weight gradients", &chains, used)
     }
 }

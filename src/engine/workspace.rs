@@ -224,29 +224,67 @@ impl Engine {
 
     /// Group 0 over the buffers `b` for a kernel that uses `used` of its bindings.
     pub(super) fn chains_group_over(&self, b: &Buffers, used: Used) -> wgpu::BindGroup {
+        let chains = ChainBuffers {
+            params: &b.params,
+            x: &b.x,
+            y: &b.y,
+            controls: Some(&b.controls),
+            chain_state: &b.chain_state,
+            trace: Some(&b.trace),
+            scratch: &b.scratch,
+        };
+        self.chains_group_of("ebm chains", &chains, used)
+    }
+
+    /// Group 0 over `b`, of the bindings `used` names (each of which `b` must hold).
+    pub(super) fn chains_group_of(
+        &self,
+        label: &str,
+        b: &ChainBuffers<'_>,
+        used: Used,
+    ) -> wgpu::BindGroup {
         let layout = self.layouts.get(&self.ctx, &BINDINGS, used);
+        let missing = |name: &str| -> ! { unreachable!("{label} binds {name}, which it has not") };
         bind_group(
             self.ctx.device(),
-            "ebm chains",
+            label,
             &layout,
             &BINDINGS,
             used,
             |binding| match binding.name {
                 "params" => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &b.params,
+                    buffer: b.params,
                     offset: 0,
                     size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
                 }),
                 "xs" => b.x.as_entire_binding(),
                 "ys" => b.y.as_entire_binding(),
-                "controls" => b.controls.as_entire_binding(),
+                "controls" => b
+                    .controls
+                    .unwrap_or_else(|| missing("controls"))
+                    .as_entire_binding(),
                 "chain_state" => b.chain_state.as_entire_binding(),
-                "trace" => b.trace.as_entire_binding(),
+                "trace" => b
+                    .trace
+                    .unwrap_or_else(|| missing("trace"))
+                    .as_entire_binding(),
                 "scratch" => b.scratch.as_entire_binding(),
                 other => unreachable!("binding {other} of group 0"),
             },
         )
     }
+}
+
+/// The buffers of group 0 (bindings.wgsl's chain bindings); a caller whose kernels use no
+/// controls or trace (the weight gradients) has none.
+pub(super) struct ChainBuffers<'a> {
+    pub params: &'a wgpu::Buffer,
+    pub x: &'a wgpu::Buffer,
+    pub y: &'a wgpu::Buffer,
+    pub controls: Option<&'a wgpu::Buffer>,
+    pub chain_state: &'a wgpu::Buffer,
+    pub trace: Option<&'a wgpu::Buffer>,
+    pub scratch: &'a wgpu::Buffer,
 }
 
 /// Chains one workgroup of `path` holds (the most chains a dispatch's grid row covers).
