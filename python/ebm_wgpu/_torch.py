@@ -116,8 +116,11 @@ def op_table() -> dict[str, tuple[str, ...]]:
     return _TABLE
 
 
-def _table_from_source() -> dict[str, tuple[str, ...]]:
-    source = Path(__file__).resolve().parents[2] / "src" / "energy" / "ops.rs"
+def _table_from_source(source: Path | None = None) -> dict[str, tuple[str, ...]]:
+    """The op table as ``src/energy/ops.rs`` writes it (by default the repository's this
+    file sits in)."""
+    if source is None:
+        source = Path(__file__).resolve().parents[2] / "src" / "energy" / "ops.rs"
     try:
         text = source.read_text()
     except OSError as e:
