@@ -283,10 +283,21 @@ impl Context {
         let validation = pollster::block_on(scope.pop());
         let memory = pollster::block_on(oom.pop());
         self.check_alive()?;
-        let value = result?;
         let caught = validation
             .map(|e| e.to_string())
             .or(memory.map(|e| e.to_string()));
+        let value = match (result, &caught) {
+            // A submission that failed validation fails the wait on it ("a submission
+            // index that has not been returned by a successful submission"): the scope's
+            // error is the cause, and the one worth reporting.
+            (Err(Error::Gpu { .. }), Some(message)) => {
+                return Err(Error::Gpu {
+                    stage,
+                    message: message.clone(),
+                })
+            }
+            (result, _) => result?,
+        };
         match caught.or_else(|| self.take_uncaptured()) {
             Some(message) => Err(Error::Gpu { stage, message }),
             None => Ok(value),
