@@ -183,6 +183,22 @@ fn settings_errors_name_the_field_not_a_flag() {
         &engine.set_max_chunk(0).unwrap_err(),
         "Engine::set_max_chunk",
     );
+    // A step table (16 bytes a step) larger than the device binds at once is refused
+    // before any work, not left to a validation error of the driver.
+    let limits = ctx().limits();
+    let binding = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    let long = RefineConfig {
+        steps: u32::try_from(binding / 16 + 1).unwrap(),
+        ..Default::default()
+    };
+    let err = engine.refine(&x, &y, &long).unwrap_err();
+    assert_speaks_rust(&err, "RefineConfig::steps");
+    assert!(
+        err.to_string().contains("refine in parts of at most"),
+        "{err}"
+    );
 }
 
 #[test]

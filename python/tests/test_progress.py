@@ -166,7 +166,7 @@ e = ebm.Engine(ebm.Model.random(2, 3, [16], seed=1))
 threading.Timer(0.3, _thread.interrupt_main).start()
 t0 = time.time()
 try:
-    e.refine(x, y, steps=10**7, step_size=0.001, temperature=0.01, seed=1)
+    e.refine(x, y, steps=10**6, step_size=0.001, temperature=0.01, seed=1)
     print("refine returned")
 except KeyboardInterrupt:
     print("refine interrupted", time.time() - t0)

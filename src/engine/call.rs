@@ -165,6 +165,24 @@ impl Engine {
             }
             chunk = chunk.min(fits as usize);
         }
+        // The step table and a chunk's fixed coordinates share one binding (`controls`).
+        if let Job::Refine { table, .. } = job {
+            let binding = binding_limit(&limits);
+            let table_bytes = 16 * table.len() as u64;
+            let per_chain = 4 * self.model.y_dim as u64;
+            let fits = binding.saturating_sub(table_bytes) / per_chain;
+            if fits == 0 {
+                let most = binding.saturating_sub(per_chain) / 16 - 1;
+                return Err(Error::config(
+                    "RefineConfig::steps",
+                    format!(
+                        "{} steps need a step table of {table_bytes} bytes (16 per step), more than the device binds at once ({binding} bytes): refine in parts of at most {most} steps",
+                        job.steps()
+                    ),
+                ));
+            }
+            chunk = chunk.min(fits as usize);
+        }
         // Replica exchange swaps within groups: a chunk holds whole groups.
         if let Some(x) = job.exchange() {
             let r = x.replicas as usize;
