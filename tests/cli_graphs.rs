@@ -66,6 +66,17 @@ impl Job {
     }
 }
 
+impl Job {
+    /// `ebm eval` of model file `model` on this folder's x and y: (energy, dE/dy).
+    fn eval(&self, model: &str) -> (Vec<f32>, Vec<f32>) {
+        self.ebm(&[
+            "eval", "--model", model, "--x", "x.npy", "--y", "y.npy", "--out", "e.st",
+        ]);
+        let out = self.path("e.st");
+        (tensor(&out, "energy"), tensor(&out, "grad"))
+    }
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -109,24 +120,10 @@ fn eval_and_refine_on_every_path_match_the_reference() {
     let job = Job::new();
     let (x, y) = (job.x(), job.y());
 
-    job.ebm(&[
-        "eval",
-        "--model",
-        "m.safetensors",
-        "--x",
-        "x.npy",
-        "--y",
-        "y.npy",
-        "--out",
-        "e.st",
-    ]);
+    let (got_energy, got_grad) = job.eval("m.safetensors");
     let (energy, grad) = reference::eval(&job.model, &x, &y);
-    assert_close(
-        "eval: energy",
-        &tensor(&job.path("e.st"), "energy"),
-        &energy,
-    );
-    assert_close("eval: grad", &tensor(&job.path("e.st"), "grad"), &grad);
+    assert_close("eval: energy", &got_energy, &energy);
+    assert_close("eval: grad", &got_grad, &grad);
 
     let cfg = RefineConfig {
         steps: 6,
@@ -208,23 +205,9 @@ fn train_from_a_graph_writes_the_same_graph_with_every_parameter_trained() {
         assert!(a.data != b.data, "{} was not trained", a.name);
     }
     // The file is one every command reads.
-    job.ebm(&[
-        "eval",
-        "--model",
-        "trained.safetensors",
-        "--x",
-        "x.npy",
-        "--y",
-        "y.npy",
-        "--out",
-        "e.st",
-    ]);
+    let (got, _) = job.eval("trained.safetensors");
     let (energy, _) = reference::eval(&trained, &job.x(), &job.y());
-    assert_close(
-        "eval of the trained graph",
-        &tensor(&job.path("e.st"), "energy"),
-        &energy,
-    );
+    assert_close("eval of the trained graph", &got, &energy);
 }
 
 #[test]

@@ -168,7 +168,7 @@ impl Engine {
         // The step table and a chunk's fixed coordinates share one binding (`controls`).
         if let Job::Refine { table, .. } = job {
             let binding = binding_limit(&limits);
-            let table_bytes = 16 * table.len() as u64;
+            let table_bytes = std::mem::size_of_val(*table) as u64;
             let per_chain = 4 * self.model.y_dim as u64;
             let fits = binding.saturating_sub(table_bytes) / per_chain;
             if fits == 0 {
