@@ -158,7 +158,11 @@ def test_the_callback_may_use_the_same_engine(cond_engine, batch):
 
 
 CTRL_C = """
-import threading, time, _thread, numpy as np, ebm_wgpu as ebm
+import signal, threading, time, _thread, numpy as np, ebm_wgpu as ebm
+# A shell that starts a command in the background without job control (as CI runners do)
+# starts it with SIGINT ignored, and then Python installs no handler and interrupt_main()
+# does nothing. A terminal's Ctrl-C reaches Python's own handler: install it, as there.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 rng = np.random.default_rng(0)
 x = rng.standard_normal((20, 2)).astype(np.float32)
 y = rng.standard_normal((20, 3)).astype(np.float32)
@@ -185,9 +189,13 @@ except KeyboardInterrupt:
 def test_ctrl_c_stops_a_refinement_and_a_training_run():
     """Ctrl-C (SIGINT) during `refine` or `Trainer.run` stops it at the next submission and
     raises KeyboardInterrupt; the engine stays usable. In a subprocess, so a failure cannot
-    interrupt the test run itself."""
+    interrupt the test run itself (the subprocess installs Python's SIGINT handler, which
+    a parent that ignores SIGINT would otherwise leave out)."""
     env = dict(os.environ, XDG_RUNTIME_DIR=os.environ.get("XDG_RUNTIME_DIR", "/tmp"))
-    done = subprocess.run([sys.executable, "-c", CTRL_C], capture_output=True, text=True, timeout=120, env=env)
+    try:
+        done = subprocess.run([sys.executable, "-c", CTRL_C], capture_output=True, text=True, timeout=120, env=env)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"not stopped within 120 s; it printed: {e.stdout!r}")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("refine interrupted"), done.stdout
