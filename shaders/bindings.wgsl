@@ -42,6 +42,7 @@ struct Params {
     exchange_every: u32, // ... steps between swap rounds
     fixed_at: u32,      // word of `controls` where the fixed flags start
     dy: u32,            // scratch units of dE/dy (the energy's backward pass leaves it there)
+    landscape: f32,     // the landscape index t of this dispatch's stage (an energy E(x, y, t))
 }
 
 // The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).

@@ -35,6 +35,11 @@ fn g_load_y(c: u32, dst: u32) {
     }
 }
 
+// The landscape index t: the dispatch's (its stage's), the same for every chain.
+fn g_load_t(c: u32, dst: u32) {
+    scratch[unit(dst, c)] = params.landscape;
+}
+
 // dst = the n weights from offset `start`, or 0 where `start` is NONE (a linear's bias).
 fn g_fill(c: u32, dst: u32, n: u32, start: u32) {
     for (var i = 0u; i < n; i++) {

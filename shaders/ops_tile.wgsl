@@ -106,6 +106,13 @@ fn t_load_x(dst: u32) {
     }
 }
 
+// The landscape index t (one feature): the dispatch's, the same for every chain.
+fn t_load_t(dst: u32) {
+    if owned(1u) > 0u {
+        regs[dst] = vec4<f32>(params.landscape);
+    }
+}
+
 // act rows 0 .. n = tensor src (n features). No barrier: see the callers.
 fn t_to_act(src: u32, n: u32) {
     for (var a = 0u; a < MAX_UNITS; a++) {

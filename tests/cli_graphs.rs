@@ -235,3 +235,73 @@ fn bench_times_a_graph_from_its_file() {
         .unwrap_or_else(|| panic!("no seconds in:\n{stdout}"));
     assert!(seconds > 0.0 && seconds.is_finite(), "{stdout}");
 }
+
+/// An energy E(x, y, t) from its file: `eval --landscape` and `refine --stages` whose stages
+/// set t and the clamp range (with keep-if-lower rejecting without shrinking, as IRED's
+/// inference does) match the reference.
+#[test]
+fn an_energy_of_t_runs_at_the_landscapes_its_flags_set() {
+    let job = Job::new();
+    let model = samples::film_by_t(X_DIM, Y_DIM, 8, 3);
+    model.save(job.path("t.safetensors")).unwrap();
+    let (x, y) = (job.x(), job.y());
+    job.ebm(&[
+        "eval",
+        "--model",
+        "t.safetensors",
+        "--x",
+        "x.npy",
+        "--y",
+        "y.npy",
+        "--landscape",
+        "-1.5",
+        "--out",
+        "e.st",
+    ]);
+    let (energy, _) = reference::eval_at(&model, &x, &y, -1.5);
+    assert_close(
+        "eval --landscape",
+        &tensor(&job.path("e.st"), "energy"),
+        &energy,
+    );
+
+    let stages = "2:0.05:0:2:-0.9:0.9,3:0.02:0:1,1:0.01:0:-";
+    let cfg = RefineConfig {
+        steps: 6,
+        landscape: 0.5,
+        sampler: ebm::Sampler::KeepIfLower { shrink: 1.0 },
+        schedule: ebm::refine::Schedule {
+            stages: ebm::refine::parse_stages(stages).unwrap(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let want = reference::refine_full(&model, &x, &y, None, &cfg);
+    job.ebm(&[
+        "refine",
+        "--model",
+        "t.safetensors",
+        "--x",
+        "x.npy",
+        "--y0",
+        "y.npy",
+        "--steps",
+        "6",
+        "--stages",
+        stages,
+        "--landscape",
+        "0.5",
+        "--keep-if-lower",
+        "--shrink",
+        "1",
+        "--out",
+        "r.st",
+    ]);
+    let file = job.path("r.st");
+    assert_close("refine --stages: y", &tensor(&file, "y"), &want.y);
+    assert_close(
+        "refine --stages: energy",
+        &tensor(&file, "energy"),
+        &want.energy,
+    );
+}

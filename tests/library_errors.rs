@@ -123,6 +123,7 @@ fn bad_configs() -> Vec<(RefineConfig, &'static str)> {
                         steps: 3,
                         step_size: 0.1,
                         temperature: 0.0,
+                        ..Default::default()
                     }],
                     ..Default::default()
                 }
@@ -137,6 +138,7 @@ fn bad_configs() -> Vec<(RefineConfig, &'static str)> {
                         steps: 4,
                         step_size: 0.1,
                         temperature: 0.0,
+                        ..Default::default()
                     }],
                     ..Default::default()
                 }

@@ -11,16 +11,18 @@ use ebm::{Activation, Model, Output};
 /// backward passes, the update, an accept rule's settling) reads no device memory but the
 /// weights and its step's row of the schedule (eta, noise scale), and writes none. x and y are read once per
 /// dispatch (load_state, energy_pre) and y written once (store_state), outside the loop.
-/// Held for an MLP and for a FiLM graph, whose x-only scale and shift (energy_pre) must not
-/// be recomputed, nor x read, inside the loop.
+/// Held for an MLP, a FiLM graph, whose x-only scale and shift (energy_pre) must not be
+/// recomputed, nor x read, inside the loop, and a FiLM by the landscape index t (IRED's
+/// shape), whose embedding of t is computed in energy_pre too.
 #[test]
 fn tile_kernel_keeps_y_on_chip_between_steps() {
-    let models: [(&str, Model); 2] = [
+    let models: [(&str, Model); 3] = [
         (
             "MLP",
             common::model(3, 4, &[32, 32], Activation::Silu, Output::Identity, 1),
         ),
         ("FiLM", samples::film(4, 3, 8, 2)),
+        ("FiLM by t", samples::film_by_t(4, 3, 8, 2)),
     ];
     let limits = wgpu::Limits::default();
     for (name, model) in &models {

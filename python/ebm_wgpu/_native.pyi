@@ -140,7 +140,7 @@ class Engine:
     @staticmethod
     def fitting_paths(model: Model, context: Optional[Context] = None) -> list[str]: ...
     def path_for(self, chains: int) -> str: ...
-    def eval(self, x: Optional[ArrayLike], y: ArrayLike) -> Evaluation: ...
+    def eval(self, x: Optional[ArrayLike], y: ArrayLike, *, landscape: float = 0.0) -> Evaluation: ...
     def refine(
         self,
         x: Optional[ArrayLike],
@@ -153,6 +153,7 @@ class Engine:
         step_size_end: Optional[float] = None,
         temperature_end: Optional[float] = None,
         stages: Optional[str] = None,
+        landscape: float = 0.0,
         seed: Optional[int] = None,
         chain_offset: int = 0,
         prior_l2: float = 0.0,

@@ -7,7 +7,11 @@ Two forms are read (``to_ebm``):
 * **A module with ``forward(x, y)``** returning the energy ``[B]`` is traced with
   ``torch.fx.symbolic_trace`` and its graph mapped, node by node, to ebm's ops: x is
   ``[B, x_dim]`` (``[B, 0]`` for an unconditional model, which must not read it), y is
-  ``[B, y_dim]``. Parameters keep their ``state_dict`` names. What is read:
+  ``[B, y_dim]``. A ``forward(x, y, t)`` is an energy of a landscape index t (IRED's and
+  noise-conditional energies), called with t ``[B, 1]``: ebm gives t per stage
+  (``Engine.refine(..., landscape=, stages=)``) and computes what depends on x and t alone
+  once per stage. (A sinusoidal embedding of t is not an op: embed t with Linear layers.)
+  Parameters keep their ``state_dict`` names. What is read:
 
   - ``nn.Linear`` / ``F.linear`` (with or without bias) -> ``linear``, over the pieces of
     a ``torch.cat`` directly;
@@ -167,6 +171,7 @@ class Imported:
     graph: dict
     params: dict
     mlp: tuple | None = None
+    landscape: bool = False
 
     def metadata(self) -> dict:
         """The model file's metadata strings (format 2, and format 1's keys for an MLP)."""
@@ -213,7 +218,10 @@ def to_ebm(
             )
         imported = _trace(module, x_dim, y_dim)
         if verify:
-            _verify(imported, lambda x, y: module(x, y), module)
+            if imported.landscape:
+                _verify(imported, lambda x, y, t: module(x, y, t), module)
+            else:
+                _verify(imported, lambda x, y, t: module(x, y), module)
         return imported
     output = output or "identity"
     if isinstance(module, nn.Sequential):
@@ -222,7 +230,7 @@ def to_ebm(
         seq = _inner_sequential(module)
     imported = _mlp(seq, x_dim, y_dim, output)
     if verify:
-        _verify(imported, lambda x, y: energy(seq, x, y, output), module)
+        _verify(imported, lambda x, y, t: energy(seq, x, y, output), module)
     return imported
 
 
@@ -585,8 +593,9 @@ class _Import:
         self.fx = graph
         self.x_dim, self.y_dim = x_dim, y_dim
         self.nodes: list[dict] = []
-        self.names = {"x", "y"}
-        self.widths = {"x": x_dim, "y": y_dim}
+        self.names = {"x", "y", "t"}
+        self.widths = {"x": x_dim, "y": y_dim, "t": 1}
+        self.landscape = False
         self.params: dict[str, torch.Tensor] = {}
         self.square_of: dict[str, str] = {}
         self.concats: dict[tuple, str] = {}
@@ -755,8 +764,11 @@ class _Import:
                     values[node] = _T((("x", self.x_dim),) if self.x_dim else ())
                 elif placeholders == 1:
                     values[node] = _T((("y", self.y_dim),))
+                elif placeholders == 2:
+                    values[node] = _T((("t", 1),))
+                    self.landscape = True
                 else:
-                    self.fail("forward takes more than two inputs (x, y) without defaults")
+                    self.fail("forward takes more than three inputs (x, y, t) without defaults")
                 placeholders += 1
             elif node.op == "get_attr":
                 values[node] = self.get_attr(node.target)
@@ -827,7 +839,7 @@ class _Import:
                 if name is not None and name not in params:
                     params[name] = _array(self.params[name], name)
         graph = {"params": list(params), "nodes": keep, "energy": energy}
-        return Imported(self.x_dim, self.y_dim, graph, params)
+        return Imported(self.x_dim, self.y_dim, graph, params, landscape=self.landscape)
 
     # ---- modules --------------------------------------------------------------------
 
@@ -1398,12 +1410,14 @@ def _trace(module: nn.Module, x_dim: int, y_dim: int) -> Imported:
         for p in sig.parameters.values()
         if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     ]
+    # forward(x, y, t): a third input without a default is the landscape index t, [B, 1].
+    landscape = len(positional) > 2 and positional[2].default is inspect.Parameter.empty
     concrete = {}
-    for p in positional[2:]:
+    for p in positional[3 if landscape else 2 :]:
         if p.default is inspect.Parameter.empty:
             raise ValueError(
-                f"{name}.forward takes a third input {p.name!r} without a default; ebm calls "
-                "forward(x, y)"
+                f"{name}.forward takes a fourth input {p.name!r} without a default; ebm calls "
+                "forward(x, y) or forward(x, y, t)"
             )
         concrete[p.name] = p.default
     tracer = _Tracer()
@@ -1435,14 +1449,19 @@ _ACT = {
 }
 
 
-def evaluate(graph: dict, params: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """E(x, y) [B] of an ebm graph (``Model.graph``, ``Model.params``) in PyTorch, in the
-    inputs' dtype: ebm's definition of each op and head, written out."""
+def evaluate(
+    graph: dict, params: dict, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None
+) -> torch.Tensor:
+    """E(x, y, t) [B] of an ebm graph (``Model.graph``, ``Model.params``) in PyTorch, in the
+    inputs' dtype: ebm's definition of each op and head, written out. ``t`` is the landscape
+    index, [B, 1] (zeros when None)."""
     p = {
         k: torch.as_tensor(np.asarray(v)).to(dtype=y.dtype, device=y.device)
         for k, v in params.items()
     }
-    env = {"x": x, "y": y}
+    if t is None:
+        t = torch.zeros(y.shape[0], 1, dtype=y.dtype, device=y.device)
+    env = {"x": x, "y": y, "t": t}
     for node in graph["nodes"]:
         ins = [env[i] for i in node["inputs"]]
         op = node["op"]
@@ -1507,17 +1526,18 @@ def _verify(imported: Imported, run, module: nn.Module, rows: int = 5) -> None:
     gen = torch.Generator().manual_seed(1234)
     x = torch.randn(rows, imported.x_dim, generator=gen, dtype=torch.float64)
     y = torch.randn(rows, imported.y_dim, generator=gen, dtype=torch.float64)
+    t = 3 * torch.randn(rows, 1, generator=gen, dtype=torch.float64)
     name = type(module).__name__
     try:
         with torch.no_grad():
-            want = run(x.to(device, dtype), y.to(device, dtype))
+            want = run(x.to(device, dtype), y.to(device, dtype), t.to(device, dtype))
     except Exception as e:  # noqa: BLE001
         raise ValueError(f"{name}(x, y) failed on random inputs of the given widths: {e}") from e
     if not isinstance(want, torch.Tensor) or tuple(want.shape) != (rows,):
         shape = tuple(want.shape) if isinstance(want, torch.Tensor) else type(want).__name__
         raise ValueError(f"{name}(x, y) returned {shape} for {rows} rows; the energy must be [B]")
     want = want.detach().to("cpu", torch.float64)
-    got = evaluate(imported.graph, imported.params, x, y)
+    got = evaluate(imported.graph, imported.params, x, y, t if imported.landscape else None)
     err = float(torch.linalg.norm(got - want))
     scale = float(torch.linalg.norm(want))
     tol = {torch.float64: 1e-9, torch.float32: 1e-4}.get(dtype, 2e-2)

@@ -148,26 +148,28 @@ impl Engine {
     }
 
     /// E(x, y) and dE/dy for a batch: `x` `[B, x_dim]` (None when x_dim is 0), `y`
-    /// `[B, y_dim]`.
-    #[pyo3(signature = (x, y))]
+    /// `[B, y_dim]`; `landscape`: the landscape index t of an energy E(x, y, t).
+    #[pyo3(signature = (x, y, *, landscape=0.0))]
     fn eval(
         &self,
         py: Python<'_>,
         x: Option<&Bound<'_, PyAny>>,
         y: &Bound<'_, PyAny>,
+        landscape: f32,
     ) -> PyResult<Evaluation> {
         let m = self.inner.model();
         let (y, n) = rows(py, "y", y, m.y_dim, "the model's y_dim")?;
         let x = observed(py, x, m.x_dim, n, 1)?;
         let e = py
-            .detach(|| self.inner.eval(&x, &y))
+            .detach(|| self.inner.eval_at(&x, &y, landscape))
             .map_err(|e| to_py(e, Inputs { y: Some("y") }, &[]))?;
         Evaluation::new(py, e, m.y_dim)
     }
 
     /// Refines a batch: `steps` steps of y <- y - eta dE/dy + sqrt(2 eta T) N(0, I), with
     /// every option `ebm refine` has, as keyword arguments named like its flags
-    /// (`--step-size` is `step_size`). `x` is `[B, x_dim]` (None when x_dim is 0) and `y0`
+    /// (`--step-size` is `step_size`; `landscape` is the landscape index t of an energy
+    /// E(x, y, t), which `stages` "STEPS:ETA:T:LANDSCAPE[:LO:HI],..." may set per stage). `x` is `[B, x_dim]` (None when x_dim is 0) and `y0`
     /// `[B, y_dim]`; with `best_of=R`, `x` is `[m, x_dim]` and `y0` holds R starts per x
     /// (`[m R, y_dim]`) and a `BestOf` comes back, else a `Refinement`. `fixed`: a
     /// boolean mask like y0 of coordinates kept at their start. `progress(p)` is called
@@ -175,7 +177,7 @@ impl Engine {
     /// `cancelled`). The GIL is released while the GPU works.
     #[pyo3(signature = (
         x, y0, *, steps, step_size=None, temperature=0.0, schedule="constant",
-        step_size_end=None, temperature_end=None, stages=None, seed=None, chain_offset=0,
+        step_size_end=None, temperature_end=None, stages=None, landscape=0.0, seed=None, chain_offset=0,
         prior_l2=0.0, clamp=None, clip_grad=None, simplex=None, fixed=None, best_of=None,
         mala=false, adapt_steps=None, target_accept=None, keep_if_lower=false, shrink=None,
         replicas=None, ladder=None, ladder_factors=None, swap_every=None, vertex_penalty=None,
@@ -195,6 +197,7 @@ impl Engine {
         step_size_end: Option<f32>,
         temperature_end: Option<f32>,
         stages: Option<String>,
+        landscape: f32,
         seed: Option<u64>,
         chain_offset: u32,
         prior_l2: f32,
@@ -230,6 +233,7 @@ impl Engine {
                 temperature,
                 step_size_end,
                 temperature_end,
+                landscape,
                 seed,
                 chain_offset,
                 sampler: SamplerOptions {

@@ -49,6 +49,7 @@ const KEYWORDS: &[(&str, &str)] = &[
     ("Schedule::step_size_end", "step_size_end"),
     ("Schedule::temperature_end", "temperature_end"),
     ("Schedule::stages", "stages"),
+    ("RefineConfig::landscape", "landscape"),
     ("Engine::set_max_chunk", "chunk"),
     ("Engine::refine_best_of(r)", "best_of"),
     ("Engine::refine_best_of", "best_of"),

@@ -18,7 +18,7 @@ pub struct RefineKeywords<'a> {
     pub options: ebm::refine::RefineOptions,
     /// "constant", "linear", "cosine" or "geometric".
     pub schedule: &'a str,
-    /// "STEPS:ETA:T,...", as `--stages`.
+    /// "STEPS:ETA:T[:LANDSCAPE[:LO:HI]],...", as `--stages`.
     pub stages: Option<&'a str>,
     /// The vertex penalty's shape, as `schedule`.
     pub vertex_penalty_schedule: Option<&'a str>,

@@ -16,7 +16,7 @@
 //! ```
 
 use super::activation::Activation;
-use super::model::{node_tensor, Model, Node, Param, Term, X, Y};
+use super::model::{node_tensor, Model, Node, Param, Term, T, X, Y};
 use super::ops::{Head, Op};
 use crate::error::Result;
 use crate::refine::rng::HostRng;
@@ -40,7 +40,7 @@ impl GraphBuilder {
                 energy: Vec::new(),
                 params: Vec::new(),
             },
-            widths: vec![x_dim, y_dim],
+            widths: vec![x_dim, y_dim, 1],
             rng: HostRng::new(seed, 7),
         }
     }
@@ -53,6 +53,11 @@ impl GraphBuilder {
     /// The tensor y.
     pub fn y(&self) -> usize {
         Y
+    }
+
+    /// The landscape index t (one feature, set per stage: an energy E(x, y, t)).
+    pub fn t(&self) -> usize {
+        T
     }
 
     /// The width of tensor `t`.

@@ -14,7 +14,8 @@
 //!  "energy": [{"head": "logsumexp", "input": "s", "scale": -1.0}]}
 //! ```
 //!
-//! `params` fixes the parameters' order (packing, training); `affine` nodes carry `scale`
+//! A node's inputs name x, y, t (the landscape index, one feature set per stage, for an
+//! energy E(x, y, t)) or an earlier node. `params` fixes the parameters' order (packing, training); `affine` nodes carry `scale`
 //! and `shift`, `rms_norm` nodes `eps` and `weight`. A model that is an MLP also gets the
 //! keys of format 1 (`ebm.activation`, `ebm.output`, tensors `layers.{i}.weight` and
 //! `.bias`), so `ebm` 0.5 reads it too.
@@ -31,7 +32,7 @@ use safetensors::SafeTensors;
 use serde_json::{json, Map, Value};
 
 use super::activation::{Activation, Output};
-use super::model::{node_tensor, Layer, Model, Node, Param, Term, X, Y};
+use super::model::{node_tensor, Layer, Model, Node, Param, Term, T, X, Y};
 use super::ops::{Head, Op};
 use crate::energy::tensors::{to_f32, write_f32};
 use crate::error::{Error, Result};
@@ -286,7 +287,8 @@ fn read_graph(
             data: t.data,
         });
     }
-    let mut tensors: HashMap<String, usize> = HashMap::from([("x".into(), X), ("y".into(), Y)]);
+    let mut tensors: HashMap<String, usize> =
+        HashMap::from([("x".into(), X), ("y".into(), Y), ("t".into(), T)]);
     let mut nodes = Vec::new();
     for (k, v) in list("nodes")?.iter().enumerate() {
         let node = v
@@ -345,22 +347,26 @@ fn read_graph(
                 )))
             }
         };
-        let inputs =
-            node.get("inputs")
-                .and_then(Value::as_array)
-                .ok_or_else(|| at("\"inputs\" is missing or not a list".into()))?
-                .iter()
-                .map(|i| {
-                    let i = i
-                        .as_str()
-                        .ok_or_else(|| at("an input is not a name".into()))?;
-                    tensors.get(i).copied().ok_or_else(|| {
-                        at(format!("reads {i:?}, which is not x, y or an earlier node"))
-                    })
+        let inputs = node
+            .get("inputs")
+            .and_then(Value::as_array)
+            .ok_or_else(|| at("\"inputs\" is missing or not a list".into()))?
+            .iter()
+            .map(|i| {
+                let i = i
+                    .as_str()
+                    .ok_or_else(|| at("an input is not a name".into()))?;
+                tensors.get(i).copied().ok_or_else(|| {
+                    at(format!(
+                        "reads {i:?}, which is not x, y, t or an earlier node"
+                    ))
                 })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         if tensors.insert(name.clone(), node_tensor(k)).is_some() {
-            return Err(at("the name is used twice (x and y name the inputs)".into()));
+            return Err(at(
+                "the name is used twice (x, y and t name the inputs)".into()
+            ));
         }
         nodes.push(Node { name, op, inputs });
     }
@@ -609,7 +615,7 @@ mod tests {
             (
                 r#"{"params": ["w"], "nodes": [{"name": "h", "op": "linear", "inputs": ["x", "z"], "weight": "w"}], "energy": []}"#,
                 vec![w.clone()],
-                "reads \"z\", which is not x, y or an earlier node",
+                "reads \"z\", which is not x, y, t or an earlier node",
             ),
             (
                 r#"{"params": ["w"], "nodes": [{"name": "h", "op": "linear", "inputs": ["x", "y"], "weight": "v"}], "energy": []}"#,

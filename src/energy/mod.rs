@@ -12,6 +12,6 @@ pub(crate) mod tensors;
 
 pub use activation::{Activation, Output};
 pub use builder::GraphBuilder;
-pub use model::{node_tensor, Layer, Mlp, Model, ModelSpec, Node, Param, Term, X, Y};
+pub use model::{node_tensor, Layer, Mlp, Model, ModelSpec, Node, Param, Term, INPUTS, T, X, Y};
 pub use ops::{Head, Op, OP_NAMES, TORCH_NAMES};
 pub use tensors::write_f32 as write_safetensors;

@@ -12,10 +12,16 @@ use crate::refine::rng::HostRng;
 pub const X: usize = 0;
 /// The tensor id of the answer y.
 pub const Y: usize = 1;
+/// The tensor id of the landscape index t: one feature, the same for every chain of a
+/// stage ([`crate::refine::Stage::landscape`]); an energy E(x, y, t) reads it, as IRED's
+/// and noise-conditional energies do.
+pub const T: usize = 2;
+/// How many input tensors a graph has (x, y, t): node tensors follow them.
+pub const INPUTS: usize = 3;
 
 /// The tensor id of node `k`'s output.
 pub fn node_tensor(k: usize) -> usize {
-    k + 2
+    k + INPUTS
 }
 
 /// A named parameter tensor (row-major, PyTorch's layout and name).
@@ -36,7 +42,7 @@ pub struct Node {
     pub name: String,
     /// What it computes.
     pub op: Op,
-    /// The tensors it reads: [`X`], [`Y`], or an earlier node's ([`node_tensor`]).
+    /// The tensors it reads: [`X`], [`Y`], [`T`], or an earlier node's ([`node_tensor`]).
     pub inputs: Vec<usize>,
 }
 
@@ -310,21 +316,21 @@ impl Model {
         })
     }
 
-    /// The width of every tensor: x, y, then each node's output.
+    /// The width of every tensor: x, y, t (1), then each node's output.
     pub fn widths(&self) -> Vec<usize> {
         self.try_widths().expect("a validated model")
     }
 
     /// The width of every tensor, or why a node's inputs do not fit its op.
     fn try_widths(&self) -> std::result::Result<Vec<usize>, String> {
-        let mut widths = vec![self.x_dim, self.y_dim];
+        let mut widths = vec![self.x_dim, self.y_dim, 1];
         for (k, node) in self.nodes.iter().enumerate() {
             let at = |what: String| format!("node {:?} ({}): {what}", node.name, node.op);
             let tensors = node_tensor(k);
             for &i in &node.inputs {
                 if i >= tensors {
                     return Err(at(format!(
-                        "reads tensor {i}, which is not x, y or an earlier node"
+                        "reads tensor {i}, which is not x, y, t or an earlier node"
                     )));
                 }
             }
@@ -428,10 +434,15 @@ impl Model {
         Ok(widths)
     }
 
+    /// Whether the energy reads the landscape index t (an energy E(x, y, t)).
+    pub fn reads_landscape(&self) -> bool {
+        self.nodes.iter().any(|n| n.inputs.contains(&T))
+    }
+
     /// Which tensors depend on y (the rest, computed from x alone, are computed once per
     /// chain and call, never inside the step loop).
     pub fn y_dependent(&self) -> Vec<bool> {
-        let mut on_y = vec![false, true];
+        let mut on_y = vec![false, true, false];
         for node in &self.nodes {
             on_y.push(node.inputs.iter().any(|&i| on_y[i]));
         }
@@ -443,7 +454,8 @@ impl Model {
         match t {
             X => "x",
             Y => "y",
-            _ => &self.nodes[t - 2].name,
+            T => "t",
+            _ => &self.nodes[t - INPUTS].name,
         }
     }
 
@@ -459,9 +471,9 @@ impl Model {
         let widths = self.try_widths().map_err(Error::Model)?;
         let mut names = std::collections::HashSet::new();
         for node in &self.nodes {
-            if ["x", "y"].contains(&node.name.as_str()) || !names.insert(node.name.as_str()) {
+            if ["x", "y", "t"].contains(&node.name.as_str()) || !names.insert(node.name.as_str()) {
                 return Err(Error::Model(format!(
-                    "node name {:?} is used twice (x and y are the inputs' names)",
+                    "node name {:?} is used twice (x, y and t are the inputs' names)",
                     node.name
                 )));
             }

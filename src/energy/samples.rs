@@ -49,6 +49,37 @@ pub fn film(x_dim: usize, y_dim: usize, width: usize, seed: u64) -> Model {
     g.build().expect("a valid graph")
 }
 
+/// IRED's energy (Du et al. 2024, yilundu/ired_code_release models.py class EBM) scaled
+/// down, with an MLP embedding of the landscape index t: FiLM of two hidden layers of
+/// concat(x, y) by a gain and shift from the embedding, h * (1 + gain) + shift, SiLU
+/// ("swish") throughout, E = |W4 h|^2; t fed again into the last layer.
+pub fn film_by_t(x_dim: usize, y_dim: usize, width: usize, seed: u64) -> Model {
+    let mut g = GraphBuilder::new(x_dim, y_dim, seed);
+    let emb = g.linear(&[g.t()], width, true);
+    let emb = g.activation(emb, Activation::Gelu);
+    let emb = g.linear(&[emb], width, true);
+    let inputs = if x_dim == 0 {
+        vec![g.y()]
+    } else {
+        vec![g.x(), g.y()]
+    };
+    let h = g.linear(&inputs, width, true);
+    let mut h = g.activation(h, Activation::Silu);
+    for _ in 0..2 {
+        let gb = g.linear(&[emb], 2 * width, true);
+        let gain = g.slice(gb, 0, width);
+        let shift = g.slice(gb, width, width);
+        let one_plus = g.affine(gain, 1.0, 1.0);
+        let z = g.linear(&[h], width, true);
+        let z = g.mul(z, one_plus);
+        let z = g.add(z, shift);
+        h = g.activation(z, Activation::Silu);
+    }
+    let o = g.linear(&[h, g.t()], y_dim, true);
+    g.energy(Head::SumSquares, o, 1.0);
+    g.build().expect("a valid graph")
+}
+
 /// A gated unit (SwiGLU): silu(u) * v from the two halves of one linear, a residual back
 /// to y, LayerNorm without affine parameters, a softplus output.
 pub fn gated(x_dim: usize, y_dim: usize, width: usize, seed: u64) -> Model {
@@ -113,5 +144,6 @@ pub fn every_kind() -> Vec<(&'static str, Model)> {
         ("JEM", jem(4, 2, 7, 5, 4)),
         ("unconditional residual", pre_norm_residual(0, 5, 8, 5)),
         ("every op", all_ops()),
+        ("FiLM by t", film_by_t(3, 2, 6, 6)),
     ]
 }

@@ -16,13 +16,13 @@ use crate::gpu::timer::seconds_between;
 use crate::kernels::params::{ChainState, Params, RUNNING};
 use crate::kernels::trace;
 use crate::plan::{self, KernelPath};
-use crate::refine::config::{RefineConfig, DEFAULT_DISPATCH_MS};
+use crate::refine::config::{RefineConfig, Span, DEFAULT_DISPATCH_MS};
 use crate::refine::trace::TraceSums;
 
 /// What a call computes.
 pub(super) enum Job<'a> {
-    /// Energies and dE/dy.
-    Eval,
+    /// Energies and dE/dy at landscape index `landscape`.
+    Eval { landscape: f32 },
     /// A refinement: its settings, its step table (`RefineConfig::step_table`, checked),
     /// and the fixed coordinates (`[n, y_dim]`, nonzero where fixed).
     Refine {
@@ -35,7 +35,7 @@ pub(super) enum Job<'a> {
 impl Job<'_> {
     fn steps(&self) -> u32 {
         match self {
-            Job::Eval => 0,
+            Job::Eval { .. } => 0,
             Job::Refine { config, .. } => config.steps,
         }
     }
@@ -48,13 +48,13 @@ impl Job<'_> {
     fn exchange(&self) -> Option<&crate::refine::config::Exchange> {
         match self {
             Job::Refine { config, .. } => config.exchange.as_ref(),
-            Job::Eval => None,
+            Job::Eval { .. } => None,
         }
     }
 
     fn stage(&self) -> &'static str {
         match self {
-            Job::Eval => "eval",
+            Job::Eval { .. } => "eval",
             Job::Refine { .. } => "refine",
         }
     }
@@ -81,6 +81,10 @@ struct Call<'a> {
     budget: Option<Duration>,
     /// The uniform block's fields that hold for the whole call.
     params: Params,
+    /// The runs of steps in one landscape and clamp range (one for an evaluation).
+    spans: Vec<Span>,
+    /// Where each run after the first begins.
+    boundaries: Vec<u32>,
 }
 
 /// One chunk's share of the inputs.
@@ -225,7 +229,7 @@ impl Engine {
     /// The longest one submission of `job` should run.
     fn budget(&self, job: &Job<'_>) -> Option<Duration> {
         match job {
-            Job::Eval => Some(DEFAULT_DISPATCH_MS),
+            Job::Eval { .. } => Some(DEFAULT_DISPATCH_MS),
             Job::Refine { config, .. } => config.dispatch_ms,
         }
         .map(|ms| Duration::from_secs_f64(f64::from(ms) * 1e-3))
@@ -264,12 +268,20 @@ impl Engine {
         let steps = job.steps();
         let layout = self.compiled.params(&self.model, chunk);
         let (rule, steps_per_dispatch, params) = match job {
-            Job::Eval => (0, u32::MAX, layout),
+            Job::Eval { .. } => (0, u32::MAX, layout),
             Job::Refine { config, .. } => (
                 config.sampler.rule_id(),
                 self.steps_per_dispatch(path, config),
                 layout.with_settings(config),
             ),
+        };
+        let spans = match job {
+            Job::Eval { landscape } => vec![Span {
+                start: 0,
+                landscape: *landscape,
+                clamp: None,
+            }],
+            Job::Refine { config, .. } => config.spans(),
         };
         let call = Call {
             job,
@@ -277,6 +289,8 @@ impl Engine {
             steps_per_dispatch,
             rule,
             budget: self.budget(job),
+            boundaries: spans[1..].iter().map(|s| s.start).collect(),
+            spans,
             params: Params {
                 trace: u32::from(job.trace()),
                 trace_summary: trace::summary_offset(chunk as u32, steps),
@@ -284,7 +298,7 @@ impl Engine {
             },
         };
         let table_rows = match job {
-            Job::Eval => 0,
+            Job::Eval { .. } => 0,
             Job::Refine { table, .. } => table.len() as u64,
         };
         let needed = Room {
@@ -322,7 +336,7 @@ impl Engine {
         };
         let fixed = match job {
             Job::Refine { fixed, .. } => *fixed,
-            Job::Eval => None,
+            Job::Eval { .. } => None,
         };
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
@@ -412,6 +426,7 @@ impl Engine {
                         every: x.every,
                         steps: total,
                     }),
+                    boundaries: &call.boundaries,
                 }
                 .segment(done..end, finish)
             } else {
@@ -422,6 +437,7 @@ impl Engine {
                 &dispatches,
                 call.rule,
                 &params,
+                &call.spans,
                 ws,
                 finish.then_some((m, end, !refining)),
             )?;

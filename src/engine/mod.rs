@@ -323,10 +323,23 @@ impl Engine {
         self.subgroups
     }
 
-    /// Energies and dE/dy of a batch: `x` is `[n, x_dim]`, `y` is `[n, y_dim]`.
+    /// Energies and dE/dy of a batch: `x` is `[n, x_dim]`, `y` is `[n, y_dim]` (at
+    /// landscape index t = 0 for an energy that reads one).
     pub fn eval(&self, x: &[f32], y: &[f32]) -> Result<Evaluation> {
+        self.eval_at(x, y, 0.0)
+    }
+
+    /// Energies and dE/dy of a batch at landscape index `landscape` (an energy E(x, y, t)).
+    pub fn eval_at(&self, x: &[f32], y: &[f32], landscape: f32) -> Result<Evaluation> {
         self.check_batch(x, y)?;
-        let out = self.run(&Job::Eval, x, y, self.eval_path(), None)?;
+        if !landscape.is_finite() {
+            return Err(Error::config(
+                "landscape",
+                format!("must be a finite number, got {landscape}"),
+            ));
+        }
+        let job = Job::Eval { landscape };
+        let out = self.run(&job, x, y, self.eval_path(), None)?;
         Ok(Evaluation {
             energy: out.energy,
             grad: out.grad,
@@ -433,7 +446,10 @@ impl Engine {
         let decoded = match (config.decode, config.simplex) {
             (true, Some(g)) => {
                 let y = round_to_vertices(&out.y, g as usize, fixed);
-                let energy = self.eval(x, &y)?.energy;
+                // In the landscape of the last step.
+                let energy = self
+                    .eval_at(x, &y, config.landscape_at(config.steps))?
+                    .energy;
                 Some(Decoded { y, energy })
             }
             _ => None,

@@ -26,8 +26,10 @@ impl Engine {
         let x = draw(n * self.model.x_dim);
         let y = draw(n * self.model.y_dim);
         let eval_path = self.eval_path();
-        let evaluation = self.run(&Job::Eval, &x, &y, eval_path, None)?;
-        let (energy, grad) = crate::reference::eval(&self.model, &x, &y);
+        // A landscape index other than 0, so that an energy E(x, y, t) is checked reading it.
+        let landscape = 0.5;
+        let evaluation = self.run(&Job::Eval { landscape }, &x, &y, eval_path, None)?;
+        let (energy, grad) = crate::reference::eval_at(&self.model, &x, &y, landscape);
         self.compare_to_reference(
             &format!("eval on the {eval_path} path"),
             evaluation.energy.iter().chain(&evaluation.grad),
@@ -47,6 +49,7 @@ impl Engine {
             let config = RefineConfig {
                 steps,
                 step_size: 1e-3,
+                landscape,
                 ..Default::default()
             };
             let table = config.checked_table()?;

@@ -10,6 +10,7 @@ use crate::gpu::submit::{submit, Copy, Run};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::params::{ChainState, Params};
 use crate::kernels::{Dispatch, Kernel};
+use crate::refine::config::{span_at, Span};
 
 impl Engine {
     /// Records and submits one submission: `dispatches` in one timed compute pass, and
@@ -23,6 +24,7 @@ impl Engine {
         dispatches: &[Dispatch],
         rule: u32,
         params: &Params,
+        spans: &[Span],
         ws: &mut Workspace,
         finish: Option<(usize, u32, bool)>,
     ) -> Result<(wgpu::SubmissionIndex, u64)> {
@@ -35,16 +37,22 @@ impl Engine {
                 kernel => self.pipeline(kernel, d.chains, rule),
             })
             .collect::<Result<Vec<_>>>()?;
-        // One Params block per dispatch: its step range, layer and whether it writes the
-        // energy.
+        // One Params block per dispatch: its step range, layer, whether it writes the
+        // energy, and the landscape and clamp range of the run of steps it lies in.
         let block_bytes = self.params_stride as usize;
         let mut blocks = vec![0u8; block_bytes * dispatches.len().max(1)];
         for (i, d) in dispatches.iter().enumerate() {
+            let span = span_at(spans, d.step_offset);
+            let (clamp_lo, clamp_hi) = span.clamp.unwrap_or((0.0, 0.0));
             let block = Params {
                 step_offset: d.step_offset,
                 steps: d.steps,
                 write_energy: u32::from(d.write_energy),
                 layer: d.layer,
+                landscape: span.landscape,
+                use_clamp: u32::from(span.clamp.is_some()),
+                clamp_lo,
+                clamp_hi,
                 ..*params
             };
             let at = i * block_bytes;

@@ -170,6 +170,7 @@ impl Engine {
                     accept_rule: config.sampler.rule_id() != 0,
                     trace: false,
                     exchange: None,
+                    boundaries: &[],
                 }
                 .segment(0..config.steps, true);
                 let base = self

@@ -20,7 +20,7 @@
 
 use std::fmt::Write;
 
-use super::program::{Back, Binary, Instr, Kind, Program};
+use super::program::{Back, Binary, Input, Instr, Kind, Program};
 use super::table::{At, Loops, Sections};
 use crate::energy::Head;
 use crate::kernels::constants::*;
@@ -109,6 +109,7 @@ fn call(words: &[u32], at: u32) -> String {
     match w(0) {
         OP_LOAD_X => format!("g_load_x(c, {});", p(1)),
         OP_LOAD_Y => format!("g_load_y(c, {});", p(1)),
+        OP_LOAD_T => format!("g_load_t(c, {});", p(1)),
         OP_FILL => format!("g_fill(c, {});", ps(1..=3)),
         OP_COPY => format!("g_copy(c, {});", ps(1..=3)),
         OP_DOT_ROWS => format!("g_dot_rows(c, {});", ps(1..=6)),
@@ -211,12 +212,13 @@ pub(crate) fn tile(p: &Program, chains: u32) -> Generated {
     let units = u64::from(crate::kernels::constants::MAX_UNITS) + 1;
     let instr = |i: &Instr, out: &mut String| -> u64 {
         match i {
-            Instr::Load { out: o, y } => {
-                if *y {
-                    let _ = writeln!(out, "    load_y({});", r(*o));
-                } else {
-                    let _ = writeln!(out, "    t_load_x({});", r(*o));
-                }
+            Instr::Load { out: o, input } => {
+                let f = match input {
+                    Input::X => "t_load_x",
+                    Input::Y => "load_y",
+                    Input::T => "t_load_t",
+                };
+                let _ = writeln!(out, "    {f}({});", r(*o));
                 units
             }
             Instr::Linear {

@@ -86,6 +86,8 @@ pub const INSTR_WORDS: u32 = 10;
 pub const OP_LOAD_X: u32 = 0;
 /// ... load y ...
 pub const OP_LOAD_Y: u32 = 1;
+/// ... load the landscape index t ...
+pub const OP_LOAD_T: u32 = 2;
 /// ... fill from weights (a bias) or zeros ...
 pub const OP_FILL: u32 = 3;
 /// ... copy ...
@@ -274,6 +276,7 @@ pub fn shared() -> Vec<(String, Value)> {
         ("INSTR_WORDS", INSTR_WORDS),
         ("OP_LOAD_X", OP_LOAD_X),
         ("OP_LOAD_Y", OP_LOAD_Y),
+        ("OP_LOAD_T", OP_LOAD_T),
         ("OP_FILL", OP_FILL),
         ("OP_COPY", OP_COPY),
         ("OP_DOT_ROWS", OP_DOT_ROWS),

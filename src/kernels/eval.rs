@@ -19,7 +19,7 @@ pub fn dispatches(path: KernelPath, compiled: &Compiled, m: u32) -> Vec<Dispatch
     }
     let layered = Layered { compiled, m };
     let mut out = Vec::new();
-    layered.pre(&mut out);
+    layered.pre(&mut out, 0);
     layered.passes(&mut out, 0);
     out
 }

@@ -60,9 +60,9 @@ impl Layered<'_> {
         }
     }
 
-    /// What depends on x alone, once per refinement.
-    pub(crate) fn pre(&self, out: &mut Vec<Dispatch>) {
-        self.steps(out, &self.compiled.layered.pre, 0, false);
+    /// What depends on x and t alone, once per landscape (from step `step`).
+    pub(crate) fn pre(&self, out: &mut Vec<Dispatch>, step: u32) {
+        self.steps(out, &self.compiled.layered.pre, step, false);
     }
 
     /// The forward pass and the energy (`write_energy`: the final one, which covers
@@ -80,21 +80,28 @@ impl Layered<'_> {
         self.steps(out, &self.compiled.layered.backward, step, false);
     }
 
+    /// The dispatches of steps `steps`, and with `finish` the final energy; at step 0 and
+    /// at each of `boundaries` (where a new landscape begins) first what depends on x and
+    /// t alone and, with an accept rule, the energy at the current y.
     pub(crate) fn segment(
         &self,
         steps: std::ops::Range<u32>,
         finish: bool,
         accept_rule: bool,
+        boundaries: &[u32],
     ) -> Vec<Dispatch> {
         let mut out = Vec::new();
-        if steps.start == 0 {
-            self.pre(&mut out);
-            if accept_rule && !steps.is_empty() {
-                self.passes(&mut out, 0);
-                out.push(self.per_chain(Kernel::LayeredStart, 0));
-            }
+        if steps.start == 0 && steps.is_empty() {
+            self.pre(&mut out, 0);
         }
         for step in steps.clone() {
+            if step == 0 || boundaries.contains(&step) {
+                self.pre(&mut out, step);
+                if accept_rule {
+                    self.passes(&mut out, step);
+                    out.push(self.per_chain(Kernel::LayeredStart, step));
+                }
+            }
             if accept_rule {
                 out.push(self.per_chain(Kernel::LayeredUpdate, step));
                 self.passes(&mut out, step);

@@ -19,7 +19,7 @@
 //! keeps its own storage: the weight gradients read the inputs and deltas of every linear
 //! and norm after the pass.
 
-use crate::energy::{node_tensor, Activation, Head, Model, Op, X, Y};
+use crate::energy::{node_tensor, Activation, Head, Model, Op, INPUTS, T, X, Y};
 
 /// A tensor of the program: `Vector`s have a width, `Scalar`s one value per chain that
 /// every thread of a chain can read (a norm's 1 / sqrt(var + eps)).
@@ -55,11 +55,23 @@ pub(crate) enum Binary {
     Mul,
 }
 
+/// The inputs a program loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// The observation x.
+    X,
+    /// The answer y.
+    Y,
+    /// The landscape index t (the dispatch's, from the uniform block).
+    T,
+}
+
 /// One forward instruction.
 #[derive(Clone, Debug)]
 pub(crate) enum Instr {
-    /// Loads x (`pre`) or y (`forward`) of the chain into tensor `out`.
-    Load { out: usize, y: bool },
+    /// Loads an input of the chain into tensor `out`: x or the landscape index t (`pre`),
+    /// or y (`forward`).
+    Load { out: usize, input: Input },
     /// `out = init + W[:, blocks] . inputs (+ bias)`, W `[n_out, ld]` at `weight` in the
     /// packed weights, its transpose `[ld, n_out]` at `weight_t`.
     Linear {
@@ -424,7 +436,7 @@ impl<'m> Lowering<'m> {
             widths: model.widths(),
             packing: Packing::of(model),
             tensors: Vec::new(),
-            of_graph: vec![usize::MAX; model.nodes.len() + 2],
+            of_graph: vec![usize::MAX; model.nodes.len() + INPUTS],
             pre: Vec::new(),
             forward: Vec::new(),
             varies: Vec::new(),
@@ -441,7 +453,7 @@ impl<'m> Lowering<'m> {
     fn blocks_of(&self, inputs: &[usize]) -> Vec<usize> {
         let mut out = Vec::new();
         for &t in inputs {
-            match (t >= 2).then(|| &self.model.nodes[t - 2]) {
+            match (t >= INPUTS).then(|| &self.model.nodes[t - INPUTS]) {
                 Some(node) if node.op == Op::Concat => out.extend(self.blocks_of(&node.inputs)),
                 _ => out.push(t),
             }
@@ -461,7 +473,7 @@ impl<'m> Lowering<'m> {
     fn run(mut self) -> Program {
         let model = self.model;
         // Which nodes reach the energy.
-        let mut needed = vec![false; model.nodes.len() + 2];
+        let mut needed = vec![false; model.nodes.len() + INPUTS];
         for t in &model.energy {
             needed[t.input] = true;
         }
@@ -472,8 +484,9 @@ impl<'m> Lowering<'m> {
                 }
             }
         }
-        // Which graph tensors vary: with y (inference), or with anything but x (training).
-        let mut varies = vec![self.mode == Mode::Train, true];
+        // Which graph tensors vary: with y (inference), or with anything but x and t
+        // (training).
+        let mut varies = vec![self.mode == Mode::Train, true, self.mode == Mode::Train];
         for k in 0..model.nodes.len() {
             let v = self.reads(k).iter().any(|&t| varies[t]) || self.mode == Mode::Train;
             varies.push(v);
@@ -485,15 +498,29 @@ impl<'m> Lowering<'m> {
                 "x".into(),
                 self.mode == Mode::Train,
             );
-            self.pre.push(Instr::Load { out: t, y: false });
+            self.pre.push(Instr::Load {
+                out: t,
+                input: Input::X,
+            });
             t
         });
         if let Some(t) = x {
             self.of_graph[X] = t;
         }
+        if needed[T] {
+            let t = self.tensor(1, Kind::Vector, "t".into(), self.mode == Mode::Train);
+            self.pre.push(Instr::Load {
+                out: t,
+                input: Input::T,
+            });
+            self.of_graph[T] = t;
+        }
         let y = self.tensor(model.y_dim, Kind::Vector, "y".into(), true);
         self.of_graph[Y] = y;
-        self.forward.push(Instr::Load { out: y, y: true });
+        self.forward.push(Instr::Load {
+            out: y,
+            input: Input::Y,
+        });
         for k in 0..model.nodes.len() {
             if needed[node_tensor(k)] {
                 self.node(k, varies[node_tensor(k)]);

@@ -22,7 +22,7 @@
 //!
 //! Also the loop iterations each pass runs, for llvmpipe's loop budget (`plan::llvmpipe`).
 
-use super::program::{Back, Binary, Instr, Mode, Program};
+use super::program::{Back, Binary, Input, Instr, Mode, Program};
 use crate::energy::Head;
 use crate::kernels::constants::*;
 
@@ -139,9 +139,13 @@ impl Encoder<'_> {
     fn forward(&self, i: &Instr, out: &mut Vec<[u32; INSTR_WORDS as usize]>) -> u64 {
         let p = self.p;
         match i {
-            Instr::Load { out: o, y } => {
-                out.push(instr(if *y { OP_LOAD_Y } else { OP_LOAD_X }, &[self.t(*o)]));
-                let n = if *y { p.y_dim } else { p.x_dim };
+            Instr::Load { out: o, input } => {
+                let (op, n) = match input {
+                    Input::X => (OP_LOAD_X, p.x_dim),
+                    Input::Y => (OP_LOAD_Y, p.y_dim),
+                    Input::T => (OP_LOAD_T, 0),
+                };
+                out.push(instr(op, &[self.t(*o)]));
                 n as u64 + 1
             }
             Instr::Linear {

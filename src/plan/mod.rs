@@ -138,6 +138,10 @@ pub struct RefinePlan<'a> {
     pub trace: bool,
     /// Replica exchange's swap rounds, if any.
     pub exchange: Option<ExchangePlan>,
+    /// The steps after 0 where a new landscape or clamp range begins
+    /// (`RefineConfig::spans`): no dispatch crosses one, and the energy and what depends
+    /// on x and t alone are computed anew there.
+    pub boundaries: &'a [u32],
 }
 
 /// When replica exchange's swap rounds come in a refinement.
@@ -185,9 +189,32 @@ impl RefinePlan<'_> {
     fn steps(&self, steps: std::ops::Range<u32>, energy: bool) -> Vec<Dispatch> {
         let (m, compiled) = (self.chains, self.compiled);
         match self.path {
-            KernelPath::Layered => Layered { compiled, m }.segment(steps, energy, self.accept_rule),
+            KernelPath::Layered => {
+                Layered { compiled, m }.segment(steps, energy, self.accept_rule, self.boundaries)
+            }
             KernelPath::Chain | KernelPath::Tile { .. } => {
-                fused::dispatches(self.path, m, steps, energy, self.steps_per_dispatch)
+                // A fused dispatch starts with what depends on x and t alone and, with an
+                // accept rule, the energy at the current y: one run per landscape.
+                let mut cuts: Vec<u32> = self
+                    .boundaries
+                    .iter()
+                    .copied()
+                    .filter(|b| steps.start < *b && *b < steps.end)
+                    .collect();
+                cuts.insert(0, steps.start);
+                cuts.push(steps.end);
+                let last = cuts.len() - 2;
+                let mut out = Vec::new();
+                for (i, w) in cuts.windows(2).enumerate() {
+                    out.extend(fused::dispatches(
+                        self.path,
+                        m,
+                        w[0]..w[1],
+                        energy && i == last,
+                        self.steps_per_dispatch,
+                    ));
+                }
+                out
             }
         }
     }

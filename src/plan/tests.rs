@@ -29,6 +29,7 @@ fn plan(path: KernelPath, compiled: &Compiled, m: u32, spd: u32, rule: bool) -> 
         accept_rule: rule,
         trace: true,
         exchange: None,
+        boundaries: &[],
     }
 }
 

@@ -20,9 +20,9 @@ fn param(model: &Model, p: usize) -> impl Iterator<Item = f64> + '_ {
     model.params[p].data.iter().map(|&v| f64::from(v))
 }
 
-/// The forward pass of one (x, y) pair.
-pub(crate) fn forward(model: &Model, x: &[f64], y: &[f64]) -> Tape {
-    let mut values = vec![x.to_vec(), y.to_vec()];
+/// The forward pass of one (x, y) pair at landscape index `t`.
+pub(crate) fn forward_at(model: &Model, x: &[f64], y: &[f64], t: f64) -> Tape {
+    let mut values = vec![x.to_vec(), y.to_vec(), vec![t]];
     let mut saved = Vec::with_capacity(model.nodes.len());
     for node in &model.nodes {
         let input = |i: usize| &values[node.inputs[i]];
@@ -100,6 +100,11 @@ pub(crate) fn forward(model: &Model, x: &[f64], y: &[f64]) -> Tape {
         saved,
         energy,
     }
+}
+
+/// The forward pass of one (x, y) pair at t = 0.
+pub(crate) fn forward(model: &Model, x: &[f64], y: &[f64]) -> Tape {
+    forward_at(model, x, y, 0.0)
 }
 
 fn zip(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
@@ -240,9 +245,15 @@ pub(crate) fn backward(
     deltas
 }
 
-/// The energy of one (x, y) pair and dE/dy, in float64.
+/// The energy of one (x, y) pair and dE/dy, in float64 (at t = 0 for an energy that
+/// reads the landscape index).
 pub fn energy_and_grad(model: &Model, x: &[f64], y: &[f64]) -> (f64, Vec<f64>) {
-    let tape = forward(model, x, y);
+    energy_and_grad_at(model, x, y, 0.0)
+}
+
+/// The energy of one (x, y) pair at landscape index `t` and dE/dy, in float64.
+pub fn energy_and_grad_at(model: &Model, x: &[f64], y: &[f64], t: f64) -> (f64, Vec<f64>) {
+    let tape = forward_at(model, x, y, t);
     let mut deltas = backward(model, &tape, None);
     (tape.energy, std::mem::take(&mut deltas[Y]))
 }
@@ -262,13 +273,19 @@ pub(crate) fn row(data: &[f32], dim: usize, chain: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Energies `[n]` and gradients `[n, y_dim]` of a batch.
+/// Energies `[n]` and gradients `[n, y_dim]` of a batch (at t = 0).
 pub fn eval(model: &Model, x: &[f32], y: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    eval_at(model, x, y, 0.0)
+}
+
+/// Energies `[n]` and gradients `[n, y_dim]` of a batch at landscape index `t`.
+pub fn eval_at(model: &Model, x: &[f32], y: &[f32], t: f32) -> (Vec<f64>, Vec<f64>) {
     let n = y.len() / model.y_dim;
     let mut energy = Vec::with_capacity(n);
     let mut grad = Vec::with_capacity(n * model.y_dim);
     for c in 0..n {
-        let (e, g) = energy_and_grad(model, &row(x, model.x_dim, c), &row(y, model.y_dim, c));
+        let (x, y) = (row(x, model.x_dim, c), row(y, model.y_dim, c));
+        let (e, g) = energy_and_grad_at(model, &x, &y, f64::from(t));
         energy.push(e);
         grad.extend(g);
     }
@@ -285,6 +302,9 @@ mod tests {
         crate::energy::samples::every_kind()
     }
 
+    /// A landscape index other than 0, so that the graphs that read t are checked there.
+    const T_AT: f64 = 0.7;
+
     /// dE/dy and dE/dx against central finite differences, on every sample graph.
     #[test]
     fn input_gradients_match_finite_differences() {
@@ -292,8 +312,12 @@ mod tests {
         for (name, model) in sample_graphs() {
             let x: Vec<f64> = (0..model.x_dim).map(|_| rng.symmetric()).collect();
             let y: Vec<f64> = (0..model.y_dim).map(|_| rng.symmetric()).collect();
-            let (_, gx, gy) = energy_and_grads(&model, &x, &y);
-            let e = |x: &[f64], y: &[f64]| forward(&model, x, y).energy;
+            let mut deltas = backward(&model, &forward_at(&model, &x, &y, T_AT), None);
+            let (gx, gy) = (
+                std::mem::take(&mut deltas[X]),
+                std::mem::take(&mut deltas[Y]),
+            );
+            let e = |x: &[f64], y: &[f64]| forward_at(&model, x, y, T_AT).energy;
             let h = 1e-6;
             for (which, base, grad) in [("y", &y, &gy), ("x", &x, &gx)] {
                 for i in 0..base.len() {
@@ -323,7 +347,7 @@ mod tests {
         for (name, model) in sample_graphs() {
             let x: Vec<f64> = (0..model.x_dim).map(|_| rng.symmetric()).collect();
             let y: Vec<f64> = (0..model.y_dim).map(|_| rng.symmetric()).collect();
-            let tape = forward(&model, &x, &y);
+            let tape = forward_at(&model, &x, &y, T_AT);
             let mut grads: Vec<Vec<f64>> = model
                 .params
                 .iter()
@@ -339,7 +363,8 @@ mod tests {
                     up.params[p].data[i] += h;
                     let mut down = model.clone();
                     down.params[p].data[i] -= h;
-                    let fd = (forward(&up, &x, &y).energy - forward(&down, &x, &y).energy)
+                    let fd = (forward_at(&up, &x, &y, T_AT).energy
+                        - forward_at(&down, &x, &y, T_AT).energy)
                         / (f64::from(up.params[p].data[i]) - f64::from(down.params[p].data[i]));
                     assert!(
                         (fd - grad).abs() < 2e-5 * (1.0 + fd.abs()),

@@ -8,7 +8,7 @@ use crate::energy::Model;
 use crate::kernels::constants::{
     DA_GAMMA, DA_KAPPA, DA_MU, DA_T0, WALKER_DIRECTION, WALKER_DOWN, WALKER_TRIPS_SHIFT, WALKER_UP,
 };
-use crate::refine::config::{RefineConfig, Sampler};
+use crate::refine::config::{span_at, RefineConfig, Sampler, Span};
 use crate::refine::rng::langevin_normals;
 
 mod graph;
@@ -17,7 +17,7 @@ mod train;
 mod weight_grad;
 
 use graph::row;
-pub use graph::{energy_and_grad, energy_and_grads, eval};
+pub use graph::{energy_and_grad, energy_and_grad_at, energy_and_grads, eval, eval_at};
 pub use trace::summarise;
 pub use train::{train_step, TrainState};
 pub use weight_grad::weight_grad;
@@ -60,26 +60,32 @@ pub struct ReferenceRun {
     pub trace: Vec<Vec<(f64, f64)>>,
 }
 
-/// The prior of the energy at one row of the kernels' table (`RefineConfig::checked_table`):
-/// U = E + (lambda / 2) |y|^2 + offset, with the vertex penalty's w folded in.
+/// What the energy of one step is: U = E(x, y, t) + (lambda / 2) |y|^2 + offset, with the
+/// prior of a row of the kernels' table (`RefineConfig::checked_table`, the vertex
+/// penalty's w folded in), the landscape t and the clamp range of the step's run
+/// (`RefineConfig::spans`).
 #[derive(Clone, Copy)]
 struct Prior {
     lambda: f64,
     offset: f64,
+    landscape: f64,
+    clamp: Option<(f32, f32)>,
 }
 
 impl Prior {
-    fn of(row: &[f32; 4], groups: f64) -> Prior {
+    fn of(row: &[f32; 4], groups: f64, span: Span) -> Prior {
         Prior {
             lambda: f64::from(row[2]),
             offset: f64::from(row[3]) * groups,
+            landscape: f64::from(span.landscape),
+            clamp: span.clamp,
         }
     }
 }
 
 /// U = E + (lambda / 2) |y|^2 + offset, and the model's dE/dy.
 fn potential(model: &Model, x: &[f64], y: &[f64], prior: Prior) -> (f64, Vec<f64>) {
-    let (e, g) = energy_and_grad(model, x, y);
+    let (e, g) = energy_and_grad_at(model, x, y, prior.landscape);
     let square = 0.5 * prior.lambda * y.iter().map(|v| v * v).sum::<f64>();
     (e + square + prior.offset, g)
 }
@@ -128,7 +134,10 @@ pub fn refine_exchange(
     let groups = config
         .simplex
         .map_or(0.0, |g| (model.y_dim / g as usize) as f64);
-    let prior = |row: u32| Prior::of(&table[row as usize], groups);
+    let spans = config.spans();
+    let prior = |row: u32| Prior::of(&table[row as usize], groups, span_at(&spans, row));
+    // Where a new landscape begins, the accept rules compare with the energy there.
+    let enters = |step: u32| step > 0 && spans.iter().any(|s| s.start == step);
     let ladder = config
         .exchange
         .as_ref()
@@ -163,7 +172,14 @@ pub fn refine_exchange(
         None => {
             for chain in &mut chains {
                 for step in 0..config.steps {
-                    chain.step(model, step, &table[step as usize], prior(step), config);
+                    chain.step(
+                        model,
+                        step,
+                        &table[step as usize],
+                        prior(step),
+                        enters(step),
+                        config,
+                    );
                 }
             }
         }
@@ -172,7 +188,14 @@ pub fn refine_exchange(
             swaps = vec![(0, 0); n / r * (r - 1)];
             for step in 0..config.steps {
                 for chain in &mut chains {
-                    chain.step(model, step, &table[step as usize], prior(step), config);
+                    chain.step(
+                        model,
+                        step,
+                        &table[step as usize],
+                        prior(step),
+                        enters(step),
+                        config,
+                    );
                 }
                 let b = step + 1;
                 if crate::kernels::exchange::swaps_after(b, x.every, config.steps) {
@@ -314,13 +337,14 @@ impl ChainWalk {
     }
 
     /// Step `step`, whose row of the kernels' table is `row` and prior `prior` (nothing
-    /// once stopped).
+    /// once stopped); `enters` where it is the first of a new landscape.
     fn step(
         &mut self,
         model: &Model,
         step: u32,
         row: &[f32; 4],
         prior: Prior,
+        enters: bool,
         config: &RefineConfig,
     ) {
         if self.stopped {
@@ -328,6 +352,9 @@ impl ChainWalk {
         }
         let lambda = prior.lambda;
         let (x, fixed, chain) = (&self.x, &self.fixed, self.chain);
+        if enters && config.sampler != Sampler::Langevin {
+            (self.u, self.d) = potential(model, x, &self.y, prior);
+        }
         if step > 0 && config.sampler == Sampler::Langevin {
             let (u_new, d_new) = potential(model, x, &self.y, prior);
             self.change = (u_new - self.u).abs();
@@ -378,7 +405,7 @@ impl ChainWalk {
             if noise > 0.0 {
                 *v += noise * langevin_normals(config.seed, chain, step, (k / 4) as u32)[k % 4];
             }
-            if let Some((lo, hi)) = config.clamp {
+            if let Some((lo, hi)) = prior.clamp {
                 *v = v.clamp(f64::from(lo), f64::from(hi));
             }
         }

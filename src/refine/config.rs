@@ -250,8 +250,13 @@ pub struct RefineConfig {
     pub chain_offset: u32,
     /// lambda of the prior (lambda / 2) |y|^2 added to the energy; 0 for none.
     pub prior_l2: f32,
-    /// Box [lo, hi] every coordinate of y is clamped to after each step.
+    /// Box [lo, hi] every coordinate of y is clamped to after each step (a stage may set
+    /// its own: [`crate::refine::Stage::clamp`]).
     pub clamp: Option<(f32, f32)>,
+    /// The landscape index t an energy E(x, y, t) is refined at (0 by default; a stage may
+    /// set its own: [`crate::refine::Stage::landscape`]). An energy that does not read t
+    /// ignores it.
+    pub landscape: f32,
     /// Largest norm of a chain's step direction dE/dy + lambda y: longer ones are scaled
     /// down to it (per chain, per step), before the step size and the noise.
     pub clip_grad: Option<f32>,
@@ -286,6 +291,24 @@ pub struct RefineConfig {
     pub keep_non_finite: bool,
 }
 
+/// A run of steps in one landscape and clamp range ([`RefineConfig::spans`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Span {
+    /// Its first step.
+    pub start: u32,
+    /// The landscape index t.
+    pub landscape: f32,
+    /// The clamp range.
+    pub clamp: Option<(f32, f32)>,
+}
+
+/// The run of `spans` that step `step` lies in (the last for the energy after the last
+/// step).
+pub(crate) fn span_at(spans: &[Span], step: u32) -> Span {
+    let i = spans.partition_point(|s| s.start <= step);
+    spans[i.saturating_sub(1)]
+}
+
 /// The default of [`RefineConfig::dispatch_ms`].
 pub const DEFAULT_DISPATCH_MS: f32 = 100.0;
 
@@ -300,6 +323,7 @@ impl Default for RefineConfig {
             chain_offset: 0,
             prior_l2: 0.0,
             clamp: None,
+            landscape: 0.0,
             clip_grad: None,
             simplex: None,
             vertex_penalty: None,
@@ -400,13 +424,36 @@ impl RefineConfig {
                 format!("must be a number >= 0, got {}", self.prior_l2),
             ));
         }
-        if let Some((lo, hi)) = self.clamp {
+        let stage_clamps = self.schedule.stages.iter().filter_map(|s| s.clamp);
+        for (flag, clamp) in std::iter::repeat("RefineConfig::clamp")
+            .zip(self.clamp)
+            .chain(std::iter::repeat("Schedule::stages").zip(stage_clamps))
+        {
+            let (lo, hi) = clamp;
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
                 return Err(Error::config(
-                    "RefineConfig::clamp",
-                    format!("needs finite LO <= HI, got {lo},{hi}"),
+                    flag,
+                    format!("a clamp range needs finite LO <= HI, got {lo},{hi}"),
                 ));
             }
+        }
+        if !self.landscape.is_finite() {
+            return Err(Error::config(
+                "RefineConfig::landscape",
+                format!("must be a finite number, got {}", self.landscape),
+            ));
+        }
+        if let Some(l) = self
+            .schedule
+            .stages
+            .iter()
+            .filter_map(|s| s.landscape)
+            .find(|l| !l.is_finite())
+        {
+            return Err(Error::config(
+                "Schedule::stages",
+                format!("a stage's landscape must be a finite number, got {l}"),
+            ));
         }
         if self.simplex == Some(0) {
             return Err(Error::config(
@@ -471,12 +518,12 @@ impl RefineConfig {
         match self.sampler {
             Sampler::Langevin => Ok(()),
             Sampler::KeepIfLower { shrink } => {
-                if shrink.is_finite() && shrink > 0.0 && shrink < 1.0 {
+                if shrink.is_finite() && shrink > 0.0 && shrink <= 1.0 {
                     Ok(())
                 } else {
                     Err(Error::config(
                         "Sampler::KeepIfLower::shrink",
-                        format!("must lie strictly between 0 and 1, got {shrink}"),
+                        format!("must lie in (0, 1] (1 rejects without shrinking), got {shrink}"),
                     ))
                 }
             }
@@ -496,6 +543,9 @@ impl RefineConfig {
                 if self.clamp.is_some() {
                     return refuse("RefineConfig::clamp", "clamping the proposal");
                 }
+                if self.schedule.stages.iter().any(|s| s.clamp.is_some()) {
+                    return refuse("Schedule::stages", "a stage's clamp range");
+                }
                 if self.clip_grad.is_some() {
                     return refuse("RefineConfig::clip_grad", "clipping the drift");
                 }
@@ -513,10 +563,101 @@ impl RefineConfig {
         }
     }
 
+    /// The runs of steps in one landscape and clamp range, in order from step 0: one for a
+    /// refinement whose stages set neither, and a new run wherever a stage changes either.
+    /// A dispatch never crosses from one run into the next (the energy and what depends on
+    /// x and t alone are computed anew at each run's start).
+    pub(crate) fn spans(&self) -> Vec<Span> {
+        let mut out: Vec<Span> = Vec::new();
+        let mut at = 0;
+        for stage in &self.schedule.stages {
+            let span = Span {
+                start: at,
+                landscape: stage.landscape.unwrap_or(self.landscape),
+                clamp: stage.clamp.or(self.clamp),
+            };
+            let same = |last: &Span| (last.landscape, last.clamp) == (span.landscape, span.clamp);
+            if stage.steps > 0 && !out.last().is_some_and(same) {
+                out.push(span);
+            }
+            at += stage.steps;
+        }
+        if out.is_empty() {
+            out.push(Span {
+                start: 0,
+                landscape: self.landscape,
+                clamp: self.clamp,
+            });
+        }
+        out
+    }
+
+    /// The landscape index t of step `step` (of the energy after the last step, past the
+    /// end): its stage's, else [`RefineConfig::landscape`].
+    pub fn landscape_at(&self, step: u32) -> f32 {
+        span_at(&self.spans(), step).landscape
+    }
+
     /// (eta, sqrt(2 eta T)) of every step, in float32: what the kernels and the reference
     /// both use.
     pub fn step_table(&self) -> Result<Vec<[f32; 2]>> {
         self.schedule
             .table(self.steps, self.step_size, self.temperature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refine::schedule::parse_stages;
+
+    fn staged(stages: &str, landscape: f32, clamp: Option<(f32, f32)>) -> RefineConfig {
+        RefineConfig {
+            steps: parse_stages(stages).unwrap().iter().map(|s| s.steps).sum(),
+            landscape,
+            clamp,
+            schedule: Schedule {
+                stages: parse_stages(stages).unwrap(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// A run starts where the landscape or the clamp range changes, not at every stage;
+    /// stages without steps start none; stages that set neither take the refinement's.
+    #[test]
+    fn spans_start_where_the_landscape_or_the_clamp_changes() {
+        let span = |start, landscape, clamp| Span {
+            start,
+            landscape,
+            clamp,
+        };
+        let c = Some((-1.0, 1.0));
+        let cfg = staged(
+            "2:0.1:0:3, 0:0.1:0:9, 3:0.2:0:3, 1:0.1:0:3:-2:2, 2:0.1:0",
+            0.5,
+            c,
+        );
+        assert_eq!(
+            cfg.spans(),
+            vec![
+                span(0, 3.0, c),
+                span(5, 3.0, Some((-2.0, 2.0))),
+                span(6, 0.5, c)
+            ]
+        );
+        assert_eq!(cfg.landscape_at(4), 3.0);
+        assert_eq!(cfg.landscape_at(6), 0.5);
+        assert_eq!(cfg.landscape_at(8), 0.5, "past the end: the last run's");
+        let plain = RefineConfig {
+            landscape: 2.0,
+            ..Default::default()
+        };
+        assert_eq!(plain.spans(), vec![span(0, 2.0, None)]);
+        assert_eq!(
+            staged("3:0.1:0", 1.0, None).spans(),
+            vec![span(0, 1.0, None)]
+        );
     }
 }

@@ -103,6 +103,8 @@ pub struct RefineOptions {
     pub temperature_end: Option<f32>,
     /// [`Schedule::stages`] (none: the schedule's shape).
     pub stages: Vec<Stage>,
+    /// [`RefineConfig::landscape`] (0 when left out).
+    pub landscape: f32,
     /// [`RefineConfig::seed`]; given with no noise at any step, it is refused as ignored.
     pub seed: Option<u64>,
     /// [`RefineConfig::chain_offset`].
@@ -155,6 +157,7 @@ impl RefineOptions {
             },
             seed: self.seed.unwrap_or(0),
             chain_offset: self.chain_offset,
+            landscape: self.landscape,
             stop: StopRule {
                 grad: self.stop_grad,
                 change: self.stop_change,

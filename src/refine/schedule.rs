@@ -76,8 +76,12 @@ pub(crate) fn fraction(k: u32, steps: u32) -> f64 {
     }
 }
 
-/// One stage of a staged schedule: `steps` steps at a fixed step size and temperature.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One stage of a staged schedule: `steps` steps at a fixed step size and temperature, in
+/// one energy landscape (the landscape index t of an energy E(x, y, t)) and clamp range.
+/// Each stage that changes the landscape starts in it: the energy of the current y is
+/// computed anew there (so keep-if-lower and MALA compare energies of one landscape
+/// only), and what depends on x and t alone is computed once for the stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stage {
     /// Steps in this stage.
     pub steps: u32,
@@ -85,28 +89,44 @@ pub struct Stage {
     pub step_size: f32,
     /// T.
     pub temperature: f32,
+    /// The landscape index t in this stage (None: [`super::RefineConfig::landscape`]).
+    pub landscape: Option<f32>,
+    /// The box [lo, hi] y is clamped to after each step of this stage (None:
+    /// [`super::RefineConfig::clamp`]).
+    pub clamp: Option<(f32, f32)>,
 }
 
-/// Parses `STEPS:ETA:T,STEPS:ETA:T,...` (the `--stages` flag).
+/// Parses `STEPS:ETA:T[:LANDSCAPE[:LO:HI]],...` (the `--stages` flag); `-` leaves the
+/// landscape to `--landscape`.
 pub fn parse_stages(s: &str) -> std::result::Result<Vec<Stage>, String> {
     s.split(',')
         .map(|part| {
-            let fields: Vec<&str> = part.trim().split(':').collect();
-            let [steps, eta, t] = fields[..] else {
-                return Err(format!("expected STEPS:ETA:T, got {part:?}"));
-            };
+            let fields: Vec<&str> = part.trim().split(':').map(str::trim).collect();
             let num = |v: &str| {
-                v.trim()
-                    .parse::<f32>()
+                v.parse::<f32>()
                     .map_err(|_| format!("{v:?} is not a number"))
+            };
+            let (steps, eta, t, landscape, clamp) = match fields[..] {
+                [steps, eta, t] => (steps, eta, t, None, None),
+                [steps, eta, t, l] => (steps, eta, t, Some(l), None),
+                [steps, eta, t, l, lo, hi] => (steps, eta, t, Some(l), Some((num(lo)?, num(hi)?))),
+                _ => {
+                    return Err(format!(
+                        "expected STEPS:ETA:T, STEPS:ETA:T:LANDSCAPE or STEPS:ETA:T:LANDSCAPE:LO:HI, got {part:?}"
+                    ))
+                }
             };
             Ok(Stage {
                 steps: steps
-                    .trim()
                     .parse()
                     .map_err(|_| format!("{steps:?} is not a whole number of steps"))?,
                 step_size: num(eta)?,
                 temperature: num(t)?,
+                landscape: match landscape {
+                    None | Some("-") => None,
+                    Some(l) => Some(num(l)?),
+                },
+                clamp,
             })
         })
         .collect()
@@ -349,6 +369,33 @@ mod tests {
         );
         assert!(parse_stages("2:0.1").is_err());
         assert!(parse_stages("x:0.1:1").is_err());
+    }
+
+    #[test]
+    fn stages_may_set_the_landscape_and_the_clamp_range() {
+        let stages = parse_stages("2:0.1:1:3.5, 3:0.01:0:-1:-0.5:0.5, 1:0.1:0:-, 4:0.2:0").unwrap();
+        assert_eq!(stages[0].landscape, Some(3.5));
+        assert_eq!(stages[0].clamp, None);
+        assert_eq!(stages[1].landscape, Some(-1.0));
+        assert_eq!(stages[1].clamp, Some((-0.5, 0.5)));
+        assert_eq!((stages[2].landscape, stages[2].clamp), (None, None));
+        assert_eq!(
+            stages[3],
+            Stage {
+                steps: 4,
+                step_size: 0.2,
+                temperature: 0.0,
+                ..Default::default()
+            }
+        );
+        for bad in [
+            "2:0.1:1:x",
+            "2:0.1:1:1:0",
+            "2:0.1:1:1:a:b",
+            "2:0.1:1:1:0:1:2",
+        ] {
+            assert!(parse_stages(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct EvalArgs {
     /// Answers to evaluate, float32 .npy [B, y_dim].
     #[arg(long)]
     pub y: PathBuf,
+    /// The landscape index t of an energy E(x, y, t) (default 0).
+    #[arg(long, allow_negative_numbers = true)]
+    pub landscape: Option<f32>,
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,
@@ -109,9 +112,15 @@ pub struct RefineArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub temperature_end: Option<f32>,
     /// Stages STEPS:ETA:T,STEPS:ETA:T,... run in order instead of a schedule; their steps
-    /// must add up to --steps.
-    #[arg(long)]
+    /// must add up to --steps. A stage may also set the landscape index t of an energy
+    /// E(x, y, t) and its own clamp range: STEPS:ETA:T:LANDSCAPE or
+    /// STEPS:ETA:T:LANDSCAPE:LO:HI (LANDSCAPE `-`: --landscape's).
+    #[arg(long, allow_hyphen_values = true)]
     pub stages: Option<String>,
+    /// The landscape index t of an energy E(x, y, t) (default 0), for the stages that set
+    /// none.
+    #[arg(long, allow_negative_numbers = true)]
+    pub landscape: Option<f32>,
     /// Seed of the noise (default 0); the same seed gives bit-identical output on the same
     /// GPU.
     #[arg(long)]

@@ -16,6 +16,7 @@ pub fn eval(args: &EvalArgs, quiet: bool) -> Result<()> {
         model,
         x,
         y,
+        landscape,
         out,
         keep_non_finite,
     } = args;
@@ -26,7 +27,7 @@ pub fn eval(args: &EvalArgs, quiet: bool) -> Result<()> {
     let job = read_job(model, x.as_deref(), y, "--y", 1)?;
     let engine = Engine::new(&Context::new()?, &job.model)?;
     let start = Instant::now();
-    let result = engine.eval(&job.x, &job.y)?;
+    let result = engine.eval_at(&job.x, &job.y, landscape.unwrap_or(0.0))?;
     let time = start.elapsed();
     let (n, y_dim) = (job.n, job.model.y_dim);
     let bad: Vec<usize> = (0..n)

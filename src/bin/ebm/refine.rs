@@ -35,6 +35,7 @@ fn config_of(args: &RefineArgs) -> Result<RefineConfig> {
         step_size_end: args.step_size_end,
         temperature_end: args.temperature_end,
         stages,
+        landscape: args.landscape.unwrap_or(0.0),
         seed: args.seed,
         chain_offset: args.chain_offset.unwrap_or(0),
         sampler: args.sampler.options(),
@@ -123,7 +124,7 @@ pub fn refine(args: &RefineArgs, quiet: bool) -> Result<Outcome> {
     // The summary's "before"; nothing to compute with --quiet.
     let before = match quiet {
         true => None,
-        false => Some(energies_at_start(&engine, &job, per_x, config.prior_l2)?),
+        false => Some(energies_at_start(&engine, &job, per_x, &config)?),
     };
     let mut bar = ProgressBar::new(quiet);
     let mut on_progress = |p: &Progress| {
@@ -207,9 +208,15 @@ pub fn refine(args: &RefineArgs, quiet: bool) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-/// The energies at y0, the prior (lambda/2)|y0|^2 included as in the refinement's, from an
-/// evaluation on the refinement's own engine.
-fn energies_at_start(engine: &Engine, job: &Job, per_x: usize, prior_l2: f32) -> Result<Energies> {
+/// The energies at y0 in the first step's landscape, the prior (lambda/2)|y0|^2 included as
+/// in the refinement's, from an evaluation on the refinement's own engine.
+fn energies_at_start(
+    engine: &Engine,
+    job: &Job,
+    per_x: usize,
+    config: &RefineConfig,
+) -> Result<Energies> {
+    let prior_l2 = config.prior_l2;
     let x_dim = job.model.x_dim;
     // With --best-of, each row of x goes with its R starts.
     let x: Vec<f32> = match per_x {
@@ -220,7 +227,7 @@ fn energies_at_start(engine: &Engine, job: &Job, per_x: usize, prior_l2: f32) ->
             .flat_map(|row| std::iter::repeat_n(row, r).flatten().copied())
             .collect(),
     };
-    let eval = engine.eval(&x, &job.y)?;
+    let eval = engine.eval_at(&x, &job.y, config.landscape_at(0))?;
     let lambda = f64::from(prior_l2);
     let energy: Vec<f32> = eval
         .energy

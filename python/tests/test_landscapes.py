@@ -1,0 +1,149 @@
+"""Energies of a landscape index t, E(x, y, t), written as IRED writes them (FiLM by an
+embedding of t, yilundu/ired_code_release models.py class EBM, scaled down, with an MLP
+embedding of t instead of the sinusoidal one), imported with `Model.from_torch` from a
+`forward(x, y, t)` and held to PyTorch's float64 autograd: energies and dE/dy at several
+t, and a staged descent whose stages set t and the clamp range, with keep-if-lower that
+rejects a step raising the energy without shrinking (IRED's `opt_step`), written out in
+PyTorch beside it, on every kernel path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+import ebm_wgpu as ebm
+from _helpers import rand
+from test_graphs import paths_to_test, rel_l2
+
+X_DIM, Y_DIM = 3, 4
+
+
+class FilmByT(nn.Module):
+    def __init__(self, h=16, t_dim=8):
+        super().__init__()
+        self.time_mlp = nn.Sequential(nn.Linear(1, t_dim), nn.GELU(), nn.Linear(t_dim, t_dim))
+        self.fc1 = nn.Linear(X_DIM + Y_DIM, h)
+        self.fc2 = nn.Linear(h, h)
+        self.fc3 = nn.Linear(h, h)
+        self.fc4 = nn.Linear(h, Y_DIM)
+        self.t_map_fc2 = nn.Linear(t_dim, 2 * h)
+        self.t_map_fc3 = nn.Linear(t_dim, 2 * h)
+
+    def forward(self, x, y, t):
+        t_emb = self.time_mlp(t)
+        fc2_gain, fc2_bias = torch.chunk(self.t_map_fc2(t_emb), 2, dim=-1)
+        fc3_gain, fc3_bias = torch.chunk(self.t_map_fc3(t_emb), 2, dim=-1)
+        h = F.silu(self.fc1(torch.cat([x, y], dim=-1)))
+        h = F.silu(self.fc2(h) * (fc2_gain + 1) + fc2_bias)
+        h = F.silu(self.fc3(h) * (fc3_gain + 1) + fc3_bias)
+        return self.fc4(h).pow(2).sum(dim=-1)
+
+
+@pytest.fixture(scope="module")
+def film():
+    torch.manual_seed(3)
+    module = FilmByT().double()
+    return module, ebm.Model.from_torch(module, X_DIM, Y_DIM)
+
+
+def column(t: float, n: int) -> torch.Tensor:
+    return torch.full((n, 1), t, dtype=torch.float64)
+
+
+def test_an_energy_of_t_matches_pytorch_at_every_t(film, context):
+    module, model = film
+    engine = ebm.Engine(model, context)
+    x, y = rand(1, 12, X_DIM), rand(2, 12, Y_DIM)
+    xt = torch.from_numpy(x).double()
+    energies = []
+    for t in (0.0, 0.5, 3.0, -2.0):
+        yt = torch.from_numpy(y).double().requires_grad_(True)
+        e = module(xt, yt, column(t, 12))
+        (grad,) = torch.autograd.grad(e.sum(), yt)
+        got = engine.eval(x, y, landscape=t)
+        assert rel_l2(got.energy, e.detach().numpy()) < 1e-4, t
+        assert rel_l2(got.grad, grad.numpy()) < 1e-4, t
+        energies.append(got.energy)
+    assert not np.allclose(energies[0], energies[2]), "t was not read"
+    np.testing.assert_array_equal(engine.eval(x, y).energy, energies[0])
+
+
+# (steps, step size, landscape t, clamp range): smooth to sharp, as IRED walks its
+# landscapes, the last stage without a clamp range of its own.
+STAGES = [(3, 0.05, 2.0, (-1.0, 1.0)), (4, 0.02, 1.0, (-0.5, 0.5)), (3, 0.01, 0.0, None)]
+
+
+def spelled(stages) -> str:
+    """The `stages` option: STEPS:ETA:T:LANDSCAPE[:LO:HI] (T, the temperature, 0)."""
+    parts = []
+    for steps, eta, t, clamp in stages:
+        part = f"{steps}:{eta}:0:{t}"
+        if clamp is not None:
+            part += f":{clamp[0]}:{clamp[1]}"
+        parts.append(part)
+    return ",".join(parts)
+
+
+def staged_descent(module, x, y, stages) -> np.ndarray:
+    """IRED's opt_step over the stages, in float64: a gradient step, the clamp, and the
+    step undone where it raised the energy."""
+    x = torch.from_numpy(x).double()
+    y = torch.from_numpy(y).double()
+    for steps, eta, t, clamp in stages:
+        tt = column(t, len(y))
+        for _ in range(steps):
+            y = y.detach().requires_grad_(True)
+            energy = module(x, y, tt)
+            (grad,) = torch.autograd.grad(energy.sum(), y)
+            with torch.no_grad():
+                new = y - eta * grad
+                if clamp is not None:
+                    new = new.clamp(*clamp)
+                worse = module(x, new, tt) > energy
+                y = torch.where(worse[:, None], y, new)
+    return y.detach().numpy()
+
+
+def test_stages_that_set_the_landscape_match_pytorch_on_every_path(film, context):
+    module, model = film
+    x, y0 = rand(5, 10, X_DIM), rand(6, 10, Y_DIM, scale=0.8)
+    want = staged_descent(module, x, y0, STAGES)
+    steps = sum(s[0] for s in STAGES)
+    assert rel_l2(want, y0) > 1e-2, "the descent barely moved"
+    for path in paths_to_test(model, context):
+        engine = ebm.Engine(model, context, kernel=path)
+        for dispatch_ms in (None, 1e-6):
+            out = engine.refine(
+                x,
+                y0,
+                steps=steps,
+                stages=spelled(STAGES),
+                keep_if_lower=True,
+                shrink=1.0,
+                dispatch_ms=dispatch_ms,
+            )
+            assert rel_l2(out.y, want) < 1e-4, (path, dispatch_ms)
+
+
+def test_a_forward_of_t_is_refused_where_t_cannot_be_read(context):
+    """A sinusoidal embedding of t (IRED's SinusoidalPosEmb) is not an op: refused by name."""
+
+    class Sinusoidal(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(X_DIM + Y_DIM + 2, 1)
+
+        def forward(self, x, y, t):
+            return self.fc(torch.cat([x, y, torch.sin(t), torch.cos(t)], -1)).squeeze(-1)
+
+    with pytest.raises(ValueError, match="sin"):
+        ebm.Model.from_torch(Sinusoidal(), X_DIM, Y_DIM)
+
+
+def test_training_refuses_an_energy_of_t(film, context):
+    _, model = film
+    with pytest.raises(Exception, match="landscape"):
+        ebm.Trainer(model, rand(1, 8, Y_DIM), rand(2, 8, X_DIM), context=context, batch=4)
