@@ -43,6 +43,7 @@ struct Params {
     fixed_at: u32,      // word of `controls` where the fixed flags start
     dy: u32,            // scratch units of dE/dy (the energy's backward pass leaves it there)
     landscape: f32,     // the landscape index t of this dispatch's stage (an energy E(x, y, t))
+    take_every_step: u32, // keep-if-lower: != 0 takes every step of this dispatch, none compared
 }
 
 // The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).

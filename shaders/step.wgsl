@@ -87,7 +87,9 @@ fn proposal_flag(c: u32) -> u32 {
 fn settle(c: u32, step: u32, u_next: f32) {
     var st = chain_state[c];
     let base = c * params.y_dim;
-    var accept = u_next <= st.energy;
+    // A stage that takes every step (keep-if-lower only) compares nothing.
+    let taken = RULE == RULE_KEEP_IF_LOWER && params.take_every_step != 0u;
+    var accept = u_next <= st.energy || taken;
     if RULE == RULE_MALA {
         let at = schedule_row(step);
         let eta = at.x * st.step_scale;
@@ -124,7 +126,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
         if step < params.adapt_steps {
             st.warmup_accepted += 1u;
         }
-        if RULE == RULE_KEEP_IF_LOWER {
+        if RULE == RULE_KEEP_IF_LOWER && !taken {
             st.step_scale = regrown(vec4<f32>(st.step_scale)).x;
         }
     } else {

@@ -290,7 +290,9 @@ fn note_non_finite(step: u32, bad: vec4<bool>) {
 // as settle() in step.wgsl, for the group's 4 chains.
 fn settle4(step: u32) {
     let u_next = energy4();
-    var accept = u_next <= u_cur;
+    // A stage that takes every step (keep-if-lower only) compares nothing.
+    let taken = RULE == RULE_KEEP_IF_LOWER && params.take_every_step != 0u;
+    var accept = (u_next <= u_cur) | vec4<bool>(taken);
     if RULE == RULE_MALA {
         let at = schedule_row(step);
         let eta = at.x * step_scale;
@@ -321,7 +323,7 @@ fn settle4(step: u32) {
         }
     }
     accept = accept & moving;
-    if RULE == RULE_KEEP_IF_LOWER {
+    if RULE == RULE_KEEP_IF_LOWER && !taken {
         step_scale = select(step_scale, regrown(step_scale), accept);
         step_scale = select(step_scale, step_scale * params.shrink, moving & !accept);
     }

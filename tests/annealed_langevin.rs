@@ -135,7 +135,7 @@ fn annealed_langevin_recovers_the_mixture_weights() {
             step_size: (0.05 * variance(level)) as f32,
             temperature: 1.0,
             landscape: Some(level as f32),
-            clamp: None,
+            ..Default::default()
         })
         .collect();
     let annealed = RefineConfig {

@@ -16,7 +16,8 @@ fn film_by_t() -> Model {
 }
 
 /// Three stages: two set their own landscape and clamp range, the last takes the
-/// refinement's.
+/// refinement's; with keep-if-lower, the second landscape begins with a step taken
+/// whatever it does to the energy (as IRED's denoising step).
 fn staged(sampler: Sampler, dispatch_ms: Option<f32>) -> RefineConfig {
     let stage = |steps, step_size, temperature, landscape, clamp| Stage {
         steps,
@@ -24,22 +25,33 @@ fn staged(sampler: Sampler, dispatch_ms: Option<f32>) -> RefineConfig {
         temperature,
         landscape,
         clamp,
+        take_every_step: false,
     };
+    let keep_if_lower = matches!(sampler, Sampler::KeepIfLower { .. });
     RefineConfig {
-        steps: 9,
+        steps: 9 + u32::from(keep_if_lower),
         seed: 4,
         sampler,
         landscape: 0.25,
         clamp: Some((-1.5, 1.5)),
         schedule: Schedule {
-            stages: vec![
+            stages: [
                 stage(3, 0.05, 0.01, Some(2.0), Some((-0.8, 0.8))),
+                Stage {
+                    take_every_step: true,
+                    ..stage(1, 0.2, 0.01, Some(1.0), Some((-0.5, 0.5)))
+                },
                 stage(4, 0.03, 0.01, Some(1.0), Some((-0.5, 0.5))),
                 // Noise in every stage: without it, keep-if-lower's shrunk steps change
                 // the energy by less than float32 resolves, and whether such a step is
                 // kept is rounding's choice, float32's and float64's apart.
                 stage(2, 0.02, 0.005, None, None),
-            ],
+            ]
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1 || keep_if_lower)
+            .map(|(_, s)| s)
+            .collect(),
             ..Default::default()
         },
         dispatch_ms,
@@ -123,24 +135,79 @@ fn the_landscape_changes_the_refinement() {
     );
 }
 
+/// E(y, t) = t |y|^2.
+fn t_times_square() -> Model {
+    let mut g = GraphBuilder::new(0, 4, 1);
+    let tt = g.linear_with(&[g.t()], 4, vec![1.0; 4], None);
+    let ty = g.mul(tt, g.y());
+    let e = g.mul(ty, g.y());
+    g.energy(Head::Sum, e, 1.0);
+    g.build().unwrap()
+}
+
+/// With E = |y|^2, a step of size 1.5 sends y to -2 y, which raises the energy: a stage
+/// that takes every step takes it (and leaves the step size), the next stage refuses the
+/// same step (and shrinks the step size).
+#[test]
+fn a_stage_that_takes_every_step_takes_one_that_raises_the_energy() {
+    let m = t_times_square();
+    let overshoot = |take_every_step| Stage {
+        steps: 1,
+        step_size: 1.5,
+        temperature: 0.0,
+        landscape: Some(1.0),
+        take_every_step,
+        ..Default::default()
+    };
+    let cfg = RefineConfig {
+        steps: 2,
+        sampler: Sampler::KeepIfLower { shrink: 0.5 },
+        schedule: Schedule {
+            stages: vec![overshoot(true), overshoot(false)],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let n = 3;
+    let y0 = data(n * m.y_dim, 1.0, 5);
+    let twice: Vec<f64> = y0.iter().map(|v| -2.0 * f64::from(*v)).collect();
+    for path in paths(&m) {
+        let engine = Engine::with_path(&ctx(), &m, PathChoice::Exactly(path)).unwrap();
+        let gpu = engine.refine(&[], &y0, &cfg).unwrap();
+        assert_close(&format!("{path}: y"), &gpu.y, &twice);
+        assert_eq!(gpu.accepted, vec![1; n], "{path}");
+        assert_eq!(gpu.step_scale, vec![0.5; n], "{path}");
+        let want = reference::refine_full(&m, &[], &y0, None, &cfg);
+        assert_eq!((want.accepted, want.step_scale), (vec![1; n], vec![0.5; n]));
+    }
+    let langevin = RefineConfig {
+        sampler: Sampler::Langevin,
+        ..cfg
+    };
+    let err = Engine::new(&ctx(), &m)
+        .unwrap()
+        .refine(&[], &y0, &langevin)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Schedule::stages") && err.contains("KeepIfLower"),
+        "{err}"
+    );
+}
+
 /// E(y, t) = t |y|^2: gradient descent with a small step lowers it within a landscape, so
 /// keep-if-lower takes every step, the first of a sharper landscape too, whose energy is
 /// compared with the energy at the same y in that landscape (not with the lower one the
 /// previous landscape gave it).
 #[test]
 fn keep_if_lower_compares_energies_within_one_landscape() {
-    let mut g = GraphBuilder::new(0, 4, 1);
-    let tt = g.linear_with(&[g.t()], 4, vec![1.0; 4], None);
-    let ty = g.mul(tt, g.y());
-    let e = g.mul(ty, g.y());
-    g.energy(Head::Sum, e, 1.0);
-    let m = g.build().unwrap();
+    let m = t_times_square();
     let stage = |landscape| Stage {
         steps: 3,
         step_size: 0.01,
         temperature: 0.0,
         landscape: Some(landscape),
-        clamp: None,
+        ..Default::default()
     };
     let n = 5;
     let y0 = data(n * m.y_dim, 1.0, 3);

@@ -280,6 +280,7 @@ impl Engine {
                 start: 0,
                 landscape: *landscape,
                 clamp: None,
+                take_every_step: false,
             }],
             Job::Refine { config, .. } => config.spans(),
         };

@@ -50,6 +50,7 @@ impl Engine {
                 write_energy: u32::from(d.write_energy),
                 layer: d.layer,
                 landscape: span.landscape,
+                take_every_step: u32::from(span.take_every_step),
                 use_clamp: u32::from(span.clamp.is_some()),
                 clamp_lo,
                 clamp_hi,

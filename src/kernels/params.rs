@@ -41,6 +41,7 @@ pub struct Params {
     pub fixed_at: u32,
     pub dy: u32,
     pub landscape: f32,
+    pub take_every_step: u32,
 }
 
 impl Params {
@@ -189,7 +190,7 @@ mod tests {
             prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, clip_grad,
             use_fixed, simplex, shrink, adapt_steps, target_accept, stop_flags, stop_grad,
             stop_change, stop_below, trace, save, trace_summary, replicas, exchange_every,
-            fixed_at, dy, landscape);
+            fixed_at, dy, landscape, take_every_step);
         assert_eq!(members, host);
     }
 

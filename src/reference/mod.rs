@@ -70,6 +70,7 @@ struct Prior {
     offset: f64,
     landscape: f64,
     clamp: Option<(f32, f32)>,
+    take_every_step: bool,
 }
 
 impl Prior {
@@ -79,6 +80,7 @@ impl Prior {
             offset: f64::from(row[3]) * groups,
             landscape: f64::from(span.landscape),
             clamp: span.clamp,
+            take_every_step: span.take_every_step,
         }
     }
 }
@@ -424,7 +426,11 @@ impl ChainWalk {
             }
             Sampler::KeepIfLower { shrink } => {
                 let (u_next, d_next) = potential(model, x, &next, prior);
-                if u_next <= u {
+                if prior.take_every_step {
+                    self.change = (u_next - u).abs();
+                    (self.y, self.u, self.d) = (next, u_next, d_next);
+                    self.accepted += 1;
+                } else if u_next <= u {
                     self.change = u - u_next;
                     (self.y, self.u, self.d) = (next, u_next, d_next);
                     self.accepted += 1;

@@ -291,7 +291,8 @@ pub struct RefineConfig {
     pub keep_non_finite: bool,
 }
 
-/// A run of steps in one landscape and clamp range ([`RefineConfig::spans`]).
+/// A run of steps in one landscape and clamp range, each step taken or compared alike
+/// ([`RefineConfig::spans`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Span {
     /// Its first step.
@@ -300,6 +301,8 @@ pub(crate) struct Span {
     pub landscape: f32,
     /// The clamp range.
     pub clamp: Option<(f32, f32)>,
+    /// [`crate::refine::Stage::take_every_step`].
+    pub take_every_step: bool,
 }
 
 /// The run of `spans` that step `step` lies in (the last for the energy after the last
@@ -516,6 +519,12 @@ impl RefineConfig {
 
     fn validate_sampler(&self, table: &[[f32; 2]]) -> Result<()> {
         match self.sampler {
+            Sampler::Langevin if self.schedule.stages.iter().any(|s| s.take_every_step) => {
+                Err(Error::config(
+                    "Schedule::stages",
+                    "a stage that takes every step is for Sampler::KeepIfLower (Langevin takes every step already)",
+                ))
+            }
             Sampler::Langevin => Ok(()),
             Sampler::KeepIfLower { shrink } => {
                 if shrink.is_finite() && shrink > 0.0 && shrink <= 1.0 {
@@ -546,6 +555,9 @@ impl RefineConfig {
                 if self.schedule.stages.iter().any(|s| s.clamp.is_some()) {
                     return refuse("Schedule::stages", "a stage's clamp range");
                 }
+                if self.schedule.stages.iter().any(|s| s.take_every_step) {
+                    return refuse("Schedule::stages", "a stage that takes every step");
+                }
                 if self.clip_grad.is_some() {
                     return refuse("RefineConfig::clip_grad", "clipping the drift");
                 }
@@ -564,7 +576,8 @@ impl RefineConfig {
     }
 
     /// The runs of steps in one landscape and clamp range, in order from step 0: one for a
-    /// refinement whose stages set neither, and a new run wherever a stage changes either.
+    /// refinement whose stages set neither, and a new run wherever a stage changes either
+    /// (or whether it takes every step).
     /// A dispatch never crosses from one run into the next (the energy and what depends on
     /// x and t alone are computed anew at each run's start).
     pub(crate) fn spans(&self) -> Vec<Span> {
@@ -575,8 +588,10 @@ impl RefineConfig {
                 start: at,
                 landscape: stage.landscape.unwrap_or(self.landscape),
                 clamp: stage.clamp.or(self.clamp),
+                take_every_step: stage.take_every_step,
             };
-            let same = |last: &Span| (last.landscape, last.clamp) == (span.landscape, span.clamp);
+            let key = |s: &Span| (s.landscape, s.clamp, s.take_every_step);
+            let same = |last: &Span| key(last) == key(&span);
             if stage.steps > 0 && !out.last().is_some_and(same) {
                 out.push(span);
             }
@@ -587,6 +602,7 @@ impl RefineConfig {
                 start: 0,
                 landscape: self.landscape,
                 clamp: self.clamp,
+                take_every_step: false,
             });
         }
         out
@@ -632,6 +648,7 @@ mod tests {
             start,
             landscape,
             clamp,
+            take_every_step: false,
         };
         let c = Some((-1.0, 1.0));
         let cfg = staged(

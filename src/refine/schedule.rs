@@ -94,14 +94,22 @@ pub struct Stage {
     /// The box [lo, hi] y is clamped to after each step of this stage (None:
     /// [`super::RefineConfig::clamp`]).
     pub clamp: Option<(f32, f32)>,
+    /// With [`super::Sampler::KeepIfLower`]: every step of this stage is taken, none
+    /// compared, and the step-size multiplier is left as it is (IRED's denoising step,
+    /// taken before the optimisation steps that keep only what lowers the energy).
+    pub take_every_step: bool,
 }
 
-/// Parses `STEPS:ETA:T[:LANDSCAPE[:LO:HI]],...` (the `--stages` flag); `-` leaves the
-/// landscape to `--landscape`.
+/// Parses `STEPS:ETA:T[:LANDSCAPE[:LO:HI]][:take],...` (the `--stages` flag); `-` leaves the
+/// landscape to `--landscape`, and a last field `take` sets [`Stage::take_every_step`].
 pub fn parse_stages(s: &str) -> std::result::Result<Vec<Stage>, String> {
     s.split(',')
         .map(|part| {
-            let fields: Vec<&str> = part.trim().split(':').map(str::trim).collect();
+            let mut fields: Vec<&str> = part.trim().split(':').map(str::trim).collect();
+            let take_every_step = fields.last() == Some(&"take");
+            if take_every_step {
+                fields.pop();
+            }
             let num = |v: &str| {
                 v.parse::<f32>()
                     .map_err(|_| format!("{v:?} is not a number"))
@@ -112,7 +120,7 @@ pub fn parse_stages(s: &str) -> std::result::Result<Vec<Stage>, String> {
                 [steps, eta, t, l, lo, hi] => (steps, eta, t, Some(l), Some((num(lo)?, num(hi)?))),
                 _ => {
                     return Err(format!(
-                        "expected STEPS:ETA:T, STEPS:ETA:T:LANDSCAPE or STEPS:ETA:T:LANDSCAPE:LO:HI, got {part:?}"
+                        "expected STEPS:ETA:T, STEPS:ETA:T:LANDSCAPE or STEPS:ETA:T:LANDSCAPE:LO:HI (each optionally followed by :take), got {part:?}"
                     ))
                 }
             };
@@ -127,6 +135,7 @@ pub fn parse_stages(s: &str) -> std::result::Result<Vec<Stage>, String> {
                     Some(l) => Some(num(l)?),
                 },
                 clamp,
+                take_every_step,
             })
         })
         .collect()
@@ -388,7 +397,14 @@ mod tests {
                 ..Default::default()
             }
         );
+        let take = parse_stages("1:0.3:0:9:-2:2:take, 2:0.1:0:take").unwrap();
+        assert!(take.iter().all(|s| s.take_every_step));
+        assert_eq!(
+            (take[0].landscape, take[0].clamp),
+            (Some(9.0), Some((-2.0, 2.0)))
+        );
         for bad in [
+            "take",
             "2:0.1:1:x",
             "2:0.1:1:1:0",
             "2:0.1:1:1:a:b",

@@ -500,11 +500,11 @@ fn check_config(model: &Model, config: &TrainConfig) -> Result<()> {
             .schedule
             .stages
             .iter()
-            .any(|s| s.landscape.is_some() || s.clamp.is_some())
+            .any(|s| s.landscape.is_some() || s.clamp.is_some() || s.take_every_step)
     {
         return Err(Error::config(
             "TrainConfig::negatives",
-            "RefineConfig::landscape and a stage's landscape or clamp range are not used by training's sampler: leave them unset",
+            "RefineConfig::landscape and a stage's landscape, clamp range or take are not used by training's sampler: leave them unset",
         ));
     }
     if let (Objective::ContrastiveDivergence, Some(g)) =
