@@ -35,6 +35,35 @@ fn softplus_and_grad(z: f32) -> vec2<f32> {
     return vec2<f32>(max(z, 0.0) + log1p_u, sigmoid(z));
 }
 
+// (sin(z), cos(z)), with the range reduction and polynomials written here: WGSL promises
+// its built-ins only 2^-11 absolute error, and only within [-pi, pi]. z = q pi/2 + r by
+// Cody and Waite's three-part pi/2, |r| <= pi/4, then Cephes's sinf and cosf polynomials;
+// about 1e-7 relative for |z| up to 1e4.
+fn sin_cos(z: f32) -> vec2<f32> {
+    let q = round(z * 0.63661977236758134);
+    var r = z - q * 1.5703125;
+    r = r - q * 4.8375129699707031e-4;
+    r = r - q * 7.5497899548918821e-8;
+    let r2 = r * r;
+    let s = r + r * r2 * (-1.6666654611e-1 + r2 * (8.3321608736e-3 + r2 * -1.9515295891e-4));
+    let c = 1.0 - 0.5 * r2
+        + r2 * r2 * (4.166664568298827e-2 + r2 * (-1.388731625493765e-3 + r2 * 2.443315711809948e-5));
+    switch i32(q) & 3 {
+        case 0: {
+            return vec2<f32>(s, c);
+        }
+        case 1: {
+            return vec2<f32>(c, -s);
+        }
+        case 2: {
+            return vec2<f32>(-s, -c);
+        }
+        default: {
+            return vec2<f32>(-c, s);
+        }
+    }
+}
+
 // (act(z), act'(z)) of activation `kind`.
 fn activation(kind: u32, z: f32) -> vec2<f32> {
     switch kind {
@@ -66,6 +95,13 @@ fn activation(kind: u32, z: f32) -> vec2<f32> {
             let t = tanh(clamp(u, -TANH_CLAMP, TANH_CLAMP));
             let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * z * z);
             return vec2<f32>(0.5 * z * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du);
+        }
+        case ACTIVATION_SIN: {
+            return sin_cos(z);
+        }
+        case ACTIVATION_COS: {
+            let sc = sin_cos(z);
+            return vec2<f32>(sc.y, -sc.x);
         }
         case ACTIVATION_SOFTPLUS, default: {
             return softplus_and_grad(z);

@@ -10,14 +10,16 @@ Two forms are read (``to_ebm``):
   ``[B, y_dim]``. A ``forward(x, y, t)`` is an energy of a landscape index t (IRED's and
   noise-conditional energies), called with t ``[B, 1]``: ebm gives t per stage
   (``Engine.refine(..., landscape=, stages=)``) and computes what depends on x and t alone
-  once per stage. (A sinusoidal embedding of t is not an op: embed t with Linear layers.)
+  once per stage. A sinusoidal embedding of t is read when written as a Linear from t
+  (its frequencies, without bias) followed by ``torch.sin`` and ``torch.cos``.
   Parameters keep their ``state_dict`` names. What is read:
 
   - ``nn.Linear`` / ``F.linear`` (with or without bias) -> ``linear``, over the pieces of
     a ``torch.cat`` directly;
   - the activations ReLU, LeakyReLU (slope 0.01 only), Tanh, Sigmoid, SiLU, GELU (exact
     and ``approximate="tanh"``), Softplus (beta 1, threshold 20 only), as modules,
-    functions (``F.silu``, ``torch.tanh``) or tensor methods (``.relu()``);
+    functions (``F.silu``, ``torch.tanh``) or tensor methods (``.relu()``), and
+    ``torch.sin`` / ``torch.cos`` (a sinusoidal embedding of t);
   - ``+ - *`` between tensors of one width (``add``, ``sub``, ``mul``), and with Python
     numbers, ``-t`` and ``t / c`` (``affine``: ``scale * t + shift``); ``t * t`` and
     ``t.pow(2)`` / ``t ** 2`` (``mul``);
@@ -85,7 +87,18 @@ __all__ = [
 ]
 
 #: Activation names understood by ebm.
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "silu", "gelu", "gelu_tanh", "softplus")
+ACTIVATIONS = (
+    "relu",
+    "leaky_relu",
+    "tanh",
+    "sigmoid",
+    "silu",
+    "gelu",
+    "gelu_tanh",
+    "softplus",
+    "sin",
+    "cos",
+)
 #: Output functions of the MLP form.
 OUTPUTS = ("identity", "square", "softplus")
 #: How an energy term reduces a tensor (the heads of ebm's model files).
@@ -1043,6 +1056,8 @@ class _Import:
             "silu": [("inplace", False)],
             "gelu": [("approximate", "none")],
             "softplus": [("beta", 1.0), ("threshold", 20.0)],
+            "sin": [],
+            "cos": [],
         }
         if name not in spec:
             self.unsupported("this importer has no reader for it, though ebm's op table lists it")
@@ -1446,6 +1461,8 @@ _ACT = {
     "gelu": F.gelu,
     "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
     "softplus": F.softplus,
+    "sin": torch.sin,
+    "cos": torch.cos,
 }
 
 

@@ -1,12 +1,14 @@
 """Energies of a landscape index t, E(x, y, t), written as IRED writes them (FiLM by an
-embedding of t, yilundu/ired_code_release models.py class EBM, scaled down, with an MLP
-embedding of t instead of the sinusoidal one), imported with `Model.from_torch` from a
-`forward(x, y, t)` and held to PyTorch's float64 autograd: energies and dE/dy at several
-t, and a staged descent whose stages set t and the clamp range, with keep-if-lower that
-rejects a step raising the energy without shrinking (IRED's `opt_step`), written out in
-PyTorch beside it, on every kernel path."""
+embedding of t, yilundu/ired_code_release models.py class EBM, scaled down; its
+sinusoidal time embedding as a Linear of frequencies then sin and cos), imported with
+`Model.from_torch` from a `forward(x, y, t)` and held to PyTorch's float64 autograd:
+energies and dE/dy at several t, and a staged descent whose stages set t and the clamp
+range, with keep-if-lower that rejects a step raising the energy without shrinking (IRED's
+`opt_step`), written out in PyTorch beside it, on every kernel path."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -128,19 +130,86 @@ def test_stages_that_set_the_landscape_match_pytorch_on_every_path(film, context
             assert rel_l2(out.y, want) < 1e-4, (path, dispatch_ms)
 
 
-def test_a_forward_of_t_is_refused_where_t_cannot_be_read(context):
-    """A sinusoidal embedding of t (IRED's SinusoidalPosEmb) is not an op: refused by name."""
+class SinusoidalPosEmb(nn.Module):
+    """IRED's time embedding, verbatim (models.py): t [B] to [B, dim]."""
 
-    class Sinusoidal(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        device = x.device
+        half_dim = self.dim // 2
+        emb = math.log(10000) / (half_dim - 1)
+        emb = torch.exp(torch.arange(half_dim, device=device) * -emb)
+        emb = x[:, None] * emb[None, :]
+        emb = torch.cat((emb.sin(), emb.cos()), dim=-1)
+        return emb
+
+
+class LinearSinusoidal(nn.Module):
+    """The same embedding as ebm reads it: t [B, 1] through a Linear holding the
+    frequencies (no bias, not trained), then sin and cos."""
+
+    def __init__(self, dim):
+        super().__init__()
+        half = dim // 2
+        self.freqs = nn.Linear(1, half, bias=False)
+        with torch.no_grad():
+            scale = math.log(10000) / (half - 1)
+            self.freqs.weight.copy_(torch.exp(torch.arange(half) * -scale)[:, None])
+        self.freqs.weight.requires_grad_(False)
+
+    def forward(self, t):
+        emb = self.freqs(t)
+        return torch.cat([emb.sin(), emb.cos()], dim=-1)
+
+
+class SinusoidalFilm(nn.Module):
+    def __init__(self, dim=16, h=12):
+        super().__init__()
+        self.time = nn.Sequential(LinearSinusoidal(dim), nn.Linear(dim, dim), nn.GELU())
+        self.t_map = nn.Linear(dim, 2 * h)
+        self.fc1 = nn.Linear(X_DIM + Y_DIM, h)
+        self.fc2 = nn.Linear(h, Y_DIM)
+
+    def forward(self, x, y, t):
+        gain, bias = torch.chunk(self.t_map(self.time(t)), 2, dim=-1)
+        h = F.silu(self.fc1(torch.cat([x, y], -1)) * (gain + 1) + bias)
+        return self.fc2(h).pow(2).sum(-1)
+
+
+def test_a_sinusoidal_embedding_of_t_runs_as_pytorch_computes_it(context):
+    t = torch.arange(10, dtype=torch.float64)
+    np.testing.assert_allclose(
+        LinearSinusoidal(16).double()(t[:, None]).numpy(),
+        SinusoidalPosEmb(16)(t).numpy(),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    torch.manual_seed(4)
+    module = SinusoidalFilm().double()
+    engine = ebm.Engine(ebm.Model.from_torch(module, X_DIM, Y_DIM), context)
+    x, y = rand(7, 6, X_DIM), rand(8, 6, Y_DIM)
+    for level in (0.0, 3.0, 9.0):
+        yt = torch.from_numpy(y).double().requires_grad_(True)
+        e = module(torch.from_numpy(x).double(), yt, column(level, 6))
+        (grad,) = torch.autograd.grad(e.sum(), yt)
+        got = engine.eval(x, y, landscape=level)
+        assert rel_l2(got.energy, e.detach().numpy()) < 1e-4, level
+        assert rel_l2(got.grad, grad.numpy()) < 1e-4, level
+    # IRED's own spelling (torch.arange, broadcasting t[:, None]) is refused by name.
+    class Verbatim(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc = nn.Linear(X_DIM + Y_DIM + 2, 1)
+            self.emb = SinusoidalPosEmb(4)
+            self.fc = nn.Linear(X_DIM + Y_DIM + 4, 1)
 
         def forward(self, x, y, t):
-            return self.fc(torch.cat([x, y, torch.sin(t), torch.cos(t)], -1)).squeeze(-1)
+            return self.fc(torch.cat([x, y, self.emb(t[:, 0])], -1)).squeeze(-1)
 
-    with pytest.raises(ValueError, match="sin"):
-        ebm.Model.from_torch(Sinusoidal(), X_DIM, Y_DIM)
+    with pytest.raises(ValueError, match="emb"):
+        ebm.Model.from_torch(Verbatim(), X_DIM, Y_DIM)
 
 
 def test_training_refuses_an_energy_of_t(film, context):

@@ -26,6 +26,10 @@ pub enum Activation {
     GeluTanh,
     /// `log(1 + exp(z))`, and `z` above 20 (PyTorch's threshold).
     Softplus,
+    /// `sin(z)` (a sinusoidal embedding of t: IRED's, a diffusion model's).
+    Sin,
+    /// `cos(z)`.
+    Cos,
 }
 
 /// How the last layer's outputs f become the scalar energy.
@@ -44,7 +48,7 @@ const SOFTPLUS_THRESHOLD: f64 = 20.0;
 
 impl Activation {
     /// Every activation, in shader-id order.
-    pub const ALL: [Activation; 8] = [
+    pub const ALL: [Activation; 10] = [
         Activation::Relu,
         Activation::LeakyRelu,
         Activation::Tanh,
@@ -53,6 +57,8 @@ impl Activation {
         Activation::Gelu,
         Activation::GeluTanh,
         Activation::Softplus,
+        Activation::Sin,
+        Activation::Cos,
     ];
 
     /// The name used in model files and on the command line.
@@ -66,6 +72,8 @@ impl Activation {
             Activation::Gelu => "gelu",
             Activation::GeluTanh => "gelu_tanh",
             Activation::Softplus => "softplus",
+            Activation::Sin => "sin",
+            Activation::Cos => "cos",
         }
     }
 
@@ -119,6 +127,8 @@ impl Activation {
                 )
             }
             Activation::Softplus => softplus(z),
+            Activation::Sin => (z.sin(), z.cos()),
+            Activation::Cos => (z.cos(), -z.sin()),
         }
     }
 }

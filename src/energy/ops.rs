@@ -274,6 +274,8 @@ pub const TORCH_NAMES: &[(&str, &[&str])] = &[
             "gelu",
             "Softplus",
             "softplus",
+            "sin",
+            "cos",
         ],
     ),
     (
