@@ -138,8 +138,8 @@ fn bad_sampler_stop_and_trace_options_name_their_flag() {
     );
     assert_has(&fails(&["--shrink", "0.5"]), &["--keep-if-lower"]);
     assert_has(
-        &fails(&["--keep-if-lower", "--shrink", "1"]),
-        &["invalid option --shrink: must lie strictly between 0 and 1, got 1"],
+        &fails(&["--keep-if-lower", "--shrink", "1.5"]),
+        &["invalid option --shrink: must lie in (0, 1] (1 rejects without shrinking), got 1.5"],
     );
     assert_has(
         &fails(&["--stop-grad", "-1"]),

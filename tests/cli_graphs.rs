@@ -237,8 +237,8 @@ fn bench_times_a_graph_from_its_file() {
 }
 
 /// An energy E(x, y, t) from its file: `eval --landscape` and `refine --stages` whose stages
-/// set t and the clamp range (with keep-if-lower rejecting without shrinking, as IRED's
-/// inference does) match the reference.
+/// set t and the clamp range, one taking every step (with keep-if-lower rejecting without
+/// shrinking in the others, as IRED's inference does), match the reference.
 #[test]
 fn an_energy_of_t_runs_at_the_landscapes_its_flags_set() {
     let job = Job::new();
@@ -265,7 +265,7 @@ fn an_energy_of_t_runs_at_the_landscapes_its_flags_set() {
         &energy,
     );
 
-    let stages = "2:0.05:0:2:-0.9:0.9,3:0.02:0:1,1:0.01:0:-";
+    let stages = "1:0.3:0:2:-0.9:0.9:take,1:0.05:0:2:-0.9:0.9,3:0.02:0:1,1:0.01:0:-";
     let cfg = RefineConfig {
         steps: 6,
         landscape: 0.5,

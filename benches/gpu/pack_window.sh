@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs what benches/gpu/window.sh runs on a GPU machine that has no Rust toolchain: the release
-# binary, the sudoku and train_2d examples, the test binaries the window runs, and COMMIT, all
-# stripped, into .gpu/bins.tar.xz (one solid archive: the binaries share most of their code).
+# binary, the sudoku and train_2d examples, the test binaries the window runs, the Python
+# package (ebm_wgpu, an abi3 build, for examples/ired_matrix) and COMMIT, all stripped, into
+# .gpu/bins.tar.xz (one solid archive: the binaries share most of their code).
 #
 # Usage: bash benches/gpu/pack_window.sh     (from anywhere in the repository)
 # Then carry .gpu (and .gl, the Vulkan loader's .deb files) to the GPU machine with the tree.
@@ -33,7 +34,9 @@ for line in sys.stdin:
 done
 cp target/release/ebm "$stage/ebm"
 cp target/release/examples/sudoku target/release/examples/train_2d "$stage/examples/"
-strip "$stage/ebm" "$stage"/examples/* "$stage"/tests/*
+CARGO_TARGET_DIR=target/python "${PYTHON:-.venv/bin/python}" -m pip install -q --no-deps \
+    --target "$stage/python" ./python
+strip "$stage/ebm" "$stage"/examples/* "$stage"/tests/* "$stage"/python/ebm_wgpu/*.so
 head=$(git rev-parse HEAD)
 [ -z "$(git status --porcelain)" ] || head="$head-dirty"
 echo "$head" >"$stage/COMMIT"

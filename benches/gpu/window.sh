@@ -19,6 +19,8 @@
 #   tests      the kernel-path, reference, energy-graph, register, submission and PyTorch-fixture tests
 #   campaign   every suite job on every path and on auto (ebm), then PyTorch eager and CUDA graph
 #   sudoku     examples/sudoku on benches/sudoku/hard.txt (120 puzzles)
+#   ired       examples/ired_matrix on the committed trained run: IRED's inference in PyTorch
+#              CUDA and in ebm, MSE and seconds side by side
 #   extras     torch.compile on r1 8192, r1 8192 in one dispatch (--dispatch-ms 0), the other
 #              GPU test binaries, train_compare on CUDA
 set -uo pipefail
@@ -130,6 +132,15 @@ if [ "$REDUCED" = 1 ]; then
     run sudoku 120 target/release/examples/sudoku --puzzles "$STAGE/puzzles.txt" --steps 20 --rounds 1
 else
     run sudoku 150 target/release/examples/sudoku --puzzles benches/sudoku/hard.txt
+fi
+
+# --- IRED's matrix inverse: its inference in PyTorch CUDA and in ebm, on the committed run ---
+if [ "$REDUCED" = 1 ]; then
+    run ired-matrix 120 env PYTHONPATH="$BIN/python" "$PY" examples/ired_matrix/ired_matrix.py \
+        --steps 20 --batch 32 --hidden 32 --embed 16 --test 64 --out "$R/ired-matrix" --device cpu
+else
+    run ired-matrix 120 env PYTHONPATH="$BIN/python" "$PY" examples/ired_matrix/ired_matrix.py \
+        --load benches/ired_matrix --out "$R/ired-matrix" --device cuda
 fi
 
 # --- extras, while time remains ---

@@ -353,11 +353,15 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default)")
     p.add_argument("--device", default="cpu", help="PyTorch's device for the timed inference")
-    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/ired_matrix"))
+    p.add_argument(
+        "--out", type=pathlib.Path, help="where results go (default: out/ired_matrix, or --load's folder)"
+    )
     p.add_argument("--load", type=pathlib.Path, help="a folder a run wrote: compare only")
     args = p.parse_args(argv)
     import ebm_wgpu
 
+    out_dir = args.out or args.load or pathlib.Path("out/ired_matrix")
+    out_dir.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     d = Diffusion(10)
@@ -370,14 +374,13 @@ def main(argv=None) -> dict:
     energy = EBM(dim, dim, args.hidden, args.embed, args.embed)
     forward = EBM(dim, dim, args.hidden, args.embed, args.embed, is_ebm=False)
     if args.load:
-        energy.load_state_dict(torch.load(args.load / "energy.pt"))
-        forward.load_state_dict(torch.load(args.load / "feed_forward.pt"))
+        energy.load_state_dict(torch.load(args.load / "energy.pt", map_location="cpu"))
+        forward.load_state_dict(torch.load(args.load / "feed_forward.pt", map_location="cpu"))
     else:
-        args.out.mkdir(parents=True, exist_ok=True)
         settings = {k: getattr(args, k) for k in ("rank", "steps", "batch", "lr", "hidden", "embed", "test", "seed")}
         settings["ired_commit"] = IRED_COMMIT
         settings["landscapes"] = d.num_timesteps
-        (args.out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+        (out_dir / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
         rng = np.random.default_rng(args.seed)
         t0 = time.perf_counter()
         print(f"training IRED's energy ({args.steps} steps, batch {args.batch}):", flush=True)
@@ -396,8 +399,8 @@ def main(argv=None) -> dict:
             args.steps, args.batch, args.lr, args.rank, rng,
         )
         print(f"trained in {time.perf_counter() - t0:.0f} s", flush=True)
-        torch.save(energy.state_dict(), args.out / "energy.pt")
-        torch.save(forward.state_dict(), args.out / "feed_forward.pt")
+        torch.save(energy.state_dict(), out_dir / "energy.pt")
+        torch.save(forward.state_dict(), out_dir / "feed_forward.pt")
     energy.eval()
     test_rng = np.random.default_rng(args.seed + 1)
     x, y = inverse_problems(args.test, args.rank, test_rng)
@@ -458,7 +461,6 @@ def main(argv=None) -> dict:
         "pytorch_device": str(dev) if dev.type != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
         "ebm_adapter": f"{context.adapter} ({context.backend})",
     }
-    out_dir = args.load or args.out
     (out_dir / f"compare-{dev.type}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"\nIRED matrix inverse, {args.rank}x{args.rank}, {args.test} held-out matrices:\n"

@@ -29,7 +29,8 @@ pub enum Sampler {
     /// 1 / sqrt(shrink) (two accepted steps undo one refusal), never past the schedule's
     /// own size.
     KeepIfLower {
-        /// Factor in (0, 1) a refused step multiplies the chain's step size by.
+        /// Factor in (0, 1] a refused step multiplies the chain's step size by (1: refuse
+        /// without shrinking, as IRED's opt_step).
         shrink: f32,
     },
 }

@@ -251,7 +251,8 @@ pub struct SamplerArgs {
     /// 1 / sqrt(--shrink), never past --step-size.
     #[arg(long)]
     pub keep_if_lower: bool,
-    /// With --keep-if-lower: the factor in (0, 1) a refused step shrinks the step size by.
+    /// With --keep-if-lower: the factor in (0, 1] a refused step shrinks the step size by (1:
+    /// refuse without shrinking, as IRED's opt_step).
     #[arg(
         long,
         default_value_t = ebm::refine::DEFAULT_SHRINK,
