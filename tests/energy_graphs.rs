@@ -286,7 +286,12 @@ fn the_checked_build_matches_the_trusted_one_on_graphs() {
 
 #[test]
 fn weight_gradients_of_graphs_match_the_reference() {
-    for (name, m) in samples::every_kind() {
+    // Training, and so its weight gradients, runs energies E(x, y) only (an energy of t is
+    // refused there: tests/landscapes.rs).
+    for (name, m) in samples::every_kind()
+        .into_iter()
+        .filter(|(_, m)| !m.reads_landscape())
+    {
         let ctx = ctx();
         let engine = Engine::new(&ctx, &m).unwrap();
         let n = 13;

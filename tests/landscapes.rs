@@ -285,4 +285,7 @@ fn bad_landscapes_and_stage_clamps_are_refused_by_name() {
     };
     let err = engine.refine(&x, &y, &cfg).unwrap_err().to_string();
     assert!(err.contains("Sampler::KeepIfLower::shrink"), "{err}");
+    // Training and its weight gradients run E(x, y) only: an energy of t is refused.
+    let err = engine.weight_grad(&x, &y, &[1.0]).unwrap_err().to_string();
+    assert!(err.contains("landscape index t"), "{err}");
 }

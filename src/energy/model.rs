@@ -439,6 +439,17 @@ impl Model {
         self.nodes.iter().any(|n| n.inputs.contains(&T))
     }
 
+    /// Refuses an energy of t where `what` (training, its weight gradients) runs E(x, y)
+    /// only: an E(x, y, t) is trained where it is written (PyTorch) and imported.
+    pub(crate) fn check_no_landscape(&self, what: &str) -> Result<()> {
+        if self.reads_landscape() {
+            return Err(Error::Model(format!(
+                "the model reads the landscape index t: {what} runs energies E(x, y) only; train an E(x, y, t) in PyTorch and import it to refine with it"
+            )));
+        }
+        Ok(())
+    }
+
     /// Which tensors depend on y (the rest, computed from x alone, are computed once per
     /// chain and call, never inside the step loop).
     pub fn y_dependent(&self) -> Vec<bool> {

@@ -47,6 +47,7 @@ impl Engine {
     /// contrastive objective weighs positives and negatives with opposite signs.
     pub fn weight_grad(&self, x: &[f32], y: &[f32], chain_weights: &[f32]) -> Result<WeightGrad> {
         let n = self.check_batch(x, y)?;
+        self.model.check_no_landscape("the weight gradient")?;
         if chain_weights.len() != n {
             return Err(Error::input(
                 "chain_weights",

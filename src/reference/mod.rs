@@ -169,19 +169,16 @@ pub fn refine_exchange(
             )
         })
         .collect();
+    let step_of = |chain: &mut ChainWalk, step: u32| {
+        let row = &table[step as usize];
+        chain.step(model, step, row, prior(step), enters(step), config);
+    };
     let mut swaps = Vec::new();
     match &config.exchange {
         None => {
             for chain in &mut chains {
                 for step in 0..config.steps {
-                    chain.step(
-                        model,
-                        step,
-                        &table[step as usize],
-                        prior(step),
-                        enters(step),
-                        config,
-                    );
+                    step_of(chain, step);
                 }
             }
         }
@@ -190,14 +187,7 @@ pub fn refine_exchange(
             swaps = vec![(0, 0); n / r * (r - 1)];
             for step in 0..config.steps {
                 for chain in &mut chains {
-                    chain.step(
-                        model,
-                        step,
-                        &table[step as usize],
-                        prior(step),
-                        enters(step),
-                        config,
-                    );
+                    step_of(chain, step);
                 }
                 let b = step + 1;
                 if crate::kernels::exchange::swaps_after(b, x.every, config.steps) {

@@ -429,15 +429,20 @@ impl RefineConfig {
             ));
         }
         let stage_clamps = self.schedule.stages.iter().filter_map(|s| s.clamp);
-        for (flag, clamp) in std::iter::repeat("RefineConfig::clamp")
+        for (flag, what, clamp) in std::iter::repeat(("RefineConfig::clamp", ""))
             .zip(self.clamp)
-            .chain(std::iter::repeat("Schedule::stages").zip(stage_clamps))
+            .map(|((f, w), c)| (f, w, c))
+            .chain(
+                std::iter::repeat(("Schedule::stages", "a stage's clamp range "))
+                    .zip(stage_clamps)
+                    .map(|((f, w), c)| (f, w, c)),
+            )
         {
             let (lo, hi) = clamp;
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
                 return Err(Error::config(
                     flag,
-                    format!("a clamp range needs finite LO <= HI, got {lo},{hi}"),
+                    format!("{what}needs finite LO <= HI, got {lo},{hi}"),
                 ));
             }
         }

@@ -487,13 +487,7 @@ fn check_checkpoint(c: &Checkpoint) -> Result<()> {
 /// The settings are valid, and the negatives' simplex groups divide the model's y.
 fn check_config(model: &Model, config: &TrainConfig) -> Result<()> {
     config.validate()?;
-    // Training's kernels run one landscape, t = 0: an energy E(x, y, t) is trained where it
-    // is written (PyTorch) and brought here to run.
-    if model.reads_landscape() {
-        return Err(Error::Model(
-            "the model reads the landscape index t: ebm trains energies E(x, y) only; train an E(x, y, t) in PyTorch and import it to refine with it".into(),
-        ));
-    }
+    model.check_no_landscape("training")?;
     let negatives = &config.negatives;
     if negatives.landscape != 0.0
         || negatives
