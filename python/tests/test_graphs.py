@@ -483,9 +483,9 @@ def _refused(forward):
 
 REFUSED = [
     pytest.param(
-        lambda s, x, y: torch.sin(s.lin(torch.cat([x, y], -1))).sum(-1),
-        r"unsupported op torch\.sin \(fx node 'sin', call_function\) at .*test_graphs\.py:\d+ in <lambda>",
-        id="torch.sin",
+        lambda s, x, y: torch.exp(s.lin(torch.cat([x, y], -1))).sum(-1),
+        r"unsupported op torch\.exp \(fx node 'exp', call_function\) at .*test_graphs\.py:\d+ in <lambda>",
+        id="torch.exp",
     ),
     pytest.param(
         lambda s, x, y: s.conv(s.lin(torch.cat([x, y], -1))).sum(-1),
