@@ -16,7 +16,7 @@ use crate::gpu::timer::seconds_between;
 use crate::kernels::params::{ChainState, Params, RUNNING};
 use crate::kernels::trace;
 use crate::plan::{self, KernelPath};
-use crate::refine::config::{RefineConfig, Span, DEFAULT_DISPATCH_MS};
+use crate::refine::config::{boundaries, RefineConfig, Span, DEFAULT_DISPATCH_MS};
 use crate::refine::trace::TraceSums;
 
 /// What a call computes.
@@ -290,7 +290,7 @@ impl Engine {
             steps_per_dispatch,
             rule,
             budget: self.budget(job),
-            boundaries: spans[1..].iter().map(|s| s.start).collect(),
+            boundaries: boundaries(&spans),
             spans,
             params: Params {
                 trace: u32::from(job.trace()),

@@ -8,7 +8,7 @@ use crate::energy::Model;
 use crate::kernels::constants::{
     DA_GAMMA, DA_KAPPA, DA_MU, DA_T0, WALKER_DIRECTION, WALKER_DOWN, WALKER_TRIPS_SHIFT, WALKER_UP,
 };
-use crate::refine::config::{span_at, RefineConfig, Sampler, Span};
+use crate::refine::config::{boundaries, span_at, RefineConfig, Sampler, Span};
 use crate::refine::rng::langevin_normals;
 
 mod graph;
@@ -139,7 +139,8 @@ pub fn refine_exchange(
     let spans = config.spans();
     let prior = |row: u32| Prior::of(&table[row as usize], groups, span_at(&spans, row));
     // Where a new landscape begins, the accept rules compare with the energy there.
-    let enters = |step: u32| step > 0 && spans.iter().any(|s| s.start == step);
+    let boundaries = boundaries(&spans);
+    let enters = |step: u32| boundaries.contains(&step);
     let ladder = config
         .exchange
         .as_ref()
@@ -416,16 +417,16 @@ impl ChainWalk {
             }
             Sampler::KeepIfLower { shrink } => {
                 let (u_next, d_next) = potential(model, x, &next, prior);
-                if prior.take_every_step {
+                // A stage that takes every step compares nothing, and leaves the scale.
+                let taken = prior.take_every_step;
+                if u_next <= u || taken {
                     self.change = (u_next - u).abs();
                     (self.y, self.u, self.d) = (next, u_next, d_next);
                     self.accepted += 1;
-                } else if u_next <= u {
-                    self.change = u - u_next;
-                    (self.y, self.u, self.d) = (next, u_next, d_next);
-                    self.accepted += 1;
-                    // Grown back by 1 / sqrt(shrink), up to the schedule's own size.
-                    self.step_scale = (self.step_scale / f64::from(shrink).sqrt()).min(1.0);
+                    if !taken {
+                        // Grown back by 1 / sqrt(shrink), up to the schedule's own size.
+                        self.step_scale = (self.step_scale / f64::from(shrink).sqrt()).min(1.0);
+                    }
                 } else {
                     self.step_scale *= f64::from(shrink);
                 }

@@ -306,6 +306,12 @@ pub(crate) struct Span {
     pub take_every_step: bool,
 }
 
+/// Where each run of `spans` after the first begins: the steps that start a new landscape
+/// (or clamp range), where the energy and what depends on x and t alone are computed anew.
+pub(crate) fn boundaries(spans: &[Span]) -> Vec<u32> {
+    spans[1..].iter().map(|s| s.start).collect()
+}
+
 /// The run of `spans` that step `step` lies in (the last for the energy after the last
 /// step).
 pub(crate) fn span_at(spans: &[Span], step: u32) -> Span {
@@ -429,16 +435,9 @@ impl RefineConfig {
             ));
         }
         let stage_clamps = self.schedule.stages.iter().filter_map(|s| s.clamp);
-        for (flag, what, clamp) in std::iter::repeat(("RefineConfig::clamp", ""))
-            .zip(self.clamp)
-            .map(|((f, w), c)| (f, w, c))
-            .chain(
-                std::iter::repeat(("Schedule::stages", "a stage's clamp range "))
-                    .zip(stage_clamps)
-                    .map(|((f, w), c)| (f, w, c)),
-            )
-        {
-            let (lo, hi) = clamp;
+        let clamps = (self.clamp.iter().map(|c| ("RefineConfig::clamp", "", *c)))
+            .chain(stage_clamps.map(|c| ("Schedule::stages", "a stage's clamp range ", c)));
+        for (flag, what, (lo, hi)) in clamps {
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
                 return Err(Error::config(
                     flag,
