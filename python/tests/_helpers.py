@@ -1,8 +1,22 @@
-"""Helpers shared by the tests: seeded inputs and bit-for-bit comparisons."""
+"""Helpers shared by the tests: seeded inputs, bit-for-bit comparisons, the IRED example."""
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
+
 import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def ired_example():
+    """examples/ired_matrix/ired_matrix.py as a module (loaded by its path)."""
+    path = ROOT / "examples" / "ired_matrix" / "ired_matrix.py"
+    spec = importlib.util.spec_from_file_location("ired_matrix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def rand(seed: int, *shape, scale: float = 1.0) -> np.ndarray:

@@ -8,22 +8,11 @@ and refused by the other."""
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def load_example():
-    path = ROOT / "examples" / "ired_matrix" / "ired_matrix.py"
-    spec = importlib.util.spec_from_file_location("ired_matrix", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from _helpers import ired_example
 
 
 def test_ebm_reproduces_ireds_inference(tmp_path):
-    example = load_example()
+    example = ired_example()
     args = ["--steps", "40", "--batch", "64", "--hidden", "32", "--embed", "16", "--test", "64"]
     result = example.main(args + ["--out", str(tmp_path / "run")])
     assert abs(result["mse_ratio_ebm_to_pytorch"] - 1) < 0.01, result

@@ -17,7 +17,7 @@ from torch import nn
 import torch.nn.functional as F
 
 import ebm_wgpu as ebm
-from _helpers import rand
+from _helpers import ired_example, rand
 from test_graphs import paths_to_test, rel_l2
 
 X_DIM, Y_DIM = 3, 4
@@ -147,22 +147,9 @@ class SinusoidalPosEmb(nn.Module):
         return emb
 
 
-class LinearSinusoidal(nn.Module):
-    """The same embedding as ebm reads it: t [B, 1] through a Linear holding the
-    frequencies (no bias, not trained), then sin and cos."""
-
-    def __init__(self, dim):
-        super().__init__()
-        half = dim // 2
-        self.freqs = nn.Linear(1, half, bias=False)
-        with torch.no_grad():
-            scale = math.log(10000) / (half - 1)
-            self.freqs.weight.copy_(torch.exp(torch.arange(half) * -scale)[:, None])
-        self.freqs.weight.requires_grad_(False)
-
-    def forward(self, t):
-        emb = self.freqs(t)
-        return torch.cat([emb.sin(), emb.cos()], dim=-1)
+# The same embedding as ebm reads it: t [B, 1] through a Linear holding the frequencies (no
+# bias, not trained), then sin and cos; the IRED example's.
+LinearSinusoidal = ired_example().SinusoidalPosEmb
 
 
 class SinusoidalFilm(nn.Module):
