@@ -103,19 +103,48 @@ pub enum Error {
         /// What was not finite: `loss`, `weight gradient`, `weights` (joined with ", ").
         quantity: String,
     },
-    /// A kernel needs more of a device resource than the adapter has.
-    #[error("kernel {kernel} needs {needed} {resource}, the adapter allows {limit}")]
+    /// A kernel or a buffer needs more of a device resource than the adapter has.
+    #[error("{what} needs {needed} {resource}, the adapter allows {limit}")]
     Limit {
-        /// The kernel (or the buffer, where the limit is a buffer's).
-        kernel: &'static str,
-        /// The resource with its unit (`bytes of workgroup memory`, `storage buffers per
-        /// shader stage`...).
-        resource: &'static str,
-        /// What the kernel needs.
+        /// What needs it, as the subject of a sentence: a kernel (`kernel chain`, by its
+        /// entry point) or a buffer (`the weight buffer`, `training's replay buffer`).
+        what: String,
+        /// The resource; its `Display` carries the unit (`bytes of workgroup memory`,
+        /// `storage buffers per shader stage`), so the message reads right for each.
+        resource: Resource,
+        /// What it needs, in the resource's unit.
         needed: u64,
-        /// What the adapter has.
+        /// What the adapter has, in the resource's unit.
         limit: u64,
     },
+}
+
+/// A device resource of [`Error::Limit`], one per adapter limit the engine checks. Its
+/// `Display` is the amount's unit and name, as the error message reads it after a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// Bytes of workgroup memory one kernel declares
+    /// (`wgpu::Limits::max_compute_workgroup_storage_size`).
+    WorkgroupMemory,
+    /// Storage buffers one kernel binds, every bind group counted
+    /// (`wgpu::Limits::max_storage_buffers_per_shader_stage`).
+    StorageBuffers,
+    /// Invocations in one workgroup (`wgpu::Limits::max_compute_invocations_per_workgroup`).
+    Invocations,
+    /// Bytes of one storage buffer binding (`wgpu::Limits::max_storage_buffer_binding_size`,
+    /// and `max_buffer_size`).
+    BindingBytes,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Resource::WorkgroupMemory => "bytes of workgroup memory",
+            Resource::StorageBuffers => "storage buffers per shader stage",
+            Resource::Invocations => "invocations per workgroup",
+            Resource::BindingBytes => "bytes in one storage buffer binding",
+        })
+    }
 }
 
 /// Shorthand for results in this crate.
@@ -126,6 +155,22 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// An [`Error::Limit`]: `what` (a kernel or a buffer) needs `needed` of `resource`,
+    /// the adapter allows `limit`.
+    pub(crate) fn limit(
+        what: impl Into<String>,
+        resource: Resource,
+        needed: u64,
+        limit: u64,
+    ) -> Self {
+        Error::Limit {
+            what: what.into(),
+            resource,
+            needed,
+            limit,
         }
     }
 

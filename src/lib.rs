@@ -49,7 +49,7 @@ pub use refine::rng;
 pub use energy::{Activation, GraphBuilder, Head, Layer, Model, ModelSpec, Output};
 pub use engine::progress::{OnProgress, Progress};
 pub use engine::{BestOf, Engine};
-pub use error::{Error, Result};
+pub use error::{Error, Resource, Result};
 pub use gpu::context::{adapter_offers, adapters, adapters_for, AdapterChoice, Context};
 pub use plan::path::{KernelPath, PathChoice};
 pub use refine::{Evaluation, RefineConfig, Refinement, Sampler, Schedule, StopRule};

@@ -7,8 +7,8 @@ mod common;
 use common::{ctx, data, model};
 use ebm::refine::{Shape, Stage};
 use ebm::{
-    Activation, Engine, Error, KernelPath, Output, PathChoice, RefineConfig, Sampler, Schedule,
-    StopRule,
+    Activation, Engine, Error, KernelPath, Objective, Output, PathChoice, RefineConfig, Resource,
+    Sampler, Schedule, StopRule, TrainConfig, TrainData, Trainer,
 };
 
 /// Settings that are each refused, with the setting the error must name.
@@ -248,4 +248,97 @@ fn input_and_run_errors_name_the_tensor_or_setting_not_a_flag() {
         bytes: 1 << 40,
     };
     assert_speaks_rust(&oom, "Engine::set_max_chunk");
+}
+
+/// A context on the adapter `Context::new` opens, whose device allows only `storage`
+/// storage buffers per shader stage (the adapter's other limits as they are).
+fn context_with_storage_buffers(storage: u32) -> ebm::Context {
+    let name = ctx().adapter_info().name.clone();
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters
+        .into_iter()
+        .find(|a| a.get_info().name == name)
+        .expect("the adapter Context::new opened");
+    let desc = wgpu::DeviceDescriptor {
+        label: Some("ebm test, few storage buffers"),
+        required_limits: wgpu::Limits {
+            max_storage_buffers_per_shader_stage: storage,
+            ..adapter.limits()
+        },
+        ..Default::default()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&desc)).unwrap();
+    ebm::Context::from_device(device, queue)
+}
+
+/// A kernel beyond the adapter's limits is refused by the call that runs it, naming that
+/// kernel and counting what it needs in the resource's own unit (storage buffers, not
+/// bytes). An engine is still made where only refinement's kernel is out of reach, so that
+/// evaluation and NCE training (which refine nothing) run there.
+#[test]
+fn a_kernel_beyond_the_limits_is_refused_where_it_runs_naming_it() {
+    let m = model(2, 4, &[8], Activation::Tanh, Output::Identity, 3);
+    let (x, y) = (data(2 * 3, 1.0, 1), data(4 * 3, 1.0, 2));
+    let mut only_refinement_refused = false;
+    let mut both_refused = false;
+    // WebGPU's default is 8: every kernel fits there (tests/shader_translation.rs).
+    for allowed in (1..=8).rev() {
+        let engine = Engine::new(&context_with_storage_buffers(allowed), &m)
+            .unwrap_or_else(|e| panic!("{allowed} storage buffers: no engine: {e}"));
+        let refused = |result: Result<(), Error>, kernel: &str| match result {
+            Ok(()) => false,
+            Err(e) => {
+                let text = e.to_string();
+                let Error::Limit {
+                    what,
+                    resource: Resource::StorageBuffers,
+                    needed,
+                    limit,
+                } = e
+                else {
+                    panic!("{allowed} storage buffers: {kernel}: {text}");
+                };
+                assert_eq!(what, format!("kernel {kernel}"), "{text}");
+                assert_eq!(limit, u64::from(allowed), "{text}");
+                assert!(needed > limit, "{text}");
+                assert_eq!(
+                    text,
+                    format!(
+                        "kernel {kernel} needs {needed} storage buffers per shader stage, the adapter allows {allowed}"
+                    )
+                );
+                true
+            }
+        };
+        let eval = refused(engine.eval(&x, &y).map(drop), "eval");
+        let refine = refused(
+            engine.refine(&x, &y, &RefineConfig::default()).map(drop),
+            "chain",
+        );
+        assert!(
+            refine || !eval,
+            "{allowed}: refine runs where eval does not"
+        );
+        if refine && !eval {
+            only_refinement_refused = true;
+            let data = TrainData {
+                y: data(4 * 16, 1.0, 4),
+                x: data(2 * 16, 1.0, 5),
+            };
+            let config = TrainConfig {
+                objective: Objective::NoiseContrastive,
+                batch: 8,
+                ..Default::default()
+            };
+            let trained = Trainer::new(engine, data, &config).and_then(|mut t| t.run(2, None));
+            if let Err(e) = trained {
+                // Training's own kernels may need more than evaluation's; never refinement's.
+                assert!(!e.to_string().contains("kernel chain"), "{e}");
+            }
+        }
+        both_refused |= refine && eval;
+    }
+    assert!(only_refinement_refused && both_refused);
 }

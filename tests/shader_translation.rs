@@ -349,9 +349,9 @@ fn workgroup_memory_is_checked_against_the_adapter() {
     let err = check_workgroup_memory("tile", &module, &small)
         .unwrap_err()
         .to_string();
-    assert!(
-        err.contains("needs 1200 bytes of workgroup memory, the adapter allows 1024"),
-        "{err}"
+    assert_eq!(
+        err,
+        "kernel tile needs 1200 bytes of workgroup memory, the adapter allows 1024"
     );
     small.max_compute_workgroup_storage_size = 1200;
     check_workgroup_memory("tile", &module, &small).unwrap();

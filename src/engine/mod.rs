@@ -28,7 +28,7 @@ use workspace::{Room, Workspace};
 use crate::energy::tensors::check_finite;
 use crate::energy::Model;
 use crate::engine::progress::OnProgress;
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::gpu::bindings::{bind_group, Used};
 use crate::gpu::context::Context;
 use crate::gpu::pipelines::{GroupLayouts, Pipeline, PipelineCache, PipelineSource};
@@ -107,28 +107,26 @@ impl Engine {
         let compiled = Compiled::new(model)?;
         let weight_bytes = (compiled.weights.len() * 4) as u64;
         let binding_limit = binding_limit(&limits);
-        let limit = |kernel, resource, needed, limit| Error::Limit {
-            kernel,
-            resource,
-            needed,
-            limit,
-        };
         if weight_bytes > binding_limit {
-            return Err(Error::Limit {
-                kernel: "weights",
-                resource: "bytes of one storage buffer binding",
-                needed: weight_bytes,
-                limit: binding_limit,
-            });
+            return Err(Error::limit(
+                "the weight buffer",
+                Resource::BindingBytes,
+                weight_bytes,
+                binding_limit,
+            ));
         }
         if limits.max_compute_invocations_per_workgroup < WORKGROUP_SIZE
             || limits.max_compute_workgroup_size_x < WORKGROUP_SIZE
         {
-            return Err(limit(
+            return Err(Error::limit(
                 "every kernel of one chain per invocation",
-                "invocations per workgroup",
+                Resource::Invocations,
                 u64::from(WORKGROUP_SIZE),
-                u64::from(limits.max_compute_invocations_per_workgroup),
+                u64::from(
+                    limits
+                        .max_compute_invocations_per_workgroup
+                        .min(limits.max_compute_workgroup_size_x),
+                ),
             ));
         }
         let per_chain = 4 * u64::from(
@@ -139,9 +137,9 @@ impl Engine {
         );
         let max_chunk = (binding_limit / per_chain).min(u64::from(u32::MAX)) as usize;
         if max_chunk == 0 {
-            return Err(limit(
-                "scratch",
-                "bytes of one storage buffer binding for one chain's scratch",
+            return Err(Error::limit(
+                "the scratch of one chain",
+                Resource::BindingBytes,
                 per_chain,
                 binding_limit,
             ));

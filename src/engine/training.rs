@@ -9,7 +9,7 @@
 use super::workspace::Buffers;
 use super::Engine;
 use crate::energy::Model;
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::gpu::bindings::{bind_group, has_dynamic, Used};
 use crate::gpu::readback::{binding_limit, empty_buffer, read_back};
 use crate::kernels::bindings::BINDINGS;
@@ -129,27 +129,16 @@ impl Engine {
         // the two programs' (with the sampler's save area).
         let scratch_units = u64::from(self.compiled.train_units.max(self.compiled.units));
         let sizes = [
+            ("training's scratch", words(chains * scratch_units)),
             (
-                "bytes of one storage buffer binding for the scratch",
-                words(chains * scratch_units),
-            ),
-            (
-                "bytes of one storage buffer binding for the replay buffer",
+                "training's replay buffer",
                 words(shape.replay as u64 * y_dim),
             ),
-            (
-                "bytes of one storage buffer binding for the optimiser's moments",
-                words(2 * params_count),
-            ),
+            ("the optimiser's moment buffer", words(2 * params_count)),
         ];
         for (what, bytes) in sizes {
             if bytes > limit {
-                return Err(Error::Limit {
-                    kernel: "training",
-                    resource: what,
-                    needed: bytes,
-                    limit,
-                });
+                return Err(Error::limit(what, Resource::BindingBytes, bytes, limit));
             }
         }
         let device = self.ctx.device();

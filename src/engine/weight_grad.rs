@@ -7,7 +7,7 @@ use super::workspace::ChainBuffers;
 use super::Engine;
 use crate::energy::tensors::check_finite;
 use crate::energy::Param;
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::gpu::bindings::{bind_group, has_dynamic, Used};
 use crate::gpu::pipelines::Pipeline;
 use crate::gpu::readback::{binding_limit, empty_buffer, read_back};
@@ -65,12 +65,12 @@ impl Engine {
             .min(MAX_CHAINS_PER_SUM)
             .min(n);
         if chunk == 0 {
-            return Err(Error::Limit {
-                kernel: "backprop",
-                resource: "bytes of one storage buffer binding for one chain's scratch",
-                needed: per_chain,
-                limit: binding_limit(&self.ctx.limits()),
-            });
+            return Err(Error::limit(
+                "the weight gradient's scratch of one chain",
+                Resource::BindingBytes,
+                per_chain,
+                binding_limit(&self.ctx.limits()),
+            ));
         }
         let (energy, grads) = self.ctx.guarded("weight gradients", || {
             self.weight_grad_chunks(x, y, chain_weights, chunk)

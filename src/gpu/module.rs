@@ -2,7 +2,7 @@
 //! its override constants resolve as a pipeline would resolve them, and its workgroup
 //! memory fits the device (wgpu does not check that).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 
 /// A specialised module: the module with its overrides resolved, the override constants a
 /// pipeline must get, and the (group, binding) pairs its entry point uses.
@@ -91,12 +91,12 @@ pub fn check_workgroup_memory(
     let needed = workgroup_memory_bytes(module);
     let limit = u64::from(limits.max_compute_workgroup_storage_size);
     if needed > limit {
-        return Err(Error::Limit {
-            kernel,
-            resource: "bytes of workgroup memory",
+        return Err(Error::limit(
+            format!("kernel {kernel}"),
+            Resource::WorkgroupMemory,
             needed,
             limit,
-        });
+        ));
     }
     Ok(())
 }

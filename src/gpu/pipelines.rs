@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use super::bindings::{self, Binding, Used};
 use super::module::{check_workgroup_memory, specialise, Specialised};
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::gpu::context::Context;
 
 /// What one pipeline is made from.
@@ -133,12 +133,12 @@ impl<K: Hash + Eq + Copy> PipelineCache<K> {
             .map(|(table, used)| bindings::storage_count(table, *used))
             .sum();
         if storage > limits.max_storage_buffers_per_shader_stage {
-            return Err(Error::Limit {
-                kernel: entry,
-                resource: "storage buffers per shader stage",
-                needed: u64::from(storage),
-                limit: u64::from(limits.max_storage_buffers_per_shader_stage),
-            });
+            return Err(Error::limit(
+                format!("kernel {entry}"),
+                Resource::StorageBuffers,
+                u64::from(storage),
+                u64::from(limits.max_storage_buffers_per_shader_stage),
+            ));
         }
         let group_layouts: Vec<wgpu::BindGroupLayout> = self
             .groups
