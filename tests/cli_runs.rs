@@ -231,6 +231,56 @@ fn ebm(args: &[&str], paths: &[(&str, &Path)]) -> Output {
     output
 }
 
+/// The same command writes the same bytes, run after run: safetensors writes the metadata
+/// (`ebm.status`, `ebm.steps`) in a hash map's order, which changes from process to
+/// process, and ebm sorts the header's keys as it does for the model files of `ebm train`.
+#[test]
+fn the_same_run_writes_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, x, y) = small_job(dir.path());
+    let refine = [
+        "refine",
+        "--steps",
+        "20",
+        "--step-size",
+        "0.01",
+        "--temperature",
+        "0.01",
+        "--seed",
+        "7",
+        "--quiet",
+    ];
+    let eval = ["eval", "--quiet"];
+    for (args, start) in [(&refine[..], "--y0"), (&eval[..], "--y")] {
+        let runs: Vec<Vec<u8>> = (0..3)
+            .map(|k| {
+                let out = dir.path().join(format!("{}-{k}.safetensors", args[0]));
+                let files = [
+                    ("--model", m.as_path()),
+                    ("--x", &x),
+                    (start, &y),
+                    ("--out", &out),
+                ];
+                ebm(args, &files);
+                std::fs::read(&out).unwrap()
+            })
+            .collect();
+        assert!(
+            runs.windows(2).all(|w| w[0] == w[1]),
+            "{}: the files of the same run differ",
+            args[0]
+        );
+        // Sorted, not only the same three times by chance.
+        let len = u64::from_le_bytes(runs[0][..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&runs[0][8..8 + len]).unwrap();
+        let at = |key: &str| header.find(&format!("\"{key}\""));
+        if args[0] == "refine" {
+            assert!(at("ebm.status").is_some(), "{header}");
+            assert!(at("ebm.status") < at("ebm.steps"), "{header}");
+        }
+    }
+}
+
 /// Steps taken, accepted steps and the step each chain became non-finite at are int32:
 /// chain 0, every coordinate fixed, stops before its first step (its gradient over the
 /// coordinates that move is 0) and stays finite (-1); the others diverge at step 1.

@@ -14,4 +14,6 @@ pub use activation::{Activation, Output};
 pub use builder::GraphBuilder;
 pub use model::{node_tensor, Layer, Mlp, Model, ModelSpec, Node, Param, Term, INPUTS, T, X, Y};
 pub use ops::{Head, Op, OP_NAMES, TORCH_NAMES};
-pub use tensors::write_f32 as write_safetensors;
+pub use tensors::{
+    write_f32 as write_safetensors, write_serialized as write_serialized_safetensors,
+};

@@ -64,6 +64,14 @@ pub fn write_f32(
         .map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
     let bytes = safetensors::serialize(views, metadata)
         .map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
+    write_serialized(path, bytes)
+}
+
+/// Writes a safetensors file, as `safetensors::serialize` made it, to `path` with its
+/// JSON header's keys in sorted order, as [`write_f32`] does: for files of other dtypes
+/// (the command line's int32 counts) that must be as reproducible, the same tensors and
+/// metadata giving the same bytes from run to run.
+pub fn write_serialized(path: &Path, bytes: Vec<u8>) -> Result<()> {
     std::fs::write(path, sorted_header(bytes)).map_err(|e| Error::io(path, e))
 }
 

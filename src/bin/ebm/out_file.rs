@@ -50,7 +50,8 @@ impl<'a> Tensor<'a> {
     }
 }
 
-/// Writes `tensors` and `metadata` to `path` as one safetensors file.
+/// Writes `tensors` and `metadata` to `path` as one safetensors file, its header's keys
+/// (the metadata's among them) in sorted order.
 pub fn write(
     path: &Path,
     tensors: &[Tensor<'_>],
@@ -67,10 +68,8 @@ pub fn write(
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(bad)?;
     let bytes = safetensors::serialize(views, metadata).map_err(bad)?;
-    std::fs::write(path, bytes).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    // Sorted as the model files `ebm train` writes: the same run gives the same bytes.
+    ebm::energy::write_serialized_safetensors(path, bytes)
 }
 
 #[cfg(test)]
