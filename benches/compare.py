@@ -9,8 +9,8 @@ Usage:
     WGPU_BACKEND=vulkan python benches/compare.py --workload r1 --batch 64 --steps 5 --runs 1
 
 Runs `ebm bench --json` with the same --workload/--batch/--steps/--runs (the binary is --ebm,
-by default target/release/ebm of this repository, built with `cargo build --release` first if
-it is missing), then benches/pytorch_baseline.py in this process with those settings and
+by default release/ebm of cargo's target folder, $CARGO_TARGET_DIR or target/ of this
+repository, built with `cargo build --release` first if it is missing), then benches/pytorch_baseline.py in this process with those settings and
 --device/--variants. Prints both sides' adapters, then one row per job: ebm's chain-steps/s,
 each PyTorch variant's, and ebm / the best PyTorch variant. `--json-out FILE` saves every raw
 record of both sides (the fields of ebm's `Record`) as one JSON array. The environment passes
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pytorch_baseline as baseline  # noqa: E402  (a sibling file, not an installed module)
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_EBM = ROOT / "target" / "release" / "ebm"
+# Where cargo builds: $CARGO_TARGET_DIR (relative to the current directory, as cargo reads
+# it), else target/ of the repository.
+TARGET_DIR = (Path(os.environ["CARGO_TARGET_DIR"]).absolute()
+              if os.environ.get("CARGO_TARGET_DIR") else ROOT / "target")
+DEFAULT_EBM = TARGET_DIR / "release" / "ebm"
 
 
 def ebm_binary(path: Path) -> Path:
@@ -41,7 +46,9 @@ def ebm_binary(path: Path) -> Path:
     print(f"{DEFAULT_EBM} does not exist; running cargo build --release in {ROOT}",
           file=sys.stderr, flush=True)
     try:
-        subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
+        # The target folder made absolute: cargo runs in ROOT, not here.
+        env = {**os.environ, "CARGO_TARGET_DIR": str(TARGET_DIR)}
+        subprocess.run(["cargo", "build", "--release"], cwd=ROOT, env=env, check=True)
     except FileNotFoundError:
         sys.exit("error: cargo is not on PATH; build ebm first or pass --ebm PATH")
     except subprocess.CalledProcessError as e:
@@ -122,7 +129,8 @@ def main() -> None:
     )
     baseline.add_arguments(parser)
     parser.add_argument("--ebm", type=Path, default=DEFAULT_EBM, metavar="PATH",
-                        help="the ebm binary (default: target/release/ebm, built if missing)")
+                        help="the ebm binary (default: release/ebm of $CARGO_TARGET_DIR, else of "
+                             "target/, built if missing)")
     parser.add_argument("--kernel", default="auto",
                         help="ebm's kernel path (see `ebm bench --help`; default auto)")
     parser.add_argument("--json-out", type=Path, metavar="FILE",

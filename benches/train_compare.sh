@@ -13,6 +13,12 @@
 # compile") are PyTorch's variants to time (compile is skipped with a message where it
 # fails). Outputs go to OUT (default target/train_compare).
 set -euo pipefail
+# Cargo's target folder: CARGO_TARGET_DIR (relative to the folder this was started in, as cargo
+# reads it), else target/ of the repository; made absolute before the cd below.
+case ${CARGO_TARGET_DIR:-} in
+    "" | /*) ;;
+    *) export CARGO_TARGET_DIR=$PWD/$CARGO_TARGET_DIR ;;
+esac
 cd "$(dirname "$0")/.."
 TOY=${TOY:-ring8}
 STEPS=${STEPS:-2000}
@@ -22,7 +28,7 @@ OUT=${OUT:-target/train_compare}
 OBJECTIVES=${OBJECTIVES:-nce cd}
 VARIANTS=${VARIANTS:-eager compile}
 
-example=target/release/examples/train_2d
+example=${CARGO_TARGET_DIR:-target}/release/examples/train_2d
 if command -v cargo >/dev/null 2>&1; then
     cargo build --release --example train_2d
 elif [ -x "$example" ]; then

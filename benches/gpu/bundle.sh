@@ -5,7 +5,8 @@
 #
 # Usage: bash benches/gpu/bundle.sh [OUT.tar.gz]          (default ./ebm-bundle.tar.gz)
 #
-#   EBM_BUNDLE_SKIP_BUILD=1 bash benches/gpu/bundle.sh      # pack the existing target/release/ebm
+#   EBM_BUNDLE_SKIP_BUILD=1 bash benches/gpu/bundle.sh      # pack the existing release/ebm
+#                                  (of $CARGO_TARGET_DIR where set, else of target/)
 #
 # The tarball unpacks to ebm-bundle/:
 #   ebm                               the release binary (x86-64 Linux, this glibc or newer)
@@ -20,6 +21,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# Cargo's target folder: CARGO_TARGET_DIR (relative to the current folder, as cargo reads it;
+# made absolute, since cargo runs in the repository), else target/ of the repository.
+case ${CARGO_TARGET_DIR:-} in
+    "") target_dir=$root/target ;;
+    /*) target_dir=$CARGO_TARGET_DIR ;;
+    *) target_dir=$PWD/$CARGO_TARGET_DIR ;;
+esac
 NAME=ebm-bundle
 
 die() { echo "bundle.sh: error: $*" >&2; exit 1; }
@@ -46,9 +54,10 @@ build() {
     else
         command -v cargo >/dev/null 2>&1 \
             || die "cargo is not on PATH (or set EBM_BUNDLE_SKIP_BUILD=1)"
-        (cd "$root" && cargo build --release) || die "cargo build --release failed"
+        (cd "$root" && CARGO_TARGET_DIR=$target_dir cargo build --release) \
+            || die "cargo build --release failed"
     fi
-    binary=$root/target/release/ebm
+    binary=$target_dir/release/ebm
     [ -x "$binary" ] || die "$binary is missing (run cargo build --release)"
     "$binary" bench --help 2>/dev/null | grep -- '--suite' >/dev/null \
         || die "$binary has no 'bench --suite': it is stale, rebuild it"

@@ -83,8 +83,8 @@ def parse_args() -> argparse.Namespace:
     add("--out", type=Path, metavar="DIR",
         help="output folder, new or empty (default campaign-<UTC date>-<short commit>)")
     add("--ebm", type=Path, metavar="PATH",
-        help="the ebm binary (default target/release/ebm of the repository, else ./ebm of the "
-             "bundle)")
+        help="the ebm binary (default release/ebm of $CARGO_TARGET_DIR or of the repository's "
+             "target/, else ./ebm of the bundle)")
     add("--runs", type=baseline.positive, help="timed runs per job, median reported (3; --reduced: 1)")
     args = parser.parse_args()
     if args.runs is None:
@@ -95,7 +95,11 @@ def parse_args() -> argparse.Namespace:
 def find_ebm(path: Path | None) -> Path:
     """The ebm binary to run: `path`, else the repository's release build, else the bundle's."""
     if path is None:
-        candidates = [ROOT / "target" / "release" / "ebm", ROOT / "ebm"]
+        # Cargo's target folder: $CARGO_TARGET_DIR (relative to the current folder, as cargo
+        # reads it), else target/ of the repository.
+        given = os.environ.get("CARGO_TARGET_DIR")
+        target = Path(given).absolute() if given else ROOT / "target"
+        candidates = [target / "release" / "ebm", ROOT / "ebm"]
         path = next((c for c in candidates if c.is_file()), None)
         if path is None:
             raise Failure("no ebm binary: looked for " + " and ".join(map(str, candidates))

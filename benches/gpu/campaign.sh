@@ -7,11 +7,13 @@
 #   bash benches/gpu/campaign.sh --reduced --out /tmp/campaign-test    # a quick check
 #   tar xzf ebm-bundle.tar.gz && bash ebm-bundle/benches/gpu/campaign.sh   # on a GPU machine
 #
-# Works in a checkout of the repository (binary target/release/ebm) and in the bundle bundle.sh
+# Works in a checkout of the repository (binary release/ebm of cargo's target folder:
+# $CARGO_TARGET_DIR, else target/) and in the bundle bundle.sh
 # packs (ebm-bundle/ebm, ebm-bundle/COMMIT, ebm-bundle/lib/libvulkan.so.1).
 #   Python: --python PY, else .venv/bin/python of the repository or bundle, else ./.venv/bin/python,
 #           else python3 (3.9 or newer; PyTorch is needed for the baseline).
-#   ebm:    --ebm PATH, else target/release/ebm of the repository, else ebm of the bundle.
+#   ebm:    --ebm PATH, else release/ebm of $CARGO_TARGET_DIR or of the repository's target/,
+#           else ebm of the bundle.
 #   Vulkan: where the system has no loader (ldconfig -p lists no libvulkan.so.1), the bundle's
 #           lib/ goes on LD_LIBRARY_PATH; where no NVIDIA driver is registered in the usual ICD
 #           folders (and VK_DRIVER_FILES / VK_ICD_FILENAMES are unset) but the container's
@@ -23,6 +25,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# Cargo's target folder: CARGO_TARGET_DIR (relative to the current folder, as cargo reads it),
+# else target/ of the repository.
+case ${CARGO_TARGET_DIR:-} in
+    "") target_dir=$root/target ;;
+    /*) target_dir=$CARGO_TARGET_DIR ;;
+    *) target_dir=$PWD/$CARGO_TARGET_DIR ;;
+esac
 NVIDIA_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 NVIDIA_EGL=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 
@@ -69,12 +78,12 @@ find_python() {
 find_ebm() {
     if [ -n "$ebm" ]; then
         [ -f "$ebm" ] || die "--ebm $ebm: no such file"
-    elif [ -f "$root/target/release/ebm" ]; then
-        ebm=$root/target/release/ebm
+    elif [ -f "$target_dir/release/ebm" ]; then
+        ebm=$target_dir/release/ebm
     elif [ -f "$root/ebm" ]; then
         ebm=$root/ebm
     else
-        die "no ebm binary: looked for $root/target/release/ebm (run cargo build --release)" \
+        die "no ebm binary: looked for $target_dir/release/ebm (run cargo build --release)" \
             "and $root/ebm (the bundle's); pass --ebm PATH"
     fi
     [ -x "$ebm" ] || die "$ebm is not executable"

@@ -28,15 +28,23 @@ def pytest_report_header(config):
         return f"ebm_wgpu {ebm.__version__}; adapters: none ({e})"
 
 
+def cargo_target_dir(root: pathlib.Path = PYTHON_DIR.parent) -> pathlib.Path:
+    """Where cargo builds: $CARGO_TARGET_DIR (relative to the current directory, as cargo
+    reads it), else target/ of the repository."""
+    given = os.environ.get("CARGO_TARGET_DIR")
+    return pathlib.Path(given).absolute() if given else root / "target"
+
+
 @pytest.fixture(scope="session")
 def ebm_bin() -> pathlib.Path:
-    """The `ebm` command line binary: $EBM_BIN, else target/release/ebm of the repository."""
+    """The `ebm` command line binary: $EBM_BIN, else release/ebm of cargo's target folder
+    ($CARGO_TARGET_DIR, else target/ of the repository)."""
     given = os.environ.get("EBM_BIN")
-    path = pathlib.Path(given) if given else PYTHON_DIR.parent / "target" / "release" / "ebm"
+    path = pathlib.Path(given) if given else cargo_target_dir() / "release" / "ebm"
     if not path.is_file() or not os.access(path, os.X_OK):
         pytest.fail(
             f"the ebm CLI binary is missing at {path}: build it with `cargo build --release` "
-            "in the repository root, or point EBM_BIN at it",
+            "in the repository root (with the same CARGO_TARGET_DIR), or point EBM_BIN at it",
             pytrace=False,
         )
     return path
