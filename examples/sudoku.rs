@@ -27,7 +27,8 @@ use std::time::Instant;
 
 use ebm::refine::{Shape, VertexPenalty};
 use ebm::{
-    Context, Engine, GraphBuilder, Head, Model, PathChoice, Progress, RefineConfig, Schedule,
+    Context, Engine, GraphBuilder, Head, Model, PathChoice, Progress, ProgressBar, RefineConfig,
+    Schedule,
 };
 
 /// Standard puzzles (0 = empty), the set without --puzzles: the Wikipedia example, three from
@@ -315,31 +316,25 @@ fn run() -> Result<(), String> {
         }
         let grids: Vec<&[u8]> = open.iter().map(|&i| puzzles[i].1.as_slice()).collect();
         let (y0, fixed) = starts(&grids, r, &mut rng);
-        let mut shown = u64::MAX;
+        let title = format!(
+            "  round {round} of {}: {} puzzles x {r} chains",
+            budget.rounds,
+            open.len()
+        );
+        // The library's bar, as the command line draws it: on a terminal only, so that
+        // stderr sent to a file holds one line per round.
+        let mut bar = ProgressBar::new(false).titled(title.as_str());
         let mut progress = |p: &Progress| {
-            let percent = 100 * p.steps_done / p.steps_total.max(1);
-            if percent != shown {
-                shown = percent;
-                eprint!(
-                    "\r  round {round} of {}: {} puzzles x {r} chains, {percent:3}% of {} steps",
-                    budget.rounds,
-                    open.len(),
-                    budget.steps
-                );
-            }
+            bar.show(p);
             std::ops::ControlFlow::Continue(())
         };
         let config = round_config(budget.steps, round);
         let best = engine
             .refine_best_of_with(&[], &y0, r, Some(&fixed), &config, Some(&mut progress))
             .map_err(|e| e.to_string())?;
+        bar.finish();
         let decoded = best.all.decoded.as_ref().ok_or("no decoded answers")?;
-        eprintln!(
-            "\r  round {round} of {}: {} puzzles x {r} chains, done at {:.1} s      ",
-            budget.rounds,
-            open.len(),
-            start.elapsed().as_secs_f64()
-        );
+        eprintln!("{title}, done at {:.1} s", start.elapsed().as_secs_f64());
         for (k, &i) in open.iter().enumerate() {
             let solving = decoded.energy[k * r..(k + 1) * r]
                 .iter()

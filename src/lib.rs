@@ -47,7 +47,7 @@ pub mod train;
 pub use refine::rng;
 
 pub use energy::{Activation, GraphBuilder, Head, Layer, Model, ModelSpec, Output};
-pub use engine::progress::{OnProgress, Progress};
+pub use engine::progress::{OnProgress, Progress, ProgressBar};
 pub use engine::{BestOf, Engine};
 pub use error::{Error, Resource, Result};
 pub use gpu::context::{adapter_offers, adapters, adapters_for, AdapterChoice, Context};

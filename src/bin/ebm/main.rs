@@ -16,7 +16,6 @@ mod interrupt;
 mod npy;
 mod out_file;
 mod peak;
-mod progress_bar;
 mod refine;
 mod summary;
 mod trace_file;

@@ -8,14 +8,16 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ebm::refine::{parse_stages, RefineOptions};
-use ebm::{BestOf, Context, Engine, Error, Progress, RefineConfig, Refinement, Result, Sampler};
+use ebm::{
+    BestOf, Context, Engine, Error, Progress, ProgressBar, RefineConfig, Refinement, Result,
+    Sampler,
+};
 
 use crate::args::RefineArgs;
 use crate::files::{check_not_input, check_output, check_writable};
 use crate::inputs::{read_fixed, read_job, Job};
 use crate::interrupt::interrupt_flag;
 use crate::out_file::{self, Tensor, Values};
-use crate::progress_bar::ProgressBar;
 use crate::summary::{refine_line, Energies, RefineRun};
 use crate::trace_file;
 use crate::Outcome;

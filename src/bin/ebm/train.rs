@@ -13,14 +13,13 @@ use std::time::Instant;
 use ebm::train::{Checkpoint, TrainProgress, TrainStats};
 use ebm::{
     Context, Engine, Error, Model, ModelSpec, Objective, Optimizer, Output, PathChoice,
-    RefineConfig, Result, TrainConfig, TrainData, Trainer,
+    ProgressBar, RefineConfig, Result, TrainConfig, TrainData, Trainer,
 };
 
 use crate::args::TrainArgs;
 use crate::files::{check_not_input, check_output};
 use crate::interrupt::interrupt_flag;
 use crate::npy;
-use crate::progress_bar::ProgressBar;
 use crate::summary::{short, train_line, TrainRun};
 use crate::trace_file::number32;
 use crate::Outcome;
