@@ -327,15 +327,33 @@ fn a_kernel_beyond_the_limits_is_refused_where_it_runs_naming_it() {
                 y: data(4 * 16, 1.0, 4),
                 x: data(2 * 16, 1.0, 5),
             };
-            let config = TrainConfig {
-                objective: Objective::NoiseContrastive,
-                batch: 8,
-                ..Default::default()
-            };
-            let trained = Trainer::new(engine, data, &config).and_then(|mut t| t.run(2, None));
-            if let Err(e) = trained {
-                // Training's own kernels may need more than evaluation's; never refinement's.
-                assert!(!e.to_string().contains("kernel chain"), "{e}");
+            // NCE refines nothing: it trains here. Contrastive divergence's negatives are
+            // refined: it is refused, naming refinement's kernel.
+            for objective in [
+                Objective::NoiseContrastive,
+                Objective::ContrastiveDivergence,
+            ] {
+                let config = TrainConfig {
+                    objective,
+                    batch: 8,
+                    ..Default::default()
+                };
+                let engine = Engine::new(&context_with_storage_buffers(allowed), &m).unwrap();
+                let trained = Trainer::new(engine, data.clone(), &config)
+                    .and_then(|mut t| t.run(2, None).map(drop));
+                match (objective, trained) {
+                    (Objective::NoiseContrastive, Err(e)) => {
+                        panic!("{allowed} storage buffers: NCE: {e}")
+                    }
+                    (Objective::ContrastiveDivergence, Ok(())) => {
+                        panic!("{allowed} storage buffers: CD trained without refining")
+                    }
+                    (Objective::ContrastiveDivergence, Err(e)) => assert!(
+                        e.to_string().starts_with("kernel chain needs "),
+                        "{allowed}: CD: {e}"
+                    ),
+                    _ => {}
+                }
             }
         }
         both_refused |= refine && eval;
