@@ -19,11 +19,12 @@
 #import bindings.wgsl
 #import philox.wgsl
 
-// The uniform number in (0, 1] the swap of the pair whose colder chain is `chain` draws
-// at swap step `step` (a counter the noise and MALA never use: its last word is 2).
-fn swap_uniform(chain: u32, step: u32) -> f32 {
+// The log of the uniform number in (0, 1] the swap of the pair whose colder chain is
+// `chain` draws at swap step `step` (a counter the noise and MALA never use: its last word
+// is 2).
+fn swap_log_uniform(chain: u32, step: u32) -> f32 {
     let key = vec2<u32>(params.seed_lo, params.seed_hi);
-    return uniform_open0(philox4x32_10(vec4<u32>(0u, step, chain, 2u), key).x);
+    return ln_uniform(philox4x32_10(vec4<u32>(0u, step, chain, 2u), key).x);
 }
 
 // The walker's word after it arrived in replica `slot` of `replicas`: heading up from the
@@ -70,7 +71,7 @@ fn exchange(@builtin(global_invocation_id) gid: vec3<u32>) {
     let log_alpha = (1.0 / (sa.heat * temperature) - 1.0 / (sb.heat * temperature)) * (ua - ub);
     sa.swaps_proposed += 1u;
     let accept = finite(ua) && finite(ub)
-        && log(swap_uniform(params.chain_offset + a, step)) < log_alpha;
+        && swap_log_uniform(params.chain_offset + a, step) < log_alpha;
     if accept {
         sa.swaps_accepted += 1u;
         for (var k = 0u; k < params.y_dim; k++) {

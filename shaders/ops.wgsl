@@ -5,6 +5,8 @@
 // HEAD_* constants the host writes (src/constants.rs), so after inlining the switch folds
 // away.
 
+#import trig.wgsl
+
 const SQRT_HALF: f32 = 0.7071067811865476;
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
@@ -35,33 +37,15 @@ fn softplus_and_grad(z: f32) -> vec2<f32> {
     return vec2<f32>(max(z, 0.0) + log1p_u, sigmoid(z));
 }
 
-// (sin(z), cos(z)), with the range reduction and polynomials written here: WGSL promises
-// its built-ins only 2^-11 absolute error, and only within [-pi, pi]. z = q pi/2 + r by
-// Cody and Waite's three-part pi/2, |r| <= pi/4, then Cephes's sinf and cosf polynomials;
-// about 1e-7 relative for |z| up to 1e4.
+// (sin(z), cos(z)), with the range reduction written here (trig.wgsl says why): z =
+// q pi/2 + r by Cody and Waite's three-part pi/2, |r| <= pi/4; about 1e-7 relative for |z|
+// up to 1e4.
 fn sin_cos(z: f32) -> vec2<f32> {
     let q = round(z * 0.63661977236758134);
     var r = z - q * 1.5703125;
     r = r - q * 4.8375129699707031e-4;
     r = r - q * 7.5497899548918821e-8;
-    let r2 = r * r;
-    let s = r + r * r2 * (-1.6666654611e-1 + r2 * (8.3321608736e-3 + r2 * -1.9515295891e-4));
-    let c = 1.0 - 0.5 * r2
-        + r2 * r2 * (4.166664568298827e-2 + r2 * (-1.388731625493765e-3 + r2 * 2.443315711809948e-5));
-    switch i32(q) & 3 {
-        case 0: {
-            return vec2<f32>(s, c);
-        }
-        case 1: {
-            return vec2<f32>(c, -s);
-        }
-        case 2: {
-            return vec2<f32>(-s, -c);
-        }
-        default: {
-            return vec2<f32>(-c, s);
-        }
-    }
+    return sin_cos_quadrant(r, i32(q));
 }
 
 // (act(z), act'(z)) of activation `kind`.

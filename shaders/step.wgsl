@@ -106,7 +106,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
         }
         let temperature = st.heat * at.y * at.y / (2.0 * at.x);
         let log_alpha = -(u_next - st.energy) / temperature - ratio / (2.0 * noise * noise);
-        accept = log(accept_uniform(params.chain_offset + c, step)) < log_alpha;
+        accept = accept_log_uniform(params.chain_offset + c, step) < log_alpha;
         if step < params.adapt_steps {
             let prob = accept_probability(vec4<f32>(log_alpha)).x;
             let a = dual_average(step, vec4<f32>(prob), vec4<f32>(st.adapt_error), vec4<f32>(st.adapt_log_scale));

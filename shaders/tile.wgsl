@@ -311,7 +311,7 @@ fn settle4(step: u32) {
         let temperature = heat * at.y * at.y / (2.0 * at.x);
         let log_alpha = -(u_next - u_cur) / temperature - ratio / (2.0 * noise * noise);
         for (var q = 0u; q < 4u; q++) {
-            accept[q] = log(accept_uniform(params.chain_offset + chain_of(q), step)) < log_alpha[q];
+            accept[q] = accept_log_uniform(params.chain_offset + chain_of(q), step) < log_alpha[q];
         }
         if step < params.adapt_steps {
             let a = dual_average(step, accept_probability(log_alpha), adapt_error, adapt_log_scale);

@@ -92,7 +92,8 @@ fn potential(model: &Model, x: &[f64], y: &[f64], prior: Prior) -> (f64, Vec<f64
     (e + square + prior.offset, g)
 }
 
-/// The uniform number in (0, 1] MALA's accept test of `chain` at `step` draws.
+/// The uniform number in (0, 1] MALA's accept test of `chain` at `step` draws
+/// (shaders/philox.wgsl's accept_log_uniform takes its log).
 pub fn accept_uniform(seed: u64, chain: u32, step: u32) -> f64 {
     crate::refine::rng::uniform(
         crate::refine::rng::philox4x32_10([0, step, chain, 1], crate::refine::rng::key(seed))[0],
@@ -100,7 +101,7 @@ pub fn accept_uniform(seed: u64, chain: u32, step: u32) -> f64 {
 }
 
 /// The uniform number in (0, 1] the replica-exchange swap of the pair whose colder chain is
-/// `chain` draws at swap step `step` (shaders/exchange.wgsl's swap_uniform).
+/// `chain` draws at swap step `step` (shaders/exchange.wgsl's swap_log_uniform takes its log).
 pub fn swap_uniform(seed: u64, chain: u32, step: u32) -> f64 {
     crate::refine::rng::uniform(
         crate::refine::rng::philox4x32_10([0, step, chain, 2], crate::refine::rng::key(seed))[0],
