@@ -57,6 +57,20 @@ impl Model {
         })
     }
 
+    /// Reads a model from the bytes of a safetensors file, as [`Model::load`] reads a file:
+    /// a model held in memory, or a fuzzer's input. Errors are [`Error::ModelFile`] with
+    /// the placeholder path `<bytes>` (there is no file to name), their message naming the
+    /// tensor or metadata key at fault; malformed bytes give an error, never a panic, and
+    /// nothing is allocated for a tensor beyond the bytes that hold it.
+    pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Model> {
+        Self::from_bytes(bytes).map_err(|message| Error::ModelFile {
+            path: "<bytes>".into(),
+            message,
+        })
+    }
+
+    /// [`Model::from_safetensors_bytes`] with the bare message, for callers that name the
+    /// file themselves.
     pub(crate) fn from_bytes(bytes: &[u8]) -> std::result::Result<Model, String> {
         let file = SafeTensors::deserialize(bytes)
             .map_err(|e| format!("not a readable safetensors file ({e})"))?;
@@ -649,6 +663,57 @@ mod tests {
         }
         let err = load_graph("[1, 2", &[]).unwrap_err().to_string();
         assert!(err.contains("not JSON"), "{err}");
+    }
+
+    /// A file's bytes: one float32 tensor `w` of shape [1] and the metadata of format 2.
+    fn graph_file(x_dim: &str, y_dim: &str, graph: &str) -> Vec<u8> {
+        let w = safetensors::tensor::TensorView::new(
+            safetensors::Dtype::F32,
+            vec![1],
+            bytemuck::cast_slice(&[0.5f32]),
+        )
+        .unwrap();
+        let meta = HashMap::from([
+            (KEY_FORMAT.to_string(), "2".to_string()),
+            (KEY_X_DIM.to_string(), x_dim.to_string()),
+            (KEY_Y_DIM.to_string(), y_dim.to_string()),
+            (KEY_GRAPH.to_string(), graph.to_string()),
+        ]);
+        safetensors::serialize([("w", w)], Some(meta)).unwrap()
+    }
+
+    /// Dims and slices near usize::MAX are errors, not overflows (issue 25, fuzz/).
+    #[test]
+    fn huge_widths_are_errors_from_bytes() {
+        let max = usize::MAX.to_string();
+        let concat = r#"{"params": ["w"], "nodes": [{"name": "c", "op": "concat", "inputs": ["x", "y"]}], "energy": [{"head": "sum", "input": "c"}]}"#;
+        let slice = r#"{"params": ["w"], "nodes": [{"name": "s", "op": "slice", "inputs": ["y"], "start": 18446744073709551615, "len": 2}], "energy": [{"head": "sum", "input": "s"}]}"#;
+        let cases = [
+            (
+                graph_file(&max, "1", concat),
+                "its inputs' widths [18446744073709551615, 1] overflow together",
+            ),
+            (
+                graph_file("1", "3", slice),
+                "takes features [18446744073709551615, 18446744073709551617) of a tensor 3 wide",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let err = Model::from_safetensors_bytes(&bytes).unwrap_err();
+            assert!(matches!(&err, Error::ModelFile { path, .. } if path.as_os_str() == "<bytes>"));
+            let err = err.to_string();
+            assert!(
+                err.starts_with("model <bytes>: ") && err.contains(want),
+                "{err}\n  expected: {want}"
+            );
+        }
+        let sum = r#"{"params": ["w"], "nodes": [], "energy": [{"head": "sum", "input": "y"}]}"#;
+        let model = Model::from_safetensors_bytes(&graph_file("0", "2", sum)).unwrap();
+        assert_eq!((model.x_dim, model.y_dim, model.params.len()), (0, 2, 1));
+        let err = Model::from_safetensors_bytes(b"junk")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a readable safetensors file"), "{err}");
     }
 
     #[test]

@@ -363,7 +363,11 @@ impl Model {
                 }
                 Ok(())
             };
-            let total: usize = w.iter().sum();
+            // Checked: a file's dims and slices are anyone's numbers (fuzz/, issue 25).
+            let total = w
+                .iter()
+                .try_fold(0usize, |sum, &n| sum.checked_add(n))
+                .ok_or_else(|| at(format!("its inputs' widths {w:?} overflow together")))?;
             let out = match node.op {
                 Op::Linear { weight, bias } => {
                     let q = param(weight)?;
@@ -416,10 +420,10 @@ impl Model {
                 Op::Activation(_) => w[0],
                 Op::Concat => total,
                 Op::Slice { start, len } => {
-                    if len == 0 || start + len > w[0] {
+                    if len == 0 || start.checked_add(len).is_none_or(|end| end > w[0]) {
                         return Err(at(format!(
                             "takes features [{start}, {}) of a tensor {} wide",
-                            start + len,
+                            start as u128 + len as u128,
                             w[0]
                         )));
                     }
@@ -518,13 +522,14 @@ impl Model {
                     p.name
                 )));
             }
-            let n: usize = p.shape.iter().product();
-            if n != p.data.len() {
+            let n = p.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if n != Some(p.data.len()) {
                 return Err(Error::Model(format!(
-                    "parameter {:?} holds {} values, its shape {:?} needs {n}",
+                    "parameter {:?} holds {} values, its shape {:?} needs {}",
                     p.name,
                     p.data.len(),
-                    p.shape
+                    p.shape,
+                    n.map_or_else(|| "more than memory holds".into(), |n| n.to_string())
                 )));
             }
             check_finite(&p.name, &p.data).map_err(Error::Model)?;

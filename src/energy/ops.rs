@@ -157,7 +157,9 @@ impl fmt::Display for Op {
             Op::Affine { scale, shift } => write!(f, "affine (scale {scale}, shift {shift})"),
             Op::LayerNorm { eps, .. } => write!(f, "layer_norm (eps {eps})"),
             Op::RmsNorm { eps, .. } => write!(f, "rms_norm (eps {eps})"),
-            Op::Slice { start, len } => write!(f, "slice [{start}, {})", start + len),
+            Op::Slice { start, len } => {
+                write!(f, "slice [{start}, {})", *start as u128 + *len as u128)
+            }
             other => f.write_str(other.name()),
         }
     }
