@@ -4,24 +4,24 @@
 
 use crate::error::{Error, Resource, Result};
 
-/// A specialised module: the module with its overrides resolved, the override constants a
-/// pipeline must get, and the (group, binding) pairs its entry point uses.
-pub(crate) struct Specialised<'c> {
+/// A specialised module: the module with its overrides resolved (what a pipeline is made
+/// from, with no constants left to give), and the (group, binding) pairs its entry point
+/// uses.
+pub(crate) struct Specialised {
     pub module: naga::Module,
-    pub constants: Vec<(&'c str, f64)>,
     pub bindings: Vec<(u32, u32)>,
 }
 
 /// Parses and validates `source`, then resolves the override constants of entry point
 /// `entry` as a pipeline would, from those of `constants` the module declares (a pipeline
-/// refuses any other), which it returns with the module and the bindings the entry point
-/// uses. Errors name `stage`.
-pub(crate) fn specialise<'c>(
+/// refuses any other), and returns the module with the bindings the entry point uses.
+/// Errors name `stage`.
+pub(crate) fn specialise(
     stage: &'static str,
     source: &str,
     entry: &str,
-    constants: &[(&'c str, f64)],
-) -> Result<Specialised<'c>> {
+    constants: &[(&str, f64)],
+) -> Result<Specialised> {
     let fail = |message: String| Error::Gpu { stage, message };
     let module =
         naga::front::wgsl::parse_str(source).map_err(|e| fail(e.emit_to_string(source)))?;
@@ -63,7 +63,6 @@ pub(crate) fn specialise<'c>(
             .map_err(|e| fail(format!("{e:?}")))?;
     Ok(Specialised {
         module: module.into_owned(),
-        constants: declared,
         bindings,
     })
 }

@@ -102,9 +102,12 @@ impl<K: Hash + Eq + Copy> PipelineCache<K> {
             source,
             constants,
         } = source()?;
+        // The module goes to wgpu as the naga IR parsed and specialised here (its override
+        // constants resolved), not as WGSL: wgpu need not parse it again, and with
+        // `WGPU_DEBUG` it has no source text to write into the SPIR-V's debug info, whose
+        // WGSL source-language operand Vulkan validation layers before 1.3.250 reject.
         let Specialised {
             module,
-            constants,
             bindings: uses,
         } = specialise(entry, &source, entry, &constants)?;
         let limits = ctx.limits();
@@ -157,7 +160,7 @@ impl<K: Hash + Eq + Copy> PipelineCache<K> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(entry),
-            source: wgpu::ShaderSource::Wgsl(Cow::Owned(source)),
+            source: wgpu::ShaderSource::Naga(Cow::Owned(module)),
         };
         let shader = if self.runtime_checks {
             // wgpu's bounds checks (indices clamped into their arrays) and loop bounding:
@@ -183,7 +186,7 @@ impl<K: Hash + Eq + Copy> PipelineCache<K> {
             module: &shader,
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
+                constants: &[],
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
