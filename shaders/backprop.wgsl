@@ -15,5 +15,6 @@ fn backprop(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     energy_pre(c);
     chain_state[c].energy_out = energy_forward(c);
+    chain_state[c].mark = params.mark;
     energy_backward(c);
 }

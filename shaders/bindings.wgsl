@@ -44,6 +44,7 @@ struct Params {
     dy: u32,            // scratch units of dE/dy (the energy's backward pass leaves it there)
     landscape: f32,     // the landscape index t of this dispatch's stage (an energy E(x, y, t))
     take_every_step: u32, // keep-if-lower: != 0 takes every step of this dispatch, none compared
+    mark: u32,          // the call's completion mark, which a result's final pass writes
 }
 
 // The state of one chain that lives across steps and dispatches (src/kernels/params.rs twin).
@@ -66,6 +67,8 @@ struct ChainState {
     energy_out: f32,       // the energy a pass wrote: a refinement's final one (the prior
                            // included), an evaluation's, the layered path's of each pass,
                            // what a swap round compares
+    mark: u32,             // Params.mark of the call whose final pass wrote energy_out (a
+                           // result the host reads back carries it: src/engine/completion.rs)
 }
 
 // RUNNING, STOP_GRAD, STOP_CHANGE, STOP_BELOW, RULE_LANGEVIN, RULE_MALA,

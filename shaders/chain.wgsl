@@ -79,6 +79,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
             s++;
         } else {
             chain_state[c].energy_out = e + prior_energy(c);
+            chain_state[c].mark = params.mark;
             break;
         }
     }

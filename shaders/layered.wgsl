@@ -156,6 +156,7 @@ fn layered_output(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     use_prior_of(params.step_offset);
     chain_state[c].energy_out = layered_heads(c) + prior_energy(c);
+    chain_state[c].mark = params.mark;
 }
 
 // The trace and stop tests of a step, then the step (the proposal, for an accept rule).

@@ -501,6 +501,7 @@ fn tile(@builtin(local_invocation_index) index: u32, @builtin(workgroup_id) wg: 
                     let c = chain_of(q);
                     if c < params.n_chains {
                         chain_state[c].energy_out = energy[q];
+                        chain_state[c].mark = params.mark;
                     }
                 }
             }

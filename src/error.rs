@@ -103,6 +103,34 @@ pub enum Error {
         /// What was not finite: `loss`, `weight gradient`, `weights` (joined with ", ").
         quantity: String,
     },
+    /// A buffer the driver made without error but did not keep (a word written to it read
+    /// back as something else): an allocation it refused silently, most likely.
+    #[error("the {backend} driver lost the {buffer} buffer without reporting an error: out of device memory, most likely (a batch of {batch} chains needs {bytes} bytes for a chunk of {chunk} chains); pass a smaller batch, or a smaller chunk (Engine::set_max_chunk)")]
+    BufferLost {
+        /// The backend.
+        backend: String,
+        /// The buffer's label.
+        buffer: String,
+        /// Chains in the call.
+        batch: usize,
+        /// Chains per chunk.
+        chunk: usize,
+        /// Bytes the chunk's buffers need together.
+        bytes: u64,
+    },
+    /// Results read back without the completion mark every kernel writes: the driver
+    /// dropped a buffer or a dispatch and said nothing.
+    #[error("the {backend} driver returned results no kernel wrote: {missing} of {total} chains lack the call's completion mark (the first is chain {first}). The driver most likely failed to allocate a buffer or to run a kernel without reporting it (out of memory?); no result was kept. Try a smaller batch (Engine::set_max_chunk), or another backend (WGPU_BACKEND)")]
+    Incomplete {
+        /// The backend the results came through.
+        backend: String,
+        /// Chains whose state lacks the mark.
+        missing: usize,
+        /// Chains read back.
+        total: usize,
+        /// The first of them.
+        first: usize,
+    },
     /// A kernel or a buffer needs more of a device resource than the adapter has.
     #[error("{what} needs {needed} {resource}, the adapter allows {limit}")]
     Limit {

@@ -6,6 +6,7 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+use super::completion;
 use super::workspace::{chains_per_group, Room, Workspace};
 use super::Engine;
 use crate::engine::progress::{OnProgress, Progress};
@@ -295,6 +296,7 @@ impl Engine {
             params: Params {
                 trace: u32::from(job.trace()),
                 trace_summary: trace::summary_offset(chunk as u32, steps),
+                mark: completion::next_mark(),
                 ..params
             },
         };
@@ -348,7 +350,8 @@ impl Engine {
                 fixed: fixed.map(|f| &f[start * y_dim..(start + m) * y_dim]),
             };
             let part = self.run_chunk(&call, &mut ws, part, &mut reporter)?;
-            out.add(part, y_dim);
+            let backend = self.ctx.adapter_info().backend;
+            out.add(part, y_dim, call.params.mark, backend)?;
             reporter.steps_before += u64::from(steps);
         }
         out.cancelled = reporter.cancelled && steps > 0;
@@ -519,14 +522,23 @@ fn reserve(out: &mut CallOutput, n: usize, y_dim: usize, chunk: usize) -> Result
 }
 
 impl CallOutput {
-    /// Appends a chunk's read-back: y, energy, dE/dy, chain states, the trace's summary.
-    fn add(&mut self, part: ChunkOutput, y_dim: usize) {
+    /// Appends a chunk's read-back: y, energy, dE/dy, chain states, the trace's summary;
+    /// an error, and nothing appended, where a chain lacks the call's completion `mark`.
+    fn add(
+        &mut self,
+        part: ChunkOutput,
+        y_dim: usize,
+        mark: u32,
+        backend: wgpu::Backend,
+    ) -> Result<()> {
         let m = part.chains;
         let state_words = m * std::mem::size_of::<ChainState>() / 4;
         let floats: &[f32] = bytemuck::cast_slice(&part.data);
         let (ys, rest) = floats.split_at(m * y_dim);
         let (grad, rest) = rest.split_at(part.stride * y_dim);
         let (states, trace) = rest.split_at(state_words);
+        let states: Vec<ChainState> = bytemuck::pod_collect_to_vec(states);
+        completion::check(&states, mark, backend)?;
         self.y.extend_from_slice(ys);
         // dE/dy as scratch holds it, unit k of chain c at k * stride + c.
         if part.stride > 0 {
@@ -535,7 +547,6 @@ impl CallOutput {
                     .extend((0..y_dim).map(|k| grad[k * part.stride + c]));
             }
         }
-        let states: Vec<ChainState> = bytemuck::pod_collect_to_vec(states);
         self.energy.extend(states.iter().map(|s| s.energy_out));
         // A chain still running when the last step (or a cancellation) came took them all.
         self.states.extend(states.into_iter().map(|mut s| {
@@ -550,5 +561,6 @@ impl CallOutput {
         if let (Some(total), Some(s)) = (&mut self.gpu_seconds, part.gpu_seconds) {
             *total += s;
         }
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@
 
 mod best_of;
 mod call;
+mod completion;
 mod hooks;
 pub(crate) mod progress;
 mod self_check;

@@ -3,6 +3,7 @@
 //! order so that the result does not depend on the chunking or on scheduling. Training's
 //! objectives are built from it: each is a choice of the per-chain weights w_c.
 
+use super::completion;
 use super::workspace::ChainBuffers;
 use super::Engine;
 use crate::energy::tensors::check_finite;
@@ -141,11 +142,13 @@ impl Engine {
         queue.write_buffer(&b.param_grads, 0, &vec![0u8; 4 * params_count as usize]);
         let mut energy = Vec::with_capacity(n);
         let state_words = std::mem::size_of::<ChainState>() as u64;
+        let mark = completion::next_mark();
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
             let params = Params {
                 n_chains: m as u32,
                 chain_offset: start as u32,
+                mark,
                 ..self.compiled.params(&self.model, chunk)
             };
             queue.write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
@@ -197,6 +200,7 @@ impl Engine {
             }];
             submit(&self.ctx, &runs, &copies, None);
             let states: Vec<ChainState> = read_back(&self.ctx, &b.readback, state_bytes)?;
+            completion::check(&states, mark, self.ctx.adapter_info().backend)?;
             energy.extend(states.iter().map(|s| s.energy_out));
         }
         let copy = [Copy {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::gpu::bindings::{bind_group, Used};
 use crate::gpu::pool::size_class;
-use crate::gpu::readback::binding_limit;
+use crate::gpu::readback::{binding_limit, lost_buffer};
 use crate::gpu::timer::KernelTimer;
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::constants::WORKGROUP_SIZE;
@@ -137,7 +137,6 @@ impl Engine {
             | wgpu::BufferUsages::COPY_SRC;
         let mut made = sizes.iter().map(|&(label, size)| {
             let usage = match label {
-                "controls" => wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 "readback" => wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 _ => storage,
             };
@@ -173,6 +172,26 @@ impl Engine {
         if pollster::block_on(oom.pop()).is_some() {
             return Err(Error::OutOfMemory {
                 memory: "device",
+                batch: n,
+                chunk: needed.chains as usize,
+                bytes,
+            });
+        }
+        // Not trusted because creating them returned: a driver may refuse an allocation
+        // and say nothing (completion.rs has the other half of this check).
+        let b = &ws.b;
+        let kept = [
+            ("x", &b.x),
+            ("y", &b.y),
+            ("scratch", &b.scratch),
+            ("controls", &b.controls),
+            ("chain state", &b.chain_state),
+            ("trace", &b.trace),
+        ];
+        if let Some(label) = lost_buffer(&self.ctx, &kept, &b.readback)? {
+            return Err(Error::BufferLost {
+                backend: format!("{:?}", self.ctx.adapter_info().backend),
+                buffer: label.to_string(),
                 batch: n,
                 chunk: needed.chains as usize,
                 bytes,

@@ -86,3 +86,37 @@ pub(crate) fn read_back<T: bytemuck::Pod>(
     buffer.unmap();
     Ok(data)
 }
+
+/// The first of `buffers` the driver did not keep, if any: a word written at the end of
+/// each (they need COPY_SRC and COPY_DST, and a size of at least 4 bytes) is copied into
+/// `readback` (MAP_READ, 4 bytes per buffer) and read back, then set back to 0 as the
+/// buffer was made. A driver that refused an allocation without saying so (wgpu's GL
+/// backend never checks `glGetError` after `glBufferStorage`) reads back something else.
+pub(crate) fn lost_buffer<'a>(
+    ctx: &Context,
+    buffers: &[(&'a str, &wgpu::Buffer)],
+    readback: &wgpu::Buffer,
+) -> Result<Option<&'a str>> {
+    let queue = ctx.queue();
+    let word = |i: usize| 0x6562_6D00_u32.wrapping_add(i as u32);
+    let mut encoder = ctx
+        .device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("buffer check"),
+        });
+    for (i, (_, b)) in buffers.iter().enumerate() {
+        queue.write_buffer(b, b.size() - 4, bytemuck::bytes_of(&word(i)));
+        encoder.copy_buffer_to_buffer(b, b.size() - 4, readback, 4 * i as u64, 4);
+    }
+    queue.submit([encoder.finish()]);
+    let got: Vec<u32> = read_back(ctx, readback, 4 * buffers.len() as u64)?;
+    for (_, b) in buffers {
+        queue.write_buffer(b, b.size() - 4, &[0; 4]);
+    }
+    Ok(buffers
+        .iter()
+        .zip(&got)
+        .enumerate()
+        .find(|(i, (_, &w))| w != word(*i))
+        .map(|(_, ((label, _), _))| *label))
+}

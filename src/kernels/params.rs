@@ -42,6 +42,7 @@ pub struct Params {
     pub dy: u32,
     pub landscape: f32,
     pub take_every_step: u32,
+    pub mark: u32,
 }
 
 impl Params {
@@ -113,6 +114,7 @@ pub struct ChainState {
     pub swaps_proposed: u32,
     pub swaps_accepted: u32,
     pub energy_out: f32,
+    pub mark: u32,
 }
 
 impl ChainState {
@@ -190,7 +192,7 @@ mod tests {
             prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, clip_grad,
             use_fixed, simplex, shrink, adapt_steps, target_accept, stop_flags, stop_grad,
             stop_change, stop_below, trace, save, trace_summary, replicas, exchange_every,
-            fixed_at, dy, landscape, take_every_step);
+            fixed_at, dy, landscape, take_every_step, mark);
         assert_eq!(members, host);
     }
 
@@ -200,7 +202,7 @@ mod tests {
         assert_eq!(size as usize, size_of::<ChainState>());
         let host = offsets!(ChainState; energy, step_scale, steps_taken, accepted, change, non_finite_at,
             adapt_error, adapt_log_scale, warmup_accepted, heat, walker, swaps_proposed,
-            swaps_accepted, energy_out);
+            swaps_accepted, energy_out, mark);
         assert_eq!(members, host);
     }
 }
