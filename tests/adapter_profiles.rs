@@ -1,6 +1,7 @@
 //! The choices the GPUs `ebm` is built for will make, computed here from their limits as
 //! data (`ebm::testing::profiles`: NVIDIA H100 on Vulkan, Apple M-series on Metal, AMD RDNA3 on
-//! Vulkan, Intel Xe on DX12, lavapipe). For every standard workload and profile the plan
+//! Vulkan, Intel Xe on DX12, lavapipe, and WebGPU's default limits). For every standard
+//! workload and profile the plan
 //! is checked statically against the specialised kernel's own array sizes (read from naga)
 //! and the profile's limits; every such configuration whose workgroup memory fits this
 //! adapter also runs here, planned as that GPU would plan it, against the reference.
@@ -47,6 +48,25 @@ fn array_len(module: &naga::Module, name: &str) -> u32 {
         } => n.get(),
         ref t => panic!("{name} is {t:?}"),
     }
+}
+
+/// Storage buffers the entry point of a specialised module binds, by naga's analysis (what
+/// its pipeline's layout holds, src/gpu/pipelines.rs).
+fn storage_buffers(module: &naga::Module) -> u32 {
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(module)
+    .unwrap();
+    let uses = info.get_entry_point(0);
+    module
+        .global_variables
+        .iter()
+        .filter(|(h, v)| {
+            matches!(v.space, naga::AddressSpace::Storage { .. }) && !uses[*h].is_empty()
+        })
+        .count() as u32
 }
 
 /// Every (profile, standard workload) plan, checked statically.
@@ -109,6 +129,11 @@ fn plans() -> Vec<Choice> {
                         assert!(chains / 4 <= array_len(&module, "group_live"), "{what}");
                         assert_eq!(array_len(&module, "act"), widest * chains / 4, "{what}");
                         assert_eq!(array_len(&module, "wtile"), k_tile * widest, "{what}");
+                        let storage = storage_buffers(&module);
+                        assert!(
+                            storage <= limits.max_storage_buffers_per_shader_stage,
+                            "{what}: {storage} storage buffers"
+                        );
                         // Workgroup memory: within the profile's limit, and as the planner
                         // counted it.
                         let bytes = workgroup_memory_bytes(&module);
@@ -137,6 +162,37 @@ fn plans() -> Vec<Choice> {
                 KernelPath::Chain | KernelPath::Layered => {
                     assert!(WORKGROUP_SIZE <= limits.max_compute_invocations_per_workgroup);
                 }
+            }
+            // Every kernel of a refinement besides the tile's, whichever path was chosen:
+            // within the profile's storage buffers and workgroup memory.
+            for kernel in [
+                Kernel::Eval,
+                Kernel::Chain,
+                Kernel::LayeredProduct,
+                Kernel::LayeredPointwise,
+                Kernel::LayeredOutput,
+                Kernel::LayeredUpdate,
+                Kernel::LayeredStart,
+                Kernel::LayeredSettle,
+                Kernel::TraceReduce,
+                Kernel::Exchange,
+            ] {
+                let constants = [
+                    ("WORKGROUP_SIZE", f64::from(WORKGROUP_SIZE)),
+                    ("RULE", f64::from(RULE_MALA)),
+                ];
+                let module = specialise(kernel, &model, 4, limits, &constants)
+                    .unwrap_or_else(|e| panic!("{what} {kernel:?}: {e}"));
+                let storage = storage_buffers(&module);
+                assert!(
+                    storage <= limits.max_storage_buffers_per_shader_stage,
+                    "{what} {kernel:?}: {storage} storage buffers"
+                );
+                let bytes = workgroup_memory_bytes(&module);
+                assert!(
+                    bytes <= u64::from(limits.max_compute_workgroup_storage_size),
+                    "{what} {kernel:?}: {bytes} bytes of workgroup memory"
+                );
             }
             out.push(choice);
         }
@@ -183,6 +239,8 @@ fn every_profile_plans_every_workload_within_the_kernels_and_its_limits() {
     );
     // A CPU adapter runs one chain per invocation.
     assert_eq!(pick("lavapipe", "r1 at batch 8192").path, KernelPath::Chain);
+    // Within WebGPU's defaults every workload has a path (plans() panics where one has none).
+    assert!(plans.iter().any(|c| c.profile.name == "WebGPU defaults"));
 }
 
 /// Each tile configuration a profile chooses that fits this adapter's workgroup memory runs

@@ -94,7 +94,7 @@ impl AdapterProfile {
 }
 
 /// Every profile, in this order: NVIDIA H100 (Vulkan), Apple M2 (Metal), AMD RX 7900 XTX
-/// (Vulkan, RADV), Intel UHD 770 / Xe-LP (DX12), lavapipe (Vulkan, CPU).
+/// (Vulkan, RADV), Intel UHD 770 / Xe-LP (DX12), lavapipe (Vulkan, CPU), WebGPU's defaults.
 pub fn all() -> Vec<AdapterProfile> {
     vec![
         nvidia_h100_vulkan(),
@@ -102,7 +102,24 @@ pub fn all() -> Vec<AdapterProfile> {
         amd_rx7900xtx_radv(),
         intel_xe_lp_dx12(),
         lavapipe(),
+        webgpu_defaults(),
     ]
+}
+
+/// The least an adapter may offer: WebGPU's default limits (`wgpu::Limits::default()`: 8
+/// storage buffers per stage, 16 KiB of workgroup memory, 256 invocations per workgroup,
+/// 128 MiB bindings), no subgroups. A browser's WebGPU gives exactly these unless asked for
+/// more; every workload must plan and run within them.
+pub fn webgpu_defaults() -> AdapterProfile {
+    AdapterProfile {
+        name: "WebGPU defaults",
+        backend: wgpu::Backend::BrowserWebGpu,
+        device_type: wgpu::DeviceType::Other,
+        limits: wgpu::Limits::default(),
+        subgroups: false,
+        subgroup_min_size: 0,
+        subgroup_max_size: 0,
+    }
 }
 
 /// NVIDIA H100 PCIe (Hopper) through Vulkan on the NVIDIA proprietary driver (550/570
