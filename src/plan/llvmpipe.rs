@@ -79,7 +79,31 @@ pub fn steps_per_dispatch(
         as u32
 }
 
+/// Loop iterations near which one pass of a kernel is too long for llvmpipe: the budget
+/// with half its reserve (the counts are estimates, about 12% low).
+const LLVMPIPE_PASS_LIMIT: u64 = LLVMPIPE_LOOP_BUDGET * 3 / 2;
+
 /// Whether one pass of the one-chain eval kernel over `model` comes near the loop limit.
 pub(crate) fn eval_too_long(compiled: &Compiled) -> bool {
-    compiled.loops.pre + fused::chain_loop_iterations(compiled) > LLVMPIPE_LOOP_BUDGET * 3 / 2
+    compiled.loops.pre + fused::chain_loop_iterations(compiled) > LLVMPIPE_PASS_LIMIT
+}
+
+/// Why a fused `path` cannot run even one step of `compiled` on llvmpipe, if it cannot:
+/// its loops, x's part and a step's forward and backward passes, would pass the driver's
+/// limit, which ends them silently (wrong answers, not an error). The layered path's loops
+/// are short.
+pub(crate) fn one_step_too_long(compiled: &Compiled, path: KernelPath) -> Option<String> {
+    let iterations = match path {
+        KernelPath::Chain => compiled.loops.pre + fused::chain_loop_iterations(compiled),
+        KernelPath::Tile { chains } => {
+            let (fixed, per_step) = tile::loop_iterations(compiled, chains);
+            fixed + per_step + u64::from(MAX_UNITS)
+        }
+        KernelPath::Layered => return None,
+    };
+    (iterations > LLVMPIPE_PASS_LIMIT).then(|| {
+        format!(
+            "one step runs about {iterations} loop iterations per invocation, and llvmpipe silently ends an invocation's loops after 65535 (about {LLVMPIPE_PASS_LIMIT} are safe with these estimates); the layered path runs it"
+        )
+    })
 }

@@ -49,7 +49,11 @@ pub fn choose(
     limits: &wgpu::Limits,
 ) -> Result<KernelPath> {
     let program = &compiled.infer;
-    let fits = |chains: u32| tile::misfit_program(program, chains, limits).is_none();
+    let fits = |chains: u32| {
+        tile::misfit_program(program, chains, limits).is_none()
+            && !(is_llvmpipe(info)
+                && llvmpipe::one_step_too_long(compiled, KernelPath::Tile { chains }).is_some())
+    };
     // The largest tile that still gives every batch enough workgroups; 4 chains per
     // workgroup for small batches (the latency regime).
     let tile = || {
@@ -62,7 +66,22 @@ pub fn choose(
         }
         best
     };
+    // A fused path whose one step passes llvmpipe's loop limit is refused by name: the
+    // driver would cut its loops short and return wrong answers (the self-check, run later,
+    // is the last defence, not the first).
+    let too_long = |path: KernelPath| match is_llvmpipe(info) {
+        true => llvmpipe::one_step_too_long(compiled, path),
+        false => None,
+    };
     match choice {
+        PathChoice::Exactly(path) if too_long(path).is_some() => Err(Error::config(
+            "PathChoice",
+            format!(
+                "{path} on {}: {}",
+                info.name,
+                too_long(path).unwrap_or_default()
+            ),
+        )),
         PathChoice::Exactly(KernelPath::Tile { chains }) => {
             match tile::misfit_program(program, chains, limits) {
                 None => Ok(KernelPath::Tile { chains }),

@@ -204,3 +204,75 @@ fn choice_follows_batch_and_width() {
     let forced = choose(PathChoice::AnyTile, &wide, 8192, &gpu, &limits).unwrap_err();
     assert!(forced.to_string().contains("PathChoice"), "{forced}");
 }
+
+/// A fused path whose one step passes llvmpipe's loop limit is refused before any work,
+/// with the reason; the layered path and other adapters still take it. (Five 256-wide SiLU
+/// layers on the chain path returned steps unlike the reference's there, and the start-up
+/// self-check, whose probe steps are small, did not see it.)
+#[test]
+fn fused_paths_too_long_for_llvmpipe_are_refused_by_name() {
+    let deep = Model::random(
+        &ModelSpec {
+            x_dim: 16,
+            y_dim: 16,
+            hidden: vec![256; 5],
+            outputs: 1,
+            activation: Activation::Silu,
+            output: Output::Square,
+        },
+        0,
+    )
+    .unwrap();
+    let deep = Compiled::new(&deep).unwrap();
+    let lavapipe = crate::gpu::profiles::lavapipe();
+    let (info, limits) = (lavapipe.info(), &lavapipe.limits);
+    let refused = |path| {
+        choose(PathChoice::Exactly(path), &deep, 64, &info, limits)
+            .unwrap_err()
+            .to_string()
+    };
+    let why = refused(KernelPath::Chain);
+    assert!(
+        why.contains("chain on llvmpipe") && why.contains("65535") && why.contains("layered"),
+        "{why}"
+    );
+    // A tile splits a step's loops over its lanes: this one's fit.
+    assert!(llvmpipe::one_step_too_long(&deep, KernelPath::Tile { chains: 4 }).is_none());
+    assert_eq!(
+        choose(
+            PathChoice::Exactly(KernelPath::Layered),
+            &deep,
+            64,
+            &info,
+            limits
+        )
+        .unwrap(),
+        KernelPath::Layered
+    );
+    assert_eq!(
+        choose(PathChoice::Auto, &deep, 64, &info, limits).unwrap(),
+        KernelPath::Layered
+    );
+    // Another adapter has no such limit.
+    let gpu = wgpu::AdapterInfo::new(wgpu::DeviceType::DiscreteGpu, wgpu::Backend::Vulkan);
+    assert_eq!(
+        choose(
+            PathChoice::Exactly(KernelPath::Chain),
+            &deep,
+            64,
+            &gpu,
+            limits
+        )
+        .unwrap(),
+        KernelPath::Chain
+    );
+    // The r1 model's step fits: its chain path stays.
+    assert!(choose(
+        PathChoice::Exactly(KernelPath::Chain),
+        &r1(),
+        64,
+        &info,
+        limits
+    )
+    .is_ok());
+}
