@@ -139,6 +139,28 @@ fn choose(infos: &[wgpu::AdapterInfo], name: Option<&str>) -> Option<usize> {
         .map(|(k, _)| k)
 }
 
+/// The limits `ebm` asks a device for: WebGPU's defaults (or the adapter's, where it offers
+/// less), raised to the adapter's for only the limits its kernels and buffers grow into
+/// (workgroup memory, invocations and workgroups, buffer and binding sizes, storage buffers
+/// per stage) and its alignments. The planner reads the device's limits, so it plans
+/// within what was asked.
+fn limits_used(adapter: &wgpu::Limits) -> wgpu::Limits {
+    wgpu::Limits {
+        max_compute_workgroup_storage_size: adapter.max_compute_workgroup_storage_size,
+        max_compute_invocations_per_workgroup: adapter.max_compute_invocations_per_workgroup,
+        max_compute_workgroup_size_x: adapter.max_compute_workgroup_size_x,
+        max_compute_workgroups_per_dimension: adapter.max_compute_workgroups_per_dimension,
+        max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
+        max_buffer_size: adapter.max_buffer_size,
+        max_storage_buffers_per_shader_stage: adapter.max_storage_buffers_per_shader_stage,
+        max_uniform_buffer_binding_size: adapter.max_uniform_buffer_binding_size,
+        min_uniform_buffer_offset_alignment: adapter.min_uniform_buffer_offset_alignment,
+        min_storage_buffer_offset_alignment: adapter.min_storage_buffer_offset_alignment,
+        ..wgpu::Limits::default()
+    }
+    .or_worse_values_from(adapter)
+}
+
 impl Context {
     /// Opens the best adapter, honouring `WGPU_BACKEND` (e.g. `vulkan`, `metal`, `dx12`)
     /// and `WGPU_ADAPTER_NAME`; fails with a clear error when none is found.
@@ -179,7 +201,7 @@ impl Context {
         let desc = wgpu::DeviceDescriptor {
             label: Some("ebm"),
             required_features: adapter.features() & wanted,
-            required_limits: adapter.limits(),
+            required_limits: limits_used(&adapter.limits()),
             ..Default::default()
         };
         let (device, queue) =
