@@ -22,8 +22,8 @@ for target in model_file npy_batch; do
     trap 'rm -rf "$corpus"' EXIT
     echo "== fuzzing $target for ${seconds}s"
     cargo +nightly fuzz run "$target" "$corpus" "fuzz/seeds/$target" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-        -print_final_stats=1
+        -dict="$PWD/fuzz/dicts/$target.dict" -max_total_time="$seconds" \
+        -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1
     rm -rf "$corpus"
     trap - EXIT
 done

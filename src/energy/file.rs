@@ -25,7 +25,7 @@
 //!
 //! Tensors named `train.*` (a training checkpoint's own) are skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use safetensors::SafeTensors;
@@ -103,9 +103,10 @@ impl Model {
                     .map_err(|e| format!("metadata {KEY_GRAPH:?} is not JSON: {e}"))?;
                 let model = read_graph(&graph, x_dim, y_dim, &read)
                     .map_err(|e| format!("metadata {KEY_GRAPH:?}: {e}"))?;
-                let named: Vec<&str> = model.params.iter().map(|p| p.name.as_str()).collect();
-                for name in file.names() {
-                    if !name.starts_with("train.") && !named.contains(&name) {
+                let named: HashSet<&str> =
+                    model.params.iter().map(|p| p.name.as_str()).collect();
+                for name in sorted_names(&file) {
+                    if !name.starts_with("train.") && !named.contains(name) {
                         return Err(format!(
                             "tensor {name:?} is not a parameter of the graph (its \"params\" list)"
                         ));
@@ -157,8 +158,13 @@ impl Model {
             })
         };
         let model = read_graph(&graph, x_dim, y_dim, &read).map_err(Error::Model)?;
-        let named: Vec<&str> = model.params.iter().map(|p| p.name.as_str()).collect();
-        if let Some(extra) = params.keys().find(|k| !named.contains(&k.as_str())) {
+        let named: HashSet<&str> = model.params.iter().map(|p| p.name.as_str()).collect();
+        let mut extra: Vec<&String> = params
+            .keys()
+            .filter(|k| !named.contains(k.as_str()))
+            .collect();
+        extra.sort();
+        if let Some(extra) = extra.first() {
             return Err(Error::Model(format!(
                 "parameter {extra:?} is not in the graph's \"params\" list"
             )));
@@ -202,6 +208,13 @@ impl Model {
     }
 }
 
+/// The file's tensor names in sorted order, so that an error names the same one each time.
+fn sorted_names<'a>(file: &'a SafeTensors<'_>) -> Vec<&'a str> {
+    let mut names = file.names();
+    names.sort_unstable();
+    names
+}
+
 type Read<'a> = dyn Fn(&str) -> std::result::Result<crate::energy::tensors::F32Tensor, String> + 'a;
 
 /// A format-1 file: an MLP.
@@ -223,19 +236,22 @@ fn read_mlp(
             .parse()
             .map_err(|e: Error| format!("metadata {KEY_OUTPUT:?}: {e}"))?,
     };
-    let names = file.names();
+    // Sets, not lists: a header of many tensors must not take quadratic time (issue 25).
+    let names = sorted_names(file);
+    let present: HashSet<&str> = names.iter().copied().collect();
     let mut n_layers = 0;
-    while names.contains(&format!("layers.{n_layers}.weight").as_str()) {
+    while present.contains(format!("layers.{n_layers}.weight").as_str()) {
         n_layers += 1;
     }
     if n_layers == 0 {
         return Err("tensor \"layers.0.weight\" is missing".into());
     }
     // A training checkpoint's own tensors (crate::train::Checkpoint) ride along.
+    let layer_names: HashSet<String> = (0..n_layers)
+        .flat_map(|i| [format!("layers.{i}.weight"), format!("layers.{i}.bias")])
+        .collect();
     for name in names.iter().filter(|n| !n.starts_with("train.")) {
-        let known = (0..n_layers)
-            .any(|i| *name == format!("layers.{i}.weight") || *name == format!("layers.{i}.bias"));
-        if !known {
+        if !layer_names.contains(*name) {
             return Err(format!(
                 "unexpected tensor {name:?}: layers must be numbered layers.0 .. layers.{} without gaps, each with .weight and .bias",
                 n_layers - 1
