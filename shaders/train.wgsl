@@ -47,7 +47,7 @@ fn draw_negatives(@builtin(global_invocation_id) gid: vec3<u32>) {
             ys[c * d + k] = replay[slot * d + k];
         }
     }
-    chain_state[c] = ChainState(0.0, 1.0, RUNNING, 0u, FLT_MAX, RUNNING, 0.0, 0.0, 0u, 1.0, 0u, 0u, 0u, 0.0);
+    chain_state[c] = ChainState(0.0, 1.0, RUNNING, 0u, FLT_MAX, RUNNING, 0.0, 0.0, 0u, 1.0, 0u, 0u, 0u, 0.0, 0u);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
