@@ -11,7 +11,7 @@ use super::Engine;
 use crate::energy::Model;
 use crate::error::{Error, Resource, Result};
 use crate::gpu::bindings::{bind_group, has_dynamic, Used};
-use crate::gpu::readback::{binding_limit, empty_buffer, read_back};
+use crate::gpu::readback::{binding_limit, empty_buffer, lost_buffer, read_back};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::constants::{STATS_HEADER, STATS_ROW};
 use crate::kernels::params::{ChainState, Params};
@@ -219,12 +219,38 @@ impl Engine {
         ]
         .into_iter()
         .max()
-        .unwrap_or(4);
+        .unwrap_or(4)
+        // Room for the check of the buffers below, a word each.
+        .max(64);
         let readback = make(
             "training readback",
             readback_bytes,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
+        // Not trusted because creating them returned (a driver may refuse an allocation and
+        // say nothing): each is checked to hold a word written to it.
+        let kept = [
+            ("x", &x),
+            ("y", &y),
+            ("scratch", &scratch),
+            ("controls", &controls),
+            ("chain state", &chain_state),
+            ("chain weights", &chain_weights),
+            ("parameter gradients", &param_grads),
+            ("replay buffer", &replay_buffer),
+            ("noise", &noise_buffer),
+            ("training statistics", &stats),
+            ("optimiser moments", &moments),
+        ];
+        if let Some(label) = lost_buffer(&self.ctx, &kept, &readback)? {
+            return Err(Error::BufferLost {
+                backend: format!("{:?}", self.ctx.adapter_info().backend),
+                buffer: label.to_string(),
+                batch: 2 * shape.batch,
+                chunk: 2 * shape.batch,
+                bytes: kept.iter().map(|(_, b)| b.size()).sum(),
+            });
+        }
         let queue = self.ctx.queue();
         if self.poison {
             for buffer in [&y, &scratch, &chain_weights, &param_grads] {
