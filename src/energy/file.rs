@@ -724,6 +724,15 @@ mod tests {
             );
         }
         let sum = r#"{"params": ["w"], "nodes": [], "energy": [{"head": "sum", "input": "y"}]}"#;
+        // A width the kernels' 32-bit indices cannot reach is refused, not truncated.
+        let wide = (1usize << 32).to_string();
+        let err = Model::from_safetensors_bytes(&graph_file("0", &wide, sum))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tensor \"y\" has 4294967296 features; ebm handles at most 16777216"),
+            "{err}"
+        );
         let model = Model::from_safetensors_bytes(&graph_file("0", "2", sum)).unwrap();
         assert_eq!((model.x_dim, model.y_dim, model.params.len()), (0, 2, 1));
         let err = Model::from_safetensors_bytes(b"junk")

@@ -114,6 +114,10 @@ pub struct Mlp {
     pub output: Output,
 }
 
+/// The most features one tensor of a graph may have (x, y and every node): the kernels
+/// index features, and features times chains, with 32-bit integers.
+pub(crate) const MAX_WIDTH: usize = 1 << 24;
+
 impl Model {
     /// The MLP energy out(MLP(concat(x, y))): `activation` after every layer but the last,
     /// `output` on the last layer's outputs. Its parameters are named `layers.{i}.weight`
@@ -484,6 +488,13 @@ impl Model {
             return Err(Error::Model("the model has no layers".into()));
         }
         let widths = self.try_widths().map_err(Error::Model)?;
+        // The kernels index features with 32-bit integers; no tensor comes near this.
+        if let Some((k, w)) = widths.iter().enumerate().find(|(_, &w)| w > MAX_WIDTH) {
+            return Err(Error::Model(format!(
+                "tensor {:?} has {w} features; ebm handles at most {MAX_WIDTH} per tensor",
+                self.tensor_name(k)
+            )));
+        }
         let mut names = std::collections::HashSet::new();
         for node in &self.nodes {
             if ["x", "y", "t"].contains(&node.name.as_str()) || !names.insert(node.name.as_str()) {
