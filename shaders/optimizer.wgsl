@@ -125,6 +125,7 @@ fn grad_norm(@builtin(local_invocation_index) lid: u32) {
         train_stats[at + ROW_WEIGHT_NORM] = bitcast<u32>(norms.y);
         train_stats[at + ROW_CLIP_SCALE] = bitcast<u32>(scale);
         train_stats[at + ROW_FLAGS] = flags;
+        train_stats[at + ROW_MARK] ^= MARK_NORMS;
         train_stats[CLIP_SCALE] = bitcast<u32>(scale);
         if flags != 0u && train_stats[HALTED_AT] == RUNNING {
             train_stats[HALTED_AT] = optim.step;
@@ -152,5 +153,9 @@ fn update(
     let twin = transposed_twin(p);
     if twin != NONE {
         weights[twin] = w;
+    }
+    if p == 0u {
+        let at = STATS_HEADER + optim.row * STATS_ROW;
+        train_stats[at + ROW_MARK] ^= MARK_UPDATE;
     }
 }

@@ -152,6 +152,6 @@ fn loss_weights(@builtin(local_invocation_index) lid: u32) {
         train_stats[at + ROW_ENERGY_POS] = bitcast<u32>(s.x);
         train_stats[at + ROW_ENERGY_NEG] = bitcast<u32>(s.y);
         train_stats[at + ROW_FLAGS] = select(0u, FLAG_LOSS, bad[0] > 0u || !finite(loss));
-        train_stats[at + ROW_STEP] = train.step;
+        train_stats[at + ROW_MARK] = train.step ^ MARK_LOSS;
     }
 }

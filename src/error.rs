@@ -120,16 +120,18 @@ pub enum Error {
     },
     /// Results read back without the completion mark every kernel writes: the driver
     /// dropped a buffer or a dispatch and said nothing.
-    #[error("the {backend} driver returned results no kernel wrote: {missing} of {total} chains lack the call's completion mark (the first is chain {first}). The driver most likely failed to allocate a buffer or to run a kernel without reporting it (out of memory?); no result was kept. Try a smaller batch (Engine::set_max_chunk), or another backend (WGPU_BACKEND)")]
+    #[error("the {backend} driver returned results no kernel wrote: {missing} of {total} {what} lack their completion mark (the first is {first}). The driver most likely failed to allocate a buffer or to run a kernel without reporting it (out of memory?); no result was kept. Try a smaller batch (Engine::set_max_chunk), or another backend (WGPU_BACKEND)")]
     Incomplete {
         /// The backend the results came through.
         backend: String,
-        /// Chains whose state lacks the mark.
+        /// What was read back: `chains`, `training steps`.
+        what: &'static str,
+        /// How many of them lack the mark.
         missing: usize,
-        /// Chains read back.
+        /// How many were read back.
         total: usize,
-        /// The first of them.
-        first: usize,
+        /// The first that lacks it (a chain's index in the call, a training step).
+        first: u64,
     },
     /// A kernel or a buffer needs more of a device resource than the adapter has.
     #[error("{what} needs {needed} {resource}, the adapter allows {limit}")]

@@ -36,9 +36,10 @@ pub(crate) fn check(states: &[ChainState], mark: u32, backend: wgpu::Backend) ->
     let first = states.iter().position(|s| s.mark != mark).unwrap_or(0);
     Err(Error::Incomplete {
         backend: format!("{backend:?}"),
+        what: "chains",
         missing,
         total: states.len(),
-        first,
+        first: first as u64,
     })
 }
 

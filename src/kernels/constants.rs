@@ -76,8 +76,21 @@ pub const ROW_WEIGHT_NORM: u32 = 4;
 pub const ROW_CLIP_SCALE: u32 = 5;
 /// Row word: FLAG_LOSS | FLAG_GRAD | FLAG_WEIGHTS.
 pub const ROW_FLAGS: u32 = 6;
-/// Row word: the training step the row is of (u32).
-pub const ROW_STEP: u32 = 7;
+/// Row word: the row's completion mark, the training step it is of XOR the marks of the three
+/// kernels that write a row (the loss, the norms, the update), each XORing in its own, so
+/// that a kernel a driver dropped, or zeroed memory, leaves it wrong (`row_mark`).
+pub const ROW_MARK: u32 = 7;
+/// The loss kernel's part of [`ROW_MARK`] ("LOSS").
+pub const MARK_LOSS: u32 = 0x4C4F_5353;
+/// The norms kernel's part ("NORM").
+pub const MARK_NORMS: u32 = 0x4E4F_524D;
+/// The update kernel's part ("UPDT").
+pub const MARK_UPDATE: u32 = 0x5550_4454;
+
+/// What [`ROW_MARK`] holds once every kernel of training step `step` has run.
+pub const fn row_mark(step: u32) -> u32 {
+    step ^ MARK_LOSS ^ MARK_NORMS ^ MARK_UPDATE
+}
 
 /// Words of one instruction of the energy's program table (kernels/table.rs): the opcode
 /// and up to 9 arguments.
@@ -246,7 +259,10 @@ pub fn shared() -> Vec<(String, Value)> {
         ("ROW_WEIGHT_NORM", Value::U32(ROW_WEIGHT_NORM)),
         ("ROW_CLIP_SCALE", Value::U32(ROW_CLIP_SCALE)),
         ("ROW_FLAGS", Value::U32(ROW_FLAGS)),
-        ("ROW_STEP", Value::U32(ROW_STEP)),
+        ("ROW_MARK", Value::U32(ROW_MARK)),
+        ("MARK_LOSS", Value::U32(MARK_LOSS)),
+        ("MARK_NORMS", Value::U32(MARK_NORMS)),
+        ("MARK_UPDATE", Value::U32(MARK_UPDATE)),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))

@@ -32,9 +32,10 @@ use crate::energy::Model;
 use crate::engine::{Engine, StepInputs, TrainingShape, TrainingState};
 use crate::error::{Error, Result};
 use crate::kernels::constants::{
-    FLAG_GRAD, FLAG_LOSS, FLAG_WEIGHTS, HALTED_AT, HALTED_FLAGS, OBJECTIVE_CD, OBJECTIVE_NCE,
-    OPTIMIZER_ADAM, OPTIMIZER_SGD, ROW_CLIP_SCALE, ROW_ENERGY_NEG, ROW_ENERGY_POS, ROW_FLAGS,
-    ROW_GRAD_NORM, ROW_LOSS, ROW_STEP, ROW_WEIGHT_NORM, RUNNING, STATS_HEADER, STATS_ROW,
+    row_mark, FLAG_GRAD, FLAG_LOSS, FLAG_WEIGHTS, HALTED_AT, HALTED_FLAGS, OBJECTIVE_CD,
+    OBJECTIVE_NCE, OPTIMIZER_ADAM, OPTIMIZER_SGD, ROW_CLIP_SCALE, ROW_ENERGY_NEG, ROW_ENERGY_POS,
+    ROW_FLAGS, ROW_GRAD_NORM, ROW_LOSS, ROW_MARK, ROW_WEIGHT_NORM, RUNNING, STATS_HEADER,
+    STATS_ROW,
 };
 use crate::kernels::train::{OptimParams, TrainParams};
 use crate::plan::path::KernelPath;
@@ -407,11 +408,23 @@ fn collect(engine: &Engine, state: &TrainingState, from: u64, to: u64) -> Result
         });
     }
     let f = |w: u32| f32::from_bits(w);
+    let row_at = |step: u64| (STATS_HEADER + (step as u32 % state.rows()) * STATS_ROW) as usize;
+    let unmarked: Vec<u64> = (from..to)
+        .filter(|&step| words[row_at(step) + ROW_MARK as usize] != row_mark(step as u32))
+        .collect();
+    if let Some(&first) = unmarked.first() {
+        return Err(Error::Incomplete {
+            backend: format!("{:?}", engine.context().adapter_info().backend),
+            what: "training steps",
+            missing: unmarked.len(),
+            total: (to - from) as usize,
+            first,
+        });
+    }
     Ok((from..to)
         .map(|step| {
-            let at = (STATS_HEADER + (step as u32 % state.rows()) * STATS_ROW) as usize;
+            let at = row_at(step);
             let row = &words[at..at + STATS_ROW as usize];
-            debug_assert_eq!(row[ROW_STEP as usize], step as u32);
             debug_assert_eq!(row[ROW_FLAGS as usize], 0);
             TrainStats {
                 step,
