@@ -163,20 +163,13 @@ fn plans() -> Vec<Choice> {
                     assert!(WORKGROUP_SIZE <= limits.max_compute_invocations_per_workgroup);
                 }
             }
-            // Every kernel of a refinement besides the tile's, whichever path was chosen:
-            // within the profile's storage buffers and workgroup memory.
-            for kernel in [
-                Kernel::Eval,
-                Kernel::Chain,
-                Kernel::LayeredProduct,
-                Kernel::LayeredPointwise,
-                Kernel::LayeredOutput,
-                Kernel::LayeredUpdate,
-                Kernel::LayeredStart,
-                Kernel::LayeredSettle,
-                Kernel::TraceReduce,
-                Kernel::Exchange,
-            ] {
+            // Every other kernel the crate ships (the tile's is checked above, at the size
+            // chosen), whichever path was chosen: within the profile's storage buffers and
+            // workgroup memory.
+            for kernel in Kernel::ALL
+                .into_iter()
+                .filter(|k| !matches!(k, Kernel::Tile | Kernel::TileSubgroup))
+            {
                 let constants = [
                     ("WORKGROUP_SIZE", f64::from(WORKGROUP_SIZE)),
                     ("RULE", f64::from(RULE_MALA)),
