@@ -105,12 +105,12 @@ pub enum Error {
     },
     /// A buffer the driver made without error but did not keep (a word written to it read
     /// back as something else): an allocation it refused silently, most likely.
-    #[error("the {backend} driver lost the {buffer} buffer without reporting an error: out of device memory, most likely (a batch of {batch} chains needs {bytes} bytes for a chunk of {chunk} chains); pass a smaller batch, or a smaller chunk (Engine::set_max_chunk)")]
+    #[error("the {backend:?} driver lost the {buffer} buffer without reporting an error: out of device memory, most likely (a batch of {batch} chains needs {bytes} bytes for a chunk of {chunk} chains); pass a smaller batch, or a smaller chunk (Engine::set_max_chunk)")]
     BufferLost {
         /// The backend.
-        backend: String,
+        backend: wgpu::Backend,
         /// The buffer's label.
-        buffer: String,
+        buffer: &'static str,
         /// Chains in the call.
         batch: usize,
         /// Chains per chunk.
@@ -120,10 +120,10 @@ pub enum Error {
     },
     /// Results read back without the completion mark every kernel writes: the driver
     /// dropped a buffer or a dispatch and said nothing.
-    #[error("the {backend} driver returned results no kernel wrote: {missing} of {total} {what} lack their completion mark (the first is {first}). The driver most likely failed to allocate a buffer or to run a kernel without reporting it (out of memory?); no result was kept. Try a smaller batch (Engine::set_max_chunk), or another backend (WGPU_BACKEND)")]
+    #[error("the {backend:?} driver returned results no kernel wrote: {missing} of {total} {what} lack their completion mark (the first is {first}). The driver most likely failed to allocate a buffer or to run a kernel without reporting it (out of memory?); no result was kept. Try a smaller batch (Engine::set_max_chunk), or another backend (WGPU_BACKEND)")]
     Incomplete {
         /// The backend the results came through.
-        backend: String,
+        backend: wgpu::Backend,
         /// What was read back: `chains`, `training steps`.
         what: &'static str,
         /// How many of them lack the mark.

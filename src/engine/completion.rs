@@ -3,7 +3,8 @@
 //! that reads back zeros and drops writes) must not pass its results off as a refinement's.
 //! Each call draws a mark that zeroed memory and earlier calls cannot forge; the final pass
 //! of every kernel whose results are read back writes it into each chain's state
-//! (`ChainState::mark`), and the host checks every chain's on read-back.
+//! (`ChainState::mark`), and the host checks every chain's on read-back. Training's rows
+//! carry their own marks (`ROW_MARK`), checked with the same [`check_marked`].
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -29,18 +30,35 @@ pub(crate) fn next_mark() -> u32 {
 /// Checks that every chain of `states` carries `mark`: an error naming the backend, how
 /// many chains lack it and the likely cause where any does.
 pub(crate) fn check(states: &[ChainState], mark: u32, backend: wgpu::Backend) -> Result<()> {
-    let missing = states.iter().filter(|s| s.mark != mark).count();
-    if missing == 0 {
-        return Ok(());
+    check_marked("chains", 0, states.iter().map(|s| s.mark == mark), backend)
+}
+
+/// Checks that every result of a run numbered from `first_index` (chains, training steps:
+/// `what`) was `marked`: [`Error::Incomplete`] with how many were not, and the first.
+pub(crate) fn check_marked(
+    what: &'static str,
+    first_index: u64,
+    marked: impl Iterator<Item = bool>,
+    backend: wgpu::Backend,
+) -> Result<()> {
+    let (mut total, mut missing, mut first) = (0, 0, None);
+    for (i, ok) in (first_index..).zip(marked) {
+        total += 1;
+        if !ok {
+            missing += 1;
+            first.get_or_insert(i);
+        }
     }
-    let first = states.iter().position(|s| s.mark != mark).unwrap_or(0);
-    Err(Error::Incomplete {
-        backend: format!("{backend:?}"),
-        what: "chains",
-        missing,
-        total: states.len(),
-        first: first as u64,
-    })
+    match first {
+        None => Ok(()),
+        Some(first) => Err(Error::Incomplete {
+            backend,
+            what,
+            missing,
+            total,
+            first,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 mod best_of;
 mod call;
-mod completion;
+pub(crate) mod completion;
 mod hooks;
 pub(crate) mod progress;
 mod self_check;

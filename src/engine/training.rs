@@ -11,7 +11,7 @@ use super::Engine;
 use crate::energy::Model;
 use crate::error::{Error, Resource, Result};
 use crate::gpu::bindings::{bind_group, has_dynamic, Used};
-use crate::gpu::readback::{binding_limit, empty_buffer, lost_buffer, read_back};
+use crate::gpu::readback::{binding_limit, check_kept, empty_buffer, read_back};
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::constants::{STATS_HEADER, STATS_ROW};
 use crate::kernels::params::{ChainState, Params};
@@ -242,15 +242,13 @@ impl Engine {
             ("training statistics", &stats),
             ("optimiser moments", &moments),
         ];
-        if let Some(label) = lost_buffer(&self.ctx, &kept, &readback)? {
-            return Err(Error::BufferLost {
-                backend: format!("{:?}", self.ctx.adapter_info().backend),
-                buffer: label.to_string(),
-                batch: 2 * shape.batch,
-                chunk: 2 * shape.batch,
-                bytes: kept.iter().map(|(_, b)| b.size()).sum(),
-            });
-        }
+        let bytes = kept.iter().map(|(_, b)| b.size()).sum();
+        check_kept(
+            &self.ctx,
+            &kept,
+            &readback,
+            (2 * shape.batch, 2 * shape.batch, bytes),
+        )?;
         let queue = self.ctx.queue();
         if self.poison {
             for buffer in [&y, &scratch, &chain_weights, &param_grads] {

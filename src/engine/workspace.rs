@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::gpu::bindings::{bind_group, Used};
 use crate::gpu::pool::size_class;
-use crate::gpu::readback::{binding_limit, lost_buffer};
+use crate::gpu::readback::{binding_limit, check_kept};
 use crate::gpu::timer::KernelTimer;
 use crate::kernels::bindings::BINDINGS;
 use crate::kernels::constants::WORKGROUP_SIZE;
@@ -188,15 +188,12 @@ impl Engine {
             ("chain state", &b.chain_state),
             ("trace", &b.trace),
         ];
-        if let Some(label) = lost_buffer(&self.ctx, &kept, &b.readback)? {
-            return Err(Error::BufferLost {
-                backend: format!("{:?}", self.ctx.adapter_info().backend),
-                buffer: label.to_string(),
-                batch: n,
-                chunk: needed.chains as usize,
-                bytes,
-            });
-        }
+        check_kept(
+            &self.ctx,
+            &kept,
+            &b.readback,
+            (n, needed.chains as usize, bytes),
+        )?;
         Ok(ws)
     }
 

@@ -87,16 +87,19 @@ pub(crate) fn read_back<T: bytemuck::Pod>(
     Ok(data)
 }
 
-/// The first of `buffers` the driver did not keep, if any: a word written at the end of
-/// each (they need COPY_SRC and COPY_DST, and a size of at least 4 bytes) is copied into
-/// `readback` (MAP_READ, 4 bytes per buffer) and read back, then set back to 0 as the
-/// buffer was made. A driver that refused an allocation without saying so (wgpu's GL
-/// backend never checks `glGetError` after `glBufferStorage`) reads back something else.
-pub(crate) fn lost_buffer<'a>(
+/// Checks that the driver kept every buffer of `buffers` (each with COPY_SRC and
+/// COPY_DST, and at least 4 bytes): a word written at the end of each is copied into
+/// `readback` (MAP_READ, 4 bytes per buffer) and read back, then set back to 0 as the buffer
+/// was made. A driver that refused an allocation without saying so (wgpu's GL backend never
+/// checks `glGetError` after `glBufferStorage`) reads back something else:
+/// [`Error::BufferLost`], naming the first such buffer, with the `batch` and `chunk` of
+/// chains and the `bytes` they needed.
+pub(crate) fn check_kept(
     ctx: &Context,
-    buffers: &[(&'a str, &wgpu::Buffer)],
+    buffers: &[(&'static str, &wgpu::Buffer)],
     readback: &wgpu::Buffer,
-) -> Result<Option<&'a str>> {
+    (batch, chunk, bytes): (usize, usize, u64),
+) -> Result<()> {
     let queue = ctx.queue();
     let word = |i: usize| 0x6562_6D00_u32.wrapping_add(i as u32);
     let mut encoder = ctx
@@ -113,10 +116,19 @@ pub(crate) fn lost_buffer<'a>(
     for (_, b) in buffers {
         queue.write_buffer(b, b.size() - 4, &[0; 4]);
     }
-    Ok(buffers
+    match buffers
         .iter()
         .zip(&got)
         .enumerate()
         .find(|(i, (_, &w))| w != word(*i))
-        .map(|(_, ((label, _), _))| *label))
+    {
+        Some((_, ((buffer, _), _))) => Err(Error::BufferLost {
+            backend: ctx.adapter_info().backend,
+            buffer,
+            batch,
+            chunk,
+            bytes,
+        }),
+        None => Ok(()),
+    }
 }

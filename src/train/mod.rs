@@ -29,6 +29,7 @@ pub use config::{Objective, Optimizer, TrainConfig};
 
 use crate::energy::tensors::check_finite;
 use crate::energy::Model;
+use crate::engine::completion::check_marked;
 use crate::engine::{Engine, StepInputs, TrainingShape, TrainingState};
 use crate::error::{Error, Result};
 use crate::kernels::constants::{
@@ -409,18 +410,12 @@ fn collect(engine: &Engine, state: &TrainingState, from: u64, to: u64) -> Result
     }
     let f = |w: u32| f32::from_bits(w);
     let row_at = |step: u64| (STATS_HEADER + (step as u32 % state.rows()) * STATS_ROW) as usize;
-    let unmarked: Vec<u64> = (from..to)
-        .filter(|&step| words[row_at(step) + ROW_MARK as usize] != row_mark(step as u32))
-        .collect();
-    if let Some(&first) = unmarked.first() {
-        return Err(Error::Incomplete {
-            backend: format!("{:?}", engine.context().adapter_info().backend),
-            what: "training steps",
-            missing: unmarked.len(),
-            total: (to - from) as usize,
-            first,
-        });
-    }
+    check_marked(
+        "training steps",
+        from,
+        (from..to).map(|step| words[row_at(step) + ROW_MARK as usize] == row_mark(step as u32)),
+        engine.context().adapter_info().backend,
+    )?;
     Ok((from..to)
         .map(|step| {
             let at = row_at(step);
