@@ -28,6 +28,7 @@ struct Params {
     use_fixed: u32,     // 1: coordinates whose fixed flag (fixed_flag) is set never move
     simplex: u32,       // > 0: groups of this many coordinates are projected onto the simplex
     shrink: f32,        // keep-if-lower: a refused step multiplies the chain's step size by it
+    rise_tolerance: f32, // keep-if-lower: a step is refused only where U' > U + this |U| (kept_if_lower)
     adapt_steps: u32,   // MALA: steps during which the step size adapts
     target_accept: f32, // MALA: the acceptance rate it adapts toward
     stop_flags: u32,    // early stopping tests: STOP_GRAD | STOP_CHANGE | STOP_BELOW
@@ -101,6 +102,14 @@ fn finite4(v: vec4<f32>) -> vec4<bool> {
 // settle, tile.wgsl's settle4).
 fn regrown(scale: vec4<f32>) -> vec4<f32> {
     return min(vec4<f32>(1.0), scale * inverseSqrt(params.shrink));
+}
+
+// Keep-if-lower: whether each proposal (energy u_next) is kept against the current energy u:
+// it did not rise, or rose by at most params.rise_tolerance |u| (step.wgsl's settle,
+// tile.wgsl's settle4; the float64 twin is `kept_if_lower` in src/reference/mod.rs).
+fn kept_if_lower(u_next: vec4<f32>, u: vec4<f32>) -> vec4<bool> {
+    let tolerated = vec4<bool>(params.rise_tolerance > 0.0) & (u_next - u <= params.rise_tolerance * abs(u));
+    return (u_next <= u) | tolerated;
 }
 
 // MALA's acceptance probability min(1, exp(log_alpha)); 0 for a NaN.

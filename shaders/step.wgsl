@@ -78,9 +78,9 @@ fn proposal_flag(c: u32) -> u32 {
 
 // After the energy u_next and dE/dy of chain c's proposal are known (grad_of): keeps the
 // proposal or restores y and dE/dy; a kept proposal that held a NaN or infinity is recorded
-// in the chain's non_finite_at. Keep-if-lower keeps it if the energy did not rise (and
-// grows the chain's step size back toward the schedule's), and otherwise shrinks the
-// chain's step size; MALA keeps it with probability
+// in the chain's non_finite_at. Keep-if-lower keeps it if the energy did not rise beyond
+// its tolerance (bindings.wgsl's kept_if_lower), and grows the chain's step size back
+// toward the schedule's, and otherwise shrinks the chain's step size; MALA keeps it with probability
 //   min(1, exp(-(U' - U) / T) q(y | y') / q(y' | y)),  q(b | a) = N(b; a - eta dU(a), 2 eta T),
 // and during the warm-up adapts the step size toward the target acceptance rate by dual
 // averaging (bindings.wgsl's dual_average).
@@ -89,7 +89,7 @@ fn settle(c: u32, step: u32, u_next: f32) {
     let base = c * params.y_dim;
     // A stage that takes every step (keep-if-lower only) compares nothing.
     let taken = RULE == RULE_KEEP_IF_LOWER && params.take_every_step != 0u;
-    var accept = u_next <= st.energy || taken;
+    var accept = kept_if_lower(vec4<f32>(u_next), vec4<f32>(st.energy)).x || taken;
     if RULE == RULE_MALA {
         let at = schedule_row(step);
         let eta = at.x * st.step_scale;

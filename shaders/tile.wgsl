@@ -292,7 +292,7 @@ fn settle4(step: u32) {
     let u_next = energy4();
     // A stage that takes every step (keep-if-lower only) compares nothing.
     let taken = RULE == RULE_KEEP_IF_LOWER && params.take_every_step != 0u;
-    var accept = (u_next <= u_cur) | vec4<bool>(taken);
+    var accept = kept_if_lower(u_next, u_cur) | vec4<bool>(taken);
     if RULE == RULE_MALA {
         let at = schedule_row(step);
         let eta = at.x * step_scale;

@@ -269,7 +269,10 @@ fn an_energy_of_t_runs_at_the_landscapes_its_flags_set() {
     let cfg = RefineConfig {
         steps: 6,
         landscape: 0.5,
-        sampler: ebm::Sampler::KeepIfLower { shrink: 1.0 },
+        sampler: ebm::Sampler::KeepIfLower {
+            shrink: 1.0,
+            rise_tolerance: 0.0,
+        },
         schedule: ebm::refine::Schedule {
             stages: ebm::refine::parse_stages(stages).unwrap(),
             ..Default::default()

@@ -28,7 +28,13 @@ fn vertex_penalty_matches_the_reference_on_every_path() {
     let m = model(3, 6, &[20, 12], Activation::Silu, Output::Softplus, 41);
     let n = 23;
     let fixed: Vec<bool> = (0..n * 6).map(|i| i % 6 == (i / 6) % 6).collect();
-    for sampler in [Sampler::Langevin, Sampler::KeepIfLower { shrink: 0.5 }] {
+    for sampler in [
+        Sampler::Langevin,
+        Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
+    ] {
         // Keep-if-lower compares energies of different steps: its weight stays constant.
         let (step_size, temperature, weight) = match sampler {
             Sampler::Langevin => (0.05, 0.02, penalty(0.0, 2.0)),
@@ -240,7 +246,10 @@ fn bad_penalty_and_decode_settings_are_refused_by_name() {
         },
     ];
     let moving_under_keep_if_lower = RefineConfig {
-        sampler: Sampler::KeepIfLower { shrink: 0.5 },
+        sampler: Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
         ..good.clone()
     };
     for cfg in cases.into_iter().chain([moving_under_keep_if_lower]) {

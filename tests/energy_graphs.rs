@@ -147,7 +147,10 @@ fn every_sampler_and_option_runs_graphs_on_every_path() {
         (
             "keep-if-lower",
             RefineConfig {
-                sampler: Sampler::KeepIfLower { shrink: 0.5 },
+                sampler: Sampler::KeepIfLower {
+                    shrink: 0.5,
+                    rise_tolerance: 0.0,
+                },
                 temperature: 0.0,
                 ..langevin(10)
             },

@@ -35,7 +35,10 @@ fn keep_if_lower_matches_the_reference_on_every_path() {
             temperature,
             seed: 9,
             prior_l2: 0.3,
-            sampler: Sampler::KeepIfLower { shrink: 0.5 },
+            sampler: Sampler::KeepIfLower {
+                shrink: 0.5,
+                rise_tolerance: 0.0,
+            },
             ..Default::default()
         };
         for path in paths(&m) {
@@ -59,6 +62,50 @@ fn keep_if_lower_matches_the_reference_on_every_path() {
     }
 }
 
+/// An energy far from 0, as IRED's are: |f|^2 with f's outputs offset by 30, so U is about
+/// 3600 and float32 resolves it only to about 2e-4, while f's rounding moves it by more.
+fn offset_energy() -> Model {
+    let mut m = model(3, 6, &[20, 12], Activation::Tanh, Output::Square, 43);
+    let bias = common::last_linear(&mut m)
+        .pop()
+        .expect("the last linear's bias");
+    bias.data.iter_mut().for_each(|b| *b += 30.0);
+    m
+}
+
+/// Keep-if-lower with a rise tolerance on an energy far from 0, on every path against the
+/// reference (float64, which resolves every step). Small steps lower U by about as much as
+/// float32's rounding of it: with the tolerance every one is kept, as the reference keeps
+/// it (without it float32 refuses some by rounding, and this test fails: checked with a
+/// tolerance of 0). Large steps overshoot the prior's minimum and raise U by far more than
+/// the tolerance: still refused.
+#[test]
+fn keep_if_lower_rise_tolerance_matches_the_reference_on_every_path() {
+    let m = offset_energy();
+    let rise_tolerance = 1e-6;
+    for (step_size, all_kept) in [(2e-6, true), (8.0, false)] {
+        let cfg = RefineConfig {
+            steps: 8,
+            step_size,
+            seed: 9,
+            prior_l2: 0.3,
+            sampler: Sampler::KeepIfLower {
+                shrink: 0.5,
+                rise_tolerance,
+            },
+            ..Default::default()
+        };
+        for path in paths(&m) {
+            let what = format!(
+                "keep-if-lower, step size {step_size}, tolerance {rise_tolerance} on {path:?}"
+            );
+            let (gpu, _) = check_options_on(path, &m, 37, &cfg, None, &what);
+            let refused: u32 = gpu.accepted.iter().map(|&a| cfg.steps - a).sum();
+            assert_eq!(refused == 0, all_kept, "{what}: {refused} steps refused");
+        }
+    }
+}
+
 /// Keep-if-lower never lets a chain's energy rise (noise off), on the fused default path.
 #[test]
 fn keep_if_lower_never_raises_the_energy() {
@@ -71,7 +118,10 @@ fn keep_if_lower_never_raises_the_energy() {
     let cfg = RefineConfig {
         steps: 30,
         step_size: 2.0,
-        sampler: Sampler::KeepIfLower { shrink: 0.5 },
+        sampler: Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
         ..Default::default()
     };
     let out = engine.refine(&x, &y0, &cfg).unwrap();
@@ -179,7 +229,10 @@ fn early_stopping_matches_the_reference_on_every_path() {
                 change: Some(change),
                 below: Some(below),
             },
-            Sampler::KeepIfLower { shrink: 0.5 },
+            Sampler::KeepIfLower {
+                shrink: 0.5,
+                rise_tolerance: 0.0,
+            },
         ),
     ];
     for (name, stop, sampler) in rules {
@@ -262,7 +315,10 @@ fn chunked_batches_give_the_same_options_results() {
     let cfg = RefineConfig {
         steps: 10,
         step_size: 0.3,
-        sampler: Sampler::KeepIfLower { shrink: 0.5 },
+        sampler: Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
         stop: StopRule {
             change: Some(1e-3),
             ..Default::default()
@@ -313,7 +369,10 @@ fn options_carry_across_dispatches() {
     };
     for sampler in [
         Sampler::Langevin,
-        Sampler::KeepIfLower { shrink: 0.5 },
+        Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
         Sampler::Mala {
             adapt_steps: 4,
             target_accept: 0.574,

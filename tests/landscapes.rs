@@ -90,8 +90,14 @@ fn stages_that_set_the_landscape_match_the_reference_on_every_path() {
     let m = film_by_t();
     let samplers = [
         Sampler::Langevin,
-        Sampler::KeepIfLower { shrink: 1.0 },
-        Sampler::KeepIfLower { shrink: 0.5 },
+        Sampler::KeepIfLower {
+            shrink: 1.0,
+            rise_tolerance: 0.0,
+        },
+        Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
     ];
     for path in paths(&m) {
         for sampler in samplers {
@@ -161,7 +167,10 @@ fn a_stage_that_takes_every_step_takes_one_that_raises_the_energy() {
     };
     let cfg = RefineConfig {
         steps: 2,
-        sampler: Sampler::KeepIfLower { shrink: 0.5 },
+        sampler: Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
         schedule: Schedule {
             stages: vec![overshoot(true), overshoot(false)],
             ..Default::default()
@@ -215,7 +224,10 @@ fn keep_if_lower_compares_energies_within_one_landscape() {
         for dispatch_ms in [None, Some(1e-6)] {
             let cfg = RefineConfig {
                 steps: 6,
-                sampler: Sampler::KeepIfLower { shrink: 1.0 },
+                sampler: Sampler::KeepIfLower {
+                    shrink: 1.0,
+                    rise_tolerance: 0.0,
+                },
                 schedule: Schedule {
                     stages: vec![stage(1.0), stage(10.0)],
                     ..Default::default()
@@ -280,7 +292,10 @@ fn bad_landscapes_and_stage_clamps_are_refused_by_name() {
     let err = engine.refine(&x, &y, &cfg).unwrap_err().to_string();
     assert!(err.contains("Schedule::stages"), "{err}");
     let cfg = RefineConfig {
-        sampler: Sampler::KeepIfLower { shrink: 1.5 },
+        sampler: Sampler::KeepIfLower {
+            shrink: 1.5,
+            rise_tolerance: 0.0,
+        },
         ..Default::default()
     };
     let err = engine.refine(&x, &y, &cfg).unwrap_err().to_string();

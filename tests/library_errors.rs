@@ -75,8 +75,31 @@ fn bad_configs() -> Vec<(RefineConfig, &'static str)> {
             "StopRule::below",
         ),
         (
-            with(&|c| c.sampler = Sampler::KeepIfLower { shrink: 2.0 }),
+            with(&|c| {
+                c.sampler = Sampler::KeepIfLower {
+                    shrink: 2.0,
+                    rise_tolerance: 0.0,
+                }
+            }),
             "Sampler::KeepIfLower::shrink",
+        ),
+        (
+            with(&|c| {
+                c.sampler = Sampler::KeepIfLower {
+                    shrink: 0.5,
+                    rise_tolerance: -1e-6,
+                }
+            }),
+            "Sampler::KeepIfLower::rise_tolerance",
+        ),
+        (
+            with(&|c| {
+                c.sampler = Sampler::KeepIfLower {
+                    shrink: 0.5,
+                    rise_tolerance: f32::NAN,
+                }
+            }),
+            "Sampler::KeepIfLower::rise_tolerance",
         ),
         (
             with(&|c| {

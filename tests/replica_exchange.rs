@@ -72,7 +72,10 @@ fn exchange_matches_the_reference_on_every_path() {
             adapt_steps: 0,
             target_accept: 0.574,
         },
-        Sampler::KeepIfLower { shrink: 0.5 },
+        Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
     ];
     for path in common::paths(&m) {
         let mut engine = Engine::with_path(&ctx(), &m, PathChoice::Exactly(path)).unwrap();

@@ -44,7 +44,10 @@ fn configs() -> Vec<(&'static str, RefineConfig)> {
             "keep-if-lower",
             RefineConfig {
                 step_size: 1.0,
-                sampler: Sampler::KeepIfLower { shrink: 0.5 },
+                sampler: Sampler::KeepIfLower {
+                    shrink: 0.5,
+                    rise_tolerance: 0.0,
+                },
                 ..base.clone()
             },
         ),

@@ -51,7 +51,10 @@ fn configs() -> Vec<(&'static str, RefineConfig)> {
             "keep-if-lower, stop-below",
             RefineConfig {
                 step_size: 2.0,
-                sampler: Sampler::KeepIfLower { shrink: 0.5 },
+                sampler: Sampler::KeepIfLower {
+                    shrink: 0.5,
+                    rise_tolerance: 0.0,
+                },
                 stop: StopRule {
                     below: Some(0.5),
                     ..Default::default()

@@ -105,7 +105,10 @@ fn short_run_negatives_and_every_sampler_match_the_reference() {
             adapt_steps: 2,
             target_accept: 0.6,
         },
-        ebm::Sampler::KeepIfLower { shrink: 0.5 },
+        ebm::Sampler::KeepIfLower {
+            shrink: 0.5,
+            rise_tolerance: 0.0,
+        },
     ] {
         let mut config = small(Objective::ContrastiveDivergence, Optimizer::Sgd);
         config.replay = 0;

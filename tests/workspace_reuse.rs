@@ -69,7 +69,10 @@ fn calls() -> Vec<Call> {
             n: 68,
             fixed: false,
             config: RefineConfig {
-                sampler: Sampler::KeepIfLower { shrink: 0.5 },
+                sampler: Sampler::KeepIfLower {
+                    shrink: 0.5,
+                    rise_tolerance: 0.0,
+                },
                 ..base.clone()
             },
         },

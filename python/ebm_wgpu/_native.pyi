@@ -167,6 +167,7 @@ class Engine:
         target_accept: Optional[float] = None,
         keep_if_lower: bool = False,
         shrink: Optional[float] = None,
+        rise_tolerance: Optional[float] = None,
         replicas: Optional[int] = None,
         ladder: Optional[Tuple[float, float]] = None,
         ladder_factors: Optional[Sequence[float]] = None,
@@ -217,6 +218,7 @@ class Trainer:
         target_accept: Optional[float] = None,
         keep_if_lower: bool = False,
         shrink: Optional[float] = None,
+        rise_tolerance: Optional[float] = None,
     ) -> None: ...
     def run(
         self, steps: int, progress: Optional[Callable[[Progress], Optional[bool]]] = None

@@ -180,7 +180,7 @@ impl Engine {
         step_size_end=None, temperature_end=None, stages=None, landscape=0.0, seed=None, chain_offset=0,
         prior_l2=0.0, clamp=None, clip_grad=None, simplex=None, fixed=None, best_of=None,
         mala=false, adapt_steps=None, target_accept=None, keep_if_lower=false, shrink=None,
-        replicas=None, ladder=None, ladder_factors=None, swap_every=None, vertex_penalty=None,
+        rise_tolerance=None, replicas=None, ladder=None, ladder_factors=None, swap_every=None, vertex_penalty=None,
         vertex_penalty_schedule=None, decode=false, stop_grad=None, stop_change=None,
         stop_below=None, trace=false, dispatch_ms=None, keep_non_finite=false, progress=None
     ))]
@@ -211,6 +211,7 @@ impl Engine {
         target_accept: Option<f32>,
         keep_if_lower: bool,
         shrink: Option<f32>,
+        rise_tolerance: Option<f32>,
         replicas: Option<u32>,
         ladder: Option<(f32, f32)>,
         ladder_factors: Option<Vec<f32>>,
@@ -246,6 +247,7 @@ impl Engine {
                     target_accept,
                     keep_if_lower,
                     shrink,
+                    rise_tolerance,
                 },
                 replicas,
                 ladder,

@@ -41,6 +41,7 @@ const KEYWORDS: &[(&str, &str)] = &[
     ("StopRule::change", "stop_change"),
     ("StopRule::below", "stop_below"),
     ("Sampler::KeepIfLower::shrink", "shrink"),
+    ("Sampler::KeepIfLower::rise_tolerance", "rise_tolerance"),
     ("Sampler::KeepIfLower", "keep_if_lower"),
     ("Sampler::Mala::adapt_steps", "adapt_steps"),
     ("Sampler::Mala::target_accept", "target_accept"),

@@ -60,6 +60,11 @@ pub fn check_sampler(options: &SamplerOptions) -> PyResult<()> {
         !options.keep_if_lower && options.shrink.is_some(),
         "shrink",
         "keep_if_lower=True",
+    )?;
+    needs(
+        !options.keep_if_lower && options.rise_tolerance.is_some(),
+        "rise_tolerance",
+        "keep_if_lower=True",
     )
 }
 

@@ -69,7 +69,7 @@ impl Trainer {
         clip_grad_norm=Some(1.0), batch=256, replay=10_000, reinit=0.05, seed=0,
         log_every=100, negative_steps=20, negative_step_size=0.01, negative_temperature=1.0,
         prior_l2=0.0, clamp=None, clip_grad=None, simplex=None, mala=false,
-        adapt_steps=None, target_accept=None, keep_if_lower=false, shrink=None
+        adapt_steps=None, target_accept=None, keep_if_lower=false, shrink=None, rise_tolerance=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -103,6 +103,7 @@ impl Trainer {
         target_accept: Option<f32>,
         keep_if_lower: bool,
         shrink: Option<f32>,
+        rise_tolerance: Option<f32>,
     ) -> PyResult<Trainer> {
         let objective = match objective {
             "cd" => Objective::ContrastiveDivergence,
@@ -132,6 +133,7 @@ impl Trainer {
             target_accept,
             keep_if_lower,
             shrink,
+            rise_tolerance,
         };
         check_sampler(&sampler)?;
         let negatives = sampler.apply(RefineConfig {

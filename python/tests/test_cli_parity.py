@@ -117,6 +117,13 @@ CASES = [
     ),
     pytest.param(
         "cond",
+        48,
+        dict(steps=30, step_size=0.2, keep_if_lower=True, shrink=0.7, rise_tolerance=0.01),
+        {},
+        id="keep-if-lower-rise-tolerance",
+    ),
+    pytest.param(
+        "cond",
         64,
         dict(steps=30, step_size=0.02, temperature=0.1, seed=13, best_of=4),
         {},

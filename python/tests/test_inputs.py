@@ -232,6 +232,8 @@ BAD_OPTIONS = [
     (dict(mala=True, keep_if_lower=True), "invalid option mala: not with keep_if_lower"),
     (dict(adapt_steps=3), "invalid option adapt_steps / target_accept: only with mala=True"),
     (dict(shrink=0.5), "invalid option shrink: only with keep_if_lower=True"),
+    (dict(rise_tolerance=1e-6), "invalid option rise_tolerance: only with keep_if_lower=True"),
+    (dict(keep_if_lower=True, rise_tolerance=-1.0), re.escape("invalid option rise_tolerance: must be finite and at least 0")),
     (dict(mala=True, clamp=(-1.0, 1.0)), "invalid option clamp: cannot be used with mala"),
     (dict(best_of=0), "invalid option best_of: needs at least 1 chain per x"),
     (dict(ladder=(1.0, 2.0)), "invalid option ladder / ladder_factors / swap_every: only with replicas"),

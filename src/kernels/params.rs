@@ -27,6 +27,7 @@ pub struct Params {
     pub use_fixed: u32,
     pub simplex: u32,
     pub shrink: f32,
+    pub rise_tolerance: f32,
     pub adapt_steps: u32,
     pub target_accept: f32,
     pub stop_flags: u32,
@@ -73,7 +74,13 @@ impl Params {
                 p.adapt_steps = adapt_steps;
                 p.target_accept = target_accept;
             }
-            Sampler::KeepIfLower { shrink } => p.shrink = shrink,
+            Sampler::KeepIfLower {
+                shrink,
+                rise_tolerance,
+            } => {
+                p.shrink = shrink;
+                p.rise_tolerance = rise_tolerance;
+            }
         }
         let stop = config.stop;
         for (bit, value, field) in [
@@ -190,7 +197,7 @@ mod tests {
         let host = offsets!(Params; n_chains, chain_offset, steps, step_offset, x_dim, y_dim,
             stride, seed_lo, seed_hi,
             prior_l2, use_clamp, clamp_lo, clamp_hi, write_energy, layer, clip_grad,
-            use_fixed, simplex, shrink, adapt_steps, target_accept, stop_flags, stop_grad,
+            use_fixed, simplex, shrink, rise_tolerance, adapt_steps, target_accept, stop_flags, stop_grad,
             stop_change, stop_below, trace, save, trace_summary, replicas, exchange_every,
             fixed_at, dy, landscape, take_every_step, mark);
         assert_eq!(members, host);

@@ -85,6 +85,13 @@ impl Prior {
     }
 }
 
+/// Keep-if-lower's test (bindings.wgsl's `kept_if_lower`): the proposal's energy `u_next`
+/// did not rise above `u`, or rose by at most `rise_tolerance` |u|.
+fn kept_if_lower(u_next: f64, u: f64, rise_tolerance: f32) -> bool {
+    let tolerance = f64::from(rise_tolerance);
+    u_next <= u || (tolerance > 0.0 && u_next - u <= tolerance * u.abs())
+}
+
 /// U = E + (lambda / 2) |y|^2 + offset, and the model's dE/dy.
 fn potential(model: &Model, x: &[f64], y: &[f64], prior: Prior) -> (f64, Vec<f64>) {
     let (e, g) = energy_and_grad_at(model, x, y, prior.landscape);
@@ -416,11 +423,14 @@ impl ChainWalk {
                 self.y = next;
                 self.accepted += 1;
             }
-            Sampler::KeepIfLower { shrink } => {
+            Sampler::KeepIfLower {
+                shrink,
+                rise_tolerance,
+            } => {
                 let (u_next, d_next) = potential(model, x, &next, prior);
                 // A stage that takes every step compares nothing, and leaves the scale.
                 let taken = prior.take_every_step;
-                if u_next <= u || taken {
+                if kept_if_lower(u_next, u, rise_tolerance) || taken {
                     self.change = (u_next - u).abs();
                     (self.y, self.u, self.d) = (next, u_next, d_next);
                     self.accepted += 1;
@@ -519,6 +529,23 @@ pub fn project_simplex(v: &mut [f64]) {
 mod tests {
     use super::*;
     use crate::{Activation, ModelSpec, Output};
+
+    /// Keep-if-lower's test: a rise is refused unless within the tolerance, of |U| (so
+    /// also for a negative U), and a tolerance of 0 refuses any rise, however small.
+    #[test]
+    fn keep_if_lower_refuses_rises_beyond_the_tolerance() {
+        assert!(kept_if_lower(99.0, 100.0, 0.0));
+        assert!(kept_if_lower(100.0, 100.0, 0.0));
+        assert!(!kept_if_lower(100.0 + 1e-12, 100.0, 0.0));
+        assert!(kept_if_lower(100.0 + 9e-5, 100.0, 1e-6));
+        assert!(!kept_if_lower(100.0 + 1.1e-4, 100.0, 1e-6));
+        assert!(kept_if_lower(-100.0 + 9e-5, -100.0, 1e-6));
+        assert!(!kept_if_lower(-100.0 + 1.1e-4, -100.0, 1e-6));
+        // An infinite energy is left for any finite one; a NaN proposal is never kept.
+        assert!(kept_if_lower(1e30, f64::INFINITY, 0.0));
+        assert!(kept_if_lower(1e30, f64::INFINITY, 1e-6));
+        assert!(!kept_if_lower(f64::NAN, 1.0, 1e-6));
+    }
 
     /// The projection lands on the simplex, and is the closest point there: moving along
     /// the simplex in any feasible direction does not get closer to v.

@@ -24,14 +24,20 @@ pub enum Sampler {
         /// Acceptance rate the adaptation aims at (0.574 is optimal for smooth targets).
         target_accept: f32,
     },
-    /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
-    /// chain's step size is multiplied by `shrink`; an accepted step grows it again by
-    /// 1 / sqrt(shrink) (two accepted steps undo one refusal), never past the schedule's
-    /// own size.
+    /// Keep-if-lower descent: a step that raises a chain's energy U (by more than
+    /// `rise_tolerance` |U|) is refused, and that chain's step size is multiplied by
+    /// `shrink`; an accepted step grows it again by 1 / sqrt(shrink) (two accepted steps
+    /// undo one refusal), never past the schedule's own size.
     KeepIfLower {
         /// Factor in (0, 1] a refused step multiplies the chain's step size by (1: refuse
         /// without shrinking, as IRED's opt_step).
         shrink: f32,
+        /// A step is refused only where U' > U + rise_tolerance |U| (0: wherever the energy
+        /// rises at all, as IRED's opt_step). float32 resolves U only to about 6e-8 |U|,
+        /// and an energy far from 0 whose steps change it less than that is compared by
+        /// rounding alone; a tolerance of a few 1e-7 takes such steps as a float64 run
+        /// would (the IRED example measures it).
+        rise_tolerance: f32,
     },
 }
 
@@ -531,14 +537,22 @@ impl RefineConfig {
                 ))
             }
             Sampler::Langevin => Ok(()),
-            Sampler::KeepIfLower { shrink } => {
-                if shrink.is_finite() && shrink > 0.0 && shrink <= 1.0 {
-                    Ok(())
-                } else {
+            Sampler::KeepIfLower {
+                shrink,
+                rise_tolerance,
+            } => {
+                if !(shrink.is_finite() && shrink > 0.0 && shrink <= 1.0) {
                     Err(Error::config(
                         "Sampler::KeepIfLower::shrink",
                         format!("must lie in (0, 1] (1 rejects without shrinking), got {shrink}"),
                     ))
+                } else if !(rise_tolerance.is_finite() && rise_tolerance >= 0.0) {
+                    Err(Error::config(
+                        "Sampler::KeepIfLower::rise_tolerance",
+                        format!("must be finite and at least 0 (0 refuses any rise), got {rise_tolerance}"),
+                    ))
+                } else {
+                    Ok(())
                 }
             }
             Sampler::Mala { target_accept, .. } => {

@@ -53,6 +53,8 @@ pub struct SamplerOptions {
     pub keep_if_lower: bool,
     /// [`Sampler::KeepIfLower::shrink`]; [`DEFAULT_SHRINK`] when left out.
     pub shrink: Option<f32>,
+    /// [`Sampler::KeepIfLower::rise_tolerance`]; 0 when left out.
+    pub rise_tolerance: Option<f32>,
 }
 
 impl SamplerOptions {
@@ -66,6 +68,7 @@ impl SamplerOptions {
         } else if self.keep_if_lower {
             Sampler::KeepIfLower {
                 shrink: self.shrink.unwrap_or(DEFAULT_SHRINK),
+                rise_tolerance: self.rise_tolerance.unwrap_or(0.0),
             }
         } else {
             Sampler::Langevin
@@ -255,7 +258,8 @@ mod tests {
         assert_eq!(
             keep_if_lower.sampler(),
             Sampler::KeepIfLower {
-                shrink: DEFAULT_SHRINK
+                shrink: DEFAULT_SHRINK,
+                rise_tolerance: 0.0
             }
         );
         let mala = SamplerOptions {

@@ -107,7 +107,7 @@ swiftshader() {
     cli_runs "$RUNS/swiftshader"
     run_tests kernel_paths
     run_tests gpu_vs_reference
-    run_tests inference_options mala_matches keep_if_lower_matches trace_matches early_stopping_matches
+    run_tests inference_options mala_matches keep_if_lower_matches keep_if_lower_rise_tolerance trace_matches early_stopping_matches
     run_tests replica_exchange exchange_matches_the_reference
     run_tests training contrastive_divergence_with_adam short_run_negatives noise_contrastive
     run_tests weight_grads

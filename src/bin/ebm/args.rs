@@ -260,6 +260,17 @@ pub struct SamplerArgs {
         requires = "keep_if_lower"
     )]
     pub shrink: f32,
+    /// With --keep-if-lower: refuse a step only where the energy rises by more than REL
+    /// times its size, U' > U + REL |U| (default 0: any rise). float32 resolves U to about
+    /// 6e-8 |U|; a few 1e-7 keeps rounding from deciding steps that barely change an energy
+    /// far from 0.
+    #[arg(
+        long,
+        value_name = "REL",
+        allow_negative_numbers = true,
+        requires = "keep_if_lower"
+    )]
+    pub rise_tolerance: Option<f32>,
 }
 
 impl SamplerArgs {
@@ -275,6 +286,7 @@ impl SamplerArgs {
             target_accept: self.target_accept,
             keep_if_lower: self.keep_if_lower,
             shrink: Some(self.shrink),
+            rise_tolerance: self.rise_tolerance,
         }
     }
 
