@@ -4,7 +4,8 @@ trained for a few seconds with IRED's recipe, then IRED's inference in PyTorch a
 inference: the same MSE within 1%; with every step taken, each sample within 1e-4; with
 IRED's rejections, each sample as close to the float64 inference as PyTorch's own float32
 run is (or within 1e-3): a step whose energy change float32 does not resolve is kept by one
-and refused by the other."""
+and refused by the other. With a rise tolerance, ebm refuses only what float32 resolves,
+and reproduces the float64 inference, each sample within 1e-4."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def test_ebm_reproduces_ireds_inference(tmp_path):
     exact = result["float64"]
     bound = max(1e-3, 2 * exact["max_relative_difference_pytorch_float32"])
     assert exact["max_relative_difference_ebm"] <= bound, result
+    tolerant = result["rise_tolerance"]
+    assert tolerant["max_relative_difference_per_sample_to_float64"] < 1e-4, result
+    assert abs(tolerant["mse_ratio_to_float64"] - 1) < 1e-4, result
+    refused = result["steps_refused"]
+    assert refused["ebm_rise_tolerance"] == refused["pytorch_float64"], result
     # The refinement did something: IRED's answers are not the feed-forward ones.
     assert result["mse_pytorch"] != result["mse_feed_forward"]
     # A run compared again from its folder gives the same numbers.
