@@ -318,23 +318,24 @@ class ScaledEnergy(nn.Module):
         return self.ebm(x, u * self.scale(hat), t)
 
 
-def stages(d: Diffusion, reject=True) -> str:
-    """IRED's inference as `stages`: per landscape t (from the last), the denoising step
-    (taken whatever it does to the energy), then opt_step's first step and its other four
-    (twice the size), kept only where they lower the energy (`reject=False`: taken too).
-    Temperature 0 throughout."""
-    compared = "" if reject else ":take"
-    parts = []
+def stages(d: Diffusion, reject=True) -> list:
+    """IRED's inference as `ebm_wgpu.Stage`s: per landscape t (from the last), the denoising
+    step (taken whatever it does to the energy), then opt_step's first step and its other
+    four (twice the size), kept only where they lower the energy (`reject=False`: taken
+    too). Temperature 0 throughout."""
+    from ebm_wgpu import Stage
+
+    out = []
     for t in reversed(range(d.num_timesteps)):
         ac = float(d.alphas_cumprod[t])
         denoise = float(d.sqrt_one_minus_alphas_cumprod[t]) / ac
         opt = float(d.opt_step_size[t]) / ac
-        parts += [
-            f"1:{denoise!r}:0:{t}:take",
-            f"1:{opt!r}:0:{t}{compared}",
-            f"4:{2 * opt!r}:0:{t}{compared}",
+        out += [
+            Stage(1, denoise, landscape=t, take_every_step=True),
+            Stage(1, opt, landscape=t, take_every_step=not reject),
+            Stage(4, 2 * opt, landscape=t, take_every_step=not reject),
         ]
-    return ",".join(parts)
+    return out
 
 
 def ebm_inference(engine, d: Diffusion, x: np.ndarray, img0: np.ndarray, reject=True, rise_tolerance=0.0):

@@ -31,6 +31,7 @@ from ._native import (
     Model,
     Progress,
     Refinement,
+    Stage,
     Trainer,
     __version__,
     _ops,
@@ -46,10 +47,18 @@ __all__ = [
     "Model",
     "Progress",
     "Refinement",
+    "Stage",
     "Trainer",
     "__version__",
     "adapters",
 ]
+
+
+def _rebuild_stage(steps, step_size, temperature, landscape, clamp, take_every_step):
+    """A pickled Stage, rebuilt (see ``Stage.__reduce__``)."""
+    return Stage(
+        steps, step_size, temperature, landscape=landscape, clamp=clamp, take_every_step=take_every_step
+    )
 
 
 def _rebuild_graph(graph, x_dim, y_dim, params):

@@ -124,6 +124,28 @@ class BestOf:
     spread: F32
     all: Refinement
 
+class Stage:
+    """One stage of a schedule: `steps` steps of step size `step_size` at temperature
+    `temperature`, on landscape `landscape` (None: refine's `landscape`), clamped to `clamp`
+    (None: refine's `clamp`); under keep-if-lower, `take_every_step` takes every step of the
+    stage, none compared."""
+    steps: int
+    step_size: float
+    temperature: float
+    landscape: Optional[float]
+    clamp: Optional[Tuple[float, float]]
+    take_every_step: bool
+    def __init__(
+        self,
+        steps: int,
+        step_size: float,
+        temperature: float = 0.0,
+        *,
+        landscape: Optional[float] = None,
+        clamp: Optional[Tuple[float, float]] = None,
+        take_every_step: bool = False,
+    ) -> None: ...
+
 class Engine:
     """A model on a GPU: eval and refine whole batches; the GIL is released while the GPU
     works, and one engine may be shared by several threads."""
@@ -152,7 +174,7 @@ class Engine:
         schedule: str = "constant",
         step_size_end: Optional[float] = None,
         temperature_end: Optional[float] = None,
-        stages: Optional[str] = None,
+        stages: Optional[Union[Sequence[Stage], str]] = None,
         landscape: float = 0.0,
         seed: Optional[int] = None,
         chain_offset: int = 0,

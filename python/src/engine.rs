@@ -14,7 +14,7 @@ use crate::arrays::{mask, rows};
 use crate::context::Context;
 use crate::errors::{plain, to_py, Inputs};
 use crate::model::Model;
-use crate::options::RefineKeywords;
+use crate::options::{RefineKeywords, Stages};
 use crate::results::{BestOf, Evaluation, Refinement};
 
 /// Where a refinement stands, given to the `progress` callback between submissions.
@@ -168,9 +168,9 @@ impl Engine {
 
     /// Refines a batch: `steps` steps of y <- y - eta dE/dy + sqrt(2 eta T) N(0, I), with
     /// every option `ebm refine` has, as keyword arguments named like its flags
-    /// (`--step-size` is `step_size`; `landscape` is the landscape index t of an energy
-    /// E(x, y, t), which `stages` "STEPS:ETA:T:LANDSCAPE[:LO:HI],..." may set per stage). `x` is `[B, x_dim]` (None when x_dim is 0) and `y0`
-    /// `[B, y_dim]`; with `best_of=R`, `x` is `[m, x_dim]` and `y0` holds R starts per x
+    /// (`--step-size` is `step_size`; `stages` is a list of `Stage`, or `--stages`' text;
+    /// `landscape` is the landscape index t of an energy E(x, y, t), which a stage may set).
+    /// `x` is `[B, x_dim]` (None when x_dim is 0) and `y0` `[B, y_dim]`; with `best_of=R`, `x` is `[m, x_dim]` and `y0` holds R starts per x
     /// (`[m R, y_dim]`) and a `BestOf` comes back, else a `Refinement`. `fixed`: a
     /// boolean mask like y0 of coordinates kept at their start. `progress(p)` is called
     /// between submissions with a `Progress`; returning False cancels (the result is marked
@@ -196,7 +196,7 @@ impl Engine {
         schedule: &str,
         step_size_end: Option<f32>,
         temperature_end: Option<f32>,
-        stages: Option<String>,
+        stages: Option<&Bound<'_, PyAny>>,
         landscape: f32,
         seed: Option<u64>,
         chain_offset: u32,
@@ -264,7 +264,7 @@ impl Engine {
                 ..ebm::refine::RefineOptions::default()
             },
             schedule,
-            stages: stages.as_deref(),
+            stages: stages.map(Stages::read).transpose()?,
             vertex_penalty_schedule: vertex_penalty_schedule.as_deref(),
         }
         .config()?;

@@ -23,6 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::Refinement>()?;
     m.add_class::<results::BestOf>()?;
     m.add_class::<train::Trainer>()?;
+    m.add_class::<options::Stage>()?;
     m.add_function(wrap_pyfunction!(context::adapters, m)?)?;
     m.add_function(wrap_pyfunction!(model::_ops, m)?)?;
     m.add("EbmError", m.py().get_type::<errors::EbmError>())?;

@@ -5,12 +5,141 @@
 
 use ebm::refine::{parse_stages, SamplerOptions, Shape};
 use ebm::RefineConfig;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::errors::plain;
 
-/// `Engine.refine`'s keywords: the library's options, and the three Python gives as text
+/// One stage of a schedule (the library's `ebm::refine::Stage`): `steps` steps of step size
+/// `step_size` at temperature `temperature`, on landscape `landscape` (None: `refine`'s
+/// `landscape`), clamped to `clamp` (None: `refine`'s `clamp`); under keep-if-lower,
+/// `take_every_step` takes every step of the stage, none compared (IRED's denoising step).
+#[pyclass(module = "ebm_wgpu", frozen, get_all, eq, from_py_object)]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stage {
+    /// Steps in this stage.
+    pub steps: u32,
+    /// The step size eta.
+    pub step_size: f32,
+    /// The temperature T.
+    pub temperature: f32,
+    /// The landscape index t (None: `refine`'s `landscape`).
+    pub landscape: Option<f32>,
+    /// The box y is clamped to after each step (None: `refine`'s `clamp`).
+    pub clamp: Option<(f32, f32)>,
+    /// Under keep-if-lower: every step taken, none compared.
+    pub take_every_step: bool,
+}
+
+#[pymethods]
+impl Stage {
+    #[new]
+    #[pyo3(signature = (steps, step_size, temperature=0.0, *, landscape=None, clamp=None, take_every_step=false))]
+    fn new(
+        steps: u32,
+        step_size: f32,
+        temperature: f32,
+        landscape: Option<f32>,
+        clamp: Option<(f32, f32)>,
+        take_every_step: bool,
+    ) -> Self {
+        Stage {
+            steps,
+            step_size,
+            temperature,
+            landscape,
+            clamp,
+            take_every_step,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let mut out = format!(
+            "Stage({}, {:?}, {:?}",
+            self.steps, self.step_size, self.temperature
+        );
+        if let Some(t) = self.landscape {
+            out += &format!(", landscape={t:?}");
+        }
+        if let Some((lo, hi)) = self.clamp {
+            out += &format!(", clamp=({lo:?}, {hi:?})");
+        }
+        if self.take_every_step {
+            out += ", take_every_step=True";
+        }
+        out + ")"
+    }
+
+    /// Pickling (Ray sends refine's options to its actors this way): its fields.
+    fn __reduce__(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let rebuild = py.import("ebm_wgpu")?.getattr("_rebuild_stage")?;
+        let args = (
+            self.steps,
+            self.step_size,
+            self.temperature,
+            self.landscape,
+            self.clamp,
+            self.take_every_step,
+        )
+            .into_pyobject(py)?;
+        Ok((rebuild.unbind(), args.into_any().unbind()))
+    }
+}
+
+impl From<&Stage> for ebm::refine::Stage {
+    fn from(s: &Stage) -> Self {
+        ebm::refine::Stage {
+            steps: s.steps,
+            step_size: s.step_size,
+            temperature: s.temperature,
+            landscape: s.landscape,
+            clamp: s.clamp,
+            take_every_step: s.take_every_step,
+        }
+    }
+}
+
+/// `refine`'s `stages`: a list of `Stage`, or the command line's spelling
+/// "STEPS:ETA:T[:LANDSCAPE[:LO:HI]][:take],...".
+pub enum Stages {
+    Spelled(String),
+    Listed(Vec<Stage>),
+}
+
+impl Stages {
+    /// `refine`'s `stages` argument read: a TypeError naming the keyword and the first item
+    /// that is not a `Stage`.
+    pub fn read(value: &Bound<'_, PyAny>) -> PyResult<Stages> {
+        if let Ok(text) = value.extract::<String>() {
+            return Ok(Stages::Spelled(text));
+        }
+        let expected = |what: String| {
+            PyTypeError::new_err(format!(
+                "invalid option stages: expected a list of ebm_wgpu.Stage (or --stages' text), {what}"
+            ))
+        };
+        let type_name = |v: &Bound<'_, PyAny>| {
+            v.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
+        };
+        let items = value
+            .try_iter()
+            .map_err(|_| expected(format!("got {}", type_name(value))))?;
+        let mut out = Vec::new();
+        for (i, item) in items.enumerate() {
+            let item = item?;
+            let stage = item
+                .extract::<Stage>()
+                .map_err(|_| expected(format!("got {} at index {i}", type_name(&item))))?;
+            out.push(stage);
+        }
+        Ok(Stages::Listed(out))
+    }
+}
+
+/// `Engine.refine`'s keywords: the library's options, and the three Python may give as text
 /// (parsed here, so that their errors name the keyword).
 pub struct RefineKeywords<'a> {
     /// Every option but `schedule`, `stages` and `vertex_penalty_schedule` (left at their
@@ -18,8 +147,8 @@ pub struct RefineKeywords<'a> {
     pub options: ebm::refine::RefineOptions,
     /// "constant", "linear", "cosine" or "geometric".
     pub schedule: &'a str,
-    /// "STEPS:ETA:T[:LANDSCAPE[:LO:HI]],...", as `--stages`.
-    pub stages: Option<&'a str>,
+    /// A list of `Stage`, or "STEPS:ETA:T[:LANDSCAPE[:LO:HI]][:take],..." as `--stages`.
+    pub stages: Option<Stages>,
     /// The vertex penalty's shape, as `schedule`.
     pub vertex_penalty_schedule: Option<&'a str>,
 }
@@ -73,14 +202,18 @@ impl RefineKeywords<'_> {
     pub fn config(self) -> PyResult<RefineConfig> {
         let mut options = self.options;
         options.stages = match self.stages {
-            Some(s) => {
+            Some(stages) => {
                 if options.step_size.is_some() || options.temperature != 0.0 {
                     return Err(PyValueError::new_err(
                         "invalid option stages: sets every step's step size and temperature; leave step_size and temperature out",
                     ));
                 }
-                parse_stages(s)
-                    .map_err(|e| PyValueError::new_err(format!("invalid option stages: {e}")))?
+                match stages {
+                    Stages::Spelled(s) => parse_stages(&s).map_err(|e| {
+                        PyValueError::new_err(format!("invalid option stages: {e}"))
+                    })?,
+                    Stages::Listed(list) => list.iter().map(Into::into).collect(),
+                }
             }
             None => {
                 if options.step_size.is_none() {

@@ -9,6 +9,7 @@ range, with keep-if-lower that rejects a step raising the energy without shrinki
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -78,6 +79,11 @@ def test_an_energy_of_t_matches_pytorch_at_every_t(film, context):
 STAGES = [(3, 0.05, 2.0, (-1.0, 1.0)), (4, 0.02, 1.0, (-0.5, 0.5)), (3, 0.01, 0.0, None)]
 
 
+def as_stages(stages) -> list:
+    """The `stages` option: an ebm.Stage per (steps, step size, t, clamp), temperature 0."""
+    return [ebm.Stage(steps, eta, landscape=t, clamp=clamp) for steps, eta, t, clamp in stages]
+
+
 def spelled(stages) -> str:
     """The `stages` option: STEPS:ETA:T:LANDSCAPE[:LO:HI] (T, the temperature, 0)."""
     parts = []
@@ -122,12 +128,47 @@ def test_stages_that_set_the_landscape_match_pytorch_on_every_path(film, context
                 x,
                 y0,
                 steps=steps,
-                stages=spelled(STAGES),
+                stages=as_stages(STAGES),
                 keep_if_lower=True,
                 shrink=1.0,
                 dispatch_ms=dispatch_ms,
             )
             assert rel_l2(out.y, want) < 1e-4, (path, dispatch_ms)
+
+
+def test_stages_as_fields_and_as_the_command_lines_text_give_the_same_bits(film, context):
+    _, model = film
+    engine = ebm.Engine(model, context)
+    x, y0 = rand(5, 10, X_DIM), rand(6, 10, Y_DIM, scale=0.8)
+    denoise = [(1, 0.3, 2.0, None)]
+    listed = [ebm.Stage(1, 0.3, landscape=2.0, take_every_step=True)] + as_stages(STAGES)
+    text = "1:0.3:0:2.0:take," + spelled(STAGES)
+    options = dict(steps=sum(s[0] for s in denoise + STAGES), keep_if_lower=True, shrink=1.0)
+    a = engine.refine(x, y0, stages=listed, **options)
+    b = engine.refine(x, y0, stages=text, **options)
+    np.testing.assert_array_equal(a.y, b.y)
+    np.testing.assert_array_equal(a.accepted, b.accepted)
+    assert rel_l2(a.y, y0) > 1e-2, "the stages barely moved y"
+
+
+def test_a_stage_reads_back_pickles_and_is_checked(film, context):
+    stage = ebm.Stage(4, 0.25, landscape=2.0, clamp=(-1.0, 1.0), take_every_step=True)
+    fields = (stage.steps, stage.step_size, stage.temperature, stage.landscape, stage.clamp)
+    assert fields == (4, 0.25, 0.0, 2.0, (-1.0, 1.0)) and stage.take_every_step
+    assert repr(stage) == "Stage(4, 0.25, 0.0, landscape=2.0, clamp=(-1.0, 1.0), take_every_step=True)"
+    assert pickle.loads(pickle.dumps(stage)) == stage
+    assert ebm.Stage(4, 0.25) != stage
+    _, model = film
+    engine = ebm.Engine(model, context)
+    x, y0 = rand(5, 4, X_DIM), rand(6, 4, Y_DIM)
+    with pytest.raises(TypeError, match=r"invalid option stages: .* got tuple at index 1"):
+        engine.refine(x, y0, steps=4, stages=[ebm.Stage(2, 0.1), (2, 0.1)])
+    with pytest.raises(TypeError, match=r"invalid option stages: .* got int"):
+        engine.refine(x, y0, steps=4, stages=4)
+    with pytest.raises(ValueError, match="invalid option stages"):
+        engine.refine(x, y0, steps=4, stages=[ebm.Stage(2, 0.1), ebm.Stage(2, -0.1)])
+    with pytest.raises(ValueError, match="invalid option stages"):
+        engine.refine(x, y0, steps=5, stages=[ebm.Stage(2, 0.1), ebm.Stage(2, 0.1)])
 
 
 class SinusoidalPosEmb(nn.Module):
