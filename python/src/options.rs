@@ -10,26 +10,14 @@ use pyo3::prelude::*;
 
 use crate::errors::plain;
 
-/// One stage of a schedule (the library's `ebm::refine::Stage`): `steps` steps of step size
-/// `step_size` at temperature `temperature`, on landscape `landscape` (None: `refine`'s
-/// `landscape`), clamped to `clamp` (None: `refine`'s `clamp`); under keep-if-lower,
-/// `take_every_step` takes every step of the stage, none compared (IRED's denoising step).
-#[pyclass(module = "ebm_wgpu", frozen, get_all, eq, from_py_object)]
+/// One stage of a schedule (the library's `ebm::refine::Stage`, whose fields it reads):
+/// `steps` steps of step size `step_size` at temperature `temperature`, on landscape
+/// `landscape` (None: `refine`'s `landscape`), clamped to `clamp` (None: `refine`'s
+/// `clamp`); under keep-if-lower, `take_every_step` takes every step of the stage, none
+/// compared (IRED's denoising step).
+#[pyclass(module = "ebm_wgpu", frozen, eq, from_py_object)]
 #[derive(Clone, Debug, PartialEq)]
-pub struct Stage {
-    /// Steps in this stage.
-    pub steps: u32,
-    /// The step size eta.
-    pub step_size: f32,
-    /// The temperature T.
-    pub temperature: f32,
-    /// The landscape index t (None: `refine`'s `landscape`).
-    pub landscape: Option<f32>,
-    /// The box y is clamped to after each step (None: `refine`'s `clamp`).
-    pub clamp: Option<(f32, f32)>,
-    /// Under keep-if-lower: every step taken, none compared.
-    pub take_every_step: bool,
-}
+pub struct Stage(pub ebm::refine::Stage);
 
 #[pymethods]
 impl Stage {
@@ -43,28 +31,56 @@ impl Stage {
         clamp: Option<(f32, f32)>,
         take_every_step: bool,
     ) -> Self {
-        Stage {
+        Stage(ebm::refine::Stage {
             steps,
             step_size,
             temperature,
             landscape,
             clamp,
             take_every_step,
-        }
+        })
+    }
+
+    #[getter]
+    fn steps(&self) -> u32 {
+        self.0.steps
+    }
+
+    #[getter]
+    fn step_size(&self) -> f32 {
+        self.0.step_size
+    }
+
+    #[getter]
+    fn temperature(&self) -> f32 {
+        self.0.temperature
+    }
+
+    #[getter]
+    fn landscape(&self) -> Option<f32> {
+        self.0.landscape
+    }
+
+    #[getter]
+    fn clamp(&self) -> Option<(f32, f32)> {
+        self.0.clamp
+    }
+
+    #[getter]
+    fn take_every_step(&self) -> bool {
+        self.0.take_every_step
     }
 
     fn __repr__(&self) -> String {
-        let mut out = format!(
-            "Stage({}, {:?}, {:?}",
-            self.steps, self.step_size, self.temperature
-        );
-        if let Some(t) = self.landscape {
+        let s = &self.0;
+        let mut out = format!("Stage({}, {:?}, {:?}", s.steps, s.step_size, s.temperature);
+        if let Some(t) = s.landscape {
             out += &format!(", landscape={t:?}");
         }
-        if let Some((lo, hi)) = self.clamp {
+        if let Some((lo, hi)) = s.clamp {
             out += &format!(", clamp=({lo:?}, {hi:?})");
         }
-        if self.take_every_step {
+        if s.take_every_step {
             out += ", take_every_step=True";
         }
         out + ")"
@@ -73,29 +89,17 @@ impl Stage {
     /// Pickling (Ray sends refine's options to its actors this way): its fields.
     fn __reduce__(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
         let rebuild = py.import("ebm_wgpu")?.getattr("_rebuild_stage")?;
+        let s = &self.0;
         let args = (
-            self.steps,
-            self.step_size,
-            self.temperature,
-            self.landscape,
-            self.clamp,
-            self.take_every_step,
+            s.steps,
+            s.step_size,
+            s.temperature,
+            s.landscape,
+            s.clamp,
+            s.take_every_step,
         )
             .into_pyobject(py)?;
         Ok((rebuild.unbind(), args.into_any().unbind()))
-    }
-}
-
-impl From<&Stage> for ebm::refine::Stage {
-    fn from(s: &Stage) -> Self {
-        ebm::refine::Stage {
-            steps: s.steps,
-            step_size: s.step_size,
-            temperature: s.temperature,
-            landscape: s.landscape,
-            clamp: s.clamp,
-            take_every_step: s.take_every_step,
-        }
     }
 }
 
@@ -212,7 +216,7 @@ impl RefineKeywords<'_> {
                     Stages::Spelled(s) => parse_stages(&s).map_err(|e| {
                         PyValueError::new_err(format!("invalid option stages: {e}"))
                     })?,
-                    Stages::Listed(list) => list.iter().map(Into::into).collect(),
+                    Stages::Listed(list) => list.into_iter().map(|s| s.0).collect(),
                 }
             }
             None => {
