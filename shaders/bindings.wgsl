@@ -105,10 +105,11 @@ fn regrown(scale: vec4<f32>) -> vec4<f32> {
 }
 
 // Keep-if-lower: whether each proposal (energy u_next) is kept against the current energy u:
-// it did not rise, or rose by at most params.rise_tolerance |u| (step.wgsl's settle,
-// tile.wgsl's settle4; the float64 twin is `kept_if_lower` in src/reference/mod.rs).
+// it did not rise, or it is finite and rose by at most params.rise_tolerance |u| (step.wgsl's
+// settle, tile.wgsl's settle4; the float64 twin is `kept_if_lower` in src/reference/mod.rs).
 fn kept_if_lower(u_next: vec4<f32>, u: vec4<f32>) -> vec4<bool> {
-    let tolerated = vec4<bool>(params.rise_tolerance > 0.0) & (u_next - u <= params.rise_tolerance * abs(u));
+    let tolerated = vec4<bool>(params.rise_tolerance > 0.0) & finite4(u_next)
+        & (u_next - u <= params.rise_tolerance * abs(u));
     return (u_next <= u) | tolerated;
 }
 

@@ -141,6 +141,11 @@ fn bad_sampler_stop_and_trace_options_name_their_flag() {
         &fails(&["--keep-if-lower", "--shrink", "1.5"]),
         &["invalid option --shrink: must lie in (0, 1] (1 rejects without shrinking), got 1.5"],
     );
+    assert_has(&fails(&["--rise-tolerance", "1e-6"]), &["--keep-if-lower"]);
+    assert_has(
+        &fails(&["--keep-if-lower", "--rise-tolerance", "-0.5"]),
+        &["invalid option --rise-tolerance: must be finite and at least 0 (0 refuses any rise), got -0.5"],
+    );
     assert_has(
         &fails(&["--stop-grad", "-1"]),
         &["invalid option --stop-grad: must be a number >= 0, got -1"],

@@ -32,10 +32,11 @@ for line in sys.stdin:
     [ -n "$exe" ] || { echo "pack_window.sh: no test binary for $t" >&2; exit 1; }
     cp "$exe" "$stage/tests/$t"
 done
-release="${CARGO_TARGET_DIR:-target}/release"
-cp "$release/ebm" "$stage/ebm"
-cp "$release/examples/sudoku" "$release/examples/train_2d" "$stage/examples/"
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/python" "${PYTHON:-.venv/bin/python}" -m pip install -q --no-deps \
+# Absolute: pip builds the package from python/, where a relative path would land.
+target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+cp "$target_dir/release/ebm" "$stage/ebm"
+cp "$target_dir/release/examples/sudoku" "$target_dir/release/examples/train_2d" "$stage/examples/"
+CARGO_TARGET_DIR="$target_dir/python" "${PYTHON:-.venv/bin/python}" -m pip install -q --no-deps \
     --target "$stage/python" ./python
 strip "$stage/ebm" "$stage"/examples/* "$stage"/tests/* "$stage"/python/ebm_wgpu/*.so
 head=$(git rev-parse HEAD)

@@ -139,6 +139,11 @@ impl Stages {
                 .map_err(|_| expected(format!("got {} at index {i}", type_name(&item))))?;
             out.push(stage);
         }
+        if out.is_empty() {
+            return Err(PyValueError::new_err(
+                "invalid option stages: give at least one Stage (or leave stages out)",
+            ));
+        }
         Ok(Stages::Listed(out))
     }
 }

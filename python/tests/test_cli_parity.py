@@ -19,6 +19,13 @@ from _helpers import assert_same, rand
 BEST_OF_TENSORS = ("y", "energy", "best", "spread")
 
 
+# Keep-if-lower with steps that overshoot the prior's minimum: the rise tolerance takes some
+# of the steps it would refuse (test_the_rise_tolerance_takes_small_rises).
+RISE_TOLERANCE_CASE = dict(
+    steps=30, step_size=2.2, prior_l2=1.0, keep_if_lower=True, shrink=0.7, rise_tolerance=0.3
+)
+
+
 def flags(options: dict, folder) -> list[str]:
     """`Engine.refine` keywords as `ebm refine` flags (`step_size=0.01` is `--step-size
     0.01`, `clamp=(-2, 2)` is `--clamp=-2,2`, `mala=True` is `--mala`)."""
@@ -118,7 +125,7 @@ CASES = [
     pytest.param(
         "cond",
         48,
-        dict(steps=30, step_size=0.2, keep_if_lower=True, shrink=0.7, rise_tolerance=0.01),
+        RISE_TOLERANCE_CASE,
         {},
         id="keep-if-lower-rise-tolerance",
     ),
@@ -295,3 +302,15 @@ def test_model_file_round_trip(tmp_path, cond_model, cond_engine, context):
     (tmp_path / "bad.safetensors").write_bytes(b"not a model")
     with pytest.raises((ValueError, ebm.EbmError), match="bad.safetensors"):
         ebm.Model.load(tmp_path / "bad.safetensors")
+
+
+def test_the_rise_tolerance_takes_small_rises(cond_engine, cond_model):
+    """The parity case above is one where the tolerance matters: it takes some of the rises
+    keep-if-lower refuses without it, and still refuses the larger ones."""
+    x, y0 = rand(1, 48, cond_model.x_dim), rand(2, 48, cond_model.y_dim)
+    case = dict(RISE_TOLERANCE_CASE)
+    tolerant = cond_engine.refine(x, y0, **case)
+    del case["rise_tolerance"]
+    strict = cond_engine.refine(x, y0, **case)
+    refused = lambda out: int((case["steps"] - out.accepted).sum())  # noqa: E731
+    assert 0 < refused(tolerant) < refused(strict), (refused(tolerant), refused(strict))

@@ -284,6 +284,10 @@ def test_bad_trainer_options_are_refused(cond_model, context, batch):
         ebm.Trainer(cond_model, y, x, context=context, batch=0)
     with pytest.raises(ValueError, match="invalid option negative_step_size: must be a positive number"):
         ebm.Trainer(cond_model, y, x, context=context, negative_step_size=-1.0)
+    with pytest.raises(ValueError, match="invalid option rise_tolerance: only with keep_if_lower=True"):
+        ebm.Trainer(cond_model, y, x, context=context, rise_tolerance=1e-6)
+    with pytest.raises(ValueError, match="invalid option rise_tolerance: must be finite and at least 0"):
+        ebm.Trainer(cond_model, y, x, context=context, keep_if_lower=True, rise_tolerance=-1.0)
     with pytest.raises(ValueError, match="invalid option replay: 8 slots cannot give a batch of 12"):
         ebm.Trainer(cond_model, y, x, context=context, batch=12, replay=8)
     with pytest.raises(ValueError, match="x: 11 rows; expected 12, one per row of y"):

@@ -26,8 +26,6 @@ def test_ebm_reproduces_ireds_inference(tmp_path):
     tolerant = result["rise_tolerance"]
     assert tolerant["max_relative_difference_per_sample_to_float64"] < 1e-4, result
     assert abs(tolerant["mse_ratio_to_float64"] - 1) < 1e-4, result
-    refused = result["steps_refused"]
-    assert refused["ebm_rise_tolerance"] == refused["pytorch_float64"], result
     # The refinement did something: IRED's answers are not the feed-forward ones.
     assert result["mse_pytorch"] != result["mse_feed_forward"]
     # A run compared again from its folder gives the same numbers.

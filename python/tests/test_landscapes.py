@@ -165,6 +165,8 @@ def test_a_stage_reads_back_pickles_and_is_checked(film, context):
         engine.refine(x, y0, steps=4, stages=[ebm.Stage(2, 0.1), (2, 0.1)])
     with pytest.raises(TypeError, match=r"invalid option stages: .* got int"):
         engine.refine(x, y0, steps=4, stages=4)
+    with pytest.raises(ValueError, match="invalid option stages: give at least one Stage"):
+        engine.refine(x, y0, steps=4, stages=[])
     with pytest.raises(ValueError, match="invalid option stages"):
         engine.refine(x, y0, steps=4, stages=[ebm.Stage(2, 0.1), ebm.Stage(2, -0.1)])
     with pytest.raises(ValueError, match="invalid option stages"):

@@ -86,10 +86,10 @@ impl Prior {
 }
 
 /// Keep-if-lower's test (bindings.wgsl's `kept_if_lower`): the proposal's energy `u_next`
-/// did not rise above `u`, or rose by at most `rise_tolerance` |u|.
+/// did not rise above `u`, or it is finite and rose by at most `rise_tolerance` |u|.
 fn kept_if_lower(u_next: f64, u: f64, rise_tolerance: f32) -> bool {
     let tolerance = f64::from(rise_tolerance);
-    u_next <= u || (tolerance > 0.0 && u_next - u <= tolerance * u.abs())
+    u_next <= u || (tolerance > 0.0 && u_next.is_finite() && u_next - u <= tolerance * u.abs())
 }
 
 /// U = E + (lambda / 2) |y|^2 + offset, and the model's dE/dy.
@@ -545,6 +545,9 @@ mod tests {
         assert!(kept_if_lower(1e30, f64::INFINITY, 0.0));
         assert!(kept_if_lower(1e30, f64::INFINITY, 1e-6));
         assert!(!kept_if_lower(f64::NAN, 1.0, 1e-6));
+        // An infinite proposal is never kept by the tolerance, however large or the energy.
+        assert!(!kept_if_lower(f64::INFINITY, 1e30, 1e30));
+        assert!(!kept_if_lower(f64::INFINITY, f64::NEG_INFINITY, 1e-6));
     }
 
     /// The projection lands on the simplex, and is the closest point there: moving along

@@ -246,9 +246,9 @@ pub struct SamplerArgs {
     /// With --mala --adapt-steps: the acceptance rate to adapt toward (default 0.574).
     #[arg(long, allow_negative_numbers = true, requires = "adapt_steps")]
     pub target_accept: Option<f32>,
-    /// Keep-if-lower descent: a step that raises a chain's energy is refused, and that
-    /// chain's step size is multiplied by --shrink; each accepted step grows it again by
-    /// 1 / sqrt(--shrink), never past --step-size.
+    /// Keep-if-lower descent: a step that raises a chain's energy (by more than
+    /// --rise-tolerance) is refused, and that chain's step size is multiplied by --shrink;
+    /// each accepted step grows it again by 1 / sqrt(--shrink), never past --step-size.
     #[arg(long)]
     pub keep_if_lower: bool,
     /// With --keep-if-lower: the factor in (0, 1] a refused step shrinks the step size by (1:
@@ -262,8 +262,9 @@ pub struct SamplerArgs {
     pub shrink: f32,
     /// With --keep-if-lower: refuse a step only where the energy rises by more than REL
     /// times its size, U' > U + REL |U| (default 0: any rise). float32 resolves U to about
-    /// 6e-8 |U|; a few 1e-7 keeps rounding from deciding steps that barely change an energy
-    /// far from 0.
+    /// 6e-8 |U| per rounding, more through a network; about 1e-6 keeps rounding from
+    /// deciding steps that barely change an energy far from 0 (Sampler::KeepIfLower::
+    /// rise_tolerance).
     #[arg(
         long,
         value_name = "REL",
