@@ -80,7 +80,8 @@ fn proposal_flag(c: u32) -> u32 {
 // proposal or restores y and dE/dy; a kept proposal that held a NaN or infinity is recorded
 // in the chain's non_finite_at. Keep-if-lower keeps it if the energy did not rise beyond
 // its tolerance (bindings.wgsl's kept_if_lower), and grows the chain's step size back
-// toward the schedule's, and otherwise shrinks the chain's step size; MALA keeps it with probability
+// toward the schedule's, and otherwise shrinks the chain's step size; MALA keeps it with
+// probability
 //   min(1, exp(-(U' - U) / T) q(y | y') / q(y' | y)),  q(b | a) = N(b; a - eta dU(a), 2 eta T),
 // and during the warm-up adapts the step size toward the target acceptance rate by dual
 // averaging (bindings.wgsl's dual_average).

@@ -170,19 +170,21 @@ impl Engine {
     /// every option `ebm refine` has, as keyword arguments named like its flags
     /// (`--step-size` is `step_size`; `stages` is a list of `Stage`, or `--stages`' text;
     /// `landscape` is the landscape index t of an energy E(x, y, t), which a stage may set).
-    /// `x` is `[B, x_dim]` (None when x_dim is 0) and `y0` `[B, y_dim]`; with `best_of=R`, `x` is `[m, x_dim]` and `y0` holds R starts per x
-    /// (`[m R, y_dim]`) and a `BestOf` comes back, else a `Refinement`. `fixed`: a
-    /// boolean mask like y0 of coordinates kept at their start. `progress(p)` is called
-    /// between submissions with a `Progress`; returning False cancels (the result is marked
-    /// `cancelled`). The GIL is released while the GPU works.
+    /// `x` is `[B, x_dim]` (None when x_dim is 0) and `y0` `[B, y_dim]`; with `best_of=R`,
+    /// `x` is `[m, x_dim]` and `y0` holds R starts per x (`[m R, y_dim]`) and a `BestOf`
+    /// comes back, else a `Refinement`. `fixed`: a boolean mask like y0 of coordinates kept
+    /// at their start. `progress(p)` is called between submissions with a `Progress`;
+    /// returning False cancels (the result is marked `cancelled`). The GIL is released
+    /// while the GPU works.
     #[pyo3(signature = (
         x, y0, *, steps, step_size=None, temperature=0.0, schedule="constant",
         step_size_end=None, temperature_end=None, stages=None, landscape=0.0, seed=None, chain_offset=0,
         prior_l2=0.0, clamp=None, clip_grad=None, simplex=None, fixed=None, best_of=None,
         mala=false, adapt_steps=None, target_accept=None, keep_if_lower=false, shrink=None,
-        rise_tolerance=None, replicas=None, ladder=None, ladder_factors=None, swap_every=None, vertex_penalty=None,
-        vertex_penalty_schedule=None, decode=false, stop_grad=None, stop_change=None,
-        stop_below=None, trace=false, dispatch_ms=None, keep_non_finite=false, progress=None
+        rise_tolerance=None, replicas=None, ladder=None, ladder_factors=None, swap_every=None,
+        vertex_penalty=None, vertex_penalty_schedule=None, decode=false, stop_grad=None,
+        stop_change=None, stop_below=None, trace=false, dispatch_ms=None, keep_non_finite=false,
+        progress=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn refine(

@@ -140,10 +140,10 @@ def test_stages_as_fields_and_as_the_command_lines_text_give_the_same_bits(film,
     _, model = film
     engine = ebm.Engine(model, context)
     x, y0 = rand(5, 10, X_DIM), rand(6, 10, Y_DIM, scale=0.8)
-    denoise = [(1, 0.3, 2.0, None)]
+    # A first stage that takes its one step (IRED's denoising step), then STAGES.
     listed = [ebm.Stage(1, 0.3, landscape=2.0, take_every_step=True)] + as_stages(STAGES)
     text = "1:0.3:0:2.0:take," + spelled(STAGES)
-    options = dict(steps=sum(s[0] for s in denoise + STAGES), keep_if_lower=True, shrink=1.0)
+    options = dict(steps=1 + sum(s[0] for s in STAGES), keep_if_lower=True, shrink=1.0)
     a = engine.refine(x, y0, stages=listed, **options)
     b = engine.refine(x, y0, stages=text, **options)
     np.testing.assert_array_equal(a.y, b.y)
